@@ -1,0 +1,64 @@
+//! Well-known names shared by the operator, the agent and the tests: API group, labels,
+//! annotations, finalizers, field managers, condition types and reasons. Constants only: no I/O.
+
+/// The API group of every custom resource of the project.
+pub const GROUP: &str = "operator.kairos.io";
+/// The only served API version.
+pub const VERSION: &str = "v1alpha1";
+
+/// Field manager of the operator's server-side apply patches.
+pub const OPERATOR_FIELD_MANAGER: &str = "kairos-operator";
+/// Finalizer the operator puts on a `NodeOp` so it can clean up Jobs and cordons on deletion.
+pub const NODEOP_FINALIZER: &str = "operator.kairos.io/nodeop-cleanup";
+
+/// Audience of the projected service-account token an agent presents.
+pub const AGENT_TOKEN_AUDIENCE: &str = "kairos-operator";
+/// Name of the agent's service account (in the operator's namespace).
+pub const AGENT_SERVICE_ACCOUNT: &str = "kairos-node-agent";
+/// Name of the operator's service account (in the operator's namespace).
+pub const OPERATOR_SERVICE_ACCOUNT: &str = "kairos-operator";
+/// Secret holding the report channel's CA and serving certificate.
+pub const TLS_SECRET: &str = "kairos-operator-grpc-tls";
+/// ConfigMap publishing the report channel's CA bundle to the agents.
+pub const CA_CONFIGMAP: &str = "kairos-operator-ca";
+/// Key of the CA bundle in [`CA_CONFIGMAP`].
+pub const CA_CONFIGMAP_KEY: &str = "ca.crt";
+
+/// Node label set on every node whose agent reports a Kairos release.
+pub const LABEL_MANAGED: &str = "kairos.io/managed";
+/// Prefix of the node labels and annotations derived from the release files.
+pub const LABEL_PREFIX: &str = "kairos.io/";
+/// Label put on Jobs and pods to link them to their `NodeOp` (its name).
+pub const LABEL_NODEOP: &str = "operator.kairos.io/nodeop";
+/// Label put on Jobs and pods to link them to their target node.
+pub const LABEL_NODE: &str = "operator.kairos.io/node";
+/// Label saying what a pod of the engine is for: `job`, `reboot` or `preflight`.
+pub const LABEL_ROLE: &str = "operator.kairos.io/role";
+/// Label put on the `NodeOp` a `NodeOpUpgrade` owns (the upgrade's name).
+pub const LABEL_NODEOP_UPGRADE: &str = "operator.kairos.io/nodeopupgrade";
+/// Label put on the `NodeOp` created for a `KairosNode` spec upgrade (the node's name).
+pub const LABEL_KAIROSNODE: &str = "operator.kairos.io/kairosnode";
+/// Node annotation recording which operation cordoned the node: `<ns>/<name>@<uid>`.
+pub const ANNOTATION_CORDONED_BY: &str = "operator.kairos.io/cordoned-by";
+
+/// Node labels that mark a control-plane node.
+pub const CONTROL_PLANE_LABELS: [&str; 2] =
+    ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"];
+
+/// Condition types and reasons. Types are CamelCase nouns; reasons are CamelCase causes.
+pub mod conditions {
+    /// KairosNode: the agent reported recently.
+    pub const REPORTING: &str = "Reporting";
+    /// KairosNode: the node runs `spec.version` (true when no version is requested).
+    pub const UP_TO_DATE: &str = "UpToDate";
+    /// KairosNode: an upgrade of this node is in flight.
+    pub const UPGRADING: &str = "Upgrading";
+    /// KairosNode: the report carries errors (malformed release files, failed upgrade).
+    pub const DEGRADED: &str = "Degraded";
+    /// NodeOp/NodeOpUpgrade: the operation is running.
+    pub const PROGRESSING: &str = "Progressing";
+    /// NodeOp/NodeOpUpgrade: the operation finished (successfully or not).
+    pub const COMPLETE: &str = "Complete";
+    /// NodeOp/NodeOpUpgrade: at least one node failed.
+    pub const FAILED: &str = "Failed";
+}

@@ -1,0 +1,229 @@
+//! The `KairosNode` kind: one per Kairos node, holding what its agent reports (status) and the
+//! version an admin asks for (spec). Declarations only: no I/O.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::conditions_schema;
+
+/// Desired state of one Kairos node. Every field is optional: an empty spec only observes.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "operator.kairos.io",
+    version = "v1alpha1",
+    kind = "KairosNode",
+    status = "KairosNodeStatus",
+    shortname = "kn",
+    category = "kairos",
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.kairos.version"}"#,
+    printcolumn = r#"{"name":"Desired","type":"string","jsonPath":".spec.version"}"#,
+    printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.upgrade.state"}"#,
+    printcolumn = r#"{"name":"Boot","type":"string","jsonPath":".status.bootState"}"#,
+    printcolumn = r#"{"name":"OS","type":"string","jsonPath":".status.os.prettyName"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = Rule::new("!has(self.image) || has(self.version)").message("spec.image needs spec.version: the version is how the upgrade is verified").field_path(".version"))]
+#[serde(rename_all = "camelCase")]
+pub struct KairosNodeSpec {
+    /// The Kairos version (`KAIROS_VERSION`, for example `v3.6.0`) this node should run. Setting it
+    /// to another version than the node runs starts an upgrade of this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub version: Option<String>,
+
+    /// Container image to upgrade from. When empty, the operator derives it from the node's
+    /// reported image repository and tag with the version replaced, and says so in a condition
+    /// when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+
+    /// Also upgrade the recovery system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_recovery: Option<bool>,
+
+    /// Upgrade even when the node already reports `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
+
+    /// Hold any upgrade of this node; an upgrade in flight finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+}
+
+/// Which image the node booted, from the kernel command line.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BootState {
+    /// The active system (the normal case).
+    Active,
+    /// The passive system: the fallback after a failed boot of the active one.
+    Passive,
+    /// The recovery system.
+    Recovery,
+    /// A live medium (ISO, netboot): not installed.
+    Livecd,
+    /// The command line names none of the above.
+    #[default]
+    Unknown,
+}
+
+/// Where an upgrade of this node stands.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default, schemars::JsonSchema)]
+pub enum UpgradeState {
+    /// No upgrade requested or in flight.
+    #[default]
+    Idle,
+    /// An upgrade is requested and waits its turn.
+    Pending,
+    /// The upgrade Job runs on the node.
+    InProgress,
+    /// The node reboots into the new image.
+    Rebooting,
+    /// The node booted the target version from the active system.
+    Completed,
+    /// The upgrade failed; `message` says why.
+    Failed,
+    /// The node came back on the passive (fallback) system: the upgrade did not stick.
+    RolledBack,
+}
+
+/// Observed state of one Kairos node, as its agent reports it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KairosNodeStatus {
+    /// The `KAIROS_*` keys of `/etc/kairos-release`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kairos: Option<KairosInfo>,
+    /// The keys of `/etc/os-release` that identify the operating system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<OsInfo>,
+    /// Which image the node booted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_state: Option<BootState>,
+    /// The kernel's boot ID: a reboot changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "bootID")]
+    pub boot_id: Option<String>,
+    /// SHA-256 over the node's cloud-config files (paths and contents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_config_hash: Option<String>,
+    /// Version of the `kairos-node-agent` that reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    /// Problems the agent found reading the node (malformed or unreadable files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report_errors: Vec<String>,
+    /// When the agent last reported; coarse, written at most every few minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Time>,
+    /// Progress of an upgrade of this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeStatus>,
+    /// Latest observations: `Reporting`, `UpToDate`, `Upgrading`, `Degraded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The `KAIROS_*` keys of a node's `/etc/kairos-release`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KairosInfo {
+    /// `KAIROS_VERSION`, e.g. `v3.6.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `KAIROS_FLAVOR`, e.g. `ubuntu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<String>,
+    /// `KAIROS_FLAVOR_RELEASE`, e.g. `24.04`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor_release: Option<String>,
+    /// `KAIROS_VARIANT`: `core` or `standard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// `KAIROS_MODEL`, e.g. `generic` or `rpi4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `KAIROS_ARCH` (or `KAIROS_TARGETARCH`), e.g. `amd64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// `KAIROS_FAMILY`, e.g. `ubuntu`, `alpine`, `opensuse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// `KAIROS_SOFTWARE_VERSION`: the Kubernetes distribution version, e.g. `v1.33.1+k3s1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    /// `KAIROS_SOFTWARE_VERSION_PREFIX`: `k3s` or `k0s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version_prefix: Option<String>,
+    /// `KAIROS_IMAGE_REPO`, e.g. `quay.io/kairos/ubuntu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_repo: Option<String>,
+    /// `KAIROS_IMAGE_LABEL`, the image tag, e.g. `24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_label: Option<String>,
+    /// `KAIROS_RELEASE`, e.g. `v3.6.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// `KAIROS_ID`, e.g. `kairos`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `KAIROS_TRUSTED_BOOT`: whether the image is a Trusted Boot (UKI) image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_boot: Option<String>,
+    /// `KAIROS_FIPS`: whether the image is FIPS-enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fips: Option<String>,
+}
+
+/// The identifying keys of a node's `/etc/os-release`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OsInfo {
+    /// `ID`, e.g. `ubuntu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `NAME`, e.g. `Ubuntu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `VERSION_ID`, e.g. `24.04`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// `PRETTY_NAME`, e.g. `Ubuntu 24.04.1 LTS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretty_name: Option<String>,
+}
+
+/// Progress of an upgrade of one node.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeStatus {
+    /// Where the upgrade stands.
+    pub state: UpgradeState,
+    /// The version being (or last) upgraded to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+    /// The image being (or last) upgraded from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The `NodeOp` (`<namespace>/<name>`) running the upgrade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_op: Option<String>,
+    /// When the upgrade started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the upgrade finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Human-readable explanation of the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How many upgrades of this target were started.
+    #[serde(default)]
+    pub attempts: i32,
+}

@@ -1,0 +1,1 @@
+//! Pure logic of the Kairos operator; performs no I/O, never awaits and never reads the clock.
