@@ -33,7 +33,10 @@ fn main() -> Result<()> {
 
 /// The project root (the parent of `xtask/`).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Every generated file: its path under the root and its contents.
@@ -42,15 +45,25 @@ fn generated() -> Result<Vec<(PathBuf, String)>> {
     for crd in kairos_api::crds() {
         let name = crd.metadata.name.clone().context("a CRD without a name")?;
         let yaml = serde_yaml::to_string(&crd).context("failed to serialize a CRD")?;
-        files.push((PathBuf::from(format!("deploy/crds/{name}.yaml")), format!("{HEADER}{yaml}")));
+        files.push((
+            PathBuf::from(format!("deploy/crds/{name}.yaml")),
+            format!("{HEADER}{yaml}"),
+        ));
     }
     let mut kustomization = String::from(HEADER);
-    kustomization.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    kustomization
+        .push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
     for (path, _) in &files {
-        let file = path.file_name().and_then(|f| f.to_str()).context("a non-UTF-8 file name")?;
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .context("a non-UTF-8 file name")?;
         kustomization.push_str(&format!("  - {file}\n"));
     }
-    files.push((PathBuf::from("deploy/crds/kustomization.yaml"), kustomization));
+    files.push((
+        PathBuf::from("deploy/crds/kustomization.yaml"),
+        kustomization,
+    ));
     Ok(files)
 }
 
@@ -71,7 +84,10 @@ fn codegen(check: bool) -> Result<()> {
         }
     }
     if !stale.is_empty() {
-        bail!("generated files are stale: {}; run `cargo xtask codegen`", stale.join(", "));
+        bail!(
+            "generated files are stale: {}; run `cargo xtask codegen`",
+            stale.join(", ")
+        );
     }
     Ok(())
 }

@@ -42,8 +42,10 @@ pub const LABEL_KAIROSNODE: &str = "operator.kairos.io/kairosnode";
 pub const ANNOTATION_CORDONED_BY: &str = "operator.kairos.io/cordoned-by";
 
 /// Node labels that mark a control-plane node.
-pub const CONTROL_PLANE_LABELS: [&str; 2] =
-    ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"];
+pub const CONTROL_PLANE_LABELS: [&str; 2] = [
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
+];
 
 /// Condition types and reasons. Types are CamelCase nouns; reasons are CamelCase causes.
 pub mod conditions {

@@ -1,1 +1,4 @@
-//! Pure logic of the Kairos operator; performs no I/O, never awaits and never reads the clock.
+//! Pure logic of the Kairos operator: release-file parsing, planners, status and condition
+//! computation, script rendering. Performs no I/O, never awaits and never reads the clock.
+
+pub mod conditions;

@@ -53,7 +53,9 @@ pub struct KairosNodeSpec {
 }
 
 /// Which image the node booted, from the kernel command line.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BootState {
     /// The active system (the normal case).
@@ -70,7 +72,9 @@ pub enum BootState {
 }
 
 /// Where an upgrade of this node stands.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default, schemars::JsonSchema,
+)]
 pub enum UpgradeState {
     /// No upgrade requested or in flight.
     #[default]

@@ -201,7 +201,10 @@ impl NodeOpSpec {
     }
     /// Whether the node is drained (only ever together with cordon).
     pub fn drain(&self) -> bool {
-        self.drain_options.as_ref().and_then(|d| d.enabled).unwrap_or(false)
+        self.drain_options
+            .as_ref()
+            .and_then(|d| d.enabled)
+            .unwrap_or(false)
     }
     /// Whether the node reboots after its Job succeeded.
     pub fn reboot_on_success(&self) -> bool {

@@ -1,0 +1,109 @@
+//! Merging of status conditions: keeps `lastTransitionTime` when a condition's status did not
+//! change, so a status written twice is byte-for-byte the same. Pure: no I/O.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+/// A condition as a planner wants it, without timestamps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    /// Condition type, one of [`kairos_api::names::conditions`].
+    pub type_: &'static str,
+    /// Whether the condition holds.
+    pub status: bool,
+    /// CamelCase cause.
+    pub reason: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl Desired {
+    /// A condition of type `type_` with the given status, reason and message.
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Builds the new conditions list from `desired`, keeping `lastTransitionTime` from `old` where
+/// the status is unchanged and stamping `now` where it changed or is new. Conditions of `old`
+/// whose type is not in `desired` are dropped. The result is sorted by type.
+pub fn merge(
+    old: &[Condition],
+    desired: &[Desired],
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    let mut out: Vec<Condition> = desired
+        .iter()
+        .map(|d| {
+            let status = if d.status { "True" } else { "False" }.to_owned();
+            let previous = old.iter().find(|c| c.type_ == d.type_);
+            let last_transition_time = match previous {
+                Some(p) if p.status == status => p.last_transition_time.clone(),
+                _ => Time(now),
+            };
+            Condition {
+                type_: d.type_.to_owned(),
+                status,
+                reason: d.reason.to_owned(),
+                message: d.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.type_.cmp(&b.type_));
+    out
+}
+
+/// The condition of type `type_`, if present.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    #[test]
+    fn keeps_transition_time_when_status_is_unchanged() {
+        let d = [Desired::new("Ready", true, "Fine", "ok")];
+        let first = merge(&[], &d, Some(1), t(10));
+        let second = merge(
+            &first,
+            &[Desired::new("Ready", true, "StillFine", "ok")],
+            Some(2),
+            t(20),
+        );
+        assert_eq!(second[0].last_transition_time, Time(t(10)));
+        assert_eq!(second[0].reason, "StillFine");
+        assert_eq!(second[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn stamps_now_when_status_flips() {
+        let first = merge(&[], &[Desired::new("Ready", true, "Fine", "")], None, t(10));
+        let second = merge(
+            &first,
+            &[Desired::new("Ready", false, "Broken", "")],
+            None,
+            t(20),
+        );
+        assert_eq!(second[0].last_transition_time, Time(t(20)));
+        assert_eq!(second[0].status, "False");
+    }
+}
