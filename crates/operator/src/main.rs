@@ -1,0 +1,2 @@
+//! Entry point of `kairos-operator`.
+fn main() {}
