@@ -1,4 +1,10 @@
-//! Project automation (`cargo xtask <task>`): CRD codegen and its freshness check. Does file I/O.
+//! Project automation (`cargo xtask <task>`): CRD codegen and its freshness check, the CI
+//! pipeline and the e2e suite. Does file and process I/O.
+
+#![allow(
+    clippy::print_stderr,
+    reason = "xtask reports its progress to the person running it"
+)]
 
 use std::path::{Path, PathBuf};
 
@@ -23,11 +29,22 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Run every check CI runs: fmt, clippy, tests (e2e on the API simulator included),
+    /// codegen freshness and manifest validation.
+    Ci,
+    /// Run the e2e suite (real binaries against the API simulator, or a real kube-apiserver
+    /// when KUBEBUILDER_ASSETS or KUBE_APISERVER_BIN + ETCD_BIN are set).
+    E2e {
+        /// Only the tests whose name contains this (e.g. `conformance`, `agent`, `nodeop`).
+        filter: Option<String>,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Codegen { check } => codegen(check),
+        Task::Ci => ci(),
+        Task::E2e { filter } => e2e(filter.as_deref()),
     }
 }
 
@@ -90,6 +107,77 @@ fn codegen(check: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Runs `program args` in the project root and fails when it fails.
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    let started = std::time::Instant::now();
+    eprintln!("==> {program} {}", args.join(" "));
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("failed to start {program}"))?;
+    eprintln!(
+        "<== {program} {} ({:.0?})",
+        args.join(" "),
+        started.elapsed()
+    );
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    run("cargo", &["fmt", "--all", "--", "--check"])?;
+    codegen(true)?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // The e2e tests spawn the real binaries: build them first.
+    run(
+        "cargo",
+        &[
+            "build",
+            "--locked",
+            "-p",
+            "kairos-operator",
+            "-p",
+            "kairos-node-agent",
+        ],
+    )?;
+    run("cargo", &["test", "--workspace", "--locked"])?;
+    run("bash", &["scripts/validate-manifests.sh"])?;
+    Ok(())
+}
+
+fn e2e(filter: Option<&str>) -> Result<()> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--locked",
+            "-p",
+            "kairos-operator",
+            "-p",
+            "kairos-node-agent",
+        ],
+    )?;
+    let mut args = vec!["test", "--locked", "-p", "kairos-e2e"];
+    if let Some(filter) = filter {
+        args.extend(["--", filter]);
+    }
+    run("cargo", &args)
 }
 
 #[cfg(test)]
