@@ -1,0 +1,56 @@
+//! What every reconcile shares: the API client, the Event recorder, metrics and the operator's
+//! configuration. The clock is read here, never in `kairos-core`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::metrics::ReconcileMetrics;
+
+/// The operator's settings that controllers need.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// Namespace the operator runs in; the engine's Jobs and pods run there too.
+    pub(crate) namespace: String,
+    /// Node of the operator's own pod (it goes last in its rollout group).
+    pub(crate) node_name: Option<String>,
+    /// Service account of the engine's Jobs and pods (no RBAC, no token mounted).
+    pub(crate) job_service_account: String,
+    /// Image of the reboot pod (needs `sh`, `cat` and `nsenter`).
+    pub(crate) reboot_image: String,
+    /// How long a node may take to come back after a reboot.
+    pub(crate) reboot_timeout: Duration,
+}
+
+/// Shared state of the controllers.
+pub(crate) struct Context {
+    /// The API client.
+    pub(crate) client: kube::Client,
+    /// Publishes Kubernetes Events.
+    pub(crate) recorder: Recorder,
+    /// Reconcile metrics.
+    pub(crate) metrics: ReconcileMetrics,
+    /// Settings.
+    pub(crate) config: Config,
+}
+
+impl Context {
+    /// Builds the context; Events are reported as `kairos-operator` from `instance`.
+    pub(crate) fn new(
+        client: kube::Client,
+        metrics: ReconcileMetrics,
+        config: Config,
+        instance: Option<String>,
+    ) -> Arc<Self> {
+        let reporter = Reporter { controller: "kairos-operator".into(), instance };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Arc::new(Self { client, recorder, metrics, config })
+    }
+
+    /// The current time; the only place controllers read the clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
