@@ -1,0 +1,321 @@
+//! Builders of the objects the engine creates on a node: the Job, the preflight pod and the
+//! reboot pod, with deterministic names that are valid however long the names are. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, HostPathVolumeSource, Pod, PodSpec, PodTemplateSpec, SecurityContext,
+    Toleration, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kairos_api::names::{GROUP, LABEL_NODE, LABEL_NODEOP, LABEL_ROLE, VERSION};
+use kairos_api::v1alpha1::NodeOpSpec;
+use sha2::{Digest, Sha256};
+
+use super::plan::{Config, OpRef};
+
+/// Label carrying the `NodeOp`'s UID on every object of the engine: `observe` selects by it,
+/// since names may be shared by `NodeOp`s of different namespaces.
+pub const LABEL_NODEOP_UID: &str = "operator.kairos.io/nodeop-uid";
+/// The Job's default `backoffLimit` (Kubernetes' own default).
+pub const DEFAULT_BACKOFF_LIMIT: i32 = 6;
+/// Name of the host-root volume.
+const HOST_ROOT: &str = "host-root";
+/// Longest valid object name we generate (a DNS-1123 label, as Job names must be).
+const MAX_NAME: usize = 63;
+
+/// Runs the user's command, then records the boot ID as the termination message on success.
+/// The container's own `/proc` shows the host kernel's boot ID (it is not namespaced), so no
+/// extra mount is needed. Needs `/bin/sh` in the image (only with `rebootOnSuccess`).
+const BOOT_ID_WRAPPER: &str = "\"$@\"; rc=$?; if [ \"$rc\" -eq 0 ]; then \
+     cat /proc/sys/kernel/random/boot_id > /dev/termination-log; fi; exit \"$rc\"";
+
+/// Reboots the host only while the boot ID still equals the one the Job recorded, so a
+/// restarted or recreated reboot pod never reboots twice.
+const REBOOT_SCRIPT: &str = "current=\"$(cat /proc/sys/kernel/random/boot_id)\"\n\
+     if [ \"$current\" = \"$EXPECTED_BOOT_ID\" ]; then\n  \
+       echo \"rebooting the node (boot ID $current)\"\n  \
+       exec nsenter -t 1 -m -u -i -n -p -- reboot\n\
+     fi\n\
+     echo \"boot ID is $current, not $EXPECTED_BOOT_ID: the node already rebooted\"\n";
+
+/// What an object of the engine is for (the value of `operator.kairos.io/role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The operation's Job.
+    Job,
+    /// The preflight pod.
+    Preflight,
+    /// The reboot pod.
+    Reboot,
+}
+
+impl Role {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Job => "job",
+            Self::Preflight => "preflight",
+            Self::Reboot => "reboot",
+        }
+    }
+}
+
+/// The namespace of the engine's objects for this operation.
+pub fn namespace(op: &OpRef, config: &Config) -> String {
+    config
+        .job_namespace
+        .clone()
+        .unwrap_or_else(|| op.namespace.clone())
+}
+
+/// Deterministic name of the engine's object of `role` for `node`: a DNS-1123 label of at most
+/// 63 characters, `<op>-<node>[-<role>]-<hash>`, where the hash (8 hex digits of SHA-256 over
+/// namespace, name, UID, node and role) keeps truncated names distinct.
+pub fn object_name(op: &OpRef, node: &str, role: Role) -> String {
+    let digest = Sha256::digest(
+        format!(
+            "{}/{}@{}/{node}/{}",
+            op.namespace,
+            op.name,
+            op.uid,
+            role.as_str()
+        )
+        .as_bytes(),
+    );
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let suffix = match role {
+        Role::Job => format!("-{hash}"),
+        Role::Preflight | Role::Reboot => format!("-{}-{hash}", role.as_str()),
+    };
+    let budget = MAX_NAME - suffix.len() - 1;
+    let op_part = truncate(&dns_label(&op.name), budget / 2);
+    let node_part = truncate(&dns_label(node), budget - op_part.len());
+    let prefix: String = [op_part, node_part]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("-");
+    if prefix.is_empty() {
+        suffix.trim_start_matches('-').to_owned()
+    } else {
+        format!("{prefix}{suffix}")
+    }
+}
+
+/// A valid label value for `s`: itself when it fits, else a truncated prefix plus a hash.
+pub fn label_value(s: &str) -> String {
+    if s.len() <= MAX_NAME {
+        return s.to_owned();
+    }
+    let digest = Sha256::digest(s.as_bytes());
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let head = truncate(&dns_label(s), MAX_NAME - hash.len() - 1);
+    format!("{head}-{hash}")
+}
+
+/// Lowercase alphanumerics and single dashes, no dash at either end.
+fn dns_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().map(|c| c.to_ascii_lowercase()) {
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
+            out.push(c);
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+/// At most `max` characters of an ASCII label, without a trailing dash.
+fn truncate(s: &str, max: usize) -> String {
+    s.chars()
+        .take(max)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_owned()
+}
+
+/// Labels of every object of the engine for `node`.
+pub fn labels(op: &OpRef, node: &str, role: Role) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_NODEOP.to_owned(), label_value(&op.name)),
+        (LABEL_NODEOP_UID.to_owned(), label_value(&op.uid)),
+        (LABEL_NODE.to_owned(), label_value(node)),
+        (LABEL_ROLE.to_owned(), role.as_str().to_owned()),
+    ])
+}
+
+fn metadata(op: &OpRef, node: &str, role: Role, config: &Config) -> ObjectMeta {
+    let ns = namespace(op, config);
+    // A namespaced owner must live in the dependent's namespace, or the garbage collector
+    // treats it as gone and deletes the dependent.
+    let owner = (ns == op.namespace).then(|| OwnerReference {
+        api_version: format!("{GROUP}/{VERSION}"),
+        kind: "NodeOp".to_owned(),
+        name: op.name.clone(),
+        uid: op.uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    });
+    ObjectMeta {
+        name: Some(object_name(op, node, role)),
+        namespace: Some(ns),
+        labels: Some(labels(op, node, role)),
+        owner_references: owner.map(|o| vec![o]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// A pod spec pinned to `node` (with `nodeName`, which bypasses the scheduler) that tolerates
+/// every taint, never restarts and mounts no API token.
+fn pinned_pod(node: &str, config: &Config, container: Container) -> PodSpec {
+    PodSpec {
+        node_name: Some(node.to_owned()),
+        tolerations: Some(vec![Toleration {
+            operator: Some("Exists".to_owned()),
+            ..Toleration::default()
+        }]),
+        restart_policy: Some("Never".to_owned()),
+        service_account_name: config.service_account.clone(),
+        automount_service_account_token: Some(false),
+        containers: vec![container],
+        ..PodSpec::default()
+    }
+}
+
+fn host_root(spec: &NodeOpSpec, read_only: bool) -> (Volume, VolumeMount) {
+    let volume = Volume {
+        name: HOST_ROOT.to_owned(),
+        host_path: Some(HostPathVolumeSource {
+            path: "/".to_owned(),
+            type_: Some("Directory".to_owned()),
+        }),
+        ..Volume::default()
+    };
+    let mount = VolumeMount {
+        name: HOST_ROOT.to_owned(),
+        mount_path: spec.host_mount_path.clone(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    };
+    (volume, mount)
+}
+
+fn privileged() -> Option<SecurityContext> {
+    Some(SecurityContext {
+        privileged: Some(true),
+        ..SecurityContext::default()
+    })
+}
+
+/// The Job that runs the operation on `node`: privileged, host root at `hostMountPath`, the
+/// spec's image, command, pull secrets and `backoffLimit`. With `rebootOnSuccess` the command
+/// is wrapped so that, on success, the boot ID becomes the termination message.
+pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> Job {
+    let (volume, mount) = host_root(spec, false);
+    let command = if spec.reboot_on_success() {
+        let mut c = vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            BOOT_ID_WRAPPER.to_owned(),
+            "kairos-nodeop".to_owned(),
+        ];
+        c.extend(spec.command.iter().cloned());
+        c
+    } else {
+        spec.command.clone()
+    };
+    let container = Container {
+        name: "nodeop".to_owned(),
+        image: Some(spec.image.clone()),
+        command: Some(command),
+        security_context: privileged(),
+        volume_mounts: Some(vec![mount]),
+        termination_message_policy: Some("File".to_owned()),
+        ..Container::default()
+    };
+    let mut pod = pinned_pod(node, config, container);
+    pod.host_pid = Some(false);
+    pod.image_pull_secrets.clone_from(&spec.image_pull_secrets);
+    pod.volumes = Some(vec![volume]);
+    let meta = metadata(op, node, Role::Job, config);
+    Job {
+        spec: Some(JobSpec {
+            backoff_limit: Some(spec.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT)),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: meta.labels.clone(),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        metadata: meta,
+        status: None,
+    }
+}
+
+/// The read-only preflight pod: the preflight's image (or the spec's), its command, the host
+/// root mounted read-only at `hostMountPath`, not privileged. A termination message means
+/// "skip this node".
+pub fn build_preflight_pod(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> Pod {
+    let (volume, mount) = host_root(spec, true);
+    let pre = spec.preflight.as_ref();
+    let container = Container {
+        name: "preflight".to_owned(),
+        image: Some(
+            pre.and_then(|p| p.image.clone())
+                .unwrap_or_else(|| spec.image.clone()),
+        ),
+        command: pre.map(|p| p.command.clone()),
+        volume_mounts: Some(vec![mount]),
+        termination_message_policy: Some("File".to_owned()),
+        ..Container::default()
+    };
+    let mut pod = pinned_pod(node, config, container);
+    pod.image_pull_secrets.clone_from(&spec.image_pull_secrets);
+    pod.volumes = Some(vec![volume]);
+    Pod {
+        metadata: metadata(op, node, Role::Preflight, config),
+        spec: Some(pod),
+        status: None,
+    }
+}
+
+/// The reboot pod: privileged, in the host's PID namespace, reboots the node through
+/// `nsenter` into PID 1 only while the boot ID equals `expected_boot_id`.
+pub fn build_reboot_pod(op: &OpRef, node: &str, expected_boot_id: &str, config: &Config) -> Pod {
+    let container = Container {
+        name: "reboot".to_owned(),
+        image: Some(config.reboot_image.clone()),
+        command: Some(vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            REBOOT_SCRIPT.to_owned(),
+        ]),
+        env: Some(vec![EnvVar {
+            name: "EXPECTED_BOOT_ID".to_owned(),
+            value: Some(expected_boot_id.to_owned()),
+            ..EnvVar::default()
+        }]),
+        security_context: privileged(),
+        ..Container::default()
+    };
+    let mut pod = pinned_pod(node, config, container);
+    pod.host_pid = Some(true);
+    Pod {
+        metadata: metadata(op, node, Role::Reboot, config),
+        spec: Some(pod),
+        status: None,
+    }
+}
+
+/// The boot ID in a Job's termination message, if it looks like one (a UUID).
+pub fn parse_boot_id(message: &str) -> Option<String> {
+    let id = message.trim();
+    let valid = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    valid.then(|| id.to_owned())
+}

@@ -1,0 +1,15 @@
+//! The `NodeOp` engine (DESIGN.md section 5): pure planning of privileged operations across
+//! nodes. No I/O: the operator observes, calls [`plan()`], applies the actions and writes the
+//! status.
+
+pub mod drain;
+pub mod job;
+pub mod order;
+pub mod plan;
+pub mod status;
+mod step;
+
+pub use plan::{
+    Action, Config, EnginePod, EngineRole, Event, JobCondition, JobInfo, NodeInfo, NodePod,
+    Observed, OpRef, Plan, PlanError, PodPhase, plan,
+};

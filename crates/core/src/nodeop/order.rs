@@ -1,0 +1,157 @@
+//! Which nodes a `NodeOp` targets, in which order they go, and which of the waiting ones may
+//! start now (control plane first and one at a time, then workers up to `concurrency`). Pure:
+//! no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kairos_api::names::CONTROL_PLANE_LABELS;
+use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
+
+use super::plan::NodeInfo;
+
+/// Message of a `NodeOp` that matched no node.
+pub const NO_MATCH_MESSAGE: &str = "no node matches the NodeOp's targetNodes/nodeSelector";
+
+/// A target node as fixed at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Node name.
+    pub name: String,
+    /// Whether it had a control-plane role label.
+    pub control_plane: bool,
+}
+
+/// Why the targets could not be selected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SelectError {
+    /// A `matchExpressions` entry uses an operator label selectors do not have, or lacks values.
+    #[error("failed to select nodes: invalid nodeSelector expression on {key:?}: {reason}")]
+    InvalidSelector {
+        /// The expression's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Whether a node carries a control-plane role label.
+pub fn is_control_plane(labels: &BTreeMap<String, String>) -> bool {
+    CONTROL_PLANE_LABELS.iter().any(|l| labels.contains_key(*l))
+}
+
+/// Whether `labels` match `selector` (Kubernetes semantics: every `matchLabels` pair and every
+/// expression must hold; an empty selector matches everything).
+///
+/// # Errors
+/// [`SelectError::InvalidSelector`] for an unknown operator, or `In`/`NotIn` without values.
+pub fn matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, SelectError> {
+    let pairs = selector.match_labels.iter().flatten();
+    let mut ok = pairs.clone().all(|(k, v)| labels.get(k) == Some(v));
+    for e in selector.match_expressions.iter().flatten() {
+        let invalid = |reason: &str| SelectError::InvalidSelector {
+            key: e.key.clone(),
+            reason: reason.to_owned(),
+        };
+        let values = e.values.as_deref().unwrap_or_default();
+        let value = labels.get(&e.key);
+        let holds = match e.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => return Err(invalid("values must not be empty")),
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            other => return Err(invalid(&format!("unknown operator {other:?}"))),
+        };
+        ok &= holds;
+    }
+    Ok(ok)
+}
+
+/// Selects and orders the targets: `targetNodes` if non-empty (names that are no Node are kept,
+/// so they fail visibly), else `nodeSelector`, else every node. Control-plane nodes come first,
+/// then workers, each group by name with `operator_node` last.
+///
+/// # Errors
+/// [`SelectError`] when the selector is invalid.
+pub fn select_targets(
+    spec: &NodeOpSpec,
+    nodes: &[NodeInfo],
+    operator_node: Option<&str>,
+) -> Result<Vec<Target>, SelectError> {
+    let by_name: BTreeMap<&str, &NodeInfo> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    let names: BTreeSet<String> = match (&spec.target_nodes, &spec.node_selector) {
+        (Some(t), _) if !t.is_empty() => t.iter().cloned().collect(),
+        (_, Some(sel)) => {
+            let mut out = BTreeSet::new();
+            for n in nodes {
+                if matches(sel, &n.labels)? {
+                    out.insert(n.name.clone());
+                }
+            }
+            out
+        }
+        _ => nodes.iter().map(|n| n.name.clone()).collect(),
+    };
+    let mut targets: Vec<Target> = names
+        .into_iter()
+        .map(|name| Target {
+            control_plane: by_name
+                .get(name.as_str())
+                .is_some_and(|n| is_control_plane(&n.labels)),
+            name,
+        })
+        .collect();
+    // Sort key: control plane first, then the operator's node last within its group, then name.
+    targets.sort_by(|a, b| {
+        let key = |t: &Target| (!t.control_plane, operator_node == Some(t.name.as_str()));
+        key(a).cmp(&key(b)).then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(targets)
+}
+
+/// Why no node may start now, if that is the case for all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// `spec.paused` is set.
+    Paused,
+    /// A node failed and `stopOnFailure` is set.
+    StoppedOnFailure,
+}
+
+/// The Pending nodes that may start now, in order. `evidence` names nodes that already show
+/// signs of having started (a Job, this operation's cordon) although their status says
+/// Pending (a lost status write): they go first so that nothing new starts before them.
+pub fn pick_starts(
+    nodes: &BTreeMap<String, NodeStatus>,
+    concurrency: i32,
+    hold: Option<Hold>,
+    evidence: &BTreeSet<String>,
+) -> Vec<String> {
+    if hold.is_some() {
+        return Vec::new();
+    }
+    let in_flight = nodes.values().filter(|s| s.phase.is_in_flight()).count();
+    let cp_open = nodes
+        .values()
+        .any(|s| s.control_plane && !s.phase.is_terminal());
+    let limit = match usize::try_from(concurrency) {
+        _ if cp_open => 1,
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    };
+    let mut pending: Vec<(&String, &NodeStatus)> = nodes
+        .iter()
+        .filter(|(_, s)| s.phase == NodePhase::Pending)
+        .filter(|(_, s)| s.control_plane || !cp_open)
+        .collect();
+    pending.sort_by_key(|(n, s)| (!evidence.contains(*n), !s.control_plane, s.order));
+    pending
+        .into_iter()
+        .take(limit.saturating_sub(in_flight))
+        .map(|(n, _)| n.clone())
+        .collect()
+}

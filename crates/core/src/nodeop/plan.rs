@@ -1,0 +1,393 @@
+//! The `NodeOp` planner's inputs and outputs, and [`plan`] itself: from the `NodeOp` and what
+//! the operator observed, decide the next actions, the new status and the events. Pure: no I/O,
+//! no clock (`now` is a parameter).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kairos_api::v1alpha1::{NodeOp, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
+
+use super::{order, status, step};
+
+/// Knobs of the engine that are not part of the `NodeOp` spec (the operator's flags).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Namespace of the Jobs and pods. `None` runs them in the `NodeOp`'s own namespace (as
+    /// upstream does) with an owner reference to it; `Some(ns)` runs them in `ns` (the operator's
+    /// namespace, DESIGN.md section 6) without an owner reference, since Kubernetes forbids
+    /// cross-namespace owners; cleanup then relies on the finalizer and the labels.
+    pub job_namespace: Option<String>,
+    /// Service account of the Jobs and pods (must exist in their namespace); `None` leaves the
+    /// namespace's `default`. No API token is mounted either way.
+    pub service_account: Option<String>,
+    /// Image of the reboot pod; it needs `sh`, `cat` and `nsenter` (busybox has all three).
+    pub reboot_image: String,
+    /// How long a node may stay in Rebooting (waiting for a new boot ID), and then in Verifying
+    /// (waiting for Ready), before it fails.
+    pub reboot_timeout: Duration,
+    /// How long the preflight pod may take before the node fails.
+    pub preflight_timeout: Duration,
+    /// Re-plan at least this often while nodes are in flight (drain retries, timeouts).
+    pub poll_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            job_namespace: None,
+            service_account: None,
+            reboot_image: "busybox:latest".to_owned(),
+            reboot_timeout: Duration::from_secs(15 * 60),
+            preflight_timeout: Duration::from_secs(10 * 60),
+            poll_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A Node as the planner needs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `spec.unschedulable`.
+    pub unschedulable: bool,
+    /// The value of the `operator.kairos.io/cordoned-by` annotation, if any.
+    pub cordoned_by: Option<String>,
+    /// Whether the `Ready` condition is `True`.
+    pub ready: bool,
+    /// `status.nodeInfo.bootID` (the kubelet's report), used when no agent reported one.
+    pub boot_id: Option<String>,
+}
+
+/// How a Job finished, from its `Complete` or `Failed` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobCondition {
+    /// The `Complete` condition is `True`.
+    Complete,
+    /// The `Failed` condition is `True` (for instance `BackoffLimitExceeded`).
+    Failed {
+        /// The condition's reason.
+        reason: String,
+        /// The condition's message.
+        message: String,
+    },
+}
+
+/// A Job of this `NodeOp` (selected by the `operator.kairos.io/nodeop-uid` label).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobInfo {
+    /// `metadata.name`.
+    pub name: String,
+    /// The node it is pinned to (`spec.template.spec.nodeName`).
+    pub node: String,
+    /// `status.active`.
+    pub active: i32,
+    /// `status.succeeded`.
+    pub succeeded: i32,
+    /// `status.failed`.
+    pub failed: i32,
+    /// The finishing condition, if the Job finished.
+    pub condition: Option<JobCondition>,
+    /// Termination message of its most recent finished pod, if any.
+    pub termination_message: Option<String>,
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+/// Phase of a pod (`status.phase`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PodPhase {
+    /// Not all containers started yet.
+    #[default]
+    Pending,
+    /// Running.
+    Running,
+    /// Every container exited 0.
+    Succeeded,
+    /// A container failed.
+    Failed,
+    /// The node stopped reporting.
+    Unknown,
+}
+
+impl PodPhase {
+    /// True for `Succeeded` and `Failed`.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// What an engine pod (not a Job pod) of this `NodeOp` is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineRole {
+    /// The read-only preflight check (label `operator.kairos.io/role=preflight`).
+    Preflight,
+    /// The reboot pod (label `operator.kairos.io/role=reboot`).
+    Reboot,
+}
+
+/// A preflight or reboot pod of this `NodeOp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnginePod {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.nodeName`.
+    pub node: String,
+    /// From the `operator.kairos.io/role` label.
+    pub role: EngineRole,
+    /// `status.phase`.
+    pub phase: PodPhase,
+    /// Termination message of its container, if it wrote one.
+    pub termination_message: Option<String>,
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+/// A pod running on a target node, as the drain sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodePod {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.labels` (pods of the engine carry `operator.kairos.io/role`).
+    pub labels: BTreeMap<String, String>,
+    /// Kind of the owner reference with `controller: true` (`ReplicaSet`, `DaemonSet`, ...).
+    pub controller_kind: Option<String>,
+    /// Whether it is a static pod's mirror (annotation `kubernetes.io/config.mirror`).
+    pub is_mirror: bool,
+    /// Whether it mounts an `emptyDir` volume.
+    pub has_empty_dir: bool,
+    /// `status.phase`.
+    pub phase: PodPhase,
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+/// Everything the planner looks at besides the `NodeOp` itself. `observe` fills it without
+/// deciding anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Every Node of the cluster.
+    pub nodes: Vec<NodeInfo>,
+    /// Every Job of this `NodeOp`.
+    pub jobs: Vec<JobInfo>,
+    /// Every preflight and reboot pod of this `NodeOp`.
+    pub engine_pods: Vec<EnginePod>,
+    /// Pods on the nodes this `NodeOp` is draining (at least those in phase Draining), by node.
+    pub node_pods: BTreeMap<String, Vec<NodePod>>,
+    /// Boot IDs reported by the node agents (`KairosNode` `status.bootID`), by node.
+    pub agent_boot_ids: BTreeMap<String, String>,
+    /// The node the operator's own pod runs on (it goes last in its group).
+    pub operator_node: Option<String>,
+    /// Whether the `NodeOp` has a deletion timestamp (its finalizer must clean up).
+    pub deleting: bool,
+}
+
+/// One write the operator must make. Every action is idempotent; see [`plan`] for how each is
+/// applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Set `spec.unschedulable: true` and the annotation `operator.kairos.io/cordoned-by`.
+    Cordon {
+        /// Node name.
+        node: String,
+        /// Annotation value `<ns>/<name>@<uid>`.
+        cordoned_by: String,
+    },
+    /// Set `spec.unschedulable: false` and remove the annotation, only if the annotation still
+    /// equals `cordoned_by` (use a JSON patch with a `test` operation).
+    Uncordon {
+        /// Node name.
+        node: String,
+        /// Annotation value this operation wrote.
+        cordoned_by: String,
+    },
+    /// Create an Eviction for the pod (429 from a PodDisruptionBudget is not an error: the
+    /// next plan retries until the drain times out).
+    Evict {
+        /// Pod namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// `DeleteOptions.gracePeriodSeconds`; `None` keeps the pod's own.
+        grace_period_seconds: Option<i64>,
+    },
+    /// Create the Job (`AlreadyExists` counts as success: the name is deterministic).
+    CreateJob(Box<Job>),
+    /// Create the preflight pod (`AlreadyExists` counts as success).
+    CreatePreflightPod(Box<Pod>),
+    /// Create the reboot pod (`AlreadyExists` counts as success).
+    CreateRebootPod(Box<Pod>),
+    /// Delete a Job with `propagationPolicy: Background` (its pods go too).
+    DeleteJob {
+        /// Job namespace.
+        namespace: String,
+        /// Job name.
+        name: String,
+    },
+    /// Delete an engine pod.
+    DeletePod {
+        /// Pod namespace.
+        namespace: String,
+        /// Pod name.
+        name: String,
+    },
+    /// Remove [`kairos_api::names::NODEOP_FINALIZER`] from the `NodeOp`: cleanup is done.
+    RemoveFinalizer,
+}
+
+/// A Kubernetes Event to record on the `NodeOp` (and on the Node when `node` is set).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The node the event is about, if any.
+    pub node: Option<String>,
+    /// CamelCase reason (`NodeCordoned`, `JobFailed`, ...).
+    pub reason: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// Whether the event is of type `Warning` (else `Normal`).
+    pub warning: bool,
+}
+
+/// What the operator must do after one observation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Writes to make, in order.
+    pub actions: Vec<Action>,
+    /// The complete new status (write it even if actions fail: it only records observations).
+    pub status: NodeOpStatus,
+    /// Events, one per transition.
+    pub events: Vec<Event>,
+    /// Re-plan after this long even if nothing changes (`None`: wait for a change).
+    pub requeue_after: Option<Duration>,
+}
+
+/// Why [`plan`] could not run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    /// The `NodeOp` lacks a field the API server always sets.
+    #[error("failed to plan the NodeOp: metadata field {0} is missing")]
+    MissingMetadata(&'static str),
+}
+
+/// Identity of the `NodeOp` being planned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpRef {
+    /// Namespace of the `NodeOp`.
+    pub namespace: String,
+    /// Name of the `NodeOp`.
+    pub name: String,
+    /// UID of the `NodeOp`.
+    pub uid: String,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+}
+
+impl OpRef {
+    /// Reads the identity from the `NodeOp`'s metadata.
+    ///
+    /// # Errors
+    /// [`PlanError::MissingMetadata`] when the namespace, name or uid is missing.
+    pub fn of(op: &NodeOp) -> Result<Self, PlanError> {
+        let m = &op.metadata;
+        Ok(Self {
+            namespace: m
+                .namespace
+                .clone()
+                .ok_or(PlanError::MissingMetadata("namespace"))?,
+            name: m.name.clone().ok_or(PlanError::MissingMetadata("name"))?,
+            uid: m.uid.clone().ok_or(PlanError::MissingMetadata("uid"))?,
+            generation: m.generation,
+        })
+    }
+
+    /// The value of the `cordoned-by` annotation this operation writes: `<ns>/<name>@<uid>`.
+    pub fn cordoned_by(&self) -> String {
+        format!("{}/{}@{}", self.namespace, self.name, self.uid)
+    }
+}
+
+/// Plans one reconcile of a `NodeOp`.
+///
+/// # Errors
+/// [`PlanError::MissingMetadata`] when the object lacks its namespace, name or uid.
+///
+/// # Guarantees
+/// - The result depends only on the arguments; `now` is used only to stamp transitions and to
+///   check timeouts, so the same inputs give the same status.
+/// - At most one Job per node ever: Job names are deterministic and a node whose Job was seen
+///   once never gets a `CreateJob` again (a vanished Job fails the node instead).
+/// - Never more than `concurrency` nodes in flight (one while control-plane nodes run), and
+///   no worker starts before every control-plane node is terminal.
+/// - `Uncordon` is only planned for nodes whose annotation names this operation.
+pub fn plan(
+    op: &NodeOp,
+    observed: &Observed,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Plan, PlanError> {
+    let op_ref = OpRef::of(op)?;
+    let old = op.status.clone().unwrap_or_default();
+    let ctx = step::Ctx {
+        op: &op_ref,
+        spec: &op.spec,
+        observed,
+        config,
+        now,
+    };
+    let mut out = step::Out::default();
+    let mut nodes = old.node_statuses.clone();
+    let mut fixed = None;
+
+    if old.phase.is_none() {
+        match order::select_targets(&op.spec, &observed.nodes, observed.operator_node.as_deref()) {
+            Ok(targets) if targets.is_empty() => {
+                fixed = Some((
+                    OperationPhase::Completed,
+                    order::NO_MATCH_MESSAGE.to_owned(),
+                ));
+            }
+            Ok(targets) => {
+                for (i, t) in targets.into_iter().enumerate() {
+                    let st = NodeStatus {
+                        order: u32::try_from(i).unwrap_or(u32::MAX),
+                        control_plane: t.control_plane,
+                        ..NodeStatus::default()
+                    };
+                    nodes.insert(t.name, st);
+                }
+            }
+            Err(e) => fixed = Some((OperationPhase::Failed, e.to_string())),
+        }
+    } else if nodes.is_empty() {
+        // No targets were fixed at start: keep the outcome recorded then.
+        let phase = old.phase.unwrap_or(OperationPhase::Completed);
+        let message = old.message.clone().unwrap_or_default();
+        fixed = Some((phase, message));
+    }
+
+    if observed.deleting {
+        step::cleanup(&ctx, &mut nodes, &mut out);
+    } else {
+        step::advance_all(&ctx, &mut nodes, &mut out);
+    }
+    let status = status::summarize(&ctx, &old, nodes, fixed, &mut out);
+    Ok(Plan {
+        actions: out.actions,
+        status,
+        events: out.events,
+        requeue_after: out.requeue,
+    })
+}
+
+/// Whether the node is in the state a finished node of this op should be: kept cordoned only
+/// when it failed and `uncordonOnFailure` is off.
+pub(crate) fn keeps_cordon(phase: NodePhase, uncordon_on_failure: bool) -> bool {
+    phase.is_failure() && !uncordon_on_failure
+}

@@ -1,0 +1,182 @@
+//! The `NodeOp` status from its per-node statuses: counts, the operation's phase and message,
+//! and the `Progressing`/`Complete`/`Failed` conditions. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use kairos_api::names::conditions::{COMPLETE, FAILED, PROGRESSING};
+use kairos_api::v1alpha1::{NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
+
+use super::step::{Ctx, Out, listing};
+use crate::conditions::{Desired, merge};
+
+/// The operation's phase when its targets could not be fixed: `Some((phase, message))` for an
+/// operation without nodes (no match, or an invalid selector).
+pub(crate) type Fixed = Option<(OperationPhase, String)>;
+
+/// Counts of the nodes of an operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Target nodes.
+    pub total: i32,
+    /// Completed or skipped.
+    pub completed: i32,
+    /// Failed (or rolled back).
+    pub failed: i32,
+    /// Between leaving Pending and a terminal phase.
+    pub in_progress: i32,
+    /// Stopped before starting.
+    pub stopped: i32,
+    /// Still Pending.
+    pub pending: i32,
+}
+
+/// Counts the nodes by phase.
+pub fn count(nodes: &BTreeMap<String, NodeStatus>) -> Counts {
+    let n = |f: &dyn Fn(NodePhase) -> bool| {
+        i32::try_from(nodes.values().filter(|s| f(s.phase)).count()).unwrap_or(i32::MAX)
+    };
+    Counts {
+        total: n(&|_| true),
+        completed: n(&|p| matches!(p, NodePhase::Completed | NodePhase::Skipped)),
+        failed: n(&NodePhase::is_failure),
+        in_progress: n(&NodePhase::is_in_flight),
+        stopped: n(&|p| p == NodePhase::Stopped),
+        pending: n(&|p| p == NodePhase::Pending),
+    }
+}
+
+/// The operation's phase, message and condition reasons (progressing, complete).
+struct Summary {
+    phase: OperationPhase,
+    message: String,
+    progressing: &'static str,
+    complete: &'static str,
+}
+
+fn summary(c: &Ctx, k: Counts, failed_names: &[String], fixed: Fixed) -> Summary {
+    use OperationPhase as P;
+    let done = |phase, message, complete| Summary {
+        phase,
+        message,
+        progressing: match phase {
+            P::Completed => "Completed",
+            P::Failed => "Failed",
+            _ => "Stopped",
+        },
+        complete,
+    };
+    if c.observed.deleting {
+        return done(
+            P::Stopped,
+            "the NodeOp is being deleted".to_owned(),
+            "Deleted",
+        );
+    }
+    if let Some((phase, message)) = fixed {
+        let reason = if phase == P::Completed {
+            "NoMatchingNodes"
+        } else {
+            "InvalidNodeSelector"
+        };
+        return done(phase, message, reason);
+    }
+    if k.pending == 0 && k.in_progress == 0 {
+        let failed = listing(failed_names);
+        return if k.stopped > 0 {
+            let msg = format!(
+                "stopped after a failure (stopOnFailure): failed: {failed}; {} node(s) not started",
+                k.stopped
+            );
+            done(P::Stopped, msg, "StoppedOnFailure")
+        } else if k.failed > 0 {
+            let msg = format!("{} of {} node(s) failed: {failed}", k.failed, k.total);
+            done(P::Failed, msg, "NodesFailed")
+        } else {
+            let msg = format!("all {} node(s) completed", k.total);
+            done(P::Completed, msg, "AllNodesCompleted")
+        };
+    }
+    let mut message = format!(
+        "{} of {} node(s) done, {} in progress, {} failed",
+        k.completed, k.total, k.in_progress, k.failed
+    );
+    let stopping = c.spec.stop_on_failure() && k.failed > 0;
+    let progressing = if stopping {
+        message.push_str("; stopping after a failure (stopOnFailure)");
+        "Stopping"
+    } else if c.spec.paused() {
+        message.push_str("; paused");
+        "Paused"
+    } else {
+        "InProgress"
+    };
+    let phase = if k.in_progress == 0 && k.completed == 0 && k.failed == 0 {
+        P::Pending
+    } else {
+        P::Running
+    };
+    Summary {
+        phase,
+        message,
+        progressing,
+        complete: "InProgress",
+    }
+}
+
+/// Builds the new status from the per-node statuses; adds an event when the operation's
+/// phase changes.
+pub(crate) fn summarize(
+    c: &Ctx,
+    old: &NodeOpStatus,
+    nodes: BTreeMap<String, NodeStatus>,
+    fixed: Fixed,
+    out: &mut Out,
+) -> NodeOpStatus {
+    let k = count(&nodes);
+    let failed_names: Vec<String> = nodes
+        .iter()
+        .filter(|(_, s)| s.phase.is_failure())
+        .map(|(n, _)| n.clone())
+        .collect();
+    let s = summary(c, k, &failed_names, fixed);
+    let terminal = !matches!(s.phase, OperationPhase::Pending | OperationPhase::Running);
+    let any_failed = k.failed > 0 || s.phase == OperationPhase::Failed;
+    let failed_msg = if k.failed > 0 {
+        format!("failed node(s): {}", listing(&failed_names))
+    } else if any_failed {
+        s.message.clone()
+    } else {
+        "no node failed".to_owned()
+    };
+    let failed_reason = match (k.failed > 0, any_failed) {
+        (true, _) => "NodesFailed",
+        (false, true) => s.complete,
+        _ => "NoFailures",
+    };
+    let desired = [
+        Desired::new(PROGRESSING, !terminal, s.progressing, s.message.clone()),
+        Desired::new(COMPLETE, terminal, s.complete, s.message.clone()),
+        Desired::new(FAILED, any_failed, failed_reason, failed_msg),
+    ];
+    if old.phase != Some(s.phase) {
+        let reason = match s.phase {
+            OperationPhase::Pending => "OperationPending",
+            OperationPhase::Running => "OperationStarted",
+            OperationPhase::Completed => "OperationCompleted",
+            OperationPhase::Failed => "OperationFailed",
+            OperationPhase::Stopped => "OperationStopped",
+        };
+        out.event(None, reason, s.message.clone());
+    }
+    NodeOpStatus {
+        phase: Some(s.phase),
+        node_statuses: nodes,
+        total: k.total,
+        completed: k.completed,
+        failed: k.failed,
+        in_progress: k.in_progress,
+        message: Some(s.message),
+        conditions: merge(&old.conditions, &desired, c.op.generation, c.now),
+        observed_generation: c.op.generation,
+    }
+}

@@ -1,0 +1,481 @@
+//! The per-node state machine of the `NodeOp` engine: starts nodes in turn, moves each node in
+//! flight as far as the observations allow, and cleans up on deletion. Pure: no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
+
+use super::drain;
+use super::job::{self, Role};
+use super::order::{self, Hold};
+use super::plan::{
+    Action, Config, EnginePod, Event, JobCondition, JobInfo, NodeInfo, Observed, OpRef, PodPhase,
+    keeps_cordon,
+};
+
+/// Bound on the transitions of one node in one plan (the machine has fewer phases).
+const MAX_STEPS: usize = 12;
+/// At most this many names are listed in a message.
+const MAX_LISTED: usize = 10;
+
+/// Everything a step reads.
+pub(crate) struct Ctx<'a> {
+    pub(crate) op: &'a OpRef,
+    pub(crate) spec: &'a NodeOpSpec,
+    pub(crate) observed: &'a Observed,
+    pub(crate) config: &'a Config,
+    pub(crate) now: Timestamp,
+}
+
+/// Everything a step produces besides the node's status.
+#[derive(Default)]
+pub(crate) struct Out {
+    pub(crate) actions: Vec<Action>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) requeue: Option<Duration>,
+}
+
+impl Out {
+    pub(crate) fn event(&mut self, node: Option<&str>, reason: &'static str, msg: String) {
+        let warning = matches!(
+            reason,
+            "JobFailed"
+                | "JobLost"
+                | "DrainBlocked"
+                | "DrainRefused"
+                | "PreflightFailed"
+                | "RebootFailed"
+                | "RebootTimedOut"
+                | "VerifyTimedOut"
+                | "NodeGone"
+                | "OperationFailed"
+                | "OperationStopped"
+        );
+        self.events.push(Event {
+            node: node.map(str::to_owned),
+            reason,
+            message: msg,
+            warning,
+        });
+    }
+
+    fn requeue(&mut self, after: Duration) {
+        self.requeue = Some(self.requeue.map_or(after, |r| r.min(after)));
+    }
+}
+
+impl Ctx<'_> {
+    fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.observed.nodes.iter().find(|n| n.name == name)
+    }
+    fn job(&self, name: &str) -> Option<&JobInfo> {
+        self.observed.jobs.iter().find(|j| j.name == name)
+    }
+    fn engine_pod(&self, name: &str) -> Option<&EnginePod> {
+        self.observed.engine_pods.iter().find(|p| p.name == name)
+    }
+    /// The node's current boot ID: the agent's report, else the kubelet's.
+    fn boot_id(&self, node: &NodeInfo) -> Option<String> {
+        let agent = self.observed.agent_boot_ids.get(&node.name);
+        agent.or(node.boot_id.as_ref()).cloned()
+    }
+    /// Whether the node carries this operation's cordon annotation.
+    fn ours(&self, node: &NodeInfo) -> bool {
+        node.cordoned_by.as_deref() == Some(self.op.cordoned_by().as_str())
+    }
+    /// Whether the node has been in its current phase for at least `limit`.
+    fn timed_out(&self, st: &NodeStatus, limit: Duration) -> bool {
+        let since = st.last_transition_time.as_ref().map_or(self.now, |t| t.0);
+        let elapsed = self.now.duration_since(since);
+        elapsed.as_secs() >= i64::try_from(limit.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+/// The phase after `from`, skipping the phases the spec does not ask for.
+pub(crate) fn next_phase(spec: &NodeOpSpec, from: NodePhase) -> NodePhase {
+    use NodePhase as P;
+    let next = match from {
+        P::Pending => P::Preflight,
+        P::Preflight => P::Cordoning,
+        P::Cordoning => P::Draining,
+        P::Draining => P::Running,
+        P::Running if spec.reboot_on_success() => P::Rebooting,
+        P::Running | P::Verifying => P::Uncordoning,
+        P::Rebooting => P::Verifying,
+        other => {
+            return if other.is_terminal() {
+                other
+            } else {
+                P::Completed
+            };
+        }
+    };
+    let wanted = match next {
+        P::Preflight => spec.preflight.is_some(),
+        P::Cordoning => spec.cordon(),
+        P::Draining => spec.drain(),
+        _ => true,
+    };
+    if wanted { next } else { next_phase(spec, next) }
+}
+
+/// Records a transition of `st` to `to` at `now`.
+fn enter(st: &mut NodeStatus, to: NodePhase, message: String, now: Timestamp) {
+    if st.phase == NodePhase::Pending {
+        st.started_at = Some(Time(now));
+    }
+    st.phase = to;
+    st.message = Some(message);
+    st.last_transition_time = Some(Time(now));
+    if to.is_terminal() {
+        st.finished_at = Some(Time(now));
+    }
+}
+
+/// `a, b, c and N more`.
+pub(crate) fn listing(names: &[String]) -> String {
+    let shown = names.iter().take(MAX_LISTED).cloned().collect::<Vec<_>>();
+    let rest = names.len().saturating_sub(MAX_LISTED);
+    if rest == 0 {
+        shown.join(", ")
+    } else {
+        format!("{} and {rest} more", shown.join(", "))
+    }
+}
+
+/// What a phase handler decided.
+enum Flow {
+    /// Stay; the message describes what the node waits for.
+    Wait(String),
+    /// Move to the phase, with the status message and an event reason.
+    Go(NodePhase, &'static str, String),
+}
+
+/// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
+/// and finally uncordons finished nodes this operation still holds.
+pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
+    for (name, st) in nodes.iter_mut() {
+        if st.phase.is_in_flight() {
+            advance(c, name, st, out);
+        } else if st.phase == NodePhase::Pending && c.node(name).is_none() {
+            let msg = format!("node {name} not found");
+            out.event(Some(name), "NodeGone", msg.clone());
+            enter(st, NodePhase::Failed, msg, c.now);
+        }
+    }
+    let failed = nodes.values().any(|s| s.phase.is_failure());
+    let hold = if c.spec.stop_on_failure() && failed {
+        Some(Hold::StoppedOnFailure)
+    } else if c.spec.paused() {
+        Some(Hold::Paused)
+    } else {
+        None
+    };
+    if hold == Some(Hold::StoppedOnFailure) {
+        for (name, st) in nodes
+            .iter_mut()
+            .filter(|(_, s)| s.phase == NodePhase::Pending)
+        {
+            let msg = "not started: a node failed and stopOnFailure is set".to_owned();
+            out.event(Some(name), "NodeStopped", msg.clone());
+            enter(st, NodePhase::Stopped, msg, c.now);
+        }
+    }
+    let evidence: BTreeSet<String> = nodes
+        .keys()
+        .filter(|n| {
+            let job = job::object_name(c.op, n, Role::Job);
+            c.job(&job).is_some() || c.node(n).is_some_and(|i| c.ours(i))
+        })
+        .cloned()
+        .collect();
+    for name in order::pick_starts(nodes, c.spec.concurrency, hold, &evidence) {
+        if let Some(st) = nodes.get_mut(&name) {
+            let to = next_phase(c.spec, NodePhase::Pending);
+            out.event(
+                Some(&name),
+                "NodeStarted",
+                format!("starting on node {name}"),
+            );
+            enter(st, to, "started".to_owned(), c.now);
+            advance(c, &name, st, out);
+        }
+    }
+    for (name, st) in nodes.iter() {
+        let Some(node) = c.node(name) else { continue };
+        if st.phase.is_terminal()
+            && c.ours(node)
+            && !keeps_cordon(st.phase, c.spec.uncordon_on_failure())
+        {
+            out.actions.push(uncordon(c, name));
+        }
+    }
+}
+
+fn uncordon(c: &Ctx, node: &str) -> Action {
+    Action::Uncordon {
+        node: node.to_owned(),
+        cordoned_by: c.op.cordoned_by(),
+    }
+}
+
+/// Moves one node in flight as far as the observations allow.
+fn advance(c: &Ctx, name: &str, st: &mut NodeStatus, out: &mut Out) {
+    let Some(node) = c.node(name) else {
+        let msg = format!("node {name} no longer exists");
+        out.event(Some(name), "NodeGone", msg.clone());
+        enter(st, NodePhase::Failed, msg, c.now);
+        return;
+    };
+    for _ in 0..MAX_STEPS {
+        let flow = match st.phase {
+            NodePhase::Preflight => preflight(c, node, st, out),
+            NodePhase::Cordoning => cordoning(c, node, st, out),
+            NodePhase::Draining => draining(c, node, st, out),
+            NodePhase::Running => running(c, node, st, out),
+            NodePhase::Rebooting => rebooting(c, node, st, out),
+            NodePhase::Verifying => verifying(c, node, st),
+            NodePhase::Uncordoning => uncordoning(c, node, st, out),
+            _ => return,
+        };
+        match flow {
+            Flow::Wait(msg) => {
+                st.message = Some(msg);
+                out.requeue(c.config.poll_interval);
+                return;
+            }
+            Flow::Go(to, reason, msg) => {
+                out.event(Some(name), reason, msg.clone());
+                enter(st, to, msg, c.now);
+            }
+        }
+    }
+}
+
+fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
+    let pod_name = job::object_name(c.op, &node.name, Role::Preflight);
+    let pod = c.engine_pod(&pod_name);
+    if let Some(p) = pod.filter(|p| p.phase.is_finished()) {
+        let said = p.termination_message.as_deref().map(str::trim);
+        return match said.filter(|m| !m.is_empty()) {
+            Some(m) => Flow::Go(
+                NodePhase::Skipped,
+                "NodeSkipped",
+                format!("skipped: preflight pod {pod_name} said: {m}"),
+            ),
+            None if p.phase == PodPhase::Succeeded => Flow::Go(
+                next_phase(c.spec, NodePhase::Preflight),
+                "PreflightPassed",
+                format!("preflight pod {pod_name} passed"),
+            ),
+            None => Flow::Go(
+                NodePhase::Failed,
+                "PreflightFailed",
+                format!("preflight pod {pod_name} failed without a termination message"),
+            ),
+        };
+    }
+    if c.timed_out(st, c.config.preflight_timeout) {
+        let limit = c.config.preflight_timeout.as_secs();
+        let msg = format!("preflight pod {pod_name} did not finish within {limit}s");
+        return Flow::Go(NodePhase::Failed, "PreflightFailed", msg);
+    }
+    if pod.is_none() {
+        let built = job::build_preflight_pod(c.op, c.spec, &node.name, c.config);
+        out.actions
+            .push(Action::CreatePreflightPod(Box::new(built)));
+    }
+    Flow::Wait(format!("waiting for preflight pod {pod_name}"))
+}
+
+fn cordoning(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow {
+    let next = next_phase(c.spec, NodePhase::Cordoning);
+    if c.ours(node) && node.unschedulable {
+        st.cordoned = true;
+        return Flow::Go(next, "NodeCordoned", format!("cordoned node {}", node.name));
+    }
+    if node.unschedulable && !c.ours(node) {
+        st.cordoned = false;
+        let msg = format!("node {} was already cordoned by someone else", node.name);
+        return Flow::Go(next, "AlreadyCordoned", format!("{msg}; it stays cordoned"));
+    }
+    out.actions.push(Action::Cordon {
+        node: node.name.clone(),
+        cordoned_by: c.op.cordoned_by(),
+    });
+    Flow::Wait("cordoning".to_owned())
+}
+
+fn draining(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
+    let Some(pods) = c.observed.node_pods.get(&node.name) else {
+        return Flow::Wait("listing the node's pods".to_owned());
+    };
+    let opts = c.spec.drain_options.as_ref();
+    let view = drain::classify(pods, opts);
+    if !view.refused.is_empty() {
+        let msg = format!("cannot drain: {}", listing(&view.refusals()));
+        return Flow::Go(NodePhase::Failed, "DrainRefused", msg);
+    }
+    if view.is_done() {
+        let next = next_phase(c.spec, NodePhase::Draining);
+        return Flow::Go(
+            next,
+            "DrainCompleted",
+            format!("drained node {}", node.name),
+        );
+    }
+    let timeout = drain::timeout_seconds(opts);
+    if c.timed_out(st, Duration::from_secs(timeout.unsigned_abs())) {
+        let blocking = listing(&view.blocking());
+        let msg = format!("drain timed out after {timeout}s; blocked by pods: {blocking}");
+        return Flow::Go(NodePhase::Failed, "DrainBlocked", msg);
+    }
+    for p in &view.evict {
+        out.actions.push(Action::Evict {
+            namespace: p.namespace.clone(),
+            pod: p.name.clone(),
+            grace_period_seconds: drain::grace_period(opts),
+        });
+    }
+    Flow::Wait(format!("evicting pods: {}", listing(&view.blocking())))
+}
+
+fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow {
+    let job_name = job::object_name(c.op, &node.name, Role::Job);
+    st.job_name = Some(job_name.clone());
+    if c.spec.reboot_on_success() && st.boot_id_before.is_none() {
+        st.boot_id_before = c.boot_id(node);
+    }
+    let Some(j) = c.job(&job_name) else {
+        if st.attempts.is_some() {
+            let msg = format!("Job {job_name} disappeared before its result was read");
+            return Flow::Go(NodePhase::Failed, "JobLost", msg);
+        }
+        let built = job::build_job(c.op, c.spec, &node.name, c.config);
+        out.actions.push(Action::CreateJob(Box::new(built)));
+        return Flow::Wait(format!("creating Job {job_name}"));
+    };
+    let attempts = j.active + j.succeeded + j.failed;
+    st.attempts = Some(attempts);
+    match &j.condition {
+        Some(JobCondition::Complete) => {
+            let recorded = j
+                .termination_message
+                .as_deref()
+                .and_then(job::parse_boot_id);
+            if c.spec.reboot_on_success() && recorded.is_some() {
+                st.boot_id_before = recorded;
+            }
+            let next = next_phase(c.spec, NodePhase::Running);
+            Flow::Go(next, "JobSucceeded", format!("Job {job_name} succeeded"))
+        }
+        Some(JobCondition::Failed { reason, message }) => {
+            let mut msg = format!("Job {job_name} failed after {attempts} attempt(s): {reason}");
+            if !message.is_empty() {
+                msg = format!("{msg}: {message}");
+            }
+            let said = j.termination_message.as_deref().map(str::trim);
+            if let Some(t) = said.filter(|t| !t.is_empty()) {
+                msg = format!("{msg} (last pod said: {t})");
+            }
+            Flow::Go(NodePhase::Failed, "JobFailed", msg)
+        }
+        None => Flow::Wait(format!("Job {job_name} running (attempt {attempts})")),
+    }
+}
+
+fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
+    let Some(before) = st.boot_id_before.clone() else {
+        let msg = "cannot reboot safely: no boot ID is known for the node (no agent report, \
+                   no Node bootID, no boot ID in the Job's termination message)";
+        return Flow::Go(NodePhase::Failed, "RebootFailed", msg.to_owned());
+    };
+    if let Some(now_id) = c.boot_id(node).filter(|id| *id != before) {
+        let msg = format!("node rebooted: boot ID changed from {before} to {now_id}");
+        return Flow::Go(NodePhase::Verifying, "Rebooted", msg);
+    }
+    let pod_name = job::object_name(c.op, &node.name, Role::Reboot);
+    let pod = c.engine_pod(&pod_name);
+    if c.timed_out(st, c.config.reboot_timeout) {
+        let phase = pod.map_or("missing".to_owned(), |p| format!("{:?}", p.phase));
+        let limit = c.config.reboot_timeout.as_secs();
+        let msg = format!(
+            "no new boot ID within {limit}s (boot ID still {before}; reboot pod {pod_name}: {phase})"
+        );
+        return Flow::Go(NodePhase::Failed, "RebootTimedOut", msg);
+    }
+    if pod.is_none() {
+        let built = job::build_reboot_pod(c.op, &node.name, &before, c.config);
+        out.actions.push(Action::CreateRebootPod(Box::new(built)));
+    }
+    Flow::Wait(format!("waiting for a new boot ID (was {before})"))
+}
+
+fn verifying(c: &Ctx, node: &NodeInfo, st: &NodeStatus) -> Flow {
+    if node.ready {
+        let msg = format!(
+            "reboot confirmed: node {} is Ready with a new boot ID",
+            node.name
+        );
+        return Flow::Go(NodePhase::Uncordoning, "RebootConfirmed", msg);
+    }
+    if c.timed_out(st, c.config.reboot_timeout) {
+        let limit = c.config.reboot_timeout.as_secs();
+        let msg = format!("node {} did not become Ready within {limit}s", node.name);
+        return Flow::Go(NodePhase::Failed, "VerifyTimedOut", msg);
+    }
+    Flow::Wait("waiting for the node to become Ready".to_owned())
+}
+
+fn uncordoning(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
+    if c.ours(node) {
+        out.actions.push(uncordon(c, &node.name));
+        return Flow::Wait("uncordoning".to_owned());
+    }
+    let how = if st.cordoned { "; uncordoned" } else { "" };
+    Flow::Go(
+        NodePhase::Completed,
+        "NodeCompleted",
+        format!("completed{how}"),
+    )
+}
+
+/// On deletion: stops every unfinished node, deletes the Jobs and pods of this operation,
+/// uncordons every node it cordoned (failed ones too: the operation is gone), and removes the
+/// finalizer once nothing of it remains.
+pub(crate) fn cleanup(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
+    for st in nodes.values_mut().filter(|s| !s.phase.is_terminal()) {
+        enter(
+            st,
+            NodePhase::Stopped,
+            "the NodeOp is being deleted".to_owned(),
+            c.now,
+        );
+    }
+    let ns = job::namespace(c.op, c.config);
+    let obs = c.observed;
+    for j in obs.jobs.iter().filter(|j| !j.deleting) {
+        out.actions.push(Action::DeleteJob {
+            namespace: ns.clone(),
+            name: j.name.clone(),
+        });
+    }
+    for p in obs.engine_pods.iter().filter(|p| !p.deleting) {
+        out.actions.push(Action::DeletePod {
+            namespace: ns.clone(),
+            name: p.name.clone(),
+        });
+    }
+    let held: Vec<&NodeInfo> = obs.nodes.iter().filter(|n| c.ours(n)).collect();
+    for n in &held {
+        out.actions.push(uncordon(c, &n.name));
+    }
+    if obs.jobs.is_empty() && obs.engine_pods.is_empty() && held.is_empty() {
+        out.actions.push(Action::RemoveFinalizer);
+    } else {
+        out.requeue(c.config.poll_interval);
+    }
+}
