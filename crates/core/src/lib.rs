@@ -2,4 +2,8 @@
 //! computation, script rendering. Performs no I/O, never awaits and never reads the clock.
 
 pub mod conditions;
+pub mod boot;
+pub mod node_labels;
+pub mod release;
+pub mod report;
 pub mod nodeop;

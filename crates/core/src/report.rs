@@ -1,0 +1,311 @@
+//! What a node agent reports: the raw host files it read ([`HostSnapshot`]) turned into parsed,
+//! checked facts ([`NodeFacts`]), and the cloud-config hash. Pure: the agent does the reading and
+//! hands the contents in; nothing here touches the filesystem or the clock.
+
+use std::collections::BTreeMap;
+
+use kairos_api::v1alpha1::BootState;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::boot::boot_state_from_cmdline;
+use crate::release::{self, KairosRelease, OsRelease};
+
+/// Host path of the Kairos release file.
+pub const KAIROS_RELEASE_PATH: &str = "/etc/kairos-release";
+/// Host path of the os-release file.
+pub const OS_RELEASE_PATH: &str = "/etc/os-release";
+/// Host path of the os-release fallback, read when [`OS_RELEASE_PATH`] is missing.
+pub const OS_RELEASE_FALLBACK_PATH: &str = "/usr/lib/os-release";
+/// Path of the kernel command line.
+pub const CMDLINE_PATH: &str = "/proc/cmdline";
+/// Path of the kernel's boot ID.
+pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+/// Host directories whose cloud-config files are hashed into `cloudConfigHash`.
+pub const CLOUD_CONFIG_DIRS: [&str; 2] = ["/oem", "/usr/local/cloud-config"];
+
+/// The host files as the agent read them, before any parsing. Paths are host paths (relative to
+/// the host root, starting with `/`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostSnapshot {
+    /// Contents of `/etc/kairos-release`; `None` when the file does not exist (not Kairos, or a
+    /// Kairos release older than v3) or could not be read (then `read_errors` says why).
+    pub kairos_release: Option<String>,
+    /// Contents of `/etc/os-release` (or `/usr/lib/os-release`); `None` when neither was read.
+    pub os_release: Option<String>,
+    /// Contents of `/proc/cmdline`; `None` when it was not read.
+    pub cmdline: Option<String>,
+    /// Contents of `/proc/sys/kernel/random/boot_id`; `None` when it was not read.
+    pub boot_id: Option<String>,
+    /// The cloud-config files: host path and contents.
+    pub cloud_config: Vec<(String, Vec<u8>)>,
+    /// Problems met while reading (missing, unreadable, too large or non-UTF-8 files), as
+    /// messages that name the host path.
+    pub read_errors: Vec<String>,
+}
+
+/// What a node runs, parsed and checked: the content of a report, without the node's name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeFacts {
+    /// Whether the node runs Kairos; see [`release::is_kairos`].
+    pub is_kairos: bool,
+    /// The Kairos release; `None` on a node that is not Kairos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kairos: Option<KairosRelease>,
+    /// The os-release; `None` when it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<OsRelease>,
+    /// Which image the node booted.
+    pub boot_state: BootState,
+    /// The kernel's boot ID; `None` when it could not be read or is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// [`cloud_config_hash`] of the cloud-config files.
+    pub cloud_config_hash: String,
+    /// Problems found while reading and parsing, one message each, naming the host path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// A report as the operator receives it: who sent it, and what it says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentReport {
+    /// The Kubernetes Node the agent runs on.
+    pub node_name: String,
+    /// Version of the `kairos-node-agent` binary.
+    pub agent_version: String,
+    /// What the node runs.
+    pub facts: NodeFacts,
+}
+
+/// SHA-256 over cloud-config files, lower-case hex. Files are sorted by path, and each
+/// contributes its path length, path, content length and content (lengths as 8-byte
+/// little-endian), so no two different sets of files hash alike by concatenation.
+///
+/// # Guarantees
+///
+/// The result does not depend on the order of `files`. No files hash to the SHA-256 of nothing.
+pub fn cloud_config_hash(files: &[(String, Vec<u8>)]) -> String {
+    let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
+    sorted.sort();
+    let mut hasher = Sha256::new();
+    for (path, content) in sorted {
+        hasher.update((path.len() as u64).to_le_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update((content.len() as u64).to_le_bytes());
+        hasher.update(content);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parses a [`HostSnapshot`] into [`NodeFacts`], collecting every read and parse error.
+///
+/// - The Kairos release comes from `/etc/kairos-release`; when that file is absent but the
+///   os-release carries `KAIROS_*` keys (Kairos releases older than v3), from those.
+/// - A present kairos-release makes the node Kairos even when it is malformed: its invalid lines
+///   are reported as errors and their keys left out, never guessed.
+/// - The boot ID is trimmed; an empty one is reported as an error.
+///
+/// # Guarantees
+///
+/// Never panics; the result depends only on `snapshot`.
+pub fn facts(snapshot: &HostSnapshot) -> NodeFacts {
+    let mut errors = snapshot.read_errors.clone();
+
+    let os_parsed = snapshot.os_release.as_deref().map(release::parse);
+    if let Some(p) = &os_parsed {
+        errors.extend(p.errors.iter().map(|e| format!("{OS_RELEASE_PATH}: {e}")));
+    }
+    let os = os_parsed
+        .as_ref()
+        .map(|p| OsRelease::from_fields(&p.fields));
+
+    let kairos = match snapshot.kairos_release.as_deref() {
+        Some(contents) => {
+            let p = release::parse(contents);
+            errors.extend(
+                p.errors
+                    .iter()
+                    .map(|e| format!("{KAIROS_RELEASE_PATH}: {e}")),
+            );
+            if p.fields.is_empty() && p.errors.is_empty() {
+                errors.push(format!("{KAIROS_RELEASE_PATH}: file is empty"));
+            }
+            Some(KairosRelease::from_fields(&p.fields))
+        }
+        None => os_parsed
+            .as_ref()
+            .filter(|p| KairosRelease::any_in(&p.fields))
+            .map(|p| KairosRelease::from_fields(&p.fields)),
+    };
+
+    let is_kairos = release::is_kairos(kairos.as_ref(), os.as_ref());
+    let kairos = match kairos {
+        None if is_kairos => Some(KairosRelease::default()),
+        other => other,
+    };
+
+    let boot_state = snapshot
+        .cmdline
+        .as_deref()
+        .map_or(BootState::Unknown, boot_state_from_cmdline);
+
+    let boot_id = snapshot.boot_id.as_deref().and_then(|raw| {
+        let id = raw.trim();
+        if id.is_empty() {
+            errors.push(format!("{BOOT_ID_PATH}: file is empty"));
+            None
+        } else {
+            Some(id.to_owned())
+        }
+    });
+
+    NodeFacts {
+        is_kairos,
+        kairos,
+        os,
+        boot_state,
+        boot_id,
+        cloud_config_hash: cloud_config_hash(&snapshot.cloud_config),
+        errors,
+    }
+}
+
+impl NodeFacts {
+    /// The raw `KAIROS_*` fields of [`NodeFacts::kairos`], for transports that carry maps.
+    pub fn kairos_fields(&self) -> Option<BTreeMap<String, String>> {
+        self.kairos.as_ref().map(KairosRelease::to_fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn file(path: &str, content: &str) -> (String, Vec<u8>) {
+        (path.to_owned(), content.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn hash_of_nothing_is_sha256_of_nothing() {
+        assert_eq!(cloud_config_hash(&[]), EMPTY_SHA256);
+    }
+
+    #[test]
+    fn hash_ignores_order_and_sees_every_change() {
+        let a = file("/oem/90_custom.yaml", "#cloud-config\nhostname: a\n");
+        let b = file("/usr/local/cloud-config/10.yaml", "#cloud-config\n");
+        let h = cloud_config_hash(&[a.clone(), b.clone()]);
+        assert_eq!(h.len(), 64);
+        assert_eq!(h, cloud_config_hash(&[b.clone(), a.clone()]));
+        let changed = file("/oem/90_custom.yaml", "#cloud-config\nhostname: b\n");
+        assert_ne!(h, cloud_config_hash(&[changed, b.clone()]));
+        let renamed = file("/oem/91_custom.yaml", "#cloud-config\nhostname: a\n");
+        assert_ne!(h, cloud_config_hash(&[renamed, b.clone()]));
+        assert_ne!(h, cloud_config_hash(&[a]));
+    }
+
+    #[test]
+    fn hash_is_not_fooled_by_moving_bytes_between_path_and_content() {
+        assert_ne!(
+            cloud_config_hash(&[file("/oem/a", "bc")]),
+            cloud_config_hash(&[file("/oem/ab", "c")])
+        );
+    }
+
+    #[test]
+    fn non_kairos_node() {
+        let f = facts(&HostSnapshot {
+            os_release: Some("ID=debian\nVERSION_ID=\"12\"\n".into()),
+            cmdline: Some("BOOT_IMAGE=/vmlinuz root=UUID=1 ro quiet\n".into()),
+            boot_id: Some("6d0f1c2e-0000-4000-8000-000000000001\n".into()),
+            ..HostSnapshot::default()
+        });
+        assert!(!f.is_kairos);
+        assert_eq!(f.kairos, None);
+        assert_eq!(f.os.unwrap().id.as_deref(), Some("debian"));
+        assert_eq!(f.boot_state, BootState::Unknown);
+        assert_eq!(
+            f.boot_id.as_deref(),
+            Some("6d0f1c2e-0000-4000-8000-000000000001")
+        );
+        assert_eq!(f.cloud_config_hash, EMPTY_SHA256);
+        assert_eq!(f.errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn old_kairos_with_keys_in_os_release() {
+        let f = facts(&HostSnapshot {
+            os_release: Some(
+                "ID=\"kairos\"\nKAIROS_VERSION=\"v2.4.3\"\nKAIROS_FLAVOR=\"opensuse-leap\"\n"
+                    .into(),
+            ),
+            ..HostSnapshot::default()
+        });
+        assert!(f.is_kairos);
+        let k = f.kairos.unwrap();
+        assert_eq!(k.version.as_deref(), Some("v2.4.3"));
+        assert_eq!(k.flavor.as_deref(), Some("opensuse-leap"));
+    }
+
+    #[test]
+    fn kairos_id_without_keys_is_kairos_with_empty_release() {
+        let f = facts(&HostSnapshot {
+            os_release: Some("ID=kairos\n".into()),
+            ..HostSnapshot::default()
+        });
+        assert!(f.is_kairos);
+        assert_eq!(f.kairos, Some(KairosRelease::default()));
+    }
+
+    #[test]
+    fn malformed_kairos_release_reports_errors_and_no_version() {
+        let f = facts(&HostSnapshot {
+            kairos_release: Some(
+                "KAIROS_FLAVOR=\"ubuntu\"\nKAIROS_VERSION=\"v3.6.0\nKAIROS_VERSION v3.5\n".into(),
+            ),
+            os_release: Some("ID=ubuntu\n".into()),
+            read_errors: vec!["/proc/cmdline: no such file".into()],
+            ..HostSnapshot::default()
+        });
+        assert!(f.is_kairos);
+        let k = f.kairos.unwrap();
+        assert_eq!(k.version, None);
+        assert_eq!(k.flavor.as_deref(), Some("ubuntu"));
+        assert_eq!(
+            f.errors,
+            vec![
+                "/proc/cmdline: no such file".to_owned(),
+                "/etc/kairos-release: line 2 (KAIROS_VERSION): unterminated double quote"
+                    .to_owned(),
+                "/etc/kairos-release: line 3: not a KEY=VALUE assignment".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_files_are_reported() {
+        let f = facts(&HostSnapshot {
+            kairos_release: Some(String::new()),
+            boot_id: Some("\n".into()),
+            ..HostSnapshot::default()
+        });
+        assert!(f.is_kairos);
+        assert_eq!(f.boot_id, None);
+        assert_eq!(
+            f.errors,
+            vec![
+                "/etc/kairos-release: file is empty".to_owned(),
+                "/proc/sys/kernel/random/boot_id: file is empty".to_owned(),
+            ]
+        );
+    }
+}
