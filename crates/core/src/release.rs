@@ -11,7 +11,9 @@
 //!   escapes at all);
 //! - nothing but whitespace or a `#` comment may follow the closing quote (concatenation of
 //!   several quoted strings is not supported, as the man page says);
-//! - control characters and U+FFFD (what invalid UTF-8 becomes) are not allowed in values.
+//! - control characters and U+FFFD (what invalid UTF-8 becomes) are not allowed in values;
+//! - values are at most [`MAX_VALUE_LEN`] bytes (no real release file comes close; the bound
+//!   keeps reports small).
 //!
 //! # Guarantees
 //!
@@ -74,7 +76,16 @@ pub enum LineErrorKind {
     /// The value contains a control character or invalid UTF-8.
     #[error("value contains a control character or invalid UTF-8")]
     ControlCharacter,
+    /// The value is longer than [`MAX_VALUE_LEN`] bytes.
+    #[error("value is {0} bytes long, more than {MAX_VALUE_LEN}")]
+    ValueTooLong(usize),
 }
+
+/// The longest value [`parse`] accepts, in bytes.
+pub const MAX_VALUE_LEN: usize = 1024;
+
+/// How much of an invalid key a [`LineErrorKind::InvalidKey`] keeps, in characters.
+const MAX_REPORTED_KEY_CHARS: usize = 64;
 
 /// The two quoting styles of os-release(5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +151,8 @@ fn parse_line(line: &str) -> LineResult<'_> {
         return Err((None, LineErrorKind::MissingEquals));
     };
     if !is_valid_key(key) {
-        return Err((None, LineErrorKind::InvalidKey(key.to_owned())));
+        let shown = key.chars().take(MAX_REPORTED_KEY_CHARS).collect();
+        return Err((None, LineErrorKind::InvalidKey(shown)));
     }
     match parse_value(value) {
         Ok(v) => Ok((key, v)),
@@ -219,6 +231,9 @@ fn parse_value(value: &str) -> Result<String, LineErrorKind> {
     }
     if out.chars().any(is_forbidden) {
         return Err(LineErrorKind::ControlCharacter);
+    }
+    if out.len() > MAX_VALUE_LEN {
+        return Err(LineErrorKind::ValueTooLong(out.len()));
     }
     Ok(out)
 }
@@ -591,6 +606,23 @@ mod tests {
             vec![LineErrorKind::ControlCharacter]
         );
         assert_eq!(kinds("A=\"a\tb\"\n"), vec![]);
+    }
+
+    #[test]
+    fn long_values_and_keys_are_bounded() {
+        let p = parse(&format!(
+            "A=\"{}\"\n{}=1\n",
+            "x".repeat(2000),
+            "k".repeat(500)
+        ));
+        assert_eq!(p.fields.get("A"), None);
+        assert_eq!(p.errors[0].kind, LineErrorKind::ValueTooLong(2000));
+        assert_eq!(p.errors[1].kind, LineErrorKind::InvalidKey("k".repeat(64)));
+        assert!(
+            parse(&format!("A={}\n", "x".repeat(1024)))
+                .errors
+                .is_empty()
+        );
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub const OS_RELEASE_FALLBACK_PATH: &str = "/usr/lib/os-release";
 pub const CMDLINE_PATH: &str = "/proc/cmdline";
 /// Path of the kernel's boot ID.
 pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+/// The most errors [`NodeFacts::errors`] holds; further errors are summed up in one last line.
+pub const MAX_ERRORS: usize = 32;
+/// The longest error message [`NodeFacts::errors`] holds, in bytes; longer ones are cut.
+pub const MAX_ERROR_LEN: usize = 512;
+
 /// Host directories whose cloud-config files are hashed into `cloudConfigHash`.
 pub const CLOUD_CONFIG_DIRS: [&str; 2] = ["/oem", "/usr/local/cloud-config"];
 
@@ -173,8 +178,28 @@ pub fn facts(snapshot: &HostSnapshot) -> NodeFacts {
         boot_state,
         boot_id,
         cloud_config_hash: cloud_config_hash(&snapshot.cloud_config),
-        errors,
+        errors: bound_errors(errors),
     }
+}
+
+/// Keeps at most [`MAX_ERRORS`] messages of at most [`MAX_ERROR_LEN`] bytes each.
+fn bound_errors(mut errors: Vec<String>) -> Vec<String> {
+    if errors.len() > MAX_ERRORS {
+        let dropped = errors.len() - (MAX_ERRORS - 1);
+        errors.truncate(MAX_ERRORS - 1);
+        errors.push(format!("... and {dropped} more errors"));
+    }
+    for e in &mut errors {
+        if e.len() > MAX_ERROR_LEN {
+            let mut cut = MAX_ERROR_LEN - 3;
+            while !e.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            e.truncate(cut);
+            e.push_str("...");
+        }
+    }
+    errors
 }
 
 impl NodeFacts {
@@ -289,6 +314,20 @@ mod tests {
                 "/etc/kairos-release: line 3: not a KEY=VALUE assignment".to_owned(),
             ]
         );
+    }
+
+    #[test]
+    fn errors_are_bounded_in_number_and_length() {
+        let garbage = "bad line\n".repeat(100);
+        let f = facts(&HostSnapshot {
+            kairos_release: Some(garbage),
+            read_errors: vec!["é".repeat(600)],
+            ..HostSnapshot::default()
+        });
+        assert_eq!(f.errors.len(), MAX_ERRORS);
+        assert_eq!(f.errors[MAX_ERRORS - 1], "... and 70 more errors");
+        assert!(f.errors[0].len() <= MAX_ERROR_LEN);
+        assert!(f.errors[0].ends_with("..."));
     }
 
     #[test]
