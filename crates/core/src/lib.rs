@@ -7,3 +7,4 @@ pub mod node_labels;
 pub mod release;
 pub mod report;
 pub mod nodeop;
+pub mod kairos_node;
