@@ -13,3 +13,10 @@ pub use plan::{
     Action, Config, EnginePod, EngineRole, Event, JobCondition, JobInfo, NodeInfo, NodePod,
     Observed, OpRef, Plan, PlanError, PodPhase, plan,
 };
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_parts;

@@ -1,0 +1,546 @@
+//! Table tests of the `NodeOp` planner: one transition or rule per test, written as given /
+//! when / then. Test-only; no I/O.
+
+use kairos_api::v1alpha1::{NodePhase as P, OperationPhase};
+
+use super::fixtures::*;
+use super::plan::{Action, EnginePod, EngineRole, JobCondition, PodPhase};
+
+#[test]
+fn no_matching_node_completes_with_a_clear_message() {
+    let mut s = spec();
+    s.node_selector = serde_yaml::from_str("matchLabels: {kairos.io/managed: \"true\"}").unwrap();
+    let mut op = op(s);
+    let obs = observed(vec![node("w1")]);
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(p.status.phase, Some(OperationPhase::Completed));
+    assert_eq!(
+        p.status.message.as_deref(),
+        Some("no node matches the NodeOp's targetNodes/nodeSelector")
+    );
+    assert!(p.actions.is_empty());
+    // A node that matches later is not picked up: the targets were fixed at start.
+    let mut later = node("w2");
+    later
+        .labels
+        .insert("kairos.io/managed".into(), "true".into());
+    let again = step(&mut op, &observed(vec![later]), t(60));
+    assert_eq!(again.status, p.status);
+}
+
+#[test]
+fn invalid_selector_fails_the_operation() {
+    let mut s = spec();
+    s.node_selector =
+        serde_yaml::from_str("matchExpressions: [{key: a, operator: Gt, values: [\"1\"]}]")
+            .unwrap();
+    let p = step(&mut op(s), &observed(vec![node("w1")]), t(0));
+    assert_eq!(p.status.phase, Some(OperationPhase::Failed));
+    assert!(p.status.message.unwrap().contains("unknown operator"));
+}
+
+#[test]
+fn targets_are_fixed_at_start_with_control_plane_first_and_operator_node_last() {
+    let mut op = op(spec());
+    let mut obs = observed(vec![
+        node("w2"),
+        node("w1"),
+        cp("cp2"),
+        cp("cp1"),
+        node("w0"),
+    ]);
+    obs.operator_node = Some("w0".into());
+    let p = step(&mut op, &obs, t(0));
+    let order: Vec<(&str, u32, bool)> = p
+        .status
+        .node_statuses
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.order, s.control_plane))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("cp1", 0, true),
+            ("cp2", 1, true),
+            ("w0", 4, false),
+            ("w1", 2, false),
+            ("w2", 3, false)
+        ]
+    );
+    obs.nodes.push(node("w9"));
+    let p = step(&mut op, &obs, t(10));
+    assert!(!p.status.node_statuses.contains_key("w9"));
+    assert_eq!(p.status.total, 5);
+}
+
+#[test]
+fn target_nodes_take_precedence_and_a_missing_one_fails_clearly() {
+    let mut s = spec();
+    s.target_nodes = Some(vec!["w1".into(), "ghost".into()]);
+    s.node_selector = serde_yaml::from_str("matchLabels: {x: y}").unwrap();
+    let p = step(&mut op(s), &observed(vec![node("w1"), node("w2")]), t(0));
+    assert_eq!(p.status.total, 2);
+    assert_eq!(phase_of(&p, "ghost"), P::Failed);
+    assert_eq!(
+        p.status.node_statuses["ghost"].message.as_deref(),
+        Some("node ghost not found")
+    );
+    assert_eq!(phase_of(&p, "w1"), P::Running);
+}
+
+#[test]
+fn concurrency_limits_nodes_in_flight_and_zero_means_all() {
+    for (concurrency, started) in [(1, 1), (2, 2), (0, 4), (9, 4)] {
+        let mut s = spec();
+        s.concurrency = concurrency;
+        let obs = observed(vec![node("a"), node("b"), node("c"), node("d")]);
+        let p = step(&mut op(s), &obs, t(0));
+        assert_eq!(
+            creates_job_for(&p).len(),
+            started,
+            "concurrency {concurrency}"
+        );
+        assert_eq!(p.status.in_progress, i32::try_from(started).unwrap());
+    }
+}
+
+#[test]
+fn control_plane_goes_one_at_a_time_before_any_worker() {
+    let mut op = op(spec()); // concurrency 0: all at once, except the control plane
+    let mut obs = observed(vec![cp("cp1"), cp("cp2"), node("w1"), node("w2")]);
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(creates_job_for(&p), ["cp1"]);
+    obs.jobs.push(job("cp1", Some(JobCondition::Complete)));
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "cp1"), P::Completed);
+    assert_eq!(creates_job_for(&p), ["cp2"]);
+    obs.jobs.push(job("cp2", Some(JobCondition::Complete)));
+    let p = step(&mut op, &obs, t(20));
+    assert_eq!(creates_job_for(&p), ["w1", "w2"]);
+}
+
+#[test]
+fn cordon_then_record_it_and_an_admin_cordon_is_left_alone() {
+    let mut s = spec();
+    s.cordon = Some(true);
+    s.concurrency = 2;
+    let mut admin = node("w2");
+    admin.unschedulable = true;
+    let mut obs = observed(vec![node("w1"), admin]);
+    let mut op = op(s);
+    let p = step(&mut op, &obs, t(0));
+    // w2 is already cordoned by someone else: no Cordon, it goes straight to its Job.
+    assert_eq!(
+        p.actions[0],
+        Action::Cordon {
+            node: "w1".into(),
+            cordoned_by: ours()
+        }
+    );
+    assert_eq!(p.actions.len(), 2);
+    assert_eq!(creates_job_for(&p), ["w2"]);
+    assert_eq!(phase_of(&p, "w1"), P::Cordoning);
+    assert_eq!(phase_of(&p, "w2"), P::Running);
+    assert!(reasons(&p).contains(&"AlreadyCordoned"));
+    obs.nodes[0].unschedulable = true;
+    obs.nodes[0].cordoned_by = Some(ours());
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "w1"), P::Running);
+    assert!(p.status.node_statuses["w1"].cordoned);
+    obs.jobs = vec![
+        job("w1", Some(JobCondition::Complete)),
+        job("w2", Some(JobCondition::Complete)),
+    ];
+    let p = step(&mut op, &obs, t(20));
+    assert_eq!(
+        p.actions,
+        [Action::Uncordon {
+            node: "w1".into(),
+            cordoned_by: ours()
+        }]
+    );
+    assert_eq!(phase_of(&p, "w1"), P::Uncordoning);
+    assert_eq!(
+        phase_of(&p, "w2"),
+        P::Completed,
+        "never uncordoned: not ours"
+    );
+    obs.nodes[0].unschedulable = false;
+    obs.nodes[0].cordoned_by = None;
+    let p = step(&mut op, &obs, t(30));
+    assert_eq!(phase_of(&p, "w1"), P::Completed);
+    assert_eq!(p.status.phase, Some(OperationPhase::Completed));
+    assert!(p.actions.is_empty());
+}
+
+fn draining_op() -> (kairos_api::v1alpha1::NodeOp, super::plan::Observed) {
+    let mut s = spec();
+    s.cordon = Some(true);
+    let mut opts = drain_opts();
+    opts.grace_period_seconds = Some(30);
+    s.drain_options = Some(opts);
+    let mut n = node("w1");
+    n.unschedulable = true;
+    n.cordoned_by = Some(ours());
+    (op(s), observed(vec![n]))
+}
+
+#[test]
+fn drain_evicts_managed_pods_and_skips_daemonsets_mirrors_engine_and_finished_pods() {
+    let (mut op, mut obs) = draining_op();
+    let mut mirror = pod("kube-system", "etcd-w1", Some("Node"));
+    mirror.is_mirror = true;
+    let mut engine = pod("default", "other-job", Some("Job"));
+    engine
+        .labels
+        .insert("operator.kairos.io/role".into(), "job".into());
+    let mut done = pod("default", "finished", None);
+    done.phase = PodPhase::Succeeded;
+    let pods = vec![
+        pod("default", "web-1", Some("ReplicaSet")),
+        pod("kube-system", "agent-x", Some("DaemonSet")),
+        mirror,
+        engine,
+        done,
+    ];
+    obs.node_pods.insert("w1".into(), pods);
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(phase_of(&p, "w1"), P::Draining);
+    let evict = Action::Evict {
+        namespace: "default".into(),
+        pod: "web-1".into(),
+        grace_period_seconds: Some(30),
+    };
+    assert_eq!(p.actions, [evict]);
+    assert!(reasons(&p).contains(&"DrainStarted") || reasons(&p).contains(&"NodeCordoned"));
+    obs.node_pods.get_mut("w1").unwrap().remove(0);
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "w1"), P::Running);
+    assert_eq!(creates_job_for(&p), ["w1"]);
+}
+
+#[test]
+fn drain_refuses_unmanaged_and_emptydir_pods_unless_allowed() {
+    let mut emptydir = pod("default", "cache", Some("ReplicaSet"));
+    emptydir.has_empty_dir = true;
+    let cases = [
+        (pod("default", "bare", None), false, false, true),
+        (pod("default", "bare", None), true, false, false),
+        (emptydir.clone(), false, false, true),
+        (emptydir, false, true, false),
+    ];
+    for (p0, force, empty_dir_ok, refused) in cases {
+        let (mut op, mut obs) = draining_op();
+        let opts = op.spec.drain_options.as_mut().unwrap();
+        opts.force = Some(force);
+        opts.delete_empty_dir_data = empty_dir_ok;
+        obs.node_pods.insert("w1".into(), vec![p0.clone()]);
+        let p = step(&mut op, &obs, t(0));
+        if refused {
+            assert_eq!(phase_of(&p, "w1"), P::Failed, "{p0:?}");
+            let msg = p.status.node_statuses["w1"].message.clone().unwrap();
+            assert!(msg.starts_with("cannot drain: default/"), "{msg}");
+            assert!(p.actions.iter().all(|a| !matches!(a, Action::Evict { .. })));
+        } else {
+            assert_eq!(phase_of(&p, "w1"), P::Draining, "{p0:?}");
+        }
+    }
+}
+
+#[test]
+fn drain_refuses_daemonset_pods_when_not_ignored() {
+    let (mut op, mut obs) = draining_op();
+    op.spec.drain_options.as_mut().unwrap().ignore_daemon_sets = false;
+    obs.node_pods.insert(
+        "w1".into(),
+        vec![pod("kube-system", "ds", Some("DaemonSet"))],
+    );
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(phase_of(&p, "w1"), P::Failed);
+    assert!(reasons(&p).contains(&"DrainRefused"));
+}
+
+#[test]
+fn drain_timeout_fails_the_node_naming_the_blocking_pods_and_stop_on_failure_holds() {
+    let (mut op, mut obs) = draining_op();
+    op.spec.stop_on_failure = Some(true);
+    op.spec.concurrency = 1;
+    op.spec.drain_options.as_mut().unwrap().timeout_seconds = Some(60);
+    obs.nodes.push(node("w2"));
+    obs.node_pods
+        .insert("w1".into(), vec![pod("shop", "db-0", Some("StatefulSet"))]);
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(phase_of(&p, "w1"), P::Draining);
+    // The PDB refuses the eviction: the pod stays. Before the timeout the node keeps waiting.
+    let p = step(&mut op, &obs, t(59));
+    assert_eq!(phase_of(&p, "w1"), P::Draining);
+    let p = step(&mut op, &obs, t(60));
+    let st = &p.status.node_statuses["w1"];
+    assert_eq!(st.phase, P::Failed);
+    assert_eq!(
+        st.message.as_deref(),
+        Some("drain timed out after 60s; blocked by pods: shop/db-0")
+    );
+    assert_eq!(phase_of(&p, "w2"), P::Stopped);
+    assert!(creates_job_for(&p).is_empty());
+    assert_eq!(p.status.phase, Some(OperationPhase::Stopped));
+    // The failed node stays cordoned (uncordonOnFailure is off).
+    assert!(
+        p.actions
+            .iter()
+            .all(|a| !matches!(a, Action::Uncordon { .. }))
+    );
+}
+
+#[test]
+fn failed_job_fails_the_node_and_uncordon_on_failure_decides_the_cordon() {
+    for uncordon in [false, true] {
+        let (mut op, mut obs) = draining_op();
+        op.spec.drain_options = None;
+        op.spec.uncordon_on_failure = Some(uncordon);
+        op.spec.backoff_limit = Some(2);
+        let mut j = job(
+            "w1",
+            Some(JobCondition::Failed {
+                reason: "BackoffLimitExceeded".into(),
+                message: "Job has reached the specified backoff limit".into(),
+            }),
+        );
+        j.failed = 3;
+        obs.jobs.push(j);
+        let p = step(&mut op, &obs, t(0));
+        let st = &p.status.node_statuses["w1"];
+        assert_eq!(st.phase, P::Failed);
+        assert_eq!(st.attempts, Some(3));
+        assert!(
+            st.message
+                .as_deref()
+                .unwrap()
+                .contains("failed after 3 attempt(s): BackoffLimitExceeded")
+        );
+        let uncordons = p
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::Uncordon { .. }))
+            .count();
+        assert_eq!(uncordons, usize::from(uncordon));
+        assert_eq!(p.status.phase, Some(OperationPhase::Failed));
+        assert!(reasons(&p).contains(&"JobFailed"));
+    }
+}
+
+#[test]
+fn a_seen_job_is_never_created_again() {
+    let mut op = op(spec());
+    let mut obs = observed(vec![node("w1")]);
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(creates_job_for(&p), ["w1"]);
+    // Same observation again (the cache has not seen the Job yet): the same deterministic
+    // name is requested again, which the API answers with AlreadyExists.
+    let p = step(&mut op, &obs, t(5));
+    assert_eq!(creates_job_for(&p), ["w1"]);
+    obs.jobs.push(job("w1", None));
+    let p = step(&mut op, &obs, t(10));
+    assert!(creates_job_for(&p).is_empty());
+    assert_eq!(p.status.node_statuses["w1"].attempts, Some(1));
+    obs.jobs.clear();
+    let p = step(&mut op, &obs, t(20));
+    assert!(creates_job_for(&p).is_empty());
+    assert_eq!(phase_of(&p, "w1"), P::Failed);
+    assert!(reasons(&p).contains(&"JobLost"));
+}
+
+#[test]
+fn reboot_waits_for_a_new_boot_id_and_ready_before_uncordoning() {
+    let (mut op, mut obs) = draining_op();
+    op.spec.drain_options = None;
+    op.spec.reboot_on_success = Some(true);
+    obs.agent_boot_ids.insert("w1".into(), BOOT_A.into());
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(
+        p.status.node_statuses["w1"].boot_id_before.as_deref(),
+        Some(BOOT_A)
+    );
+    let mut j = job("w1", Some(JobCondition::Complete));
+    j.termination_message = Some(format!("{BOOT_A}\n"));
+    obs.jobs.push(j);
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "w1"), P::Rebooting);
+    let [Action::CreateRebootPod(pod)] = p.actions.as_slice() else {
+        panic!("{:?}", p.actions)
+    };
+    let env = pod.spec.as_ref().unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    assert_eq!(env[0].value.as_deref(), Some(BOOT_A));
+    obs.engine_pods.push(EnginePod {
+        name: pod.metadata.name.clone().unwrap(),
+        node: "w1".into(),
+        role: EngineRole::Reboot,
+        phase: PodPhase::Running,
+        termination_message: None,
+        deleting: false,
+    });
+    let p = step(&mut op, &obs, t(20));
+    assert_eq!(phase_of(&p, "w1"), P::Rebooting);
+    assert!(
+        p.actions.is_empty(),
+        "the reboot pod exists: {:?}",
+        p.actions
+    );
+    obs.agent_boot_ids.insert("w1".into(), BOOT_B.into());
+    obs.nodes[0].ready = false;
+    let p = step(&mut op, &obs, t(30));
+    assert_eq!(phase_of(&p, "w1"), P::Verifying);
+    obs.nodes[0].ready = true;
+    let p = step(&mut op, &obs, t(40));
+    assert_eq!(phase_of(&p, "w1"), P::Uncordoning);
+    assert!(reasons(&p).contains(&"RebootConfirmed"));
+    assert_eq!(
+        p.actions,
+        [Action::Uncordon {
+            node: "w1".into(),
+            cordoned_by: ours()
+        }]
+    );
+}
+
+#[test]
+fn reboot_without_a_new_boot_id_times_out() {
+    let mut op = op(spec());
+    op.spec.reboot_on_success = Some(true);
+    let mut obs = observed(vec![node("w1")]);
+    step(&mut op, &obs, t(0));
+    obs.jobs.push(job("w1", Some(JobCondition::Complete)));
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "w1"), P::Rebooting);
+    let p = step(&mut op, &obs, t(10 + 899));
+    assert_eq!(phase_of(&p, "w1"), P::Rebooting);
+    let p = step(&mut op, &obs, t(10 + 900));
+    assert_eq!(phase_of(&p, "w1"), P::Failed);
+    assert!(reasons(&p).contains(&"RebootTimedOut"));
+}
+
+#[test]
+fn preflight_termination_message_skips_the_node() {
+    for (message, phase, expected) in [
+        (Some("already patched"), PodPhase::Succeeded, P::Skipped),
+        (None, PodPhase::Succeeded, P::Cordoning),
+        (None, PodPhase::Failed, P::Failed),
+    ] {
+        let mut s = spec();
+        s.cordon = Some(true);
+        s.preflight = serde_yaml::from_str("command: [check]").unwrap();
+        let mut op = op(s);
+        let mut obs = observed(vec![node("w1")]);
+        let p = step(&mut op, &obs, t(0));
+        assert_eq!(phase_of(&p, "w1"), P::Preflight);
+        let [Action::CreatePreflightPod(pod)] = p.actions.as_slice() else {
+            panic!()
+        };
+        obs.engine_pods.push(EnginePod {
+            name: pod.metadata.name.clone().unwrap(),
+            node: "w1".into(),
+            role: EngineRole::Preflight,
+            phase,
+            termination_message: message.map(str::to_owned),
+            deleting: false,
+        });
+        let p = step(&mut op, &obs, t(10));
+        assert_eq!(phase_of(&p, "w1"), expected, "{message:?} {phase:?}");
+    }
+}
+
+#[test]
+fn deletion_deletes_jobs_and_pods_uncordons_and_then_removes_the_finalizer() {
+    let (mut op, mut obs) = draining_op();
+    step(&mut op, &obs, t(0));
+    obs.jobs.push(job("w1", None));
+    obs.deleting = true;
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "w1"), P::Stopped);
+    assert_eq!(p.status.phase, Some(OperationPhase::Stopped));
+    assert!(p.actions.contains(&Action::DeleteJob {
+        namespace: "default".into(),
+        name: job_name("w1")
+    }));
+    assert!(p.actions.contains(&Action::Uncordon {
+        node: "w1".into(),
+        cordoned_by: ours()
+    }));
+    assert!(!p.actions.contains(&Action::RemoveFinalizer));
+    obs.jobs.clear();
+    obs.nodes[0].cordoned_by = None;
+    obs.nodes[0].unschedulable = false;
+    let p = step(&mut op, &obs, t(20));
+    assert_eq!(p.actions, [Action::RemoveFinalizer]);
+}
+
+#[test]
+fn status_is_identical_when_nothing_changed() {
+    let mut op = op(spec());
+    let mut obs = observed(vec![node("w1"), node("w2")]);
+    step(&mut op, &obs, t(0));
+    obs.jobs = vec![job("w1", None), job("w2", None)];
+    let first = step(&mut op, &obs, t(10));
+    let second = step(&mut op, &obs, t(500));
+    assert_eq!(first.status, second.status);
+    assert!(second.events.is_empty());
+}
+
+#[test]
+fn a_vanished_node_fails_with_a_clear_message() {
+    let mut op = op(spec());
+    let mut obs = observed(vec![node("w1")]);
+    step(&mut op, &obs, t(0));
+    obs.nodes.clear();
+    let p = step(&mut op, &obs, t(10));
+    let st = &p.status.node_statuses["w1"];
+    assert_eq!(st.phase, P::Failed);
+    assert_eq!(st.message.as_deref(), Some("node w1 no longer exists"));
+}
+
+#[test]
+fn paused_starts_nothing_new() {
+    let mut s = spec();
+    s.paused = Some(true);
+    let p = step(&mut op(s), &observed(vec![node("w1")]), t(0));
+    assert_eq!(p.status.phase, Some(OperationPhase::Pending));
+    assert!(p.actions.is_empty());
+    assert!(p.status.message.unwrap().ends_with("paused"));
+}
+
+#[test]
+fn the_seed_nodeop_example_runs_one_node_at_a_time_control_plane_first() {
+    let doc = include_str!("testdata/seed-nodeop.yaml");
+    let parsed: kairos_api::v1alpha1::NodeOp = serde_yaml::from_str(doc).unwrap();
+    let mut op = op(parsed.spec);
+    let managed = |mut n: super::plan::NodeInfo| {
+        n.labels.insert("kairos.io/managed".into(), "true".into());
+        n
+    };
+    let nodes = vec![
+        managed(cp("cp1")),
+        managed(cp("cp2")),
+        managed(node("w1")),
+        managed(node("w2")),
+        managed(node("w3")),
+        node("other"),
+    ];
+    let obs = observed(nodes);
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(p.status.total, 5, "the non-Kairos node is not targeted");
+    assert_eq!(
+        p.actions,
+        [Action::Cordon {
+            node: "cp1".into(),
+            cordoned_by: ours()
+        }]
+    );
+    let pending: Vec<_> = phases(&p)
+        .into_iter()
+        .filter(|(_, s)| *s == P::Pending)
+        .collect();
+    assert_eq!(pending.len(), 4);
+}

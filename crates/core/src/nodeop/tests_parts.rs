@@ -1,0 +1,211 @@
+//! Unit tests of the `NodeOp` engine's parts: object names, the Job and pod builders, label
+//! selectors. Test-only; no I/O.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::fixtures::*;
+use super::job::{self, Role};
+use super::order::matches;
+use super::plan::{Config, OpRef};
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn op_named(name: &str) -> OpRef {
+    OpRef {
+        name: name.to_owned(),
+        ..op_ref()
+    }
+}
+
+#[test]
+fn names_are_short_readable_and_distinct() {
+    let op = op_ref();
+    let name = job::object_name(&op, "w1", Role::Job);
+    assert!(
+        name.starts_with("op-w1-") && name.len() == "op-w1-".len() + 8,
+        "{name}"
+    );
+    assert_eq!(
+        name,
+        job::object_name(&op, "w1", Role::Job),
+        "deterministic"
+    );
+    assert!(job::object_name(&op, "w1", Role::Reboot).starts_with("op-w1-reboot-"));
+    let long_op = op_named(&"upgrade-firmware-".repeat(10));
+    let long_node = "ip-10-0-0-1.eu-west-1.compute.internal".repeat(5);
+    let a = job::object_name(&long_op, &format!("{long_node}a"), Role::Job);
+    let b = job::object_name(&long_op, &format!("{long_node}b"), Role::Job);
+    assert!(is_dns_label(&a), "{a}");
+    assert_ne!(a, b, "the hash keeps truncated names apart");
+    assert!(a.starts_with("upgrade-firmware-"));
+}
+
+proptest! {
+    #[test]
+    fn names_are_always_valid_dns_labels(
+        op_name in "[a-z0-9][a-z0-9.-]{0,252}",
+        node in "[a-zA-Z0-9][a-zA-Z0-9._-]{0,252}",
+    ) {
+        for role in [Role::Job, Role::Preflight, Role::Reboot] {
+            let name = job::object_name(&op_named(&op_name), &node, role);
+            prop_assert!(is_dns_label(&name), "{}", name);
+        }
+        let v = job::label_value(&node);
+        prop_assert!(v.len() <= 63);
+    }
+}
+
+#[test]
+fn the_job_matches_the_nodeop() {
+    let doc = include_str!("testdata/seed-nodeop.yaml");
+    let seed: kairos_api::v1alpha1::NodeOp = serde_yaml::from_str(doc).unwrap();
+    let mut spec = seed.spec;
+    spec.image_pull_secrets = serde_yaml::from_str("[{name: regcred}]").unwrap();
+    let config = Config {
+        service_account: Some("kairos-nodeop".into()),
+        ..Config::default()
+    };
+    let j = job::build_job(&op_ref(), &spec, "cp1", &config);
+    assert_eq!(j.metadata.namespace.as_deref(), Some("default"));
+    let owner = &j.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("NodeOp", UID));
+    assert_eq!(
+        (owner.controller, owner.block_owner_deletion),
+        (Some(true), Some(true))
+    );
+    let labels = j.metadata.labels.clone().unwrap();
+    assert_eq!(labels["operator.kairos.io/nodeop"], "op");
+    assert_eq!(labels["operator.kairos.io/node"], "cp1");
+    assert_eq!(labels["operator.kairos.io/role"], "job");
+    let js = j.spec.unwrap();
+    assert_eq!(js.backoff_limit, Some(3));
+    assert_eq!(js.ttl_seconds_after_finished, None);
+    assert_eq!(js.template.metadata.unwrap().labels.unwrap(), labels);
+    let pod = js.template.spec.unwrap();
+    assert_eq!(pod.node_name.as_deref(), Some("cp1"));
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(pod.host_pid, Some(false));
+    assert_eq!(pod.service_account_name.as_deref(), Some("kairos-nodeop"));
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "regcred");
+    let tol = &pod.tolerations.unwrap()[0];
+    assert_eq!(
+        (
+            tol.key.as_deref(),
+            tol.operator.as_deref(),
+            tol.effect.as_deref()
+        ),
+        (None, Some("Exists"), None)
+    );
+    let vol = &pod.volumes.unwrap()[0];
+    assert_eq!(vol.host_path.as_ref().unwrap().path, "/");
+    let c = &pod.containers[0];
+    assert_eq!(c.image.as_deref(), Some("busybox:latest"));
+    assert_eq!(c.security_context.as_ref().unwrap().privileged, Some(true));
+    let mount = &c.volume_mounts.as_ref().unwrap()[0];
+    assert_eq!(
+        (mount.name.as_str(), mount.mount_path.as_str()),
+        (vol.name.as_str(), "/host")
+    );
+    // rebootOnSuccess: the command is wrapped to record the boot ID; the user's command follows.
+    let cmd = c.command.clone().unwrap();
+    assert_eq!(&cmd[..2], ["/bin/sh", "-c"]);
+    assert!(cmd[2].contains("/proc/sys/kernel/random/boot_id > /dev/termination-log"));
+    assert_eq!(&cmd[4..], spec.command.as_slice());
+}
+
+#[test]
+fn without_reboot_the_command_is_unchanged_and_another_namespace_has_no_owner() {
+    let config = Config {
+        job_namespace: Some("kairos-system".into()),
+        ..Config::default()
+    };
+    let j = job::build_job(&op_ref(), &spec(), "w1", &config);
+    assert_eq!(j.metadata.namespace.as_deref(), Some("kairos-system"));
+    assert_eq!(j.metadata.owner_references, None);
+    let pod = j.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.containers[0].command.clone().unwrap(), ["true"]);
+}
+
+#[test]
+fn the_reboot_pod_compares_boot_ids_before_rebooting() {
+    let p = job::build_reboot_pod(&op_ref(), "w1", BOOT_A, &Config::default());
+    let spec = p.spec.unwrap();
+    assert_eq!(spec.host_pid, Some(true));
+    assert_eq!(spec.node_name.as_deref(), Some("w1"));
+    let c = &spec.containers[0];
+    assert_eq!(c.security_context.as_ref().unwrap().privileged, Some(true));
+    let script = &c.command.as_ref().unwrap()[2];
+    assert!(script.contains("if [ \"$current\" = \"$EXPECTED_BOOT_ID\" ]"));
+    assert!(script.contains("nsenter -t 1 -m -u -i -n -p -- reboot"));
+    assert_eq!(c.env.as_ref().unwrap()[0].value.as_deref(), Some(BOOT_A));
+}
+
+#[test]
+fn the_preflight_pod_is_read_only_and_unprivileged() {
+    let mut s = spec();
+    s.preflight = serde_yaml::from_str("{image: alpine, command: [check]}").unwrap();
+    let p = job::build_preflight_pod(&op_ref(), &s, "w1", &Config::default());
+    let c = &p.spec.unwrap().containers[0];
+    assert_eq!(c.image.as_deref(), Some("alpine"));
+    assert_eq!(c.security_context, None);
+    assert_eq!(c.volume_mounts.as_ref().unwrap()[0].read_only, Some(true));
+}
+
+#[test]
+fn boot_ids_are_parsed_from_termination_messages() {
+    assert_eq!(
+        job::parse_boot_id(&format!(" {BOOT_A}\n")).as_deref(),
+        Some(BOOT_A)
+    );
+    assert_eq!(job::parse_boot_id("done"), None);
+}
+
+#[test]
+fn selectors_follow_kubernetes_semantics() {
+    let labels = BTreeMap::from([
+        ("a".to_owned(), "1".to_owned()),
+        ("b".to_owned(), "2".to_owned()),
+    ]);
+    let cases = [
+        ("{}", true),
+        ("matchLabels: {a: \"1\"}", true),
+        ("matchLabels: {a: \"2\"}", false),
+        (
+            "matchExpressions: [{key: a, operator: In, values: [\"1\", \"3\"]}]",
+            true,
+        ),
+        (
+            "matchExpressions: [{key: a, operator: NotIn, values: [\"1\"]}]",
+            false,
+        ),
+        (
+            "matchExpressions: [{key: c, operator: NotIn, values: [\"1\"]}]",
+            true,
+        ),
+        ("matchExpressions: [{key: b, operator: Exists}]", true),
+        (
+            "matchExpressions: [{key: b, operator: DoesNotExist}]",
+            false,
+        ),
+        (
+            "{matchLabels: {a: \"1\"}, matchExpressions: [{key: c, operator: Exists}]}",
+            false,
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let sel = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(matches(&sel, &labels), Ok(expected), "{yaml}");
+    }
+    let bad = serde_yaml::from_str("matchExpressions: [{key: a, operator: In}]").unwrap();
+    assert!(matches(&bad, &labels).is_err());
+}
