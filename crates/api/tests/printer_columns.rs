@@ -1,0 +1,121 @@
+//! The generated CRDs in `deploy/crds/` show what DESIGN.md section 3 promises in `kubectl get`:
+//! printer columns, short name, scope, status subresource; and every column points at a field
+//! the schema has (a column on a missing field would show `<none>` forever). Reads the CRD files:
+//! test-only I/O.
+
+mod support;
+
+use serde_json::Value;
+use support::crd_for_kind;
+
+/// The only (served) version of a CRD.
+fn version(crd: &Value) -> &Value {
+    let versions = crd["spec"]["versions"].as_array().expect("spec.versions");
+    assert_eq!(versions.len(), 1, "one version expected");
+    &versions[0]
+}
+
+/// The columns `kubectl get` shows by default (priority 0), upper-cased as kubectl prints them.
+fn default_columns(crd: &Value) -> Vec<String> {
+    version(crd)["additionalPrinterColumns"]
+        .as_array()
+        .expect("additionalPrinterColumns")
+        .iter()
+        .filter(|c| c["priority"].as_i64().unwrap_or(0) == 0)
+        .map(|c| c["name"].as_str().expect("column name").to_uppercase())
+        .collect()
+}
+
+/// The schema node a simple JSON path (`.status.kairos.version`) points to, if the schema has it.
+fn schema_at<'a>(schema: &'a Value, json_path: &str) -> Option<&'a Value> {
+    json_path
+        .trim_start_matches('.')
+        .split('.')
+        .try_fold(schema, |node, field| node["properties"].get(field))
+}
+
+/// Every column reads a field the schema declares, with a matching type.
+fn assert_columns_point_at_fields(kind: &str) {
+    let crd = crd_for_kind(kind);
+    let v = version(&crd);
+    let schema = &v["schema"]["openAPIV3Schema"];
+    for column in v["additionalPrinterColumns"].as_array().expect("columns") {
+        let path = column["jsonPath"].as_str().expect("jsonPath");
+        if path.starts_with(".metadata.") {
+            continue; // metadata is the API server's, not in the CRD schema
+        }
+        let field = schema_at(schema, path)
+            .unwrap_or_else(|| panic!("{kind}: column {column} reads {path}, not in the schema"));
+        let column_type = column["type"].as_str().expect("column type");
+        let field_type = field["type"].as_str();
+        // An enum of strings is a string column; integers are integer columns.
+        assert!(
+            field_type == Some(column_type) || (field_type.is_none() && column_type == "string"),
+            "{kind}: column {} is {column_type} but {path} is {field_type:?}",
+            column["name"]
+        );
+    }
+}
+
+#[test]
+fn nodeop_columns_are_phase_nodes_done_failed_age() {
+    let crd = crd_for_kind("NodeOp");
+    assert_eq!(
+        default_columns(&crd),
+        ["PHASE", "NODES", "DONE", "FAILED", "AGE"]
+    );
+    assert_columns_point_at_fields("NodeOp");
+}
+
+#[test]
+fn nodeop_upgrade_shows_the_same_columns_as_its_nodeop() {
+    let upgrade = crd_for_kind("NodeOpUpgrade");
+    assert_eq!(
+        default_columns(&upgrade),
+        default_columns(&crd_for_kind("NodeOp"))
+    );
+    assert_columns_point_at_fields("NodeOpUpgrade");
+}
+
+#[test]
+fn kairos_node_columns_are_version_desired_state_boot_os_age() {
+    let crd = crd_for_kind("KairosNode");
+    assert_eq!(
+        default_columns(&crd),
+        ["VERSION", "DESIRED", "STATE", "BOOT", "OS", "AGE"]
+    );
+    assert_columns_point_at_fields("KairosNode");
+}
+
+#[test]
+fn kairos_node_is_cluster_scoped_with_short_name_kn() {
+    let crd = crd_for_kind("KairosNode");
+    assert_eq!(crd["spec"]["scope"], "Cluster");
+    let short_names = crd["spec"]["names"]["shortNames"]
+        .as_array()
+        .expect("shortNames");
+    assert!(short_names.contains(&Value::from("kn")), "{short_names:?}");
+}
+
+#[test]
+fn operations_are_namespaced() {
+    for kind in ["NodeOp", "NodeOpUpgrade"] {
+        assert_eq!(crd_for_kind(kind)["spec"]["scope"], "Namespaced", "{kind}");
+    }
+}
+
+#[test]
+fn every_kind_has_a_status_subresource_and_is_served_and_stored() {
+    for kind in ["NodeOp", "NodeOpUpgrade", "KairosNode"] {
+        let crd = crd_for_kind(kind);
+        assert_eq!(crd["spec"]["group"], "operator.kairos.io", "{kind}");
+        let v = version(&crd);
+        assert_eq!(v["name"], "v1alpha1", "{kind}");
+        assert_eq!(v["served"], true, "{kind}");
+        assert_eq!(v["storage"], true, "{kind}");
+        assert!(
+            v["subresources"]["status"].is_object(),
+            "{kind}: no status subresource"
+        );
+    }
+}
