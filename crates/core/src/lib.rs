@@ -8,3 +8,4 @@ pub mod release;
 pub mod report;
 pub mod nodeop;
 pub mod kairos_node;
+pub mod upgrade;

@@ -1,0 +1,459 @@
+//! The fleet upgrade planner: a `NodeOpUpgrade` becomes one owned `NodeOp` running the upgrade
+//! script, minus the nodes that need no upgrade or belong to someone else, and its status
+//! mirrors that NodeOp's. Pure: no I/O.
+//!
+//! # Rules
+//! - **Candidates**: `targetNodes` if non-empty, else the nodes matching `nodeSelector`, else
+//!   every *Kairos* node (with a KairosNode or the `kairos.io/managed=true` label; other nodes
+//!   are reported as skipped, since `kairos-agent` does not exist on them).
+//! - **Skipped** (reported with phase `Skipped` and a message, never given to the NodeOp): a node
+//!   whose KairosNode `spec.version` is set ("pinned to v by KairosNode spec.version": a fleet
+//!   upgrade never overrides, let alone downgrades, the admin's per-node choice, and never runs
+//!   next to that node's own upgrade); unless `force`, a node already running the target
+//!   version booted active ("already runs v", only for active-only upgrades: the host's version
+//!   says nothing about its recovery system); a node with another upgrade in flight; a node
+//!   running from a live medium.
+//! - **Fixed at start**: the NodeOp's `targetNodes` is computed once, when the NodeOp is
+//!   created; afterwards the existing list is kept (the engine fixes it too). Nodes matching
+//!   later are reported as skipped ("matched after the upgrade started"), not added silently.
+//! - **Spec edits after the start**: the NodeOp is re-rendered from the current spec on every
+//!   reconcile, so `image`, `concurrency`, `stopOnFailure`, `uncordonOnFailure`,
+//!   `imagePullSecrets`, `debug` and the script reach it (nodes that have not started yet use
+//!   them; a node in flight keeps its Job). Edits of the fields that choose the targets
+//!   (`targetNodes`, `nodeSelector`, `force`, `upgradeActive`, `upgradeRecovery`) cannot
+//!   change the fixed list: condition [`SPEC_APPLIED`] turns False with reason `TargetsFixed`
+//!   saying so (create a new NodeOpUpgrade to change targets).
+//! - A NodeOpUpgrade whose targets were all skipped creates no NodeOp and completes at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use kairos_api::names::{CONTROL_PLANE_LABELS, LABEL_MANAGED, LABEL_NODEOP_UPGRADE, conditions};
+use kairos_api::v1alpha1::{
+    BootState, KairosNode, NodeOp, NodeOpSpec, NodeOpUpgrade, NodeOpUpgradeStatus, NodePhase,
+    NodeStatus, OperationPhase, UpgradeState,
+};
+
+use super::version::{target_version_from_image, versions_equal};
+use super::{ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput};
+use crate::conditions::{Desired, merge};
+
+/// Condition type on a `NodeOpUpgrade`: whether its current spec is in effect.
+pub const SPEC_APPLIED: &str = "SpecApplied";
+
+/// One Node as the fleet planner sees it.
+#[derive(Clone, Debug, Default)]
+pub struct ObservedNode {
+    /// The Node's name.
+    pub name: String,
+    /// The Node's labels.
+    pub labels: BTreeMap<String, String>,
+    /// The node's KairosNode, if it has one.
+    pub kairos_node: Option<KairosNode>,
+}
+
+/// Everything [`plan_fleet`] reads.
+#[derive(Clone, Debug, Default)]
+pub struct FleetObserved {
+    /// Every Node of the cluster (the planner applies `targetNodes`/`nodeSelector` itself).
+    pub nodes: Vec<ObservedNode>,
+    /// The NodeOp named [`nodeop_name`] in the upgrade's namespace, if it exists.
+    pub nodeop: Option<NodeOp>,
+}
+
+/// What [`plan_fleet`] decided.
+#[derive(Clone, Debug)]
+pub struct FleetPlan {
+    /// The NodeOp to server-side apply (`None`: nothing to apply).
+    pub nodeop_to_apply: Option<NodeOp>,
+    /// The NodeOpUpgrade's new status.
+    pub status: NodeOpUpgradeStatus,
+}
+
+/// The planner could not run: the object lacks a field the API server always sets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A required metadata field is missing.
+    #[error("failed to plan the upgrade: missing field {0}")]
+    MissingField(&'static str),
+}
+
+/// Name of the NodeOp a NodeOpUpgrade owns (in its namespace): the upgrade's own name, as
+/// upstream does.
+pub fn nodeop_name(upgrade_name: &str) -> String {
+    upgrade_name.to_owned()
+}
+
+/// The script options of a NodeOpUpgrade.
+pub fn script_options(upgrade: &NodeOpUpgrade) -> ScriptOptions {
+    let s = &upgrade.spec;
+    ScriptOptions {
+        upgrade_active: s.upgrade_active,
+        upgrade_recovery: s.upgrade_recovery,
+        force: s.force,
+        debug: s.debug,
+    }
+}
+
+/// The spec of the NodeOp running `upgrade` on exactly `targets` (see the module docs).
+pub fn nodeop_for_upgrade(upgrade: &NodeOpUpgrade, targets: &[String]) -> NodeOpSpec {
+    let s = &upgrade.spec;
+    super::nodeop_spec(SpecInput {
+        image: &s.image,
+        image_pull_secrets: s.image_pull_secrets.clone(),
+        opts: script_options(upgrade),
+        targets: targets.to_vec(),
+        concurrency: s.concurrency,
+        stop_on_failure: s.stop_on_failure,
+        uncordon_on_failure: s.uncordon_on_failure,
+    })
+}
+
+/// Why `node` is left out of the upgrade, or `None` when it is upgraded.
+/// `implicit` is true when neither `targetNodes` nor `nodeSelector` chose the candidates.
+pub fn skip_reason(
+    upgrade: &NodeOpUpgrade,
+    node: &ObservedNode,
+    implicit: bool,
+    own_nodeop: &str,
+) -> Option<String> {
+    let kn = node.kairos_node.as_ref();
+    let managed = node.labels.get(LABEL_MANAGED).is_some_and(|v| v == "true");
+    if implicit && kn.is_none() && !managed {
+        return Some(format!(
+            "not a Kairos node (no KairosNode, no {LABEL_MANAGED} label)"
+        ));
+    }
+    let kn = kn?;
+    if let Some(pin) = kn.spec.version.as_deref().filter(|v| !v.trim().is_empty()) {
+        return Some(format!("pinned to {pin} by KairosNode spec.version"));
+    }
+    let status = kn.status.as_ref()?;
+    let target = target_version_from_image(&upgrade.spec.image);
+    let current = status.kairos.as_ref().and_then(|k| k.version.as_deref());
+    let active = status.boot_state == Some(BootState::Active);
+    if script_options(upgrade).skips_when_up_to_date()
+        && active
+        && versions_equal(current, target.as_deref())
+    {
+        return Some(format!("already runs {}", current.unwrap_or_default()));
+    }
+    if let Some(up) = &status.upgrade {
+        let in_flight = matches!(
+            up.state,
+            UpgradeState::Pending | UpgradeState::InProgress | UpgradeState::Rebooting
+        );
+        let other = up.node_op.as_deref().filter(|op| *op != own_nodeop);
+        if let (true, Some(op)) = (in_flight, other) {
+            return Some(format!("another upgrade of this node is in flight ({op})"));
+        }
+    }
+    (status.boot_state == Some(BootState::Livecd))
+        .then(|| "runs from a live medium (not installed)".to_owned())
+}
+
+/// Plans one reconcile of a NodeOpUpgrade (see the module docs for the rules).
+///
+/// # Errors
+/// [`PlanError::MissingField`] when the upgrade has no name, namespace or uid.
+pub fn plan_fleet(
+    upgrade: &NodeOpUpgrade,
+    observed: &FleetObserved,
+    now: Timestamp,
+) -> Result<FleetPlan, PlanError> {
+    let meta = &upgrade.metadata;
+    let name = meta
+        .name
+        .as_deref()
+        .ok_or(PlanError::MissingField(".metadata.name"))?;
+    let ns = meta
+        .namespace
+        .as_deref()
+        .ok_or(PlanError::MissingField(".metadata.namespace"))?;
+    let uid = meta
+        .uid
+        .as_deref()
+        .ok_or(PlanError::MissingField(".metadata.uid"))?;
+    let op_name = nodeop_name(name);
+    let own_ref = format!("{ns}/{op_name}");
+    let hash = targets_hash(upgrade);
+    let old = upgrade.status.clone().unwrap_or_default();
+    let mut p = Progress::new(upgrade, op_name.clone());
+
+    let (candidates, implicit) = match candidates(upgrade, &observed.nodes) {
+        Ok(c) => c,
+        Err(msg) => {
+            p.spec_applied = (false, "InvalidSelector", msg.clone());
+            p.phase = OperationPhase::Failed;
+            p.message = Some(msg);
+            return Ok(p.finish(&old, None, now));
+        }
+    };
+    let evaluate = |node: &ObservedNode| skip_reason(upgrade, node, implicit, &own_ref);
+
+    if let Some(op) = &observed.nodeop {
+        let owned = op
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.uid == uid);
+        if !owned {
+            let msg = format!(
+                "NodeOp {own_ref} exists and is not owned by this upgrade; delete or rename it"
+            );
+            p.spec_applied = (false, "NodeOpConflict", msg.clone());
+            p.message = Some(msg);
+            return Ok(p.finish(&old, None, now));
+        }
+        let targets = op.spec.target_nodes.clone().unwrap_or_default();
+        let fixed: BTreeSet<&str> = targets.iter().map(String::as_str).collect();
+        for (node_name, st) in &old.node_statuses {
+            if st.phase == NodePhase::Skipped && !fixed.contains(node_name.as_str()) {
+                p.skipped.insert(node_name.clone(), st.clone());
+            }
+        }
+        for node in candidates
+            .iter()
+            .filter(|n| !fixed.contains(n.name.as_str()))
+        {
+            if !p.skipped.contains_key(&node.name) {
+                let msg = evaluate(node).unwrap_or_else(|| {
+                    "matched after the upgrade started; the target list is fixed at start".into()
+                });
+                p.skip(node, msg);
+            }
+        }
+        let started_hash = annotation(op, ANNOTATION_TARGETS_HASH)
+            .unwrap_or(&hash)
+            .to_owned();
+        if started_hash != hash {
+            p.spec_applied = (false, "TargetsFixed", "targetNodes, nodeSelector, force, upgradeActive or upgradeRecovery changed after the upgrade started: the target list stays as it was fixed at start (create a new NodeOpUpgrade to change it); the other fields were applied".to_owned());
+        }
+        let status = op.status.clone().unwrap_or_default();
+        p.phase = status.phase.unwrap_or_default();
+        p.running = status.node_statuses;
+        let apply = build_nodeop(upgrade, &op_name, ns, uid, &targets, &started_hash);
+        return Ok(p.finish(&old, Some(apply), now));
+    }
+
+    // No NodeOp: an upgrade that already finished without one stays finished.
+    let finished = matches!(old.phase, Some(OperationPhase::Completed))
+        && old.node_op_name.is_none()
+        && old.observed_generation == meta.generation;
+    if finished {
+        p.skipped = old.node_statuses.clone();
+        p.phase = OperationPhase::Completed;
+        return Ok(p.finish(&old, None, now));
+    }
+    let mut targets = Vec::new();
+    for node in &candidates {
+        match evaluate(node) {
+            Some(msg) => p.skip(node, msg),
+            None => targets.push(node.name.clone()),
+        }
+    }
+    targets.sort();
+    if targets.is_empty() {
+        p.node_op_name = None;
+        p.phase = OperationPhase::Completed;
+        return Ok(p.finish(&old, None, now));
+    }
+    p.phase = OperationPhase::Pending;
+    p.pending_targets = targets.len();
+    let apply = build_nodeop(upgrade, &op_name, ns, uid, &targets, &hash);
+    Ok(p.finish(&old, Some(apply), now))
+}
+
+/// The candidate nodes and whether they were chosen implicitly (all nodes).
+fn candidates<'a>(
+    upgrade: &NodeOpUpgrade,
+    nodes: &'a [ObservedNode],
+) -> Result<(Vec<&'a ObservedNode>, bool), String> {
+    if let Some(names) = upgrade.spec.target_nodes.as_ref().filter(|t| !t.is_empty()) {
+        let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        return Ok((
+            nodes
+                .iter()
+                .filter(|n| wanted.contains(n.name.as_str()))
+                .collect(),
+            false,
+        ));
+    }
+    if let Some(sel) = &upgrade.spec.node_selector {
+        let mut out = Vec::new();
+        for n in nodes {
+            if super::selector::matches(sel, &n.labels)? {
+                out.push(n);
+            }
+        }
+        return Ok((out, false));
+    }
+    Ok((nodes.iter().collect(), true))
+}
+
+fn targets_hash(upgrade: &NodeOpUpgrade) -> String {
+    let s = &upgrade.spec;
+    let targets = serde_json::to_string(&s.target_nodes).unwrap_or_default();
+    let selector = serde_json::to_string(&s.node_selector).unwrap_or_default();
+    let flags = format!("{}/{}/{}", s.force, s.upgrade_active, s.upgrade_recovery);
+    super::short_hash(&[&targets, &selector, &flags], 16)
+}
+
+fn annotation<'a>(op: &'a NodeOp, key: &str) -> Option<&'a str> {
+    op.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+fn build_nodeop(
+    upgrade: &NodeOpUpgrade,
+    name: &str,
+    ns: &str,
+    uid: &str,
+    targets: &[String],
+    hash: &str,
+) -> NodeOp {
+    let mut annotations = BTreeMap::from([(ANNOTATION_TARGETS_HASH.to_owned(), hash.to_owned())]);
+    if let Some(v) = target_version_from_image(&upgrade.spec.image) {
+        annotations.insert(ANNOTATION_TARGET_VERSION.to_owned(), v);
+    }
+    let owner = upgrade.metadata.name.as_deref().unwrap_or(name);
+    NodeOp {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(ns.to_owned()),
+            labels: Some(super::labels(LABEL_NODEOP_UPGRADE, owner)),
+            annotations: Some(annotations),
+            owner_references: Some(vec![super::controller_ref("NodeOpUpgrade", owner, uid)]),
+            ..ObjectMeta::default()
+        },
+        spec: nodeop_for_upgrade(upgrade, targets),
+        status: None,
+    }
+}
+
+/// The status being assembled.
+struct Progress {
+    generation: Option<i64>,
+    target: String,
+    node_op_name: Option<String>,
+    phase: OperationPhase,
+    running: BTreeMap<String, NodeStatus>,
+    skipped: BTreeMap<String, NodeStatus>,
+    pending_targets: usize,
+    message: Option<String>,
+    spec_applied: (bool, &'static str, String),
+}
+
+impl Progress {
+    fn new(upgrade: &NodeOpUpgrade, op_name: String) -> Self {
+        Self {
+            generation: upgrade.metadata.generation,
+            target: target_version_from_image(&upgrade.spec.image)
+                .unwrap_or_else(|| upgrade.spec.image.clone()),
+            node_op_name: Some(op_name),
+            phase: OperationPhase::Pending,
+            running: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            pending_targets: 0,
+            message: None,
+            spec_applied: (true, "Applied", "the current spec is in effect".to_owned()),
+        }
+    }
+
+    fn skip(&mut self, node: &ObservedNode, message: String) {
+        let control_plane = CONTROL_PLANE_LABELS
+            .iter()
+            .any(|l| node.labels.contains_key(*l));
+        let st = NodeStatus {
+            phase: NodePhase::Skipped,
+            control_plane,
+            message: Some(message),
+            ..NodeStatus::default()
+        };
+        self.skipped.insert(node.name.clone(), st);
+    }
+
+    fn finish(self, old: &NodeOpUpgradeStatus, apply: Option<NodeOp>, now: Timestamp) -> FleetPlan {
+        let mut node_statuses = self.skipped;
+        node_statuses.extend(self.running);
+        let count =
+            |f: fn(NodePhase) -> bool| node_statuses.values().filter(|s| f(s.phase)).count();
+        let done = count(|p| matches!(p, NodePhase::Completed | NodePhase::Skipped));
+        let failed = count(NodePhase::is_failure);
+        let in_flight = count(NodePhase::is_in_flight);
+        let total = node_statuses.len().max(done + self.pending_targets);
+        let phase = self.phase;
+        let target = &self.target;
+        let message = self.message.unwrap_or_else(|| match phase {
+            OperationPhase::Pending => format!("upgrade to {target} pending: {} to upgrade, {done} skipped", total - done),
+            OperationPhase::Running => format!("upgrading to {target}: {done}/{total} done, {in_flight} in progress, {failed} failed"),
+            OperationPhase::Completed => format!("upgrade to {target} completed: {done}/{total} nodes done or skipped"),
+            OperationPhase::Failed => format!("upgrade to {target} failed: {failed} of {total} nodes failed"),
+            OperationPhase::Stopped => format!("upgrade to {target} stopped after a failure: {done}/{total} done, {failed} failed"),
+        });
+        let phase_reason = phase_reason(phase);
+        let (ok, reason, msg) = self.spec_applied;
+        let desired = [
+            Desired::new(
+                conditions::PROGRESSING,
+                matches!(phase, OperationPhase::Pending | OperationPhase::Running),
+                phase_reason,
+                message.clone(),
+            ),
+            Desired::new(
+                conditions::COMPLETE,
+                matches!(
+                    phase,
+                    OperationPhase::Completed | OperationPhase::Failed | OperationPhase::Stopped
+                ),
+                phase_reason,
+                message.clone(),
+            ),
+            Desired::new(
+                conditions::FAILED,
+                failed > 0 || phase == OperationPhase::Failed,
+                if failed > 0 {
+                    "NodesFailed"
+                } else {
+                    phase_reason
+                },
+                format!("{failed} node(s) failed or rolled back"),
+            ),
+            Desired::new(SPEC_APPLIED, ok, reason, msg),
+        ];
+        let status = NodeOpUpgradeStatus {
+            phase: Some(phase),
+            node_op_name: apply.as_ref().and(self.node_op_name),
+            node_statuses,
+            total: to_i32(total),
+            completed: to_i32(done),
+            failed: to_i32(failed),
+            message: Some(message),
+            conditions: merge(&old.conditions, &desired, self.generation, now),
+            observed_generation: self.generation,
+        };
+        FleetPlan {
+            nodeop_to_apply: apply,
+            status,
+        }
+    }
+}
+
+fn phase_reason(phase: OperationPhase) -> &'static str {
+    match phase {
+        OperationPhase::Pending => "Pending",
+        OperationPhase::Running => "Running",
+        OperationPhase::Completed => "Completed",
+        OperationPhase::Failed => "Failed",
+        OperationPhase::Stopped => "Stopped",
+    }
+}
+
+fn to_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,246 @@
+//! Kairos upgrades (DESIGN.md sections 3 and 5): the upgrade script, the fleet upgrade
+//! (`NodeOpUpgrade`) and the per-node upgrade (`KairosNode.spec.version`), both run through a
+//! `NodeOp` of the generic engine, and the verification after the reboot. Pure: no I/O.
+//!
+//! # Contract with the NodeOp engine
+//! This module only produces `NodeOp` objects and reads their status; the engine runs them.
+//! An upgrade `NodeOp` is recognised by [`upgrade_target`] (it carries the label
+//! [`LABEL_NODEOP_UPGRADE`](kairos_api::names::LABEL_NODEOP_UPGRADE) or
+//! [`LABEL_KAIROSNODE`](kairos_api::names::LABEL_KAIROSNODE)); for those the engine must:
+//!
+//! 1. **Skip the reboot of an up-to-date node.** When the Job succeeded, read the termination
+//!    message of the container that runs the NodeOp's `command` and call [`job_outcome`]:
+//!    [`JobOutcome::UpToDate`] means the node already ran the image's version and nothing was
+//!    written to its active system, so the engine must not reboot it; it goes straight to
+//!    Uncordoning and ends `Completed` with the detail as its message (a Job that *failed* is a
+//!    failure whatever its message). The script writes the marker
+//!    ([`script::UP_TO_DATE_MARKER`], first line) before anything else touches the node.
+//! 2. **Verify after the reboot** with [`verify_upgrade`], passing the target version from
+//!    [`upgrade_target`] (annotation [`ANNOTATION_TARGET_VERSION`], absent when the image tag
+//!    names no version), the KairosNode status of the node and the boot ID recorded before
+//!    the reboot. `Succeeded` -> Uncordoning; `RolledBack` -> `RolledBack` (left cordoned
+//!    unless `uncordonOnFailure`); `Failed` -> `Failed`; `Pending` -> keep Verifying until the
+//!    engine's timeout fails the node.
+//! 3. Honour the preflight the fleet NodeOp carries when the gate can skip whole nodes: its
+//!    termination message means "skip" (upstream's contract, already in the NodeOp API).
+//!
+//! A recovery-only upgrade NodeOp has `rebootOnSuccess: false` (upstream behaviour: only a new
+//! active system needs a reboot), so it is never verified by version.
+
+pub mod fleet;
+pub mod image;
+pub mod node;
+pub mod script;
+mod selector;
+pub mod verify;
+pub mod version;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::LocalObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
+use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, Preflight};
+use sha2::{Digest, Sha256};
+
+pub use script::ScriptOptions;
+pub use verify::{JobOutcome, Verification, job_outcome, verify_upgrade};
+
+/// Annotation on an upgrade `NodeOp`: the Kairos version it installs (what [`verify_upgrade`]
+/// checks after the reboot). Absent when unknown.
+pub const ANNOTATION_TARGET_VERSION: &str = "operator.kairos.io/target-version";
+
+/// Annotation on a fleet upgrade `NodeOp`: a hash of the `NodeOpUpgrade` fields that chose the
+/// target list (`targetNodes`, `nodeSelector`, `force`, `upgradeActive`, `upgradeRecovery`) when
+/// it started. A later difference means an edit that cannot change the fixed target list.
+pub const ANNOTATION_TARGETS_HASH: &str = "operator.kairos.io/targets-hash";
+
+/// Retries of the upgrade Job's pod. One retry covers a transient failure (a busy mount); a
+/// deterministic failure (no space, bad image) is not repeated six times (Kubernetes' default).
+/// Re-running `kairos-agent upgrade` is safe: it rewrites the passive system before switching.
+pub const UPGRADE_BACKOFF_LIMIT: i32 = 1;
+
+/// What an upgrade `NodeOp` upgrades to, as the engine needs it for verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeTarget {
+    /// The Kairos version the upgrade installs, when known.
+    pub version: Option<String>,
+}
+
+/// `Some` when `nodeop` is an upgrade (created by this module), with its target.
+pub fn upgrade_target(nodeop: &NodeOp) -> Option<UpgradeTarget> {
+    let labels = nodeop.metadata.labels.as_ref()?;
+    if !labels.contains_key(LABEL_NODEOP_UPGRADE) && !labels.contains_key(LABEL_KAIROSNODE) {
+        return None;
+    }
+    let version = nodeop
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_TARGET_VERSION))
+        .cloned();
+    Some(UpgradeTarget { version })
+}
+
+/// The parts of an upgrade NodeOp spec that differ between a fleet and a node upgrade.
+pub(crate) struct SpecInput<'a> {
+    pub(crate) image: &'a str,
+    pub(crate) image_pull_secrets: Option<Vec<LocalObjectReference>>,
+    pub(crate) opts: ScriptOptions,
+    pub(crate) targets: Vec<String>,
+    pub(crate) concurrency: i32,
+    pub(crate) stop_on_failure: bool,
+    pub(crate) uncordon_on_failure: bool,
+}
+
+/// The spec of an upgrade NodeOp: the Job runs the rendered script in the target image with
+/// the host at `/host`; the node is cordoned and drained first (DaemonSet pods stay, pods with
+/// emptyDir volumes are evicted: a reboot interrupts them anyway, and k3s' own metrics-server
+/// uses one, so refusing them would make most nodes undrainable; unmanaged pods are still
+/// refused); it reboots after success when the active system changed.
+pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
+    let preflight = input.opts.skips_when_up_to_date().then(|| Preflight {
+        image: None,
+        command: shell(script::render_preflight()),
+    });
+    NodeOpSpec {
+        node_selector: None,
+        target_nodes: Some(input.targets),
+        image: input.image.to_owned(),
+        image_pull_secrets: input.image_pull_secrets,
+        command: shell(script::render(&input.opts)),
+        host_mount_path: script::HOST_DIR.to_owned(),
+        cordon: Some(true),
+        drain_options: Some(DrainOptions {
+            enabled: Some(true),
+            force: Some(false),
+            grace_period_seconds: None,
+            ignore_daemon_sets: true,
+            delete_empty_dir_data: true,
+            timeout_seconds: None,
+        }),
+        reboot_on_success: Some(input.opts.reboots()),
+        backoff_limit: Some(UPGRADE_BACKOFF_LIMIT),
+        concurrency: input.concurrency,
+        stop_on_failure: Some(input.stop_on_failure),
+        uncordon_on_failure: Some(input.uncordon_on_failure),
+        paused: None,
+        preflight,
+    }
+}
+
+fn shell(script: String) -> Vec<String> {
+    vec!["/bin/sh".to_owned(), "-c".to_owned(), script]
+}
+
+/// An owner reference making `kind/name` (uid `uid`) the controller of the object.
+pub(crate) fn controller_ref(kind: &str, name: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: format!(
+            "{}/{}",
+            kairos_api::names::GROUP,
+            kairos_api::names::VERSION
+        ),
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        uid: uid.to_owned(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// First `len` hex digits of the SHA-256 of `parts` joined by NUL bytes.
+pub(crate) fn short_hash(parts: &[&str], len: usize) -> String {
+    let mut hasher = Sha256::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hasher.update([0u8]);
+        }
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex[..len.min(hex.len())].to_owned()
+}
+
+/// A valid object name (DNS-1123 subdomain, at most 63 characters so names derived from it
+/// stay short) built from `parts` joined by `-`. When the joined text is already valid it is
+/// used as is; otherwise it is lowercased, every invalid character becomes `-`, and it is cut
+/// and suffixed with a hash of the original parts, so distinct inputs keep distinct names.
+pub fn object_name(parts: &[&str]) -> String {
+    let joined = parts.join("-");
+    if joined.len() <= 63 && is_dns_subdomain(&joined) {
+        return joined;
+    }
+    let mut cleaned: String = joined
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    cleaned.truncate(54);
+    let cleaned = cleaned.trim_matches(|c: char| c == '-' || c == '.');
+    let hash = short_hash(parts, 8);
+    if cleaned.is_empty() {
+        format!("x-{hash}")
+    } else {
+        format!("{cleaned}-{hash}")
+    }
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// `value` when it is a valid label value, otherwise a valid stand-in (cut, with a hash). Use
+/// it to build label selectors that find the NodeOps this module labels.
+pub fn label_value(value: &str) -> String {
+    let valid = value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && value
+            .bytes()
+            .next()
+            .is_none_or(|b| b.is_ascii_alphanumeric())
+        && value
+            .bytes()
+            .last()
+            .is_none_or(|b| b.is_ascii_alphanumeric());
+    if valid {
+        return value.to_owned();
+    }
+    let cleaned: String = value
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(50)
+        .collect();
+    let cleaned = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    let hash = short_hash(&[value], 8);
+    if cleaned.is_empty() {
+        hash
+    } else {
+        format!("{cleaned}-{hash}")
+    }
+}
+
+/// Labels of an upgrade NodeOp: `key=value` (value made label-safe).
+pub(crate) fn labels(key: &str, value: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(key.to_owned(), label_value(value))])
+}

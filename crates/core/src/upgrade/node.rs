@@ -1,0 +1,605 @@
+//! The per-node upgrade planner: `KairosNode.spec.version` (with `spec.image`, or an image
+//! derived from the node's report) becomes a single-node upgrade `NodeOp`, and
+//! `status.upgrade` plus the `UpToDate` and `Upgrading` conditions follow that NodeOp, or the
+//! fleet upgrade running on the node. Pure: no I/O.
+//!
+//! # Rules
+//! - An operation already in flight on the node (its own NodeOp, else a fleet NodeOp) is
+//!   followed and never disturbed; a new one starts only when nothing is in flight.
+//! - A new NodeOp starts when `spec.version` is set, differs from the reported version (or
+//!   `force`), the node is not `paused`, is installed (not a live medium), an image is known,
+//!   and no NodeOp for this very target exists already. A NodeOp for the same target that
+//!   ended (Completed, Failed, RolledBack) is not restarted by itself, so a failure never turns
+//!   into a reboot loop: delete that NodeOp to retry (the message says so; `attempts` counts).
+//! - A finished NodeOp for an older target is deleted first (its finalizer uncordons what it
+//!   cordoned), and the new one is created on a later reconcile.
+//! - `status.upgrade.state` maps the engine's node phase: Pending/Preflight -> Pending;
+//!   Cordoning/Draining/Running -> InProgress; Rebooting/Verifying/Uncordoning -> Rebooting;
+//!   Completed/Skipped -> Completed; Failed/Stopped -> Failed; RolledBack -> RolledBack. While
+//!   Rebooting or Verifying, [`verify_upgrade`] on the node's report can conclude RolledBack or
+//!   Failed before the engine does, and no new boot reported within `verify_timeout` of the
+//!   phase's start is Failed.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kairos_api::names::{LABEL_KAIROSNODE, conditions};
+use kairos_api::v1alpha1::{
+    BootState, KairosNode, KairosNodeStatus, NodeOp, NodePhase, NodeStatus, OperationPhase,
+    UpgradeState, UpgradeStatus,
+};
+
+use super::image::derive_image;
+use super::verify::{Verification, verify_upgrade};
+use super::version::versions_equal;
+use super::{ANNOTATION_TARGET_VERSION, ScriptOptions, SpecInput};
+use crate::conditions::{Desired, merge};
+
+/// Settings of the per-node planner.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The operator's namespace, where per-node NodeOps are created.
+    pub namespace: String,
+    /// How long after the reboot starts the node's agent has to report the new boot.
+    pub verify_timeout: Duration,
+}
+
+/// Everything [`plan_node`] reads besides the KairosNode itself.
+#[derive(Clone, Debug, Default)]
+pub struct NodeObserved {
+    /// The newest NodeOp in the operator's namespace labelled
+    /// `operator.kairos.io/kairosnode=<label_value(node)>`, if any.
+    pub own_nodeop: Option<NodeOp>,
+    /// The newest fleet upgrade NodeOp (label `operator.kairos.io/nodeopupgrade`) whose
+    /// `spec.targetNodes` contains the node, if any.
+    pub fleet_nodeop: Option<NodeOp>,
+}
+
+/// What [`plan_node`] decided.
+#[derive(Clone, Debug)]
+pub struct NodePlan {
+    /// The NodeOp to server-side apply.
+    pub nodeop_to_apply: Option<NodeOp>,
+    /// Name of a finished NodeOp (in the operator's namespace) to delete.
+    pub delete_nodeop: Option<String>,
+    /// The new `status.upgrade`.
+    pub upgrade: UpgradeStatus,
+    /// The new `UpToDate` and `Upgrading` conditions (merged, transition times kept).
+    pub conditions: Vec<Condition>,
+}
+
+impl NodePlan {
+    /// Writes the plan into `status`: `upgrade` is replaced, and so are the conditions of this
+    /// planner's two types; other conditions (`Reporting`, `Degraded`) are kept.
+    pub fn apply_to(&self, status: &mut KairosNodeStatus) {
+        status.upgrade = Some(self.upgrade.clone());
+        let mine = [conditions::UP_TO_DATE, conditions::UPGRADING];
+        status
+            .conditions
+            .retain(|c| !mine.contains(&c.type_.as_str()));
+        status.conditions.extend(self.conditions.iter().cloned());
+        status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    }
+}
+
+/// The planner could not run: the object lacks a field the API server always sets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodePlanError {
+    /// A required metadata field is missing.
+    #[error("failed to plan the node upgrade: missing field {0}")]
+    MissingField(&'static str),
+}
+
+/// Name of the NodeOp upgrading `node` to `version`: `kn-<node>-<version>` when that is a valid
+/// name of at most 63 characters, otherwise a sanitized form with a hash.
+pub fn nodeop_name(node: &str, version: &str) -> String {
+    super::object_name(&["kn", node, version.trim()])
+}
+
+/// Plans one reconcile of a KairosNode's upgrade (see the module docs for the rules).
+///
+/// # Errors
+/// [`NodePlanError::MissingField`] when the KairosNode has no name or uid.
+pub fn plan_node(
+    kn: &KairosNode,
+    observed: &NodeObserved,
+    now: Timestamp,
+    config: &NodeConfig,
+) -> Result<NodePlan, NodePlanError> {
+    let node = kn
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(NodePlanError::MissingField(".metadata.name"))?;
+    let uid = kn
+        .metadata
+        .uid
+        .as_deref()
+        .ok_or(NodePlanError::MissingField(".metadata.uid"))?;
+    let status = kn.status.clone().unwrap_or_default();
+    let prev = status.upgrade.clone();
+    let desired = kn
+        .spec
+        .version
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let current = status.kairos.as_ref().and_then(|k| k.version.as_deref());
+    let force = kn.spec.force.unwrap_or(false);
+    let ctx = MapCtx {
+        status: &status,
+        prev: prev.as_ref(),
+        now,
+        config,
+    };
+
+    let own = observed.own_nodeop.as_ref().map(|op| (op, entry(op, node)));
+    let fleet = observed
+        .fleet_nodeop
+        .as_ref()
+        .map(|op| (op, entry(op, node)));
+    let mut plan = Outcome::default();
+
+    if let Some((op, e)) = in_flight(own) {
+        plan.upgrade = ctx.map(op, e);
+        if let Some(want) = desired.map(|v| nodeop_name(node, v)) {
+            if op.metadata.name.as_deref() == Some(want.as_str()) {
+                plan.apply = build(kn, uid, &want, desired, config, &status).ok();
+            } else if let Some(v) = desired {
+                note(
+                    &mut plan.upgrade,
+                    &format!("spec.version now asks for {v}: it starts when this upgrade ends"),
+                );
+            }
+        }
+    } else if let Some((op, e)) = in_flight(fleet) {
+        plan.upgrade = ctx.map(op, e);
+        if desired.is_some() {
+            note(
+                &mut plan.upgrade,
+                "this node's own upgrade waits for the fleet upgrade to finish on it",
+            );
+        }
+    } else {
+        let record = newest(own, fleet)
+            .map(|(op, e)| ctx.map(op, e))
+            .or(prev.clone());
+        let Some(want_version) = desired else {
+            plan.upgrade = record.unwrap_or_else(|| idle(current));
+            return Ok(plan.finish(kn, None, now));
+        };
+        let want = nodeop_name(node, want_version);
+        let own_same = own.filter(|(op, _)| op.metadata.name.as_deref() == Some(want.as_str()));
+        let at_version = versions_equal(current, Some(want_version))
+            && status.boot_state == Some(BootState::Active);
+        let record_for_want =
+            record.filter(|r| versions_equal(r.target_version.as_deref(), Some(want_version)));
+        if let Some((op, e)) = own_same {
+            plan.upgrade = ctx.map(op, e);
+            if matches!(
+                plan.upgrade.state,
+                UpgradeState::Failed | UpgradeState::RolledBack
+            ) {
+                note(
+                    &mut plan.upgrade,
+                    &format!("delete NodeOp {} to retry", qualified(op)),
+                );
+            }
+        } else if at_version
+            && (!force
+                || record_for_want
+                    .as_ref()
+                    .is_some_and(|r| r.state == UpgradeState::Completed))
+        {
+            plan.upgrade = record_for_want.unwrap_or_else(|| idle(current));
+        } else if kn.spec.paused.unwrap_or(false) {
+            plan.upgrade = pending(
+                &ctx,
+                want_version,
+                None,
+                format!("paused: spec.paused holds the upgrade to {want_version}"),
+            );
+            plan.blocked = Some(("Paused", plan.upgrade.message.clone().unwrap_or_default()));
+        } else if status.boot_state == Some(BootState::Livecd) {
+            let msg = "the node runs from a live medium (not installed): it cannot be upgraded"
+                .to_owned();
+            plan.upgrade = pending(&ctx, want_version, None, msg.clone());
+            plan.blocked = Some(("NotInstalled", msg));
+        } else {
+            match build(kn, uid, &want, desired, config, &status) {
+                Err(msg) => {
+                    plan.upgrade = pending(&ctx, want_version, None, msg.clone());
+                    plan.blocked = Some(("ImageUnknown", msg));
+                }
+                Ok(op) => {
+                    let image = op.spec.image.clone();
+                    if let Some((old, _)) = own {
+                        plan.delete = old.metadata.name.clone();
+                        let msg = format!(
+                            "removing the previous upgrade NodeOp {} first",
+                            qualified(old)
+                        );
+                        plan.upgrade = pending(&ctx, want_version, Some(image), msg);
+                    } else {
+                        let msg = format!(
+                            "upgrade to {want_version} requested: NodeOp {}/{want} created",
+                            config.namespace
+                        );
+                        plan.upgrade = starting(
+                            &ctx,
+                            want_version,
+                            image,
+                            format!("{}/{want}", config.namespace),
+                            msg,
+                        );
+                        plan.apply = Some(op);
+                    }
+                }
+            }
+        }
+    }
+    Ok(plan.finish(kn, desired, now))
+}
+
+#[derive(Default)]
+struct Outcome {
+    apply: Option<NodeOp>,
+    delete: Option<String>,
+    upgrade: UpgradeStatus,
+    blocked: Option<(&'static str, String)>,
+}
+
+impl Outcome {
+    fn finish(self, kn: &KairosNode, desired: Option<&str>, now: Timestamp) -> NodePlan {
+        let status = kn.status.clone().unwrap_or_default();
+        let current = status.kairos.as_ref().and_then(|k| k.version.as_deref());
+        let state = self.upgrade.state;
+        let state_msg = self.upgrade.message.clone().unwrap_or_default();
+        let up_to_date = match desired {
+            None => Desired::new(
+                conditions::UP_TO_DATE,
+                true,
+                "NoVersionRequested",
+                "spec.version is empty: no version requested",
+            ),
+            Some(v)
+                if versions_equal(current, Some(v))
+                    && status.boot_state == Some(BootState::Active) =>
+            {
+                Desired::new(
+                    conditions::UP_TO_DATE,
+                    true,
+                    "AtVersion",
+                    format!("the node runs {v}"),
+                )
+            }
+            Some(v) => {
+                let reason = self.blocked.as_ref().map(|b| b.0).unwrap_or(match state {
+                    UpgradeState::Pending => "UpgradePending",
+                    UpgradeState::InProgress | UpgradeState::Rebooting => "Upgrading",
+                    UpgradeState::Failed => "UpgradeFailed",
+                    UpgradeState::RolledBack => "RolledBack",
+                    UpgradeState::Idle | UpgradeState::Completed => "VersionMismatch",
+                });
+                let runs = current.unwrap_or("an unknown version");
+                Desired::new(
+                    conditions::UP_TO_DATE,
+                    false,
+                    reason,
+                    format!("the node runs {runs}, spec.version asks for {v}: {state_msg}"),
+                )
+            }
+        };
+        let upgrading = match (&self.blocked, state) {
+            (None, UpgradeState::Pending | UpgradeState::InProgress | UpgradeState::Rebooting) => {
+                Desired::new(conditions::UPGRADING, true, state_reason(state), state_msg)
+            }
+            (Some((reason, msg)), _) => {
+                Desired::new(conditions::UPGRADING, false, reason, msg.clone())
+            }
+            (None, _) => Desired::new(conditions::UPGRADING, false, state_reason(state), state_msg),
+        };
+        NodePlan {
+            nodeop_to_apply: self.apply,
+            delete_nodeop: self.delete,
+            upgrade: self.upgrade,
+            conditions: merge(
+                &status.conditions,
+                &[up_to_date, upgrading],
+                kn.metadata.generation,
+                now,
+            ),
+        }
+    }
+}
+
+fn state_reason(state: UpgradeState) -> &'static str {
+    match state {
+        UpgradeState::Idle => "Idle",
+        UpgradeState::Pending => "Pending",
+        UpgradeState::InProgress => "InProgress",
+        UpgradeState::Rebooting => "Rebooting",
+        UpgradeState::Completed => "Completed",
+        UpgradeState::Failed => "Failed",
+        UpgradeState::RolledBack => "RolledBack",
+    }
+}
+
+/// What the mapping of a NodeOp needs.
+struct MapCtx<'a> {
+    status: &'a KairosNodeStatus,
+    prev: Option<&'a UpgradeStatus>,
+    now: Timestamp,
+    config: &'a NodeConfig,
+}
+
+impl MapCtx<'_> {
+    /// `status.upgrade` following `op`'s progress on this node.
+    fn map(&self, op: &NodeOp, e: Option<&NodeStatus>) -> UpgradeStatus {
+        let target = annotation(op, ANNOTATION_TARGET_VERSION);
+        let op_ref = qualified(op);
+        let op_phase = op.status.as_ref().and_then(|s| s.phase);
+        let (mut state, mut message) = match e.map(|e| e.phase) {
+            None if matches!(
+                op_phase,
+                Some(OperationPhase::Completed | OperationPhase::Failed | OperationPhase::Stopped)
+            ) =>
+            {
+                (
+                    UpgradeState::Failed,
+                    Some(format!(
+                        "NodeOp {op_ref} ended without running on this node"
+                    )),
+                )
+            }
+            None | Some(NodePhase::Pending | NodePhase::Preflight) => (UpgradeState::Pending, None),
+            Some(NodePhase::Cordoning | NodePhase::Draining | NodePhase::Running) => {
+                (UpgradeState::InProgress, None)
+            }
+            Some(NodePhase::Rebooting | NodePhase::Verifying | NodePhase::Uncordoning) => {
+                (UpgradeState::Rebooting, None)
+            }
+            Some(NodePhase::Completed | NodePhase::Skipped) => (UpgradeState::Completed, None),
+            Some(NodePhase::Failed | NodePhase::Stopped) => (UpgradeState::Failed, None),
+            Some(NodePhase::RolledBack) => (UpgradeState::RolledBack, None),
+        };
+        let mut finished_at = e.and_then(|e| e.finished_at.clone());
+        if let Some(e) =
+            e.filter(|e| matches!(e.phase, NodePhase::Rebooting | NodePhase::Verifying))
+        {
+            match verify_upgrade(target.as_deref(), self.status, e.boot_id_before.as_deref()) {
+                Verification::RolledBack(msg) => {
+                    (state, message) = (UpgradeState::RolledBack, Some(msg))
+                }
+                Verification::Failed(msg) => (state, message) = (UpgradeState::Failed, Some(msg)),
+                Verification::Succeeded => {}
+                Verification::Pending => {
+                    let since = e.last_transition_time.as_ref().or(e.started_at.as_ref());
+                    let limit = SignedDuration::try_from(self.config.verify_timeout)
+                        .unwrap_or(SignedDuration::MAX);
+                    if let Some(deadline) = since
+                        .and_then(|t| t.0.checked_add(limit).ok())
+                        .filter(|d| self.now > *d)
+                    {
+                        state = UpgradeState::Failed;
+                        message = Some(format!(
+                            "no report of a new boot from the node's agent within {}s after the reboot",
+                            self.config.verify_timeout.as_secs()
+                        ));
+                        finished_at = Some(Time(deadline));
+                    }
+                }
+            }
+        }
+        let message = message
+            .or_else(|| e.and_then(|e| e.message.clone()))
+            .unwrap_or_else(|| format!("{} on NodeOp {op_ref}", state_reason(state)));
+        let same_op = self
+            .prev
+            .filter(|p| p.node_op.as_deref() == Some(op_ref.as_str()));
+        let attempts = match (same_op, self.prev) {
+            (Some(p), _) => p.attempts.max(1),
+            (None, Some(p)) if versions_equal(p.target_version.as_deref(), target.as_deref()) => {
+                p.attempts + 1
+            }
+            _ => 1,
+        };
+        let terminal = matches!(
+            state,
+            UpgradeState::Completed | UpgradeState::Failed | UpgradeState::RolledBack
+        );
+        UpgradeStatus {
+            state,
+            target_version: target,
+            image: Some(op.spec.image.clone()),
+            node_op: Some(op_ref),
+            started_at: e
+                .and_then(|e| e.started_at.clone())
+                .or_else(|| same_op.and_then(|p| p.started_at.clone()))
+                .or_else(|| op.metadata.creation_timestamp.clone()),
+            finished_at: if terminal {
+                finished_at.or_else(|| same_op.and_then(|p| p.finished_at.clone()))
+            } else {
+                None
+            },
+            message: Some(message),
+            attempts,
+        }
+    }
+}
+
+fn pending(
+    ctx: &MapCtx<'_>,
+    version: &str,
+    image: Option<String>,
+    message: String,
+) -> UpgradeStatus {
+    UpgradeStatus {
+        state: UpgradeState::Pending,
+        target_version: Some(version.to_owned()),
+        image,
+        node_op: None,
+        started_at: None,
+        finished_at: None,
+        message: Some(message),
+        attempts: ctx
+            .prev
+            .filter(|p| versions_equal(p.target_version.as_deref(), Some(version)))
+            .map_or(0, |p| p.attempts),
+    }
+}
+
+/// The status of an upgrade whose NodeOp is being created now. `attempts` grows only when this
+/// is a new start (not a repeat of the same creation while the cache catches up).
+fn starting(
+    ctx: &MapCtx<'_>,
+    version: &str,
+    image: String,
+    op_ref: String,
+    message: String,
+) -> UpgradeStatus {
+    let repeat = ctx.prev.filter(|p| {
+        p.node_op.as_deref() == Some(op_ref.as_str()) && p.state == UpgradeState::Pending
+    });
+    let same_target = ctx
+        .prev
+        .filter(|p| versions_equal(p.target_version.as_deref(), Some(version)));
+    let attempts = match (repeat, same_target) {
+        (Some(p), _) => p.attempts.max(1),
+        (None, Some(p)) => p.attempts + 1,
+        (None, None) => 1,
+    };
+    UpgradeStatus {
+        state: UpgradeState::Pending,
+        target_version: Some(version.to_owned()),
+        image: Some(image),
+        node_op: Some(op_ref),
+        started_at: Some(
+            repeat
+                .and_then(|p| p.started_at.clone())
+                .unwrap_or(Time(ctx.now)),
+        ),
+        finished_at: None,
+        message: Some(message),
+        attempts,
+    }
+}
+
+fn idle(current: Option<&str>) -> UpgradeStatus {
+    UpgradeStatus {
+        state: UpgradeState::Idle,
+        message: Some(format!(
+            "the node runs {}",
+            current.unwrap_or("an unknown version")
+        )),
+        ..UpgradeStatus::default()
+    }
+}
+
+fn note(upgrade: &mut UpgradeStatus, extra: &str) {
+    let base = upgrade.message.take().unwrap_or_default();
+    upgrade.message = Some(if base.is_empty() {
+        extra.to_owned()
+    } else {
+        format!("{base}; {extra}")
+    });
+}
+
+/// The node's entry in `op`'s status.
+fn entry<'a>(op: &'a NodeOp, node: &str) -> Option<&'a NodeStatus> {
+    op.status.as_ref()?.node_statuses.get(node)
+}
+
+/// Whether `op` will not move on this node any more.
+fn is_finished(op: &NodeOp, e: Option<&NodeStatus>) -> bool {
+    match e {
+        Some(e) => e.phase.is_terminal(),
+        None => matches!(
+            op.status.as_ref().and_then(|s| s.phase),
+            Some(OperationPhase::Completed | OperationPhase::Failed | OperationPhase::Stopped)
+        ),
+    }
+}
+
+type Entry<'a> = (&'a NodeOp, Option<&'a NodeStatus>);
+
+/// `o` when its operation still moves on this node.
+fn in_flight(o: Option<Entry<'_>>) -> Option<Entry<'_>> {
+    o.filter(|(op, e)| !is_finished(op, *e))
+}
+
+/// The finished operation that ended last (the node's own on a tie).
+fn newest<'a>(own: Option<Entry<'a>>, fleet: Option<Entry<'a>>) -> Option<Entry<'a>> {
+    let end = |(op, e): &Entry<'_>| {
+        e.and_then(|e| e.finished_at.clone())
+            .or_else(|| op.metadata.creation_timestamp.clone())
+    };
+    match (own, fleet) {
+        (Some(o), Some(f)) => Some(if end(&f) > end(&o) { f } else { o }),
+        (o, f) => o.or(f),
+    }
+}
+
+fn annotation(op: &NodeOp, key: &str) -> Option<String> {
+    op.metadata.annotations.as_ref()?.get(key).cloned()
+}
+
+fn qualified(op: &NodeOp) -> String {
+    format!(
+        "{}/{}",
+        op.metadata.namespace.as_deref().unwrap_or_default(),
+        op.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The single-node upgrade NodeOp named `name`, or why its image is unknown.
+fn build(
+    kn: &KairosNode,
+    uid: &str,
+    name: &str,
+    desired: Option<&str>,
+    config: &NodeConfig,
+    status: &KairosNodeStatus,
+) -> Result<NodeOp, String> {
+    let node = kn.metadata.name.as_deref().unwrap_or_default();
+    let version = desired.unwrap_or_default();
+    let image = match kn
+        .spec
+        .image
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
+        Some(image) => image.to_owned(),
+        None => derive_image(&status.kairos.clone().unwrap_or_default(), version)
+            .map_err(|e| e.to_string())?,
+    };
+    let opts = ScriptOptions {
+        upgrade_active: true,
+        upgrade_recovery: kn.spec.upgrade_recovery.unwrap_or(false),
+        force: kn.spec.force.unwrap_or(false),
+        debug: false,
+    };
+    let spec = super::nodeop_spec(SpecInput {
+        image: &image,
+        image_pull_secrets: None,
+        opts,
+        targets: vec![node.to_owned()],
+        concurrency: 1,
+        stop_on_failure: false,
+        uncordon_on_failure: false,
+    });
+    Ok(NodeOp {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(config.namespace.clone()),
+            labels: Some(super::labels(LABEL_KAIROSNODE, node)),
+            annotations: Some([(ANNOTATION_TARGET_VERSION.to_owned(), version.to_owned())].into()),
+            owner_references: Some(vec![super::controller_ref("KairosNode", node, uid)]),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    })
+}

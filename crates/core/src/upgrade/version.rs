@@ -1,0 +1,75 @@
+//! Kairos version comparison and extraction of the Kairos version from an image reference.
+//! Pure: no I/O.
+
+/// Whether two Kairos versions are the same release.
+///
+/// # Guarantees
+/// - An unknown version (`None`, empty or blank) is never equal to anything, not even to another
+///   unknown version: "we do not know" must never read as "up to date".
+/// - Surrounding whitespace and one leading `v`/`V` are ignored, so `v3.6.0` equals `3.6.0`.
+/// - Everything else is compared exactly (`v3.6.0` differs from `v3.6.0-rc1`).
+pub fn versions_equal(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a.and_then(normalize), b.and_then(normalize)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The version without surrounding whitespace and without one leading `v`, or `None` when
+/// nothing is left.
+pub fn normalize(version: &str) -> Option<&str> {
+    let v = version.trim();
+    let v = v
+        .strip_prefix('v')
+        .or_else(|| v.strip_prefix('V'))
+        .unwrap_or(v);
+    (!v.is_empty()).then_some(v)
+}
+
+/// The Kairos version carried by a Kairos image tag, with its leading `v`.
+///
+/// Kairos tags look like `24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1` (the version is
+/// the first dash-separated field of the form `vMAJOR.MINOR.PATCH`; a directly following
+/// pre-release field such as `rc1`, `beta2` or `alpha1` is kept: `v3.6.0-rc1`) or simply
+/// `v3.6.0`. The registry part may carry a port (`localhost:5000/kairos:v3.6.0`) and the
+/// reference a digest (`...:v3.6.0@sha256:...`).
+///
+/// # Guarantees
+/// Returns `None` when the reference has no tag or the tag names no version (`latest`, a
+/// digest only). Never panics on any input.
+pub fn target_version_from_image(image: &str) -> Option<String> {
+    let without_digest = image.split('@').next().unwrap_or_default();
+    let last_component = without_digest.rsplit('/').next().unwrap_or_default();
+    let (_, tag) = last_component.split_once(':')?;
+    let fields: Vec<&str> = tag.split('-').collect();
+    let index = fields.iter().position(|f| is_release_field(f))?;
+    let mut version = fields[index].to_owned();
+    if let Some(next) = fields.get(index + 1).filter(|f| is_prerelease_field(f)) {
+        version.push('-');
+        version.push_str(next);
+    }
+    Some(version)
+}
+
+/// `vMAJOR.MINOR.PATCH` with decimal numbers.
+fn is_release_field(field: &str) -> bool {
+    let Some(rest) = field.strip_prefix('v') else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `alpha`, `beta` or `rc`, optionally followed by a number (`rc1`, `beta.2`).
+fn is_prerelease_field(field: &str) -> bool {
+    ["alpha", "beta", "rc"].iter().any(|word| {
+        field.strip_prefix(word).is_some_and(|rest| {
+            rest.trim_start_matches('.')
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+    })
+}
