@@ -1,1 +1,8 @@
 //! End-to-end harness: runs the real binaries against an API server (simulated or real). Does I/O.
+//!
+//! - [`sim`]: the in-repo Kubernetes API simulator (library and the `kube-sim` binary).
+//! - [`harness`]: one API over both backends (`Cluster::start`), simulated nodes, the kubelet
+//!   stand-in, and process spawning for `kairos-operator` and `kairos-node-agent`.
+
+pub mod harness;
+pub mod sim;

@@ -1,0 +1,387 @@
+//! Server-side apply and `managedFields` bookkeeping: field sets per manager (leaf paths; lists
+//! are atomic), conflicts with other managers (409 unless `force`), removal of fields a manager
+//! applied before and now omits, and ownership taken by plain updates. Pure: no I/O.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiError, ApiResult};
+
+/// A leaf field path (`["spec", "image"]`).
+pub type FieldPath = Vec<String>;
+
+/// One `managedFields` entry, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Field manager.
+    pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
+    /// `""` or `status`.
+    pub subresource: String,
+    /// `apiVersion` the fields were written with.
+    pub api_version: String,
+    /// Last change of this entry's set.
+    pub time: String,
+    /// Owned leaf paths.
+    pub fields: BTreeSet<FieldPath>,
+}
+
+const SERVER_META: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+];
+
+/// The leaf paths of an object that a manager can own.
+pub fn leaves(v: &Value) -> BTreeSet<FieldPath> {
+    let mut out = BTreeSet::new();
+    if let Some(m) = v.as_object() {
+        for (k, c) in m {
+            match k.as_str() {
+                "apiVersion" | "kind" => {}
+                "metadata" => {
+                    for (mk, mc) in c.as_object().into_iter().flatten() {
+                        if !SERVER_META.contains(&mk.as_str()) {
+                            walk(mc, vec!["metadata".into(), mk.clone()], &mut out);
+                        }
+                    }
+                }
+                _ => walk(c, vec![k.clone()], &mut out),
+            }
+        }
+    }
+    out
+}
+
+fn walk(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, c) in m {
+                let mut p = path.clone();
+                p.push(k.clone());
+                walk(c, p, out);
+            }
+        }
+        _ => {
+            out.insert(path);
+        }
+    }
+}
+
+fn value_at<'a>(v: &'a Value, p: &[String]) -> Option<&'a Value> {
+    p.iter().try_fold(v, |cur, k| cur.get(k))
+}
+
+fn remove_at(v: &mut Value, p: &[String]) {
+    let Some((last, parent)) = p.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for k in parent {
+        match cur.get_mut(k) {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        m.remove(last);
+    }
+}
+
+/// Renders a field set as `fieldsV1`.
+pub fn to_fields_v1(set: &BTreeSet<FieldPath>) -> Value {
+    let mut root = Map::new();
+    for p in set {
+        let mut cur = &mut root;
+        for k in p {
+            let e = cur.entry(format!("f:{k}")).or_insert_with(|| json!({}));
+            match e.as_object_mut() {
+                Some(m) => cur = m,
+                None => break,
+            }
+        }
+    }
+    Value::Object(root)
+}
+
+fn from_fields_v1(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
+    let m = v
+        .as_object()
+        .filter(|m| m.keys().any(|k| k.starts_with("f:")));
+    match m {
+        Some(m) => {
+            for (k, c) in m {
+                if let Some(name) = k.strip_prefix("f:") {
+                    let mut p = path.clone();
+                    p.push(name.to_string());
+                    from_fields_v1(c, p, out);
+                }
+            }
+        }
+        None if !path.is_empty() => {
+            out.insert(path);
+        }
+        None => {}
+    }
+}
+
+/// Parses an object's `metadata.managedFields`.
+pub fn entries(obj: &Value) -> Vec<Entry> {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let mut fields = BTreeSet::new();
+            from_fields_v1(&e["fieldsV1"], vec![], &mut fields);
+            Entry {
+                manager: e["manager"].as_str().unwrap_or_default().into(),
+                operation: e["operation"].as_str().unwrap_or("Update").into(),
+                subresource: e["subresource"].as_str().unwrap_or_default().into(),
+                api_version: e["apiVersion"].as_str().unwrap_or_default().into(),
+                time: e["time"].as_str().unwrap_or_default().into(),
+                fields,
+            }
+        })
+        .collect()
+}
+
+/// Writes parsed entries back to `metadata.managedFields` (entries owning nothing are dropped).
+pub fn set_entries(obj: &mut Value, es: &[Entry]) {
+    let arr: Vec<Value> = es
+        .iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager, "operation": e.operation, "apiVersion": e.api_version,
+                "time": e.time, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(&e.fields),
+            });
+            if !e.subresource.is_empty() {
+                v["subresource"] = json!(e.subresource);
+            }
+            v
+        })
+        .collect();
+    if let Some(m) = obj["metadata"].as_object_mut() {
+        if arr.is_empty() {
+            m.remove("managedFields");
+        } else {
+            m.insert("managedFields".into(), Value::Array(arr));
+        }
+    }
+}
+
+/// Restricts an object to what a write on `subresource` may touch (`status` only for `/status`,
+/// everything but `status` on the main resource of a type with a status subresource).
+pub fn scope_fields(
+    set: BTreeSet<FieldPath>,
+    subresource: &str,
+    status_sub: bool,
+) -> BTreeSet<FieldPath> {
+    set.into_iter()
+        .filter(|p| {
+            let is_status = p.first().is_some_and(|k| k == "status");
+            if subresource == "status" {
+                is_status
+            } else {
+                !(status_sub && is_status)
+            }
+        })
+        .collect()
+}
+
+/// Records a non-apply write: `manager` takes the leaves whose value changed.
+pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, sub: &str, now: &str) {
+    let mut es = old.map(entries).unwrap_or_default();
+    let changed: BTreeSet<FieldPath> = leaves(new)
+        .into_iter()
+        .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
+        .collect();
+    if changed.is_empty() {
+        set_entries(new, &es);
+        return;
+    }
+    for e in es.iter_mut() {
+        e.fields.retain(|p| !changed.contains(p));
+    }
+    let api_version = new["apiVersion"].as_str().unwrap_or_default().to_string();
+    match es
+        .iter_mut()
+        .find(|e| e.manager == manager && e.operation == "Update" && e.subresource == sub)
+    {
+        Some(e) => {
+            e.fields.extend(changed);
+            e.time = now.into();
+        }
+        None => es.push(Entry {
+            manager: manager.into(),
+            operation: "Update".into(),
+            subresource: sub.into(),
+            api_version,
+            time: now.into(),
+            fields: changed,
+        }),
+    }
+    set_entries(new, &es);
+}
+
+/// Deep merge of an applied configuration into a live object (maps merge, lists and scalars
+/// replace).
+fn merge_into(target: &mut Value, applied: &Value) {
+    match (target.as_object_mut(), applied.as_object()) {
+        (Some(t), Some(a)) => {
+            for (k, v) in a {
+                match t.get_mut(k) {
+                    Some(tv) if tv.is_object() && v.is_object() => merge_into(tv, v),
+                    _ => {
+                        t.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        _ => *target = applied.clone(),
+    }
+}
+
+/// Server-side apply of `applied` by `manager` onto `live` (None: create).
+///
+/// # Errors
+/// 409 Conflict when another manager owns a field with a different value and `force` is false.
+pub fn apply(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    sub: &str,
+    status_sub: bool,
+    now: &str,
+) -> ApiResult<Value> {
+    let mut es = live.map(entries).unwrap_or_default();
+    let new_set = scope_fields(leaves(applied), sub, status_sub);
+    let base = live.cloned().unwrap_or_else(|| json!({}));
+    let is_mine =
+        |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource == sub;
+    let mut conflicts = vec![];
+    for e in es.iter_mut().filter(|e| !is_mine(e)) {
+        let clashing: Vec<FieldPath> = e
+            .fields
+            .iter()
+            .filter(|p| new_set.contains(*p) && value_at(&base, p) != value_at(applied, p))
+            .cloned()
+            .collect();
+        if force {
+            e.fields.retain(|p| !clashing.contains(p));
+        } else {
+            conflicts.extend(clashing.into_iter().map(|p| (e.manager.clone(), p)));
+        }
+    }
+    if !conflicts.is_empty() {
+        let lines: Vec<String> = conflicts
+            .iter()
+            .map(|(m, p)| format!("conflict with \"{m}\": .{}", p.join(".")))
+            .collect();
+        let causes: Vec<Value> = conflicts
+            .iter()
+            .map(|(m, p)| json!({"type": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": format!(".{}", p.join("."))}))
+            .collect();
+        return Err(ApiError::conflict_msg(
+            format!(
+                "Apply failed with {} conflict{}: {}",
+                lines.len(),
+                if lines.len() == 1 { "" } else { "s" },
+                lines.join("\n")
+            ),
+            json!({"causes": causes}),
+        ));
+    }
+    let others: BTreeSet<FieldPath> = es
+        .iter()
+        .filter(|e| !is_mine(e))
+        .flat_map(|e| e.fields.iter().cloned())
+        .collect();
+    let old_set = es
+        .iter()
+        .find(|e| is_mine(e))
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    let mut scoped = applied.clone();
+    if let Some(m) = scoped.as_object_mut() {
+        if sub == "status" {
+            m.retain(|k, _| k == "status");
+        } else if status_sub {
+            m.remove("status");
+        }
+    }
+    let mut out = base;
+    for p in old_set
+        .difference(&new_set)
+        .filter(|p| !others.contains(*p))
+    {
+        remove_at(&mut out, p);
+    }
+    merge_into(&mut out, &scoped);
+    let api_version = applied["apiVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    match es.iter_mut().find(|e| is_mine(e)) {
+        Some(e) => {
+            if e.fields != new_set {
+                e.time = now.into();
+            }
+            e.fields = new_set;
+        }
+        None => es.push(Entry {
+            manager: manager.into(),
+            operation: "Apply".into(),
+            subresource: sub.into(),
+            api_version,
+            time: now.into(),
+            fields: new_set,
+        }),
+    }
+    set_entries(&mut out, &es);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "2026-01-01T00:00:00Z";
+
+    #[test]
+    fn apply_removes_omitted_labels_and_detects_conflicts() {
+        let a1 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1", "b": "2"}}, "data": {"k": "v"}});
+        let o1 = apply(None, &a1, "m1", false, "", false, T).unwrap();
+        let a2 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
+        let o2 = apply(Some(&o1), &a2, "m1", false, "", false, T).unwrap();
+        assert!(o2["metadata"]["labels"].get("b").is_none());
+        let a3 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "other"}});
+        let err = apply(Some(&o2), &a3, "m2", false, "", false, T).unwrap_err();
+        assert_eq!(err.code, 409);
+        let o3 = apply(Some(&o2), &a3, "m2", true, "", false, T).unwrap();
+        assert_eq!(o3["data"]["k"], "other");
+        let es = entries(&o3);
+        assert!(es.iter().any(|e| e.manager == "m2"));
+    }
+
+    #[test]
+    fn fields_v1_round_trips() {
+        let set = leaves(
+            &json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": [1], "y": {"z": true}}}),
+        );
+        let mut back = BTreeSet::new();
+        from_fields_v1(&to_fields_v1(&set), vec![], &mut back);
+        assert_eq!(set, back);
+    }
+}

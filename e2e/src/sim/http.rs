@@ -1,0 +1,223 @@
+//! HTTP front of the simulator: parses Kubernetes API paths and query parameters and dispatches
+//! to discovery, CRUD, patch/apply, watch, eviction and token handlers. Does network I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::Sim;
+use super::discovery;
+use super::error::{ApiError, ApiResult};
+use super::handlers;
+use super::registry::ResourceType;
+
+/// A parsed resource path.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The addressed type.
+    pub rt: ResourceType,
+    /// Namespace from the path.
+    pub namespace: Option<String>,
+    /// Object name.
+    pub name: Option<String>,
+    /// Subresource (`status`, `eviction`, `token`).
+    pub sub: Option<String>,
+}
+
+/// Everything a handler needs from the request.
+#[derive(Debug)]
+pub struct Call {
+    /// HTTP method.
+    pub method: Method,
+    /// Query parameters.
+    pub query: HashMap<String, String>,
+    /// `Accept` header.
+    pub accept: String,
+    /// `Content-Type` header.
+    pub content_type: String,
+    /// Field manager: `fieldManager`, else the User-Agent's product.
+    pub manager: String,
+    /// Raw body.
+    pub body: bytes::Bytes,
+}
+
+impl Call {
+    /// The body as JSON (or YAML).
+    pub fn json(&self) -> ApiResult<Value> {
+        if self.body.is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(&self.body)
+            .or_else(|_| serde_yaml::from_slice(&self.body))
+            .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
+    }
+
+    /// A query flag (`true` or `1`).
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(self.query.get(k).map(String::as_str), Some("true" | "1"))
+    }
+}
+
+/// Serves every request.
+pub async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(body, 64 << 20).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::bad_request(format!("failed to read body: {e}")).into_response();
+        }
+    };
+    let h = |n: header::HeaderName| {
+        parts
+            .headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let ua = h(header::USER_AGENT);
+    let manager = query
+        .get("fieldManager")
+        .cloned()
+        .unwrap_or_else(|| ua.split('/').next().unwrap_or("unknown").to_string());
+    let call = Call {
+        method: parts.method,
+        query,
+        accept: h(header::ACCEPT),
+        content_type: h(header::CONTENT_TYPE),
+        manager,
+        body,
+    };
+    let path = parts.uri.path().to_string();
+    tracing::debug!(method = %call.method, %path, "kube-sim request");
+    match route(&sim, &path, call) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn ok_json(v: Value) -> Response {
+    (StatusCode::OK, axum::Json(v)).into_response()
+}
+
+fn route(sim: &Arc<Sim>, path: &str, call: Call) -> ApiResult<Response> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let reg = || sim.lock().registry.clone();
+    match segs.as_slice() {
+        [] => Ok(ok_json(
+            json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
+        )),
+        ["version"] => Ok(ok_json(discovery::version())),
+        // An empty protobuf message is a valid, empty OpenAPI v2 document: kubectl then finds no
+        // schema for any kind and skips client-side validation.
+        ["openapi", "v2"] => Ok(Response::builder()
+            .status(200)
+            .header(
+                header::CONTENT_TYPE,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )
+            .body(Body::empty())
+            .unwrap_or_default()),
+        // No per-group-version documents: kubectl falls back to its CRD check for custom kinds.
+        ["openapi", "v3"] => Ok(ok_json(json!({"paths": {}}))),
+        ["healthz" | "livez" | "readyz", ..] => Ok((StatusCode::OK, "ok").into_response()),
+        ["api"] => Ok(ok_json(discovery::core_versions(&sim.server_address()))),
+        ["api", "v1"] => discovery::resource_list(&reg(), "", "v1")
+            .map(ok_json)
+            .ok_or_else(|| ApiError::no_route(path)),
+        ["apis"] => Ok(ok_json(discovery::group_list(&reg()))),
+        ["apis", g] => discovery::group(&reg(), g)
+            .map(ok_json)
+            .ok_or_else(|| ApiError::no_route(path)),
+        ["apis", g, v] => discovery::resource_list(&reg(), g, v)
+            .map(ok_json)
+            .ok_or_else(|| ApiError::no_route(path)),
+        ["api", "v1", rest @ ..] => dispatch(sim, target(sim, "", "v1", rest, path)?, call),
+        ["apis", g, v, rest @ ..] => dispatch(sim, target(sim, g, v, rest, path)?, call),
+        _ => Err(ApiError::no_route(path)),
+    }
+}
+
+fn target(
+    sim: &Arc<Sim>,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+    path: &str,
+) -> ApiResult<Target> {
+    let is_ns_sub = rest.len() == 3 && matches!(rest[2], "status" | "finalize");
+    let (ns, r) = if rest.first() == Some(&"namespaces") && rest.len() >= 3 && !is_ns_sub {
+        (Some(rest[1].to_string()), &rest[2..])
+    } else {
+        (None, rest)
+    };
+    let (Some(plural), name, sub) = (r.first(), r.get(1), r.get(2)) else {
+        return Err(ApiError::no_route(path));
+    };
+    if r.len() > 3 {
+        return Err(ApiError::no_route(path));
+    }
+    let rt = sim
+        .lock()
+        .registry
+        .find(group, version, plural)
+        .cloned()
+        .ok_or_else(|| ApiError::no_route(path))?;
+    if (!rt.namespaced && ns.is_some()) || (rt.namespaced && ns.is_none() && name.is_some()) {
+        return Err(ApiError::no_route(path));
+    }
+    if let Some(s) = sub {
+        let ok = (*s == "status" && rt.status_subresource)
+            || rt.extra_subresources.contains(s)
+            || (*s == "finalize" && rt.plural == "namespaces");
+        if !ok {
+            return Err(ApiError::no_route(path));
+        }
+    }
+    Ok(Target {
+        rt,
+        namespace: ns,
+        name: name.map(|s| s.to_string()),
+        sub: sub.map(|s| s.to_string()),
+    })
+}
+
+fn dispatch(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
+    let sub = t.sub.as_deref().unwrap_or_default();
+    match (&call.method, t.name.is_some(), sub) {
+        (&Method::GET, false, _) if call.flag("watch") => handlers::watch(sim, &t, &call),
+        (&Method::GET, false, _) => handlers::list(sim, &t, &call),
+        (&Method::GET, true, "" | "status") => handlers::get(sim, &t, &call),
+        (&Method::POST, false, _) => handlers::create(sim, &t, &call),
+        (&Method::POST, true, "eviction") => handlers::evict(sim, &t, &call),
+        (&Method::POST, true, "token") => handlers::token(sim, &t, &call),
+        (&Method::PUT, true, "" | "status" | "finalize") => handlers::update(sim, &t, &call),
+        (&Method::PATCH, true, "" | "status") => handlers::patch(sim, &t, &call),
+        (&Method::DELETE, true, "") => handlers::delete(sim, &t, &call),
+        (&Method::DELETE, false, _) => handlers::delete_collection(sim, &t, &call),
+        (m, _, _) => Err(ApiError::method_not_allowed(format!(
+            "method {m} is not supported on this resource"
+        ))),
+    }
+}
+
+/// A JSON response with a status code.
+pub fn respond(code: u16, v: Value) -> Response {
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    let mut r = Response::new(Body::from(v.to_string()));
+    *r.status_mut() = code;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -1,0 +1,222 @@
+//! An in-process Kubernetes API simulator: enough of the HTTP API for kube-rs and kubectl (see
+//! `e2e/README.md` for what it checks and what it does not). [`SimServer::start`] binds a
+//! loopback port and serves until dropped. Does network and file I/O (CRD files, kubeconfig).
+
+pub mod apply;
+pub mod discovery;
+pub mod error;
+pub mod eviction;
+pub mod handlers;
+pub mod http;
+pub mod lifecycle;
+pub mod meta;
+pub mod objects;
+pub mod patch;
+pub mod registry;
+pub mod schema;
+pub mod selectors;
+pub mod store;
+pub mod table;
+pub mod tokens;
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rand::RngCore;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use objects::Managed;
+use store::State;
+
+/// Settings of a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
+    pub bookmark_interval: Duration,
+    /// How many changes are kept for watches from a past `resourceVersion` (older: 410 Gone).
+    pub history: usize,
+    /// Directory of CRD YAML files installed at start (`deploy/crds`).
+    pub crd_dir: Option<PathBuf>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            bookmark_interval: Duration::from_secs(5),
+            history: 10_000,
+            crd_dir: Some(default_crd_dir()),
+        }
+    }
+}
+
+/// `deploy/crds` of this repository.
+pub fn default_crd_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds")
+}
+
+/// The shared simulator state.
+#[derive(Debug)]
+pub struct Sim {
+    state: Mutex<State>,
+    key: Vec<u8>,
+    bookmark_interval: Duration,
+    addr: OnceLock<SocketAddr>,
+}
+
+impl Sim {
+    /// A simulator with built-in namespaces and service accounts, before any CRD.
+    pub fn new(cfg: &SimConfig) -> Self {
+        let mut key = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let sim = Self {
+            state: Mutex::new(State::new(1000, cfg.history.max(1))),
+            key,
+            bookmark_interval: cfg.bookmark_interval,
+            addr: OnceLock::new(),
+        };
+        {
+            let mut st = sim.lock();
+            for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                let nsrt = st.registry.find("", "v1", "namespaces").cloned();
+                let sart = st.registry.find("", "v1", "serviceaccounts").cloned();
+                if let (Some(nsrt), Some(sart)) = (nsrt, sart) {
+                    let _ = objects::create(
+                        &mut st,
+                        &nsrt,
+                        "",
+                        json!({"metadata": {"name": ns}}),
+                        Managed::Update("kube-apiserver"),
+                    );
+                    let _ = objects::create(
+                        &mut st,
+                        &sart,
+                        ns,
+                        json!({"metadata": {"name": "default"}}),
+                        Managed::Update("kube-controller-manager"),
+                    );
+                }
+            }
+        }
+        sim
+    }
+
+    /// Locks the state (a poisoned lock is recovered: the state stays consistent per operation).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs a CRD object (as if created through the API).
+    pub fn install_crd(&self, crd: Value) -> anyhow::Result<()> {
+        let mut st = self.lock();
+        let rt = st
+            .registry
+            .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .cloned()
+            .context("CRD type missing")?;
+        objects::create(&mut st, &rt, "", crd, Managed::Update("kube-sim"))
+            .map_err(|e| anyhow::anyhow!("failed to install CRD: {}", e.message))?;
+        Ok(())
+    }
+
+    /// Installs every CRD document of the `*.yaml` files in `dir`.
+    pub fn install_crd_dir(&self, dir: &Path) -> anyhow::Result<()> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("failed to read {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f)
+                .with_context(|| format!("failed to read {}", f.display()))?;
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let v: Value = serde::Deserialize::deserialize(doc)
+                    .with_context(|| format!("failed to parse {}", f.display()))?;
+                if v["kind"] == "CustomResourceDefinition" {
+                    self.install_crd(v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn server_address(&self) -> String {
+        self.addr.get().map(|a| a.to_string()).unwrap_or_default()
+    }
+}
+
+/// A running simulator; stops serving when dropped.
+#[derive(Debug)]
+pub struct SimServer {
+    addr: SocketAddr,
+    sim: Arc<Sim>,
+    task: JoinHandle<()>,
+}
+
+impl SimServer {
+    /// Starts a simulator on `addr` (port 0 picks a free port), installs the CRDs of
+    /// `cfg.crd_dir`, and forgets the bootstrap history (watches from before it get 410).
+    pub async fn start(cfg: SimConfig, addr: SocketAddr) -> anyhow::Result<Self> {
+        let sim = Arc::new(Sim::new(&cfg));
+        if let Some(dir) = &cfg.crd_dir {
+            sim.install_crd_dir(dir)?;
+        }
+        sim.lock().compact();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("failed to bind {addr}"))?;
+        let addr = listener.local_addr()?;
+        let _ = sim.addr.set(addr);
+        let app = axum::Router::new()
+            .fallback(http::handle)
+            .with_state(sim.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "kube-sim server stopped");
+            }
+        });
+        Ok(Self { addr, sim, task })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The simulator state (for white-box tests).
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+
+    /// A kubeconfig pointing at this simulator (context `kube-sim`, a dummy token).
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {}\n\
+             users:\n- name: kube-sim\n  user:\n    token: kube-sim\ncontexts:\n- name: kube-sim\n  context:\n    \
+             cluster: kube-sim\n    user: kube-sim\n    namespace: default\ncurrent-context: kube-sim\n",
+            self.url()
+        )
+    }
+
+    /// Writes [`Self::kubeconfig_yaml`] to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+            .with_context(|| format!("failed to write {}", path.display()))
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,162 @@
+//! The in-memory object store: objects by type and key, the global `resourceVersion` counter,
+//! a bounded event history for watches, and the broadcast channel live watches read. No I/O.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use super::registry::Registry;
+
+/// A change to one object, as watches see it.
+#[derive(Debug, Clone)]
+pub struct ChangeEvent {
+    /// `resourceVersion` of the change.
+    pub rv: u64,
+    /// Store key of the type (`group/plural`).
+    pub store_key: String,
+    /// Namespace (`""` for cluster-scoped).
+    pub namespace: String,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    /// The object after the change (for `DELETED`: the last state).
+    pub object: Value,
+    /// The object before the change (`MODIFIED` only), for selector transitions.
+    pub old: Option<Value>,
+}
+
+/// Objects of one type, by (namespace, name).
+pub type Objects = BTreeMap<(String, String), Value>;
+
+/// Everything the simulator holds, behind one mutex.
+#[derive(Debug)]
+pub struct State {
+    /// Last issued `resourceVersion`.
+    pub rv: u64,
+    /// Served types.
+    pub registry: Registry,
+    /// Objects by store key.
+    pub objects: HashMap<String, Objects>,
+    /// Recent changes, oldest first.
+    pub history: VecDeque<Arc<ChangeEvent>>,
+    /// Watches from a `resourceVersion` below this get 410 Gone.
+    pub floor: u64,
+    /// Maximum number of retained changes.
+    pub history_cap: usize,
+    /// Live watch fan-out.
+    pub tx: broadcast::Sender<Arc<ChangeEvent>>,
+}
+
+impl State {
+    /// An empty store whose counter starts at `first_rv`.
+    pub fn new(first_rv: u64, history_cap: usize) -> Self {
+        let (tx, _) = broadcast::channel(8192);
+        Self {
+            rv: first_rv,
+            registry: Registry::with_builtins(),
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            floor: first_rv,
+            history_cap,
+            tx,
+        }
+    }
+
+    /// Issues the next `resourceVersion`.
+    pub fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    /// Forgets the history so far: watches from an older version get 410 (used after bootstrap).
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.floor = self.rv;
+    }
+
+    /// One object.
+    pub fn get(&self, store_key: &str, ns: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(store_key)?
+            .get(&(ns.to_string(), name.to_string()))
+    }
+
+    /// All objects of a type, optionally in one namespace.
+    pub fn list(&self, store_key: &str, ns: Option<&str>) -> Vec<Value> {
+        self.objects
+            .get(store_key)
+            .map(|m| {
+                m.iter()
+                    .filter(|((n, _), _)| ns.is_none_or(|ns| ns == n))
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Stores `obj` (whose `resourceVersion` is already set) and records the change.
+    pub fn put(&mut self, store_key: &str, obj: Value, old: Option<Value>) {
+        let (ns, name) = key_of(&obj);
+        let rv = rv_of(&obj);
+        let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
+        self.objects
+            .entry(store_key.to_string())
+            .or_default()
+            .insert((ns.clone(), name), obj.clone());
+        self.record(ChangeEvent {
+            rv,
+            store_key: store_key.into(),
+            namespace: ns,
+            kind,
+            object: obj,
+            old,
+        });
+    }
+
+    /// Removes an object; `last` is its final state (with a fresh `resourceVersion`).
+    pub fn remove(&mut self, store_key: &str, last: Value) {
+        let (ns, name) = key_of(&last);
+        if let Some(m) = self.objects.get_mut(store_key) {
+            m.remove(&(ns.clone(), name));
+        }
+        let rv = rv_of(&last);
+        self.record(ChangeEvent {
+            rv,
+            store_key: store_key.into(),
+            namespace: ns,
+            kind: "DELETED",
+            object: last,
+            old: None,
+        });
+    }
+
+    fn record(&mut self, ev: ChangeEvent) {
+        let ev = Arc::new(ev);
+        self.history.push_back(ev.clone());
+        while self.history.len() > self.history_cap {
+            if let Some(old) = self.history.pop_front() {
+                self.floor = old.rv;
+            }
+        }
+        // No receivers is fine: nobody watches.
+        let _ = self.tx.send(ev);
+    }
+}
+
+/// (namespace, name) of an object.
+pub fn key_of(obj: &Value) -> (String, String) {
+    let m = &obj["metadata"];
+    (
+        m["namespace"].as_str().unwrap_or_default().to_string(),
+        m["name"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// `metadata.resourceVersion` as a number (0 when absent or malformed).
+pub fn rv_of(obj: &Value) -> u64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
