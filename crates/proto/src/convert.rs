@@ -1,0 +1,348 @@
+//! Conversions between the wire types of [`crate::v1`] and core's report types
+//! ([`AgentReport`], [`NodeFacts`]). Pure: no I/O.
+//!
+//! Sending never fails. Receiving ([`TryFrom<v1::NodeReport>`]) checks the bounds a conforming
+//! agent always keeps (see the constants), so a misbehaving client cannot make the operator store
+//! arbitrarily large or malformed data. An unknown boot-state number (from a newer agent) reads as
+//! [`BootState::Unknown`].
+
+use std::collections::BTreeMap;
+
+use kairos_api::v1alpha1::BootState;
+use kairos_core::release::{self, KairosRelease, MAX_VALUE_LEN, OsRelease};
+use kairos_core::report::{AgentReport, MAX_ERROR_LEN, MAX_ERRORS, NodeFacts};
+
+use crate::v1;
+
+/// The longest node name accepted (a DNS subdomain).
+pub const MAX_NODE_NAME_LEN: usize = 253;
+/// The longest agent version, boot ID or other short string accepted.
+pub const MAX_SHORT_LEN: usize = 128;
+/// The most keys a release map may carry.
+pub const MAX_FIELDS: usize = 64;
+
+/// Why a received report was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// `node_name` is empty, too long, or not a lower-case DNS subdomain.
+    #[error("failed to read report: node name {0:?} is not a valid node name")]
+    InvalidNodeName(String),
+    /// A string field is longer than its bound.
+    #[error("failed to read report: {field} is longer than {max} bytes")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its bound.
+        max: usize,
+    },
+    /// A list or map has more entries than its bound.
+    #[error("failed to read report: {field} has more than {max} entries")]
+    TooMany {
+        /// The field.
+        field: &'static str,
+        /// Its bound.
+        max: usize,
+    },
+    /// A release map has a key that is not a valid release-file key.
+    #[error("failed to read report: {field} has an invalid key")]
+    InvalidKey {
+        /// The field.
+        field: &'static str,
+    },
+    /// `cloud_config_hash` is neither empty nor 64 lower-case hex digits.
+    #[error("failed to read report: cloud_config_hash is not a hex SHA-256")]
+    InvalidHash,
+}
+
+// === BootState ===
+
+/// The wire form of a boot state.
+pub fn boot_state_to_proto(state: BootState) -> v1::BootState {
+    match state {
+        BootState::Active => v1::BootState::Active,
+        BootState::Passive => v1::BootState::Passive,
+        BootState::Recovery => v1::BootState::Recovery,
+        BootState::Livecd => v1::BootState::Livecd,
+        BootState::Unknown => v1::BootState::Unknown,
+    }
+}
+
+/// The boot state of a wire number; unknown numbers (from newer agents) read as unknown.
+pub fn boot_state_from_proto(value: i32) -> BootState {
+    match v1::BootState::try_from(value) {
+        Ok(v1::BootState::Active) => BootState::Active,
+        Ok(v1::BootState::Passive) => BootState::Passive,
+        Ok(v1::BootState::Recovery) => BootState::Recovery,
+        Ok(v1::BootState::Livecd) => BootState::Livecd,
+        Ok(v1::BootState::Unknown) | Err(_) => BootState::Unknown,
+    }
+}
+
+// === NodeReport ===
+
+/// The wire report of `facts` for node `node_name`, sent by agent version `agent_version`.
+pub fn node_report(node_name: &str, agent_version: &str, facts: &NodeFacts) -> v1::NodeReport {
+    v1::NodeReport {
+        node_name: node_name.to_owned(),
+        agent_version: agent_version.to_owned(),
+        boot_id: facts.boot_id.clone().unwrap_or_default(),
+        boot_state: boot_state_to_proto(facts.boot_state).into(),
+        kairos: facts.kairos.as_ref().map(|k| v1::KairosRelease {
+            fields: k.to_fields().into_iter().collect(),
+        }),
+        os: facts.os.as_ref().map(|o| v1::OsRelease {
+            fields: o.to_fields().into_iter().collect(),
+        }),
+        cloud_config_hash: facts.cloud_config_hash.clone(),
+        errors: facts.errors.clone(),
+        is_kairos: facts.is_kairos,
+    }
+}
+
+impl From<&AgentReport> for v1::NodeReport {
+    fn from(report: &AgentReport) -> Self {
+        node_report(&report.node_name, &report.agent_version, &report.facts)
+    }
+}
+
+impl TryFrom<v1::NodeReport> for AgentReport {
+    type Error = ConvertError;
+
+    fn try_from(r: v1::NodeReport) -> Result<Self, Self::Error> {
+        if !is_node_name(&r.node_name) {
+            let shown = r.node_name.chars().take(MAX_NODE_NAME_LEN).collect();
+            return Err(ConvertError::InvalidNodeName(shown));
+        }
+        check_len("agent_version", &r.agent_version, MAX_SHORT_LEN)?;
+        check_len("boot_id", &r.boot_id, MAX_SHORT_LEN)?;
+        if !(r.cloud_config_hash.is_empty() || is_sha256_hex(&r.cloud_config_hash)) {
+            return Err(ConvertError::InvalidHash);
+        }
+        if r.errors.len() > MAX_ERRORS {
+            return Err(ConvertError::TooMany {
+                field: "errors",
+                max: MAX_ERRORS,
+            });
+        }
+        for e in &r.errors {
+            check_len("errors", e, MAX_ERROR_LEN)?;
+        }
+        let kairos = r
+            .kairos
+            .map(|k| checked_fields("kairos", k.fields))
+            .transpose()?
+            .map(|f| KairosRelease::from_fields(&f));
+        let os =
+            r.os.map(|o| checked_fields("os", o.fields))
+                .transpose()?
+                .map(|f| OsRelease::from_fields(&f));
+        Ok(AgentReport {
+            node_name: r.node_name,
+            agent_version: r.agent_version,
+            facts: NodeFacts {
+                is_kairos: r.is_kairos,
+                kairos,
+                os,
+                boot_state: boot_state_from_proto(r.boot_state),
+                boot_id: Some(r.boot_id).filter(|b| !b.is_empty()),
+                cloud_config_hash: r.cloud_config_hash,
+                errors: r.errors,
+            },
+        })
+    }
+}
+
+fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), ConvertError> {
+    if value.len() > max {
+        Err(ConvertError::TooLong { field, max })
+    } else {
+        Ok(())
+    }
+}
+
+fn checked_fields(
+    field: &'static str,
+    fields: std::collections::HashMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConvertError> {
+    if fields.len() > MAX_FIELDS {
+        return Err(ConvertError::TooMany {
+            field,
+            max: MAX_FIELDS,
+        });
+    }
+    for (k, v) in &fields {
+        if !release::is_valid_key(k) {
+            return Err(ConvertError::InvalidKey { field });
+        }
+        check_len(field, v, MAX_VALUE_LEN)?;
+    }
+    Ok(fields.into_iter().collect())
+}
+
+/// Whether `name` is a valid Node name: a lower-case RFC 1123 DNS subdomain.
+fn is_node_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NODE_NAME_LEN
+        && name.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b.len() <= 63
+                && b.first().is_some_and(u8::is_ascii_alphanumeric)
+                && b.last().is_some_and(u8::is_ascii_alphanumeric)
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        })
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kairos_core::report::{HostSnapshot, facts};
+    use prost::Message;
+
+    fn sample() -> AgentReport {
+        AgentReport {
+            node_name: "worker-1.example".into(),
+            agent_version: "0.1.0".into(),
+            facts: facts(&HostSnapshot {
+                kairos_release: Some(
+                    "KAIROS_VERSION=\"v3.6.0\"\nKAIROS_FLAVOR=\"ubuntu\"\nKAIROS_TARGETARCH=amd64\n\
+                     KAIROS_SOFTWARE_VERSION=\"v1.33.1+k3s1\"\nKAIROS_VARIANT=\"standard\n"
+                        .into(),
+                ),
+                os_release: Some("ID=ubuntu\nPRETTY_NAME=\"Ubuntu 24.04.2 LTS\"\n".into()),
+                cmdline: Some("root=LABEL=COS_PASSIVE".into()),
+                boot_id: Some("8d3e0c54-2b5c-4f3e-9d51-7f2a8b6c4e10\n".into()),
+                cloud_config: vec![("/oem/90_custom.yaml".into(), b"#cloud-config\n".to_vec())],
+                read_errors: vec![],
+            }),
+        }
+    }
+
+    #[test]
+    fn report_round_trips_through_the_wire() {
+        let report = sample();
+        assert_eq!(
+            report.facts.errors.len(),
+            1,
+            "the variant line is malformed"
+        );
+        let wire = v1::NodeReport::from(&report).encode_to_vec();
+        let decoded = v1::NodeReport::decode(wire.as_slice()).unwrap();
+        assert_eq!(decoded.boot_state, v1::BootState::Passive as i32);
+        assert_eq!(
+            decoded.kairos.as_ref().unwrap().fields["KAIROS_ARCH"],
+            "amd64"
+        );
+        assert_eq!(AgentReport::try_from(decoded).unwrap(), report);
+    }
+
+    #[test]
+    fn non_kairos_report_round_trips() {
+        let report = AgentReport {
+            node_name: "debian".into(),
+            agent_version: "0.1.0".into(),
+            facts: facts(&HostSnapshot {
+                os_release: Some("ID=debian\n".into()),
+                ..HostSnapshot::default()
+            }),
+        };
+        let wire = v1::NodeReport::from(&report);
+        assert!(wire.kairos.is_none());
+        assert!(!wire.is_kairos);
+        assert_eq!(AgentReport::try_from(wire).unwrap(), report);
+    }
+
+    #[test]
+    fn boot_states_round_trip_and_unknown_numbers_read_as_unknown() {
+        for s in [
+            BootState::Active,
+            BootState::Passive,
+            BootState::Recovery,
+            BootState::Livecd,
+            BootState::Unknown,
+        ] {
+            assert_eq!(boot_state_from_proto(boot_state_to_proto(s).into()), s);
+        }
+        assert_eq!(boot_state_from_proto(99), BootState::Unknown);
+    }
+
+    #[test]
+    fn invalid_reports_are_refused() {
+        let good = v1::NodeReport::from(&sample());
+        let cases: Vec<(v1::NodeReport, ConvertError)> = vec![
+            (
+                v1::NodeReport {
+                    node_name: String::new(),
+                    ..good.clone()
+                },
+                ConvertError::InvalidNodeName(String::new()),
+            ),
+            (
+                v1::NodeReport {
+                    node_name: "Upper".into(),
+                    ..good.clone()
+                },
+                ConvertError::InvalidNodeName("Upper".into()),
+            ),
+            (
+                v1::NodeReport {
+                    boot_id: "x".repeat(200),
+                    ..good.clone()
+                },
+                ConvertError::TooLong {
+                    field: "boot_id",
+                    max: MAX_SHORT_LEN,
+                },
+            ),
+            (
+                v1::NodeReport {
+                    cloud_config_hash: "nothex".into(),
+                    ..good.clone()
+                },
+                ConvertError::InvalidHash,
+            ),
+            (
+                v1::NodeReport {
+                    errors: vec!["e".into(); MAX_ERRORS + 1],
+                    ..good.clone()
+                },
+                ConvertError::TooMany {
+                    field: "errors",
+                    max: MAX_ERRORS,
+                },
+            ),
+            (
+                v1::NodeReport {
+                    os: Some(v1::OsRelease {
+                        fields: [("bad key".to_owned(), "x".to_owned())].into(),
+                    }),
+                    ..good.clone()
+                },
+                ConvertError::InvalidKey { field: "os" },
+            ),
+            (
+                v1::NodeReport {
+                    kairos: Some(v1::KairosRelease {
+                        fields: [("KAIROS_VERSION".to_owned(), "v".repeat(MAX_VALUE_LEN + 1))]
+                            .into(),
+                    }),
+                    ..good.clone()
+                },
+                ConvertError::TooLong {
+                    field: "kairos",
+                    max: MAX_VALUE_LEN,
+                },
+            ),
+        ];
+        for (report, want) in cases {
+            assert_eq!(AgentReport::try_from(report), Err(want.clone()), "{want}");
+        }
+    }
+}
