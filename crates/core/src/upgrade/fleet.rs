@@ -29,15 +29,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
-use kairos_api::names::{CONTROL_PLANE_LABELS, LABEL_MANAGED, LABEL_NODEOP_UPGRADE, conditions};
+use kairos_api::names::{LABEL_MANAGED, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::{
     BootState, KairosNode, NodeOp, NodeOpSpec, NodeOpUpgrade, NodeOpUpgradeStatus, NodePhase,
-    NodeStatus, OperationPhase, UpgradeState,
+    OperationPhase, UpgradeState,
 };
 
+use super::fleet_status::Progress;
 use super::version::{target_version_from_image, versions_equal};
 use super::{ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput};
-use crate::conditions::{Desired, merge};
 
 /// Condition type on a `NodeOpUpgrade`: whether its current spec is in effect.
 pub const SPEC_APPLIED: &str = "SpecApplied";
@@ -179,9 +179,9 @@ pub fn plan_fleet(
     let own_ref = format!("{ns}/{op_name}");
     let hash = targets_hash(upgrade);
     let old = upgrade.status.clone().unwrap_or_default();
-    let mut p = Progress::new(upgrade, op_name.clone());
+    let mut p = Progress::new(upgrade);
 
-    let (candidates, implicit) = match candidates(upgrade, &observed.nodes) {
+    let (candidates, implicit, missing) = match candidates(upgrade, &observed.nodes) {
         Ok(c) => c,
         Err(msg) => {
             p.spec_applied = (false, "InvalidSelector", msg.clone());
@@ -191,6 +191,15 @@ pub fn plan_fleet(
         }
     };
     let evaluate = |node: &ObservedNode| skip_reason(upgrade, node, implicit, &own_ref);
+    let report_missing = |p: &mut Progress, fixed: &BTreeSet<&str>| {
+        for name in missing.iter().filter(|n| !fixed.contains(n.as_str())) {
+            let node = ObservedNode {
+                name: name.clone(),
+                ..ObservedNode::default()
+            };
+            p.skip(&node, format!("no Node named {name} exists"));
+        }
+    };
 
     if let Some(op) = &observed.nodeop {
         let owned = op
@@ -225,6 +234,7 @@ pub fn plan_fleet(
                 p.skip(node, msg);
             }
         }
+        report_missing(&mut p, &fixed);
         let started_hash = annotation(op, ANNOTATION_TARGETS_HASH)
             .unwrap_or(&hash)
             .to_owned();
@@ -247,6 +257,7 @@ pub fn plan_fleet(
         p.phase = OperationPhase::Completed;
         return Ok(p.finish(&old, None, now));
     }
+    report_missing(&mut p, &BTreeSet::new());
     let mut targets = Vec::new();
     for node in &candidates {
         match evaluate(node) {
@@ -256,7 +267,6 @@ pub fn plan_fleet(
     }
     targets.sort();
     if targets.is_empty() {
-        p.node_op_name = None;
         p.phase = OperationPhase::Completed;
         return Ok(p.finish(&old, None, now));
     }
@@ -266,20 +276,24 @@ pub fn plan_fleet(
     Ok(p.finish(&old, Some(apply), now))
 }
 
-/// The candidate nodes and whether they were chosen implicitly (all nodes).
+/// The candidate nodes, whether they were chosen implicitly (all nodes), and the names in
+/// `targetNodes` that match no Node.
 fn candidates<'a>(
     upgrade: &NodeOpUpgrade,
     nodes: &'a [ObservedNode],
-) -> Result<(Vec<&'a ObservedNode>, bool), String> {
+) -> Result<(Vec<&'a ObservedNode>, bool, Vec<String>), String> {
     if let Some(names) = upgrade.spec.target_nodes.as_ref().filter(|t| !t.is_empty()) {
         let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
-        return Ok((
-            nodes
-                .iter()
-                .filter(|n| wanted.contains(n.name.as_str()))
-                .collect(),
-            false,
-        ));
+        let found: Vec<&ObservedNode> = nodes
+            .iter()
+            .filter(|n| wanted.contains(n.name.as_str()))
+            .collect();
+        let missing = wanted
+            .iter()
+            .filter(|w| !found.iter().any(|n| n.name == **w))
+            .map(|w| (*w).to_owned())
+            .collect();
+        return Ok((found, false, missing));
     }
     if let Some(sel) = &upgrade.spec.node_selector {
         let mut out = Vec::new();
@@ -288,9 +302,9 @@ fn candidates<'a>(
                 out.push(n);
             }
         }
-        return Ok((out, false));
+        return Ok((out, false, Vec::new()));
     }
-    Ok((nodes.iter().collect(), true))
+    Ok((nodes.iter().collect(), true, Vec::new()))
 }
 
 fn targets_hash(upgrade: &NodeOpUpgrade) -> String {
@@ -334,126 +348,4 @@ fn build_nodeop(
         spec: nodeop_for_upgrade(upgrade, targets),
         status: None,
     }
-}
-
-/// The status being assembled.
-struct Progress {
-    generation: Option<i64>,
-    target: String,
-    node_op_name: Option<String>,
-    phase: OperationPhase,
-    running: BTreeMap<String, NodeStatus>,
-    skipped: BTreeMap<String, NodeStatus>,
-    pending_targets: usize,
-    message: Option<String>,
-    spec_applied: (bool, &'static str, String),
-}
-
-impl Progress {
-    fn new(upgrade: &NodeOpUpgrade, op_name: String) -> Self {
-        Self {
-            generation: upgrade.metadata.generation,
-            target: target_version_from_image(&upgrade.spec.image)
-                .unwrap_or_else(|| upgrade.spec.image.clone()),
-            node_op_name: Some(op_name),
-            phase: OperationPhase::Pending,
-            running: BTreeMap::new(),
-            skipped: BTreeMap::new(),
-            pending_targets: 0,
-            message: None,
-            spec_applied: (true, "Applied", "the current spec is in effect".to_owned()),
-        }
-    }
-
-    fn skip(&mut self, node: &ObservedNode, message: String) {
-        let control_plane = CONTROL_PLANE_LABELS
-            .iter()
-            .any(|l| node.labels.contains_key(*l));
-        let st = NodeStatus {
-            phase: NodePhase::Skipped,
-            control_plane,
-            message: Some(message),
-            ..NodeStatus::default()
-        };
-        self.skipped.insert(node.name.clone(), st);
-    }
-
-    fn finish(self, old: &NodeOpUpgradeStatus, apply: Option<NodeOp>, now: Timestamp) -> FleetPlan {
-        let mut node_statuses = self.skipped;
-        node_statuses.extend(self.running);
-        let count =
-            |f: fn(NodePhase) -> bool| node_statuses.values().filter(|s| f(s.phase)).count();
-        let done = count(|p| matches!(p, NodePhase::Completed | NodePhase::Skipped));
-        let failed = count(NodePhase::is_failure);
-        let in_flight = count(NodePhase::is_in_flight);
-        let total = node_statuses.len().max(done + self.pending_targets);
-        let phase = self.phase;
-        let target = &self.target;
-        let message = self.message.unwrap_or_else(|| match phase {
-            OperationPhase::Pending => format!("upgrade to {target} pending: {} to upgrade, {done} skipped", total - done),
-            OperationPhase::Running => format!("upgrading to {target}: {done}/{total} done, {in_flight} in progress, {failed} failed"),
-            OperationPhase::Completed => format!("upgrade to {target} completed: {done}/{total} nodes done or skipped"),
-            OperationPhase::Failed => format!("upgrade to {target} failed: {failed} of {total} nodes failed"),
-            OperationPhase::Stopped => format!("upgrade to {target} stopped after a failure: {done}/{total} done, {failed} failed"),
-        });
-        let phase_reason = phase_reason(phase);
-        let (ok, reason, msg) = self.spec_applied;
-        let desired = [
-            Desired::new(
-                conditions::PROGRESSING,
-                matches!(phase, OperationPhase::Pending | OperationPhase::Running),
-                phase_reason,
-                message.clone(),
-            ),
-            Desired::new(
-                conditions::COMPLETE,
-                matches!(
-                    phase,
-                    OperationPhase::Completed | OperationPhase::Failed | OperationPhase::Stopped
-                ),
-                phase_reason,
-                message.clone(),
-            ),
-            Desired::new(
-                conditions::FAILED,
-                failed > 0 || phase == OperationPhase::Failed,
-                if failed > 0 {
-                    "NodesFailed"
-                } else {
-                    phase_reason
-                },
-                format!("{failed} node(s) failed or rolled back"),
-            ),
-            Desired::new(SPEC_APPLIED, ok, reason, msg),
-        ];
-        let status = NodeOpUpgradeStatus {
-            phase: Some(phase),
-            node_op_name: apply.as_ref().and(self.node_op_name),
-            node_statuses,
-            total: to_i32(total),
-            completed: to_i32(done),
-            failed: to_i32(failed),
-            message: Some(message),
-            conditions: merge(&old.conditions, &desired, self.generation, now),
-            observed_generation: self.generation,
-        };
-        FleetPlan {
-            nodeop_to_apply: apply,
-            status,
-        }
-    }
-}
-
-fn phase_reason(phase: OperationPhase) -> &'static str {
-    match phase {
-        OperationPhase::Pending => "Pending",
-        OperationPhase::Running => "Running",
-        OperationPhase::Completed => "Completed",
-        OperationPhase::Failed => "Failed",
-        OperationPhase::Stopped => "Stopped",
-    }
-}
-
-fn to_i32(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
 }

@@ -78,6 +78,11 @@ pub fn derive_image(reported: &KairosInfo, target_version: &str) -> Result<Strin
         version: current.to_owned(),
     })?;
     let target = target_version.trim();
+    if super::version::normalize(target).is_none() {
+        return Err(DeriveError::InvalidTag {
+            version: target_version.to_owned(),
+        });
+    }
     let target = match (current.starts_with('v'), target.strip_prefix('v')) {
         (true, None) => format!("v{target}"),
         (false, Some(bare)) => bare.to_owned(),
@@ -89,7 +94,7 @@ pub fn derive_image(reported: &KairosInfo, target_version: &str) -> Result<Strin
         target,
         &label[start + current.len()..]
     );
-    if target.is_empty() || !is_valid_tag(&tag) {
+    if !is_valid_tag(&tag) {
         return Err(DeriveError::InvalidTag {
             version: target_version.to_owned(),
         });

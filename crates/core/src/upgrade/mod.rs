@@ -28,8 +28,10 @@
 //! active system needs a reboot), so it is never verified by version.
 
 pub mod fleet;
+mod fleet_status;
 pub mod image;
 pub mod node;
+mod node_status;
 pub mod script;
 mod selector;
 pub mod verify;

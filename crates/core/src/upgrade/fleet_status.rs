@@ -1,0 +1,147 @@
+//! Assembly of a `NodeOpUpgrade` status from its NodeOp's status and the skipped nodes:
+//! counts, phase, message and conditions. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::jiff::Timestamp;
+use kairos_api::names::{CONTROL_PLANE_LABELS, conditions};
+use kairos_api::v1alpha1::{
+    NodeOp, NodeOpUpgrade, NodeOpUpgradeStatus, NodePhase, NodeStatus, OperationPhase,
+};
+
+use super::fleet::{FleetPlan, ObservedNode, SPEC_APPLIED};
+use super::version::target_version_from_image;
+use crate::conditions::{Desired, merge};
+
+/// The status being assembled by [`super::fleet::plan_fleet`].
+pub(crate) struct Progress {
+    generation: Option<i64>,
+    target: String,
+    /// Phase of the whole upgrade.
+    pub(crate) phase: OperationPhase,
+    /// The NodeOp's per-node statuses.
+    pub(crate) running: BTreeMap<String, NodeStatus>,
+    /// The nodes left out, with why.
+    pub(crate) skipped: BTreeMap<String, NodeStatus>,
+    /// Targets of a NodeOp being created (not in `running` yet).
+    pub(crate) pending_targets: usize,
+    /// A message overriding the one derived from the phase.
+    pub(crate) message: Option<String>,
+    /// Status, reason and message of the [`SPEC_APPLIED`] condition.
+    pub(crate) spec_applied: (bool, &'static str, String),
+}
+
+impl Progress {
+    pub(crate) fn new(upgrade: &NodeOpUpgrade) -> Self {
+        Self {
+            generation: upgrade.metadata.generation,
+            target: target_version_from_image(&upgrade.spec.image)
+                .unwrap_or_else(|| upgrade.spec.image.clone()),
+            phase: OperationPhase::Pending,
+            running: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            pending_targets: 0,
+            message: None,
+            spec_applied: (true, "Applied", "the current spec is in effect".to_owned()),
+        }
+    }
+
+    /// Records `node` as skipped with `message`.
+    pub(crate) fn skip(&mut self, node: &ObservedNode, message: String) {
+        let control_plane = CONTROL_PLANE_LABELS
+            .iter()
+            .any(|l| node.labels.contains_key(*l));
+        let st = NodeStatus {
+            phase: NodePhase::Skipped,
+            control_plane,
+            message: Some(message),
+            ..NodeStatus::default()
+        };
+        self.skipped.insert(node.name.clone(), st);
+    }
+
+    /// The plan: `apply` and the status computed from everything recorded.
+    pub(crate) fn finish(
+        self,
+        old: &NodeOpUpgradeStatus,
+        apply: Option<NodeOp>,
+        now: Timestamp,
+    ) -> FleetPlan {
+        let mut node_statuses = self.skipped;
+        node_statuses.extend(self.running);
+        let count =
+            |f: fn(NodePhase) -> bool| node_statuses.values().filter(|s| f(s.phase)).count();
+        let done = count(|p| matches!(p, NodePhase::Completed | NodePhase::Skipped));
+        let failed = count(NodePhase::is_failure);
+        let in_flight = count(NodePhase::is_in_flight);
+        let total = node_statuses.len().max(done + self.pending_targets);
+        let phase = self.phase;
+        let target = &self.target;
+        let message = self.message.unwrap_or_else(|| match phase {
+            OperationPhase::Pending => format!("upgrade to {target} pending: {} to upgrade, {done} skipped", total - done),
+            OperationPhase::Running => format!("upgrading to {target}: {done}/{total} done, {in_flight} in progress, {failed} failed"),
+            OperationPhase::Completed => format!("upgrade to {target} completed: {done}/{total} nodes done or skipped"),
+            OperationPhase::Failed => format!("upgrade to {target} failed: {failed} of {total} nodes failed"),
+            OperationPhase::Stopped => format!("upgrade to {target} stopped after a failure: {done}/{total} done, {failed} failed"),
+        });
+        let phase_reason = phase_reason(phase);
+        let (ok, reason, msg) = self.spec_applied;
+        let desired = [
+            Desired::new(
+                conditions::PROGRESSING,
+                matches!(phase, OperationPhase::Pending | OperationPhase::Running),
+                phase_reason,
+                message.clone(),
+            ),
+            Desired::new(
+                conditions::COMPLETE,
+                matches!(
+                    phase,
+                    OperationPhase::Completed | OperationPhase::Failed | OperationPhase::Stopped
+                ),
+                phase_reason,
+                message.clone(),
+            ),
+            Desired::new(
+                conditions::FAILED,
+                failed > 0 || phase == OperationPhase::Failed,
+                if failed > 0 {
+                    "NodesFailed"
+                } else {
+                    phase_reason
+                },
+                format!("{failed} node(s) failed or rolled back"),
+            ),
+            Desired::new(SPEC_APPLIED, ok, reason, msg),
+        ];
+        let status = NodeOpUpgradeStatus {
+            phase: Some(phase),
+            node_op_name: apply.as_ref().and_then(|op| op.metadata.name.clone()),
+            node_statuses,
+            total: to_i32(total),
+            completed: to_i32(done),
+            failed: to_i32(failed),
+            message: Some(message),
+            conditions: merge(&old.conditions, &desired, self.generation, now),
+            observed_generation: self.generation,
+        };
+        FleetPlan {
+            nodeop_to_apply: apply,
+            status,
+        }
+    }
+}
+
+fn phase_reason(phase: OperationPhase) -> &'static str {
+    match phase {
+        OperationPhase::Pending => "Pending",
+        OperationPhase::Running => "Running",
+        OperationPhase::Completed => "Completed",
+        OperationPhase::Failed => "Failed",
+        OperationPhase::Stopped => "Stopped",
+    }
+}
+
+fn to_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}

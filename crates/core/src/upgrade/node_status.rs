@@ -1,0 +1,256 @@
+//! Mapping of an upgrade NodeOp's progress on one node to `KairosNode.status.upgrade`, with
+//! the post-reboot verification and its timeout. Pure: no I/O.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kairos_api::v1alpha1::{
+    KairosNodeStatus, NodeOp, NodePhase, NodeStatus, OperationPhase, UpgradeState, UpgradeStatus,
+};
+
+use super::ANNOTATION_TARGET_VERSION;
+use super::node::NodeConfig;
+use super::verify::{Verification, verify_upgrade};
+use super::version::versions_equal;
+
+pub(crate) fn state_reason(state: UpgradeState) -> &'static str {
+    match state {
+        UpgradeState::Idle => "Idle",
+        UpgradeState::Pending => "Pending",
+        UpgradeState::InProgress => "InProgress",
+        UpgradeState::Rebooting => "Rebooting",
+        UpgradeState::Completed => "Completed",
+        UpgradeState::Failed => "Failed",
+        UpgradeState::RolledBack => "RolledBack",
+    }
+}
+
+/// What the mapping of a NodeOp needs.
+pub(crate) struct MapCtx<'a> {
+    /// The node's reported status.
+    pub(crate) status: &'a KairosNodeStatus,
+    /// The previous `status.upgrade`.
+    pub(crate) prev: Option<&'a UpgradeStatus>,
+    /// The time of this reconcile.
+    pub(crate) now: Timestamp,
+    /// The planner's settings.
+    pub(crate) config: &'a NodeConfig,
+}
+
+impl MapCtx<'_> {
+    /// `status.upgrade` following `op`'s progress on this node.
+    pub(crate) fn map(&self, op: &NodeOp, e: Option<&NodeStatus>) -> UpgradeStatus {
+        let target = annotation(op, ANNOTATION_TARGET_VERSION);
+        let op_ref = qualified(op);
+        let op_phase = op.status.as_ref().and_then(|s| s.phase);
+        let (mut state, mut message) = match e.map(|e| e.phase) {
+            None if matches!(
+                op_phase,
+                Some(OperationPhase::Completed | OperationPhase::Failed | OperationPhase::Stopped)
+            ) =>
+            {
+                (
+                    UpgradeState::Failed,
+                    Some(format!(
+                        "NodeOp {op_ref} ended without running on this node"
+                    )),
+                )
+            }
+            None | Some(NodePhase::Pending | NodePhase::Preflight) => (UpgradeState::Pending, None),
+            Some(NodePhase::Cordoning | NodePhase::Draining | NodePhase::Running) => {
+                (UpgradeState::InProgress, None)
+            }
+            Some(NodePhase::Rebooting | NodePhase::Verifying | NodePhase::Uncordoning) => {
+                (UpgradeState::Rebooting, None)
+            }
+            Some(NodePhase::Completed | NodePhase::Skipped) => (UpgradeState::Completed, None),
+            Some(NodePhase::Failed | NodePhase::Stopped) => (UpgradeState::Failed, None),
+            Some(NodePhase::RolledBack) => (UpgradeState::RolledBack, None),
+        };
+        let mut finished_at = e.and_then(|e| e.finished_at.clone());
+        if let Some(e) =
+            e.filter(|e| matches!(e.phase, NodePhase::Rebooting | NodePhase::Verifying))
+        {
+            match verify_upgrade(target.as_deref(), self.status, e.boot_id_before.as_deref()) {
+                Verification::RolledBack(msg) => {
+                    (state, message) = (UpgradeState::RolledBack, Some(msg))
+                }
+                Verification::Failed(msg) => (state, message) = (UpgradeState::Failed, Some(msg)),
+                Verification::Succeeded => {}
+                Verification::Pending => {
+                    let since = e.last_transition_time.as_ref().or(e.started_at.as_ref());
+                    let limit = SignedDuration::try_from(self.config.verify_timeout)
+                        .unwrap_or(SignedDuration::MAX);
+                    if let Some(deadline) = since
+                        .and_then(|t| t.0.checked_add(limit).ok())
+                        .filter(|d| self.now > *d)
+                    {
+                        state = UpgradeState::Failed;
+                        message = Some(format!(
+                            "no report of a new boot from the node's agent within {}s after the reboot",
+                            self.config.verify_timeout.as_secs()
+                        ));
+                        finished_at = Some(Time(deadline));
+                    }
+                }
+            }
+        }
+        let message = message
+            .or_else(|| e.and_then(|e| e.message.clone()))
+            .unwrap_or_else(|| format!("{} on NodeOp {op_ref}", state_reason(state)));
+        let same_op = self
+            .prev
+            .filter(|p| p.node_op.as_deref() == Some(op_ref.as_str()));
+        let attempts = match (same_op, self.prev) {
+            (Some(p), _) => p.attempts.max(1),
+            (None, Some(p)) if versions_equal(p.target_version.as_deref(), target.as_deref()) => {
+                p.attempts + 1
+            }
+            _ => 1,
+        };
+        let terminal = matches!(
+            state,
+            UpgradeState::Completed | UpgradeState::Failed | UpgradeState::RolledBack
+        );
+        UpgradeStatus {
+            state,
+            target_version: target,
+            image: Some(op.spec.image.clone()),
+            node_op: Some(op_ref),
+            started_at: e
+                .and_then(|e| e.started_at.clone())
+                .or_else(|| same_op.and_then(|p| p.started_at.clone()))
+                .or_else(|| op.metadata.creation_timestamp.clone()),
+            finished_at: if terminal {
+                finished_at.or_else(|| same_op.and_then(|p| p.finished_at.clone()))
+            } else {
+                None
+            },
+            message: Some(message),
+            attempts,
+        }
+    }
+}
+
+pub(crate) fn pending(
+    ctx: &MapCtx<'_>,
+    version: &str,
+    image: Option<String>,
+    message: String,
+) -> UpgradeStatus {
+    UpgradeStatus {
+        state: UpgradeState::Pending,
+        target_version: Some(version.to_owned()),
+        image,
+        node_op: None,
+        started_at: None,
+        finished_at: None,
+        message: Some(message),
+        attempts: ctx
+            .prev
+            .filter(|p| versions_equal(p.target_version.as_deref(), Some(version)))
+            .map_or(0, |p| p.attempts),
+    }
+}
+
+/// The status of an upgrade whose NodeOp is being created now. `attempts` grows only when this
+/// is a new start (not a repeat of the same creation while the cache catches up).
+pub(crate) fn starting(
+    ctx: &MapCtx<'_>,
+    version: &str,
+    image: String,
+    op_ref: String,
+    message: String,
+) -> UpgradeStatus {
+    let repeat = ctx.prev.filter(|p| {
+        p.node_op.as_deref() == Some(op_ref.as_str()) && p.state == UpgradeState::Pending
+    });
+    let same_target = ctx
+        .prev
+        .filter(|p| versions_equal(p.target_version.as_deref(), Some(version)));
+    let attempts = match (repeat, same_target) {
+        (Some(p), _) => p.attempts.max(1),
+        (None, Some(p)) => p.attempts + 1,
+        (None, None) => 1,
+    };
+    UpgradeStatus {
+        state: UpgradeState::Pending,
+        target_version: Some(version.to_owned()),
+        image: Some(image),
+        node_op: Some(op_ref),
+        started_at: Some(
+            repeat
+                .and_then(|p| p.started_at.clone())
+                .unwrap_or(Time(ctx.now)),
+        ),
+        finished_at: None,
+        message: Some(message),
+        attempts,
+    }
+}
+
+pub(crate) fn idle(current: Option<&str>) -> UpgradeStatus {
+    UpgradeStatus {
+        state: UpgradeState::Idle,
+        message: Some(format!(
+            "the node runs {}",
+            current.unwrap_or("an unknown version")
+        )),
+        ..UpgradeStatus::default()
+    }
+}
+
+pub(crate) fn note(upgrade: &mut UpgradeStatus, extra: &str) {
+    let base = upgrade.message.take().unwrap_or_default();
+    upgrade.message = Some(if base.is_empty() {
+        extra.to_owned()
+    } else {
+        format!("{base}; {extra}")
+    });
+}
+
+/// The node's entry in `op`'s status.
+pub(crate) fn entry<'a>(op: &'a NodeOp, node: &str) -> Option<&'a NodeStatus> {
+    op.status.as_ref()?.node_statuses.get(node)
+}
+
+/// Whether `op` will not move on this node any more.
+pub(crate) fn is_finished(op: &NodeOp, e: Option<&NodeStatus>) -> bool {
+    match e {
+        Some(e) => e.phase.is_terminal(),
+        None => matches!(
+            op.status.as_ref().and_then(|s| s.phase),
+            Some(OperationPhase::Completed | OperationPhase::Failed | OperationPhase::Stopped)
+        ),
+    }
+}
+
+pub(crate) type Entry<'a> = (&'a NodeOp, Option<&'a NodeStatus>);
+
+/// `o` when its operation still moves on this node.
+pub(crate) fn in_flight(o: Option<Entry<'_>>) -> Option<Entry<'_>> {
+    o.filter(|(op, e)| !is_finished(op, *e))
+}
+
+/// The finished operation that ended last (the node's own on a tie).
+pub(crate) fn newest<'a>(own: Option<Entry<'a>>, fleet: Option<Entry<'a>>) -> Option<Entry<'a>> {
+    let end = |(op, e): &Entry<'_>| {
+        e.and_then(|e| e.finished_at.clone())
+            .or_else(|| op.metadata.creation_timestamp.clone())
+    };
+    match (own, fleet) {
+        (Some(o), Some(f)) => Some(if end(&f) > end(&o) { f } else { o }),
+        (o, f) => o.or(f),
+    }
+}
+
+pub(crate) fn annotation(op: &NodeOp, key: &str) -> Option<String> {
+    op.metadata.annotations.as_ref()?.get(key).cloned()
+}
+
+pub(crate) fn qualified(op: &NodeOp) -> String {
+    format!(
+        "{}/{}",
+        op.metadata.namespace.as_deref().unwrap_or_default(),
+        op.metadata.name.as_deref().unwrap_or_default()
+    )
+}
