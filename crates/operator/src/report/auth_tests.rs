@@ -1,0 +1,189 @@
+//! Tests of the TokenReview judgement and of the authentication cache. No I/O.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use k8s_openapi::api::authentication::v1::UserInfo;
+
+use super::*;
+
+const AGENT: &str = "system:serviceaccount:kairos-system:kairos-node-agent";
+
+fn status(
+    authenticated: bool,
+    audiences: &[&str],
+    user: &str,
+    extra: &[(&str, &str)],
+) -> TokenReviewStatus {
+    TokenReviewStatus {
+        authenticated: Some(authenticated),
+        audiences: Some(audiences.iter().map(|a| (*a).to_owned()).collect()),
+        error: (!authenticated).then(|| "token has expired".to_owned()),
+        user: Some(UserInfo {
+            username: Some(user.to_owned()),
+            extra: Some(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()]))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..UserInfo::default()
+        }),
+    }
+}
+
+#[test]
+fn judge_table() {
+    let aud = ["kairos-operator"];
+    let node = [(EXTRA_NODE_NAME, "n1"), (EXTRA_POD_NAME, "agent-x")];
+    let pod = [(EXTRA_POD_NAME, "agent-x"), (EXTRA_POD_UID, "u1")];
+    let cases: Vec<(&str, TokenReviewStatus, Result<Binding, &str>)> = vec![
+        (
+            "node extra wins",
+            status(true, &aud, AGENT, &node),
+            Ok(Binding::Node("n1".into())),
+        ),
+        (
+            "pod only",
+            status(true, &aud, AGENT, &pod),
+            Ok(Binding::Pod {
+                name: "agent-x".into(),
+                uid: Some("u1".into()),
+            }),
+        ),
+        (
+            "not authenticated",
+            status(false, &aud, AGENT, &node),
+            Err("not authenticated"),
+        ),
+        (
+            "wrong audience",
+            status(true, &["https://kubernetes.default.svc"], AGENT, &node),
+            Err("audience"),
+        ),
+        (
+            "no audience",
+            status(true, &[], AGENT, &node),
+            Err("audience"),
+        ),
+        (
+            "other service account",
+            status(
+                true,
+                &aud,
+                "system:serviceaccount:kairos-system:default",
+                &node,
+            ),
+            Err("belongs to"),
+        ),
+        (
+            "same name, other namespace",
+            status(
+                true,
+                &aud,
+                "system:serviceaccount:other:kairos-node-agent",
+                &node,
+            ),
+            Err("belongs to"),
+        ),
+        (
+            "a user, not a service account",
+            status(true, &aud, "admin", &node),
+            Err("belongs to"),
+        ),
+        (
+            "not bound to a pod",
+            status(true, &aud, AGENT, &[]),
+            Err("not bound"),
+        ),
+        (
+            "empty node extra",
+            status(true, &aud, AGENT, &[(EXTRA_NODE_NAME, "")]),
+            Err("not bound"),
+        ),
+    ];
+    for (name, st, want) in cases {
+        let got = judge(&st, "kairos-operator", "kairos-system", "kairos-node-agent");
+        match (got, want) {
+            (Ok(b), Ok(w)) => assert_eq!(b, w, "{name}"),
+            (Err(e), Err(w)) => assert!(e.contains(w), "{name}: {e}"),
+            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+/// Answers from a fixed table of tokens and counts the calls.
+struct Counting {
+    calls: AtomicUsize,
+}
+
+impl Authenticator for Counting {
+    async fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match token.strip_prefix("good-") {
+            Some(node) => Ok(Identity {
+                node_name: node.to_owned(),
+            }),
+            None => Err(AuthError::Unauthenticated("bad token".into())),
+        }
+    }
+}
+
+fn counting() -> Counting {
+    Counting {
+        calls: AtomicUsize::new(0),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_answers_repeated_tokens_without_a_review_until_the_ttl() {
+    let cached = Cached::new(counting(), Duration::from_secs(300), 100);
+    for _ in 0..10 {
+        let id = cached.authenticate("good-n1").await.unwrap();
+        assert_eq!(id.node_name, "n1");
+    }
+    assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 1);
+    tokio::time::advance(Duration::from_secs(301)).await;
+    cached.authenticate("good-n1").await.unwrap();
+    assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_never_keeps_rejections() {
+    let cached = Cached::new(counting(), Duration::from_secs(300), 100);
+    for _ in 0..3 {
+        assert!(cached.authenticate("evil").await.is_err());
+    }
+    assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_is_bounded() {
+    let cached = Cached::new(counting(), Duration::from_secs(300), 4);
+    for i in 0..10 {
+        cached.authenticate(&format!("good-n{i}")).await.unwrap();
+    }
+    assert!(cached.entries.lock().unwrap().len() <= 4);
+    // The most recent token is still cached.
+    cached.authenticate("good-n9").await.unwrap();
+    assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn token_lifetime_reads_the_exp_claim() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let token = format!(
+        "{}.{}.sig",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(r#"{"exp":1000,"aud":["x"]}"#)
+    );
+    let at = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+    assert_eq!(
+        token_lifetime(&token, at(400)),
+        Some(Duration::from_secs(600))
+    );
+    assert_eq!(token_lifetime(&token, at(2000)), Some(Duration::ZERO));
+    assert_eq!(token_lifetime("opaque", at(0)), None);
+    assert_eq!(token_lifetime("a.!!!.c", at(0)), None);
+}
