@@ -25,11 +25,20 @@ const HOST_ROOT: &str = "host-root";
 /// Longest valid object name we generate (a DNS-1123 label, as Job names must be).
 const MAX_NAME: usize = 63;
 
-/// Runs the user's command, then records the boot ID as the termination message on success.
-/// The container's own `/proc` shows the host kernel's boot ID (it is not namespaced), so no
-/// extra mount is needed. Needs `/bin/sh` in the image (only with `rebootOnSuccess`).
-const BOOT_ID_WRAPPER: &str = "\"$@\"; rc=$?; if [ \"$rc\" -eq 0 ]; then \
-     cat /proc/sys/kernel/random/boot_id > /dev/termination-log; fi; exit \"$rc\"";
+/// Runs the user's command, then, on success, appends the boot ID as the last line of the
+/// termination message (after whatever the command wrote there, such as the upgrade script's
+/// up-to-date marker). The boot ID is read and the termination log opened (fd 3, append)
+/// *before* the command runs, so commands that mount the host's `/dev` or `/proc` over the
+/// container's (the firmware example does) cannot redirect them; a pod never outlives a boot,
+/// so the ID read first is the ID at the end. The container's own `/proc` shows the host
+/// kernel's boot ID (it is not namespaced), so no extra mount is needed. Needs `/bin/sh` in the
+/// image (only with `rebootOnSuccess`).
+const BOOT_ID_WRAPPER: &str = "boot_id=\"$(cat /proc/sys/kernel/random/boot_id)\"\n\
+     exec 3>>/dev/termination-log\n\
+     \"$@\" 3>&-\n\
+     rc=$?\n\
+     if [ \"$rc\" -eq 0 ]; then printf '\\n%s\\n' \"$boot_id\" >&3; fi\n\
+     exit \"$rc\"\n";
 
 /// Reboots the host only while the boot ID still equals the one the Job recorded, so a
 /// restarted or recreated reboot pod never reboots twice.
@@ -313,9 +322,10 @@ pub fn build_reboot_pod(op: &OpRef, node: &str, expected_boot_id: &str, config: 
     }
 }
 
-/// The boot ID in a Job's termination message, if it looks like one (a UUID).
+/// The boot ID in a Job's termination message (its last non-empty line), if it looks like
+/// one (a UUID).
 pub fn parse_boot_id(message: &str) -> Option<String> {
-    let id = message.trim();
+    let id = message.lines().map(str::trim).rfind(|l| !l.is_empty())?;
     let valid = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     valid.then(|| id.to_owned())
 }

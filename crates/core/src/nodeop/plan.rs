@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kairos_api::v1alpha1::{NodeOp, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 
+use super::verify::{RebootOnly, Verifier};
 use super::{order, status, step};
 
 /// Knobs of the engine that are not part of the `NodeOp` spec (the operator's flags).
@@ -332,6 +333,20 @@ pub fn plan(
     config: &Config,
     now: Timestamp,
 ) -> Result<Plan, PlanError> {
+    plan_with(op, observed, config, &RebootOnly, now)
+}
+
+/// [`plan`] with a [`Verifier`] that judges nodes after their Job and their reboot (upgrades).
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_with(
+    op: &NodeOp,
+    observed: &Observed,
+    config: &Config,
+    verifier: &dyn Verifier,
+    now: Timestamp,
+) -> Result<Plan, PlanError> {
     let op_ref = OpRef::of(op)?;
     let old = op.status.clone().unwrap_or_default();
     let ctx = step::Ctx {
@@ -339,6 +354,7 @@ pub fn plan(
         spec: &op.spec,
         observed,
         config,
+        verifier,
         now,
     };
     let mut out = step::Out::default();

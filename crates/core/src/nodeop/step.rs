@@ -15,6 +15,7 @@ use super::plan::{
     Action, Config, EnginePod, Event, JobCondition, JobInfo, NodeInfo, Observed, OpRef, PodPhase,
     keeps_cordon,
 };
+use super::verify::{Verdict, Verifier};
 
 /// Bound on the transitions of one node in one plan (the machine has fewer phases).
 const MAX_STEPS: usize = 12;
@@ -27,6 +28,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) spec: &'a NodeOpSpec,
     pub(crate) observed: &'a Observed,
     pub(crate) config: &'a Config,
+    pub(crate) verifier: &'a dyn Verifier,
     pub(crate) now: Timestamp,
 }
 
@@ -50,6 +52,8 @@ impl Out {
                 | "RebootFailed"
                 | "RebootTimedOut"
                 | "VerifyTimedOut"
+                | "VerifyFailed"
+                | "RolledBack"
                 | "NodeGone"
                 | "OperationFailed"
                 | "OperationStopped"
@@ -201,6 +205,7 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
                 format!("starting on node {name}"),
             );
             enter(st, to, "started".to_owned(), c.now);
+            entry_event(c, &name, to, out);
             advance(c, &name, st, out);
         }
     }
@@ -220,6 +225,20 @@ fn uncordon(c: &Ctx, node: &str) -> Action {
         node: node.to_owned(),
         cordoned_by: c.op.cordoned_by(),
     }
+}
+
+/// The event announcing what a node does in the phase it just entered, if any.
+fn entry_event(c: &Ctx, name: &str, to: NodePhase, out: &mut Out) {
+    let (reason, msg) = match to {
+        NodePhase::Draining => ("DrainStarted", format!("draining node {name}")),
+        NodePhase::Running => {
+            let job = job::object_name(c.op, name, Role::Job);
+            ("JobCreated", format!("running Job {job} on node {name}"))
+        }
+        NodePhase::Rebooting => ("Rebooting", format!("rebooting node {name}")),
+        _ => return,
+    };
+    out.event(Some(name), reason, msg);
 }
 
 /// Moves one node in flight as far as the observations allow.
@@ -250,6 +269,7 @@ fn advance(c: &Ctx, name: &str, st: &mut NodeStatus, out: &mut Out) {
             Flow::Go(to, reason, msg) => {
                 out.event(Some(name), reason, msg.clone());
                 enter(st, to, msg, c.now);
+                entry_event(c, name, to, out);
             }
         }
     }
@@ -362,12 +382,14 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
     st.attempts = Some(attempts);
     match &j.condition {
         Some(JobCondition::Complete) => {
-            let recorded = j
-                .termination_message
-                .as_deref()
-                .and_then(job::parse_boot_id);
-            if c.spec.reboot_on_success() && recorded.is_some() {
-                st.boot_id_before = recorded;
+            let said = j.termination_message.as_deref();
+            if c.spec.reboot_on_success() {
+                if let Some(detail) = c.verifier.skip_reboot(&node.name, said) {
+                    return Flow::Go(NodePhase::Uncordoning, "RebootSkipped", detail);
+                }
+                if let Some(recorded) = said.and_then(job::parse_boot_id) {
+                    st.boot_id_before = Some(recorded);
+                }
             }
             let next = next_phase(c.spec, NodePhase::Running);
             Flow::Go(next, "JobSucceeded", format!("Job {job_name} succeeded"))
@@ -415,32 +437,50 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
 }
 
 fn verifying(c: &Ctx, node: &NodeInfo, st: &NodeStatus) -> Flow {
-    if node.ready {
-        let msg = format!(
-            "reboot confirmed: node {} is Ready with a new boot ID",
-            node.name
-        );
-        return Flow::Go(NodePhase::Uncordoning, "RebootConfirmed", msg);
+    let verdict = if node.ready {
+        c.verifier.verify(&node.name, st.boot_id_before.as_deref())
+    } else {
+        Verdict::Pending
+    };
+    match verdict {
+        Verdict::Succeeded => {
+            let msg = format!(
+                "reboot confirmed: node {} is Ready with a new boot ID",
+                node.name
+            );
+            Flow::Go(NodePhase::Uncordoning, "RebootConfirmed", msg)
+        }
+        Verdict::RolledBack(msg) => Flow::Go(NodePhase::RolledBack, "RolledBack", msg),
+        Verdict::Failed(msg) => Flow::Go(NodePhase::Failed, "VerifyFailed", msg),
+        Verdict::Pending if c.timed_out(st, c.config.reboot_timeout) => {
+            let limit = c.config.reboot_timeout.as_secs();
+            let what = if node.ready {
+                "was not verified"
+            } else {
+                "did not become Ready"
+            };
+            let msg = format!("node {} {what} within {limit}s after its reboot", node.name);
+            Flow::Go(NodePhase::Failed, "VerifyTimedOut", msg)
+        }
+        Verdict::Pending if node.ready => Flow::Wait("verifying the node".to_owned()),
+        Verdict::Pending => Flow::Wait("waiting for the node to become Ready".to_owned()),
     }
-    if c.timed_out(st, c.config.reboot_timeout) {
-        let limit = c.config.reboot_timeout.as_secs();
-        let msg = format!("node {} did not become Ready within {limit}s", node.name);
-        return Flow::Go(NodePhase::Failed, "VerifyTimedOut", msg);
-    }
-    Flow::Wait("waiting for the node to become Ready".to_owned())
 }
 
+/// Keeps the message the node entered Uncordoning with (what made it succeed) and adds the
+/// uncordon to it.
 fn uncordoning(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
+    let why = st.message.clone().unwrap_or_default();
     if c.ours(node) {
         out.actions.push(uncordon(c, &node.name));
-        return Flow::Wait("uncordoning".to_owned());
+        return Flow::Wait(why);
     }
-    let how = if st.cordoned { "; uncordoned" } else { "" };
-    Flow::Go(
-        NodePhase::Completed,
-        "NodeCompleted",
-        format!("completed{how}"),
-    )
+    let msg = if st.cordoned {
+        format!("{why}; uncordoned")
+    } else {
+        why
+    };
+    Flow::Go(NodePhase::Completed, "NodeCompleted", msg)
 }
 
 /// On deletion: stops every unfinished node, deletes the Jobs and pods of this operation,

@@ -119,7 +119,8 @@ fn the_job_matches_the_nodeop() {
     // rebootOnSuccess: the command is wrapped to record the boot ID; the user's command follows.
     let cmd = c.command.clone().unwrap();
     assert_eq!(&cmd[..2], ["/bin/sh", "-c"]);
-    assert!(cmd[2].contains("/proc/sys/kernel/random/boot_id > /dev/termination-log"));
+    assert!(cmd[2].starts_with("boot_id=\"$(cat /proc/sys/kernel/random/boot_id)\"\n"));
+    assert!(cmd[2].contains("exec 3>>/dev/termination-log\n\"$@\" 3>&-\n"));
     assert_eq!(&cmd[4..], spec.command.as_slice());
 }
 
@@ -168,6 +169,8 @@ fn boot_ids_are_parsed_from_termination_messages() {
         Some(BOOT_A)
     );
     assert_eq!(job::parse_boot_id("done"), None);
+    let upgrade = format!("kairos-upgrade: up-to-date\nhost already runs v3.6.0\n{BOOT_A}\n");
+    assert_eq!(job::parse_boot_id(&upgrade).as_deref(), Some(BOOT_A));
 }
 
 #[test]
