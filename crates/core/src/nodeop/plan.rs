@@ -11,7 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use kairos_api::v1alpha1::{NodeOp, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 
 use super::verify::{RebootOnly, Verifier};
-use super::{order, status, step};
+use super::{order, rollout, status, step};
 
 /// Knobs of the engine that are not part of the `NodeOp` spec (the operator's flags).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -389,9 +389,13 @@ pub fn plan_with(
     }
 
     if observed.deleting {
-        step::cleanup(&ctx, &mut nodes, &mut out);
+        rollout::cleanup(&ctx, &mut nodes, &mut out);
     } else {
-        step::advance_all(&ctx, &mut nodes, &mut out);
+        rollout::advance_all(&ctx, &mut nodes, &mut out);
+    }
+    if !out.actions.is_empty() {
+        // Look again soon even if no watch fires for what the actions change.
+        out.requeue(config.poll_interval);
     }
     let status = status::summarize(&ctx, &old, nodes, fixed, &mut out);
     Ok(Plan {

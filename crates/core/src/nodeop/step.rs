@@ -1,7 +1,6 @@
-//! The per-node state machine of the `NodeOp` engine: starts nodes in turn, moves each node in
-//! flight as far as the observations allow, and cleans up on deletion. Pure: no I/O.
+//! The per-node state machine of the `NodeOp` engine: moves one node in flight as far as the
+//! observations allow, one phase handler per phase. Pure: no I/O.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -10,10 +9,8 @@ use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
 
 use super::drain;
 use super::job::{self, Role};
-use super::order::{self, Hold};
 use super::plan::{
     Action, Config, EnginePod, Event, JobCondition, JobInfo, NodeInfo, Observed, OpRef, PodPhase,
-    keeps_cordon,
 };
 use super::verify::{Verdict, Verifier};
 
@@ -66,16 +63,16 @@ impl Out {
         });
     }
 
-    fn requeue(&mut self, after: Duration) {
+    pub(crate) fn requeue(&mut self, after: Duration) {
         self.requeue = Some(self.requeue.map_or(after, |r| r.min(after)));
     }
 }
 
 impl Ctx<'_> {
-    fn node(&self, name: &str) -> Option<&NodeInfo> {
+    pub(crate) fn node(&self, name: &str) -> Option<&NodeInfo> {
         self.observed.nodes.iter().find(|n| n.name == name)
     }
-    fn job(&self, name: &str) -> Option<&JobInfo> {
+    pub(crate) fn job(&self, name: &str) -> Option<&JobInfo> {
         self.observed.jobs.iter().find(|j| j.name == name)
     }
     fn engine_pod(&self, name: &str) -> Option<&EnginePod> {
@@ -87,7 +84,7 @@ impl Ctx<'_> {
         agent.or(node.boot_id.as_ref()).cloned()
     }
     /// Whether the node carries this operation's cordon annotation.
-    fn ours(&self, node: &NodeInfo) -> bool {
+    pub(crate) fn ours(&self, node: &NodeInfo) -> bool {
         node.cordoned_by.as_deref() == Some(self.op.cordoned_by().as_str())
     }
     /// Whether the node has been in its current phase for at least `limit`.
@@ -127,7 +124,7 @@ pub(crate) fn next_phase(spec: &NodeOpSpec, from: NodePhase) -> NodePhase {
 }
 
 /// Records a transition of `st` to `to` at `now`.
-fn enter(st: &mut NodeStatus, to: NodePhase, message: String, now: Timestamp) {
+pub(crate) fn enter(st: &mut NodeStatus, to: NodePhase, message: String, now: Timestamp) {
     if st.phase == NodePhase::Pending {
         st.started_at = Some(Time(now));
     }
@@ -158,69 +155,7 @@ enum Flow {
     Go(NodePhase, &'static str, String),
 }
 
-/// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
-/// and finally uncordons finished nodes this operation still holds.
-pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
-    for (name, st) in nodes.iter_mut() {
-        if st.phase.is_in_flight() {
-            advance(c, name, st, out);
-        } else if st.phase == NodePhase::Pending && c.node(name).is_none() {
-            let msg = format!("node {name} not found");
-            out.event(Some(name), "NodeGone", msg.clone());
-            enter(st, NodePhase::Failed, msg, c.now);
-        }
-    }
-    let failed = nodes.values().any(|s| s.phase.is_failure());
-    let hold = if c.spec.stop_on_failure() && failed {
-        Some(Hold::StoppedOnFailure)
-    } else if c.spec.paused() {
-        Some(Hold::Paused)
-    } else {
-        None
-    };
-    if hold == Some(Hold::StoppedOnFailure) {
-        for (name, st) in nodes
-            .iter_mut()
-            .filter(|(_, s)| s.phase == NodePhase::Pending)
-        {
-            let msg = "not started: a node failed and stopOnFailure is set".to_owned();
-            out.event(Some(name), "NodeStopped", msg.clone());
-            enter(st, NodePhase::Stopped, msg, c.now);
-        }
-    }
-    let evidence: BTreeSet<String> = nodes
-        .keys()
-        .filter(|n| {
-            let job = job::object_name(c.op, n, Role::Job);
-            c.job(&job).is_some() || c.node(n).is_some_and(|i| c.ours(i))
-        })
-        .cloned()
-        .collect();
-    for name in order::pick_starts(nodes, c.spec.concurrency, hold, &evidence) {
-        if let Some(st) = nodes.get_mut(&name) {
-            let to = next_phase(c.spec, NodePhase::Pending);
-            out.event(
-                Some(&name),
-                "NodeStarted",
-                format!("starting on node {name}"),
-            );
-            enter(st, to, "started".to_owned(), c.now);
-            entry_event(c, &name, to, out);
-            advance(c, &name, st, out);
-        }
-    }
-    for (name, st) in nodes.iter() {
-        let Some(node) = c.node(name) else { continue };
-        if st.phase.is_terminal()
-            && c.ours(node)
-            && !keeps_cordon(st.phase, c.spec.uncordon_on_failure())
-        {
-            out.actions.push(uncordon(c, name));
-        }
-    }
-}
-
-fn uncordon(c: &Ctx, node: &str) -> Action {
+pub(crate) fn uncordon(c: &Ctx, node: &str) -> Action {
     Action::Uncordon {
         node: node.to_owned(),
         cordoned_by: c.op.cordoned_by(),
@@ -228,7 +163,7 @@ fn uncordon(c: &Ctx, node: &str) -> Action {
 }
 
 /// The event announcing what a node does in the phase it just entered, if any.
-fn entry_event(c: &Ctx, name: &str, to: NodePhase, out: &mut Out) {
+pub(crate) fn entry_event(c: &Ctx, name: &str, to: NodePhase, out: &mut Out) {
     let (reason, msg) = match to {
         NodePhase::Draining => ("DrainStarted", format!("draining node {name}")),
         NodePhase::Running => {
@@ -242,7 +177,7 @@ fn entry_event(c: &Ctx, name: &str, to: NodePhase, out: &mut Out) {
 }
 
 /// Moves one node in flight as far as the observations allow.
-fn advance(c: &Ctx, name: &str, st: &mut NodeStatus, out: &mut Out) {
+pub(crate) fn advance(c: &Ctx, name: &str, st: &mut NodeStatus, out: &mut Out) {
     let Some(node) = c.node(name) else {
         let msg = format!("node {name} no longer exists");
         out.event(Some(name), "NodeGone", msg.clone());
@@ -481,41 +416,4 @@ fn uncordoning(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow
         why
     };
     Flow::Go(NodePhase::Completed, "NodeCompleted", msg)
-}
-
-/// On deletion: stops every unfinished node, deletes the Jobs and pods of this operation,
-/// uncordons every node it cordoned (failed ones too: the operation is gone), and removes the
-/// finalizer once nothing of it remains.
-pub(crate) fn cleanup(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
-    for st in nodes.values_mut().filter(|s| !s.phase.is_terminal()) {
-        enter(
-            st,
-            NodePhase::Stopped,
-            "the NodeOp is being deleted".to_owned(),
-            c.now,
-        );
-    }
-    let ns = job::namespace(c.op, c.config);
-    let obs = c.observed;
-    for j in obs.jobs.iter().filter(|j| !j.deleting) {
-        out.actions.push(Action::DeleteJob {
-            namespace: ns.clone(),
-            name: j.name.clone(),
-        });
-    }
-    for p in obs.engine_pods.iter().filter(|p| !p.deleting) {
-        out.actions.push(Action::DeletePod {
-            namespace: ns.clone(),
-            name: p.name.clone(),
-        });
-    }
-    let held: Vec<&NodeInfo> = obs.nodes.iter().filter(|n| c.ours(n)).collect();
-    for n in &held {
-        out.actions.push(uncordon(c, &n.name));
-    }
-    if obs.jobs.is_empty() && obs.engine_pods.is_empty() && held.is_empty() {
-        out.actions.push(Action::RemoveFinalizer);
-    } else {
-        out.requeue(c.config.poll_interval);
-    }
 }

@@ -5,6 +5,7 @@ use kairos_api::v1alpha1::{NodePhase as P, OperationPhase};
 
 use super::fixtures::*;
 use super::plan::{Action, EnginePod, EngineRole, JobCondition, PodPhase};
+use super::tests_drain::draining_op;
 
 #[test]
 fn no_matching_node_completes_with_a_clear_message() {
@@ -171,125 +172,6 @@ fn cordon_then_record_it_and_an_admin_cordon_is_left_alone() {
     assert_eq!(phase_of(&p, "w1"), P::Completed);
     assert_eq!(p.status.phase, Some(OperationPhase::Completed));
     assert!(p.actions.is_empty());
-}
-
-fn draining_op() -> (kairos_api::v1alpha1::NodeOp, super::plan::Observed) {
-    let mut s = spec();
-    s.cordon = Some(true);
-    let mut opts = drain_opts();
-    opts.grace_period_seconds = Some(30);
-    s.drain_options = Some(opts);
-    let mut n = node("w1");
-    n.unschedulable = true;
-    n.cordoned_by = Some(ours());
-    (op(s), observed(vec![n]))
-}
-
-#[test]
-fn drain_evicts_managed_pods_and_skips_daemonsets_mirrors_engine_and_finished_pods() {
-    let (mut op, mut obs) = draining_op();
-    let mut mirror = pod("kube-system", "etcd-w1", Some("Node"));
-    mirror.is_mirror = true;
-    let mut engine = pod("default", "other-job", Some("Job"));
-    engine
-        .labels
-        .insert("operator.kairos.io/role".into(), "job".into());
-    let mut done = pod("default", "finished", None);
-    done.phase = PodPhase::Succeeded;
-    let pods = vec![
-        pod("default", "web-1", Some("ReplicaSet")),
-        pod("kube-system", "agent-x", Some("DaemonSet")),
-        mirror,
-        engine,
-        done,
-    ];
-    obs.node_pods.insert("w1".into(), pods);
-    let p = step(&mut op, &obs, t(0));
-    assert_eq!(phase_of(&p, "w1"), P::Draining);
-    let evict = Action::Evict {
-        namespace: "default".into(),
-        pod: "web-1".into(),
-        grace_period_seconds: Some(30),
-    };
-    assert_eq!(p.actions, [evict]);
-    assert!(reasons(&p).contains(&"DrainStarted") || reasons(&p).contains(&"NodeCordoned"));
-    obs.node_pods.get_mut("w1").unwrap().remove(0);
-    let p = step(&mut op, &obs, t(10));
-    assert_eq!(phase_of(&p, "w1"), P::Running);
-    assert_eq!(creates_job_for(&p), ["w1"]);
-}
-
-#[test]
-fn drain_refuses_unmanaged_and_emptydir_pods_unless_allowed() {
-    let mut emptydir = pod("default", "cache", Some("ReplicaSet"));
-    emptydir.has_empty_dir = true;
-    let cases = [
-        (pod("default", "bare", None), false, false, true),
-        (pod("default", "bare", None), true, false, false),
-        (emptydir.clone(), false, false, true),
-        (emptydir, false, true, false),
-    ];
-    for (p0, force, empty_dir_ok, refused) in cases {
-        let (mut op, mut obs) = draining_op();
-        let opts = op.spec.drain_options.as_mut().unwrap();
-        opts.force = Some(force);
-        opts.delete_empty_dir_data = empty_dir_ok;
-        obs.node_pods.insert("w1".into(), vec![p0.clone()]);
-        let p = step(&mut op, &obs, t(0));
-        if refused {
-            assert_eq!(phase_of(&p, "w1"), P::Failed, "{p0:?}");
-            let msg = p.status.node_statuses["w1"].message.clone().unwrap();
-            assert!(msg.starts_with("cannot drain: default/"), "{msg}");
-            assert!(p.actions.iter().all(|a| !matches!(a, Action::Evict { .. })));
-        } else {
-            assert_eq!(phase_of(&p, "w1"), P::Draining, "{p0:?}");
-        }
-    }
-}
-
-#[test]
-fn drain_refuses_daemonset_pods_when_not_ignored() {
-    let (mut op, mut obs) = draining_op();
-    op.spec.drain_options.as_mut().unwrap().ignore_daemon_sets = false;
-    obs.node_pods.insert(
-        "w1".into(),
-        vec![pod("kube-system", "ds", Some("DaemonSet"))],
-    );
-    let p = step(&mut op, &obs, t(0));
-    assert_eq!(phase_of(&p, "w1"), P::Failed);
-    assert!(reasons(&p).contains(&"DrainRefused"));
-}
-
-#[test]
-fn drain_timeout_fails_the_node_naming_the_blocking_pods_and_stop_on_failure_holds() {
-    let (mut op, mut obs) = draining_op();
-    op.spec.stop_on_failure = Some(true);
-    op.spec.concurrency = 1;
-    op.spec.drain_options.as_mut().unwrap().timeout_seconds = Some(60);
-    obs.nodes.push(node("w2"));
-    obs.node_pods
-        .insert("w1".into(), vec![pod("shop", "db-0", Some("StatefulSet"))]);
-    let p = step(&mut op, &obs, t(0));
-    assert_eq!(phase_of(&p, "w1"), P::Draining);
-    // The PDB refuses the eviction: the pod stays. Before the timeout the node keeps waiting.
-    let p = step(&mut op, &obs, t(59));
-    assert_eq!(phase_of(&p, "w1"), P::Draining);
-    let p = step(&mut op, &obs, t(60));
-    let st = &p.status.node_statuses["w1"];
-    assert_eq!(st.phase, P::Failed);
-    assert_eq!(
-        st.message.as_deref(),
-        Some("drain timed out after 60s; blocked by pods: shop/db-0")
-    );
-    assert_eq!(phase_of(&p, "w2"), P::Stopped);
-    assert!(creates_job_for(&p).is_empty());
-    assert_eq!(p.status.phase, Some(OperationPhase::Stopped));
-    // The failed node stays cordoned (uncordonOnFailure is off).
-    assert!(
-        p.actions
-            .iter()
-            .all(|a| !matches!(a, Action::Uncordon { .. }))
-    );
 }
 
 #[test]

@@ -1,0 +1,110 @@
+//! The rollout of a `NodeOp` across its nodes: which waiting nodes start or stop, the uncordon
+//! of finished nodes this operation still holds, and the cleanup on deletion. Pure: no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kairos_api::v1alpha1::{NodePhase, NodeStatus};
+
+use super::job::{self, Role};
+use super::order::{self, Hold};
+use super::plan::{Action, NodeInfo, keeps_cordon};
+use super::step::{Ctx, Out, advance, enter, entry_event, next_phase, uncordon};
+
+/// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
+/// and finally uncordons finished nodes this operation still holds.
+pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
+    for (name, st) in nodes.iter_mut() {
+        if st.phase.is_in_flight() {
+            advance(c, name, st, out);
+        } else if st.phase == NodePhase::Pending && c.node(name).is_none() {
+            let msg = format!("node {name} not found");
+            out.event(Some(name), "NodeGone", msg.clone());
+            enter(st, NodePhase::Failed, msg, c.now);
+        }
+    }
+    let failed = nodes.values().any(|s| s.phase.is_failure());
+    let hold = if c.spec.stop_on_failure() && failed {
+        Some(Hold::StoppedOnFailure)
+    } else if c.spec.paused() {
+        Some(Hold::Paused)
+    } else {
+        None
+    };
+    if hold == Some(Hold::StoppedOnFailure) {
+        for (name, st) in nodes
+            .iter_mut()
+            .filter(|(_, s)| s.phase == NodePhase::Pending)
+        {
+            let msg = "not started: a node failed and stopOnFailure is set".to_owned();
+            out.event(Some(name), "NodeStopped", msg.clone());
+            enter(st, NodePhase::Stopped, msg, c.now);
+        }
+    }
+    let evidence: BTreeSet<String> = nodes
+        .keys()
+        .filter(|n| {
+            let job = job::object_name(c.op, n, Role::Job);
+            c.job(&job).is_some() || c.node(n).is_some_and(|i| c.ours(i))
+        })
+        .cloned()
+        .collect();
+    for name in order::pick_starts(nodes, c.spec.concurrency, hold, &evidence) {
+        if let Some(st) = nodes.get_mut(&name) {
+            let to = next_phase(c.spec, NodePhase::Pending);
+            out.event(
+                Some(&name),
+                "NodeStarted",
+                format!("starting on node {name}"),
+            );
+            enter(st, to, "started".to_owned(), c.now);
+            entry_event(c, &name, to, out);
+            advance(c, &name, st, out);
+        }
+    }
+    for (name, st) in nodes.iter() {
+        let Some(node) = c.node(name) else { continue };
+        if st.phase.is_terminal()
+            && c.ours(node)
+            && !keeps_cordon(st.phase, c.spec.uncordon_on_failure())
+        {
+            out.actions.push(uncordon(c, name));
+        }
+    }
+}
+
+/// On deletion: stops every unfinished node, deletes the Jobs and pods of this operation,
+/// uncordons every node it cordoned (failed ones too: the operation is gone), and removes the
+/// finalizer once nothing of it remains.
+pub(crate) fn cleanup(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
+    for st in nodes.values_mut().filter(|s| !s.phase.is_terminal()) {
+        enter(
+            st,
+            NodePhase::Stopped,
+            "the NodeOp is being deleted".to_owned(),
+            c.now,
+        );
+    }
+    let ns = job::namespace(c.op, c.config);
+    let obs = c.observed;
+    for j in obs.jobs.iter().filter(|j| !j.deleting) {
+        out.actions.push(Action::DeleteJob {
+            namespace: ns.clone(),
+            name: j.name.clone(),
+        });
+    }
+    for p in obs.engine_pods.iter().filter(|p| !p.deleting) {
+        out.actions.push(Action::DeletePod {
+            namespace: ns.clone(),
+            name: p.name.clone(),
+        });
+    }
+    let held: Vec<&NodeInfo> = obs.nodes.iter().filter(|n| c.ours(n)).collect();
+    for n in &held {
+        out.actions.push(uncordon(c, &n.name));
+    }
+    if obs.jobs.is_empty() && obs.engine_pods.is_empty() && held.is_empty() {
+        out.actions.push(Action::RemoveFinalizer);
+    } else {
+        out.requeue(c.config.poll_interval);
+    }
+}
