@@ -9,3 +9,4 @@ pub mod report;
 pub mod nodeop;
 pub mod kairos_node;
 pub mod upgrade;
+pub mod upgrade_verifier;

@@ -11,7 +11,13 @@ use clap::{Args, Parser, Subcommand};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
+use kairos_api::names::{AGENT_SERVICE_ACCOUNT, OPERATOR_SERVICE_ACCOUNT};
+
 use crate::admin::{self, AdminState};
+use crate::context::{Config, Context};
+use crate::controllers;
+use crate::metrics::ReconcileMetrics;
+use crate::report::{self, ReportConfig, ReportMetrics, TlsMode};
 use crate::telemetry::{self, LogFormat};
 
 /// The Kairos operator: reports what OS every Kairos node runs, and rolls upgrades and privileged
@@ -63,6 +69,35 @@ struct RunArgs {
     /// Name of the Node the operator's pod runs on (it goes last in its rollout group).
     #[arg(long, env = "NODE_NAME")]
     node_name: Option<String>,
+    /// Name of the operator's pod (the instance named on Events).
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
+    /// Serve the report channel without TLS. For tests only: tokens then travel in clear text.
+    #[arg(long, env = "KAIROS_INSECURE_GRPC")]
+    insecure_grpc: bool,
+    /// How often agents report when nothing changes.
+    #[arg(long, env = "KAIROS_HEARTBEAT", default_value = "5m", value_parser = humantime::parse_duration)]
+    heartbeat: Duration,
+    /// `KairosNode.status.lastSeen` is written at most this often per node.
+    #[arg(long, env = "KAIROS_LASTSEEN_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    lastseen_interval: Duration,
+    /// How often an operation in flight is re-examined (drain retries, timeouts) when nothing
+    /// it watches changes.
+    #[arg(long, env = "KAIROS_POLL_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    poll_interval: Duration,
+    /// How long a node may take to come back with a new boot ID after its reboot.
+    #[arg(long, env = "KAIROS_REBOOT_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
+    reboot_timeout: Duration,
+    /// Image of the reboot pod (needs `sh`, `cat` and `nsenter`).
+    #[arg(long, env = "KAIROS_REBOOT_IMAGE", default_value = "busybox:1.37")]
+    reboot_image: String,
+    /// Service account of the privileged Jobs and pods, in the operator's namespace.
+    #[arg(
+        long,
+        env = "KAIROS_JOB_SERVICE_ACCOUNT",
+        default_value = "kairos-node-job"
+    )]
+    job_service_account: String,
     /// How long to wait for the API server to answer at start.
     #[arg(long, env = "KAIROS_API_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     api_timeout: Duration,
@@ -105,37 +140,122 @@ impl RunArgs {
             log_level: _,
             log_format: _,
             admin_addr,
-            grpc_addr: _,
+            grpc_addr,
             namespace,
             node_name,
+            pod_name,
+            insecure_grpc,
+            heartbeat,
+            lastseen_interval,
+            poll_interval,
+            reboot_timeout,
+            reboot_image,
+            job_service_account,
             api_timeout,
         } = self;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), %namespace, node = ?node_name, "starting");
         let client = connect(api_timeout).await?;
 
-        let registry = Arc::new(Registry::with_prefix("kairos"));
+        let mut registry = Registry::with_prefix("kairos");
+        let reconcile_metrics = ReconcileMetrics::register(&mut registry);
+        let report_metrics = ReportMetrics::register(&mut registry);
         let (ready_tx, ready_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let admin = tokio::spawn(admin::serve(
             admin_addr,
             AdminState {
                 ready: ready_rx,
-                registry,
+                registry: Arc::new(registry),
             },
             wait_for(shutdown_rx.clone()),
         ));
 
+        // Ready = the CRDs are served, the caches are synced and the gRPC port is bound.
+        let (grpc_ready_tx, grpc_ready) = watch::channel(false);
+        let (caches_ready_tx, caches_ready) = watch::channel(false);
+        tokio::spawn(readiness(
+            grpc_ready,
+            caches_ready,
+            ready_tx,
+            shutdown_rx.clone(),
+        ));
+
+        let report = tokio::spawn(report::serve(
+            client.clone(),
+            ReportConfig {
+                grpc_addr,
+                namespace: namespace.clone(),
+                service_name: OPERATOR_SERVICE_ACCOUNT.to_owned(),
+                agent_service_account: AGENT_SERVICE_ACCOUNT.to_owned(),
+                tls: if insecure_grpc {
+                    TlsMode::Plaintext
+                } else {
+                    TlsMode::Managed
+                },
+                lastseen_interval,
+                heartbeat,
+            },
+            report_metrics,
+            grpc_ready_tx,
+            wait_for(shutdown_rx.clone()),
+        ));
+
         crate::crd::wait_until_installed(&client).await?;
-        ready_tx.send_replace(true);
-        tracing::info!("ready");
+        let config = Config {
+            namespace: namespace.clone(),
+            node_name,
+        };
+        let engine = kairos_core::nodeop::Config {
+            job_namespace: Some(namespace),
+            service_account: Some(job_service_account),
+            reboot_image,
+            reboot_timeout,
+            poll_interval,
+            ..kairos_core::nodeop::Config::default()
+        };
+        let ctx = Context::new(client, reconcile_metrics, config, pod_name);
+        let controllers = tokio::spawn(controllers::run(
+            ctx,
+            engine,
+            move || {
+                caches_ready_tx.send_replace(true);
+            },
+            wait_for(shutdown_rx.clone()),
+        ));
 
         shutdown_signal().await;
         tracing::info!("shutting down");
-        ready_tx.send_replace(false);
         shutdown_tx.send_replace(true);
+        controllers
+            .await
+            .context("the controllers task panicked")??;
+        report.await.context("the report service task panicked")??;
         admin.await.context("the admin server task panicked")??;
         Ok(())
     }
+}
+
+/// Keeps `ready` true exactly while both inputs are true and no shutdown started.
+async fn readiness(
+    mut grpc: watch::Receiver<bool>,
+    mut caches: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let now = *grpc.borrow_and_update()
+            && *caches.borrow_and_update()
+            && !*shutdown.borrow_and_update();
+        if ready.send_replace(now) != now {
+            tracing::info!(ready = now, "readiness changed");
+        }
+        tokio::select! {
+            r = grpc.changed() => if r.is_err() { break },
+            r = caches.changed() => if r.is_err() { break },
+            r = shutdown.changed() => if r.is_err() { break },
+        }
+    }
+    ready.send_replace(false);
 }
 
 /// Builds a client from the kubeconfig or the in-cluster config and checks that the API server

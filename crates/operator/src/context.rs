@@ -2,7 +2,6 @@
 //! configuration. The clock is read here, never in `kairos-core`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::{Recorder, Reporter};
@@ -16,12 +15,6 @@ pub(crate) struct Config {
     pub(crate) namespace: String,
     /// Node of the operator's own pod (it goes last in its rollout group).
     pub(crate) node_name: Option<String>,
-    /// Service account of the engine's Jobs and pods (no RBAC, no token mounted).
-    pub(crate) job_service_account: String,
-    /// Image of the reboot pod (needs `sh`, `cat` and `nsenter`).
-    pub(crate) reboot_image: String,
-    /// How long a node may take to come back after a reboot.
-    pub(crate) reboot_timeout: Duration,
 }
 
 /// Shared state of the controllers.
@@ -44,9 +37,17 @@ impl Context {
         config: Config,
         instance: Option<String>,
     ) -> Arc<Self> {
-        let reporter = Reporter { controller: "kairos-operator".into(), instance };
+        let reporter = Reporter {
+            controller: "kairos-operator".into(),
+            instance,
+        };
         let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Self { client, recorder, metrics, config })
+        Arc::new(Self {
+            client,
+            recorder,
+            metrics,
+            config,
+        })
     }
 
     /// The current time; the only place controllers read the clock.

@@ -31,12 +31,12 @@ pub(crate) enum Error {
         #[source]
         source: kube::Error,
     },
-    /// The object lacks a field the API server always sets.
-    #[error("failed to read {0} of the object: it is missing")]
-    MissingField(&'static str),
-    /// The finalizer helper failed.
-    #[error("failed to run the finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The object makes no sense to the planner (reported as a condition where possible).
+    #[error("failed to plan: {0}")]
+    Invalid(String),
+    /// A bug: something that cannot fail did.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -46,14 +46,14 @@ impl Error {
             Self::Observe { .. } => "observe",
             Self::Apply { .. } => "apply",
             Self::Report { .. } => "report",
-            Self::MissingField(_) => "invalid-object",
-            Self::Finalizer(_) => "finalizer",
+            Self::Invalid(_) => "invalid-object",
+            Self::Internal(_) => "internal",
         }
     }
 
     /// Whether retrying soon may help (API hiccups), as opposed to waiting for a change.
     pub(crate) fn is_transient(&self) -> bool {
-        !matches!(self, Self::MissingField(_))
+        !matches!(self, Self::Invalid(_))
     }
 }
 

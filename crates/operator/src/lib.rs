@@ -3,8 +3,12 @@
 
 mod admin;
 mod cli;
-pub mod report;
+mod context;
+mod controllers;
 mod crd;
+mod error;
+mod metrics;
+pub mod report;
 mod telemetry;
 
 pub use cli::Cli;

@@ -1,0 +1,162 @@
+//! Builds and runs the controllers over shared caches of Nodes and KairosNodes, and stops them
+//! gracefully on shutdown. Does I/O (watches).
+
+pub(crate) mod nodeop;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kairos_api::names::LABEL_ROLE;
+use kairos_api::{KairosNode, NodeOp};
+use kairos_core::nodeop::job::LABEL_NODEOP_UID;
+use kairos_core::nodeop::{RebootOnly, Verifier};
+use kairos_core::upgrade::upgrade_target;
+use kairos_core::upgrade_verifier::UpgradeVerifier;
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+
+use crate::context::Context;
+
+/// Caches every controller reads instead of listing: all Nodes and all KairosNodes.
+#[derive(Clone)]
+pub(crate) struct Caches {
+    /// Every Node.
+    pub(crate) nodes: Store<Node>,
+    /// Every KairosNode.
+    pub(crate) kairos_nodes: Store<KairosNode>,
+}
+
+impl Caches {
+    /// Starts the watches that fill the caches; they run until the returned task is dropped.
+    fn start(client: &kube::Client) -> (Self, impl Future<Output = ()> + Send + 'static) {
+        let (nodes, nodes_writer) = reflector::store();
+        let (kairos_nodes, kn_writer) = reflector::store();
+        let node_stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .reflect(nodes_writer)
+            .applied_objects()
+            .for_each(|_| async {});
+        let kn_stream = watcher(
+            Api::<KairosNode>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(kn_writer)
+        .applied_objects()
+        .for_each(|_| async {});
+        let run = async move {
+            futures::join!(node_stream, kn_stream);
+        };
+        (
+            Self {
+                nodes,
+                kairos_nodes,
+            },
+            run,
+        )
+    }
+
+    /// Resolves once both caches hold a full list.
+    pub(crate) async fn wait_until_ready(&self) -> anyhow::Result<()> {
+        self.nodes.wait_until_ready().await?;
+        self.kairos_nodes.wait_until_ready().await?;
+        Ok(())
+    }
+}
+
+/// The [`Verifier`] of `op`: the upgrade verifier for upgrade `NodeOp`s, else reboot-only.
+pub(crate) fn upgrade_verifier(caches: &Caches, op: &NodeOp) -> Box<dyn Verifier + Send + Sync> {
+    let Some(target) = upgrade_target(op) else {
+        return Box::new(RebootOnly);
+    };
+    let wanted: Vec<&String> = op
+        .status
+        .iter()
+        .flat_map(|s| s.node_statuses.keys())
+        .collect();
+    let reports: BTreeMap<String, _> = caches
+        .kairos_nodes
+        .state()
+        .iter()
+        .filter(|kn| wanted.contains(&&kn.name_any()))
+        .filter_map(|kn| Some((kn.name_any(), kn.status.clone()?)))
+        .collect();
+    Box::new(UpgradeVerifier { target, reports })
+}
+
+/// Runs every controller until `shutdown` resolves. `on_ready` is called once the caches are
+/// synced.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    engine: kairos_core::nodeop::Config,
+    on_ready: impl FnOnce() + Send,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let client = ctx.client.clone();
+    let (caches, cache_task) = Caches::start(&client);
+    let cache_task = tokio::spawn(cache_task);
+    caches.wait_until_ready().await?;
+    on_ready();
+
+    let job_namespace = engine
+        .job_namespace
+        .clone()
+        .unwrap_or_else(|| ctx.config.namespace.clone());
+    let state = Arc::new(nodeop::State {
+        ctx: ctx.clone(),
+        caches: caches.clone(),
+        engine,
+    });
+    let controller = Controller::new(
+        Api::<NodeOp>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let store = controller.store();
+    let by_uid = move |uid: Option<&String>| -> Vec<ObjectRef<NodeOp>> {
+        let Some(uid) = uid else { return Vec::new() };
+        store
+            .state()
+            .iter()
+            .filter(|op| {
+                op.meta()
+                    .uid
+                    .as_deref()
+                    .map(kairos_core::nodeop::job::label_value)
+                    .as_ref()
+                    == Some(uid)
+            })
+            .map(|op| ObjectRef::from_obj(op.as_ref()))
+            .collect()
+    };
+    let by_uid_pods = by_uid.clone();
+    let engine_objects = watcher::Config::default().labels(LABEL_NODEOP_UID);
+    let engine_pods =
+        watcher::Config::default().labels(&format!("{LABEL_NODEOP_UID},{LABEL_ROLE}"));
+    controller
+        .watches(
+            Api::<Job>::namespaced(client.clone(), &job_namespace),
+            engine_objects,
+            move |job: Job| by_uid(job.labels().get(LABEL_NODEOP_UID)),
+        )
+        .watches(
+            Api::<Pod>::namespaced(client.clone(), &job_namespace),
+            engine_pods,
+            move |pod: Pod| by_uid_pods(pod.labels().get(LABEL_NODEOP_UID)),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(nodeop::reconcile, nodeop::error_policy, state)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "nodeop controller event");
+            }
+        })
+        .await;
+    cache_task.abort();
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Writes the `NodeOp` status the planner computed (only when it changed) and publishes its
+//! Events on the `NodeOp` and on the Node concerned. Writes only.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kairos_api::NodeOp;
+use kairos_api::v1alpha1::NodeOpStatus;
+use kairos_core::nodeop::Event;
+use kube::api::{Api, PostParams};
+use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::{Resource, ResourceExt};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// Replaces the status when it differs from the observed one. A conflict (someone wrote in
+/// between) fails the reconcile, which re-plans from fresh data.
+pub(crate) async fn status(ctx: &Context, op: &NodeOp, status: &NodeOpStatus) -> Result<()> {
+    if op.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let mut updated = op.clone();
+    updated.status = Some(status.clone());
+    updated.metadata.managed_fields = None;
+    let api: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &op.namespace().unwrap_or_default());
+    api.replace_status(&op.name_any(), &PostParams::default(), &updated)
+        .await
+        .map(drop)
+        .map_err(|source| Error::Report {
+            name: op.name_any(),
+            source,
+        })
+}
+
+/// Publishes the events; a failure to publish is logged, never fatal (Events are best effort).
+pub(crate) async fn events(ctx: &Context, op: &NodeOp, events: &[Event]) {
+    let op_ref = op.object_ref(&());
+    for event in events {
+        let ev = KubeEvent {
+            type_: if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: event.reason.to_owned(),
+            note: Some(truncate(&event.message)),
+            action: "NodeOp".to_owned(),
+            secondary: event.node.as_ref().map(|n| node_ref(n)),
+        };
+        if let Err(e) = ctx.recorder.publish(&ev, &op_ref).await {
+            tracing::warn!(error = %e, reason = event.reason, "failed to publish an event on the NodeOp");
+        }
+        if let Some(node) = &event.node {
+            let ev = KubeEvent {
+                secondary: Some(op_ref.clone()),
+                ..ev
+            };
+            if let Err(e) = ctx.recorder.publish(&ev, &node_ref(node)).await {
+                tracing::warn!(error = %e, %node, reason = event.reason, "failed to publish an event on the Node");
+            }
+        }
+        if event.warning {
+            tracing::warn!(nodeop = %op.name_any(), node = ?event.node, reason = event.reason, message = %event.message);
+        } else {
+            tracing::info!(nodeop = %op.name_any(), node = ?event.node, reason = event.reason, message = %event.message);
+        }
+    }
+}
+
+/// An Event's note is limited to 1 KiB by the API server.
+fn truncate(message: &str) -> String {
+    let mut out: String = message.chars().take(1000).collect();
+    if out.len() < message.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn node_ref(name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".to_owned()),
+        kind: Some("Node".to_owned()),
+        name: Some(name.to_owned()),
+        // Events about cluster-scoped objects live in `default`, as kubectl expects.
+        namespace: None,
+        ..ObjectReference::default()
+    }
+}
