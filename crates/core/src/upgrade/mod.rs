@@ -170,26 +170,24 @@ pub(crate) fn short_hash(parts: &[&str], len: usize) -> String {
 
 /// A valid object name (DNS-1123 subdomain, at most 63 characters so names derived from it
 /// stay short) built from `parts` joined by `-`. When the joined text is already valid it is
-/// used as is; otherwise it is lowercased, every invalid character becomes `-`, and it is cut
-/// and suffixed with a hash of the original parts, so distinct inputs keep distinct names.
+/// used as is; otherwise it is lowercased, every run of other characters than letters and
+/// digits becomes one `-`, and it is cut and suffixed with a hash of the original parts, so
+/// distinct inputs keep distinct names.
 pub fn object_name(parts: &[&str]) -> String {
     let joined = parts.join("-");
     if joined.len() <= 63 && is_dns_subdomain(&joined) {
         return joined;
     }
-    let mut cleaned: String = joined
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let mut cleaned = String::new();
+    for c in joined.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_alphanumeric() {
+            cleaned.push(c);
+        } else if !cleaned.ends_with('-') {
+            cleaned.push('-');
+        }
+    }
     cleaned.truncate(54);
-    let cleaned = cleaned.trim_matches(|c: char| c == '-' || c == '.');
+    let cleaned = cleaned.trim_matches('-');
     let hash = short_hash(parts, 8);
     if cleaned.is_empty() {
         format!("x-{hash}")

@@ -1,5 +1,9 @@
 //! Tests of the upgrade module: table tests for every rule (given, when, then) and property
 //! tests for untrusted input (image references, versions).
 
+mod fixtures;
+mod fleet;
+mod node;
 mod script;
+mod verify;
 mod version;

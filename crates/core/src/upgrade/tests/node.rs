@@ -1,0 +1,505 @@
+//! Table tests of the per-node planner: given a KairosNode and the NodeOps touching its node,
+//! when planned, then which NodeOp is applied or deleted and what `status.upgrade` and the
+//! `UpToDate`/`Upgrading` conditions say.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kairos_api::names::{LABEL_KAIROSNODE, conditions};
+use kairos_api::v1alpha1::{
+    BootState, KairosNode, NodeOp, NodePhase, OperationPhase, UpgradeState, UpgradeStatus,
+};
+
+use super::fixtures::*;
+use crate::conditions::find;
+use crate::upgrade::node::{NodeConfig, NodeObserved, NodePlan, plan_node};
+use crate::upgrade::{ANNOTATION_TARGET_VERSION, JobOutcome, job_outcome};
+
+const NS: &str = "kairos-system";
+const OP_361: &str = "kn-n4-v3.6.1";
+
+fn config() -> NodeConfig {
+    NodeConfig {
+        namespace: NS.into(),
+        verify_timeout: Duration::from_secs(600),
+    }
+}
+
+/// Node n4 reporting `reported`, booted `boot`, asking for `wanted`.
+fn n4(reported: &str, boot: BootState, wanted: Option<&str>) -> KairosNode {
+    let k = kn("n4", reported, boot);
+    match wanted {
+        Some(v) => pinned(k, v),
+        None => k,
+    }
+}
+
+fn plan_at(k: &KairosNode, own: Option<NodeOp>, fleet: Option<NodeOp>, secs: i64) -> NodePlan {
+    let observed = NodeObserved {
+        own_nodeop: own,
+        fleet_nodeop: fleet,
+    };
+    plan_node(k, &observed, t(secs), &config()).unwrap()
+}
+
+fn plan(k: &KairosNode, own: Option<NodeOp>, fleet: Option<NodeOp>) -> NodePlan {
+    plan_at(k, own, fleet, 100)
+}
+
+fn cond<'a>(p: &'a NodePlan, ty: &str) -> &'a Condition {
+    find(&p.conditions, ty).unwrap()
+}
+
+fn cond_is(p: &NodePlan, ty: &str, status: &str, reason: &str) {
+    let c = cond(p, ty);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        (status, reason),
+        "{ty}: {}",
+        c.message
+    );
+}
+
+/// `k` after `p` was written to its status.
+fn after(k: &KairosNode, p: &NodePlan) -> KairosNode {
+    let mut k = k.clone();
+    p.apply_to(k.status.as_mut().unwrap());
+    k
+}
+
+/// The NodeOp a first plan creates for n4 -> v3.6.1, with `phase` as its node entry.
+fn own(phase: NodeStatusSpec) -> NodeOp {
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let op = plan(&k, None, None).nodeop_to_apply.unwrap();
+    let op_phase = if phase.0.is_terminal() {
+        OperationPhase::Completed
+    } else {
+        OperationPhase::Running
+    };
+    with_status(op, op_phase, &[("n4", phase.1)])
+}
+
+type NodeStatusSpec = (NodePhase, kairos_api::v1alpha1::NodeStatus);
+
+fn at(phase: NodePhase) -> NodeStatusSpec {
+    (phase, entry_since(phase, 50, Some(BOOT_A)))
+}
+
+#[test]
+fn without_a_requested_version_nothing_happens() {
+    let p = plan(&n4("v3.6.0", BootState::Active, None), None, None);
+    assert!(p.nodeop_to_apply.is_none() && p.delete_nodeop.is_none());
+    assert_eq!(p.upgrade.state, UpgradeState::Idle);
+    cond_is(&p, conditions::UP_TO_DATE, "True", "NoVersionRequested");
+    cond_is(&p, conditions::UPGRADING, "False", "Idle");
+}
+
+#[test]
+fn a_node_at_the_requested_version_is_up_to_date() {
+    let p = plan(&n4("v3.6.1", BootState::Active, Some("3.6.1")), None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    assert_eq!(p.upgrade.state, UpgradeState::Idle);
+    cond_is(&p, conditions::UP_TO_DATE, "True", "AtVersion");
+}
+
+#[test]
+fn a_new_version_starts_a_single_node_upgrade_with_the_derived_image() {
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let p = plan(&k, None, None);
+    let op = p.nodeop_to_apply.as_ref().unwrap();
+    assert_eq!(op.metadata.name.as_deref(), Some(OP_361));
+    assert_eq!(op.metadata.namespace.as_deref(), Some(NS));
+    assert_eq!(op.metadata.labels.as_ref().unwrap()[LABEL_KAIROSNODE], "n4");
+    assert_eq!(
+        op.metadata.annotations.as_ref().unwrap()[ANNOTATION_TARGET_VERSION],
+        "v3.6.1"
+    );
+    let owner = &op.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("KairosNode", "uid-n4")
+    );
+    assert_eq!(op.spec.target_nodes.as_deref().unwrap(), ["n4"]);
+    assert_eq!(op.spec.concurrency, 1);
+    assert_eq!(op.spec.image, format!("{REPO}:{}", label("v3.6.1")));
+    assert!(op.spec.cordon() && op.spec.drain() && op.spec.reboot_on_success());
+    assert!(op.spec.command[2].contains("kairos-agent upgrade --source dir:/"));
+
+    let u = &p.upgrade;
+    assert_eq!(u.state, UpgradeState::Pending);
+    assert_eq!(u.target_version.as_deref(), Some("v3.6.1"));
+    assert_eq!(u.node_op.as_deref(), Some("kairos-system/kn-n4-v3.6.1"));
+    assert_eq!((u.attempts, u.started_at.clone()), (1, Some(Time(t(100)))));
+    cond_is(&p, conditions::UP_TO_DATE, "False", "UpgradePending");
+    cond_is(&p, conditions::UPGRADING, "True", "Pending");
+
+    // The cache has not caught up yet: same NodeOp again, nothing counted twice.
+    let again = plan_at(&after(&k, &p), None, None, 130);
+    assert_eq!(
+        again
+            .nodeop_to_apply
+            .as_ref()
+            .unwrap()
+            .metadata
+            .name
+            .as_deref(),
+        Some(OP_361)
+    );
+    assert_eq!(
+        (again.upgrade.attempts, again.upgrade.started_at),
+        (1, Some(Time(t(100))))
+    );
+}
+
+#[test]
+fn spec_image_recovery_and_force_reach_the_nodeop() {
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    k.spec.image = Some("registry.example/kairos:custom".into());
+    k.spec.upgrade_recovery = Some(true);
+    let op = plan(&k, None, None).nodeop_to_apply.unwrap();
+    assert_eq!(op.spec.image, "registry.example/kairos:custom");
+    assert!(op.spec.command[2].contains("upgrade --recovery --source dir:/"));
+    assert!(
+        op.spec.preflight.is_none(),
+        "recovery work is never skipped up front"
+    );
+
+    // force on a node already at the version upgrades it once.
+    let mut k = n4("v3.6.1", BootState::Active, Some("v3.6.1"));
+    k.spec.force = Some(true);
+    let op = plan(&k, None, None).nodeop_to_apply.unwrap();
+    assert!(
+        !op.spec.command[2].contains("UP_TO_DATE"),
+        "force renders no version gate"
+    );
+    let done = with_status(
+        op.clone(),
+        OperationPhase::Completed,
+        &[("n4", entry_since(NodePhase::Completed, 90, None))],
+    );
+    let p = plan(&k, Some(done), None);
+    assert!(p.nodeop_to_apply.is_none());
+    assert_eq!(p.upgrade.state, UpgradeState::Completed);
+    // Its NodeOp deleted later, the recorded completion keeps it from starting again.
+    assert!(plan(&after(&k, &p), None, None).nodeop_to_apply.is_none());
+}
+
+#[test]
+fn an_image_that_cannot_be_derived_is_reported_and_nothing_starts() {
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    k.status
+        .as_mut()
+        .unwrap()
+        .kairos
+        .as_mut()
+        .unwrap()
+        .image_label = None;
+    let p = plan(&k, None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    cond_is(&p, conditions::UP_TO_DATE, "False", "ImageUnknown");
+    cond_is(&p, conditions::UPGRADING, "False", "ImageUnknown");
+    assert!(
+        cond(&p, conditions::UP_TO_DATE)
+            .message
+            .contains("KAIROS_IMAGE_LABEL")
+    );
+    assert!(
+        p.upgrade
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("set spec.image")
+    );
+}
+
+#[test]
+fn paused_holds_a_new_upgrade_but_not_one_in_flight() {
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    k.spec.paused = Some(true);
+    let p = plan(&k, None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    assert_eq!(p.upgrade.state, UpgradeState::Pending);
+    cond_is(&p, conditions::UP_TO_DATE, "False", "Paused");
+    cond_is(&p, conditions::UPGRADING, "False", "Paused");
+
+    let p = plan(&k, Some(own(at(NodePhase::Running))), None);
+    assert_eq!(p.upgrade.state, UpgradeState::InProgress);
+    assert!(
+        p.nodeop_to_apply.is_some(),
+        "the NodeOp in flight keeps being applied"
+    );
+}
+
+#[test]
+fn a_live_medium_is_not_upgraded() {
+    let p = plan(&n4("v3.6.0", BootState::Livecd, Some("v3.6.1")), None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    cond_is(&p, conditions::UP_TO_DATE, "False", "NotInstalled");
+}
+
+#[test]
+fn engine_phases_map_to_upgrade_states() {
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let table = [
+        (NodePhase::Pending, UpgradeState::Pending),
+        (NodePhase::Preflight, UpgradeState::Pending),
+        (NodePhase::Cordoning, UpgradeState::InProgress),
+        (NodePhase::Draining, UpgradeState::InProgress),
+        (NodePhase::Running, UpgradeState::InProgress),
+        (NodePhase::Rebooting, UpgradeState::Rebooting),
+        (NodePhase::Verifying, UpgradeState::Rebooting),
+        (NodePhase::Uncordoning, UpgradeState::Rebooting),
+        (NodePhase::Completed, UpgradeState::Completed),
+        (NodePhase::Skipped, UpgradeState::Completed),
+        (NodePhase::Failed, UpgradeState::Failed),
+        (NodePhase::Stopped, UpgradeState::Failed),
+        (NodePhase::RolledBack, UpgradeState::RolledBack),
+    ];
+    for (phase, state) in table {
+        let p = plan(&k, Some(own(at(phase))), None);
+        assert_eq!(p.upgrade.state, state, "{phase:?}");
+        assert_eq!(
+            p.upgrade.node_op.as_deref(),
+            Some("kairos-system/kn-n4-v3.6.1")
+        );
+        let upgrading = matches!(
+            state,
+            UpgradeState::Pending | UpgradeState::InProgress | UpgradeState::Rebooting
+        );
+        assert_eq!(
+            cond(&p, conditions::UPGRADING).status == "True",
+            upgrading,
+            "{phase:?}"
+        );
+        assert_eq!(
+            p.upgrade.finished_at.is_some(),
+            phase.is_terminal(),
+            "{phase:?}"
+        );
+        assert!(p.delete_nodeop.is_none());
+    }
+}
+
+#[test]
+fn after_the_reboot_the_report_decides() {
+    // Rolled back: the new boot came up on the passive system.
+    let mut k = n4("v3.6.0", BootState::Passive, Some("v3.6.1"));
+    k.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
+    let p = plan(&k, Some(own(at(NodePhase::Verifying))), None);
+    assert_eq!(p.upgrade.state, UpgradeState::RolledBack);
+    assert!(p.upgrade.message.as_deref().unwrap().contains("passive"));
+    cond_is(&p, conditions::UP_TO_DATE, "False", "RolledBack");
+
+    // No new boot reported: Rebooting until the timeout, then Failed (stable finish time).
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let early = plan_at(&k, Some(own(at(NodePhase::Verifying))), None, 600);
+    assert_eq!(early.upgrade.state, UpgradeState::Rebooting);
+    let late = plan_at(&k, Some(own(at(NodePhase::Verifying))), None, 700);
+    assert_eq!(late.upgrade.state, UpgradeState::Failed);
+    assert!(
+        late.upgrade
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("within 600s")
+    );
+    assert_eq!(late.upgrade.finished_at, Some(Time(t(650))));
+
+    // Completed: the node runs the target from the active system.
+    let mut k = n4("v3.6.1", BootState::Active, Some("v3.6.1"));
+    k.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
+    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
+    assert_eq!(p.upgrade.state, UpgradeState::Completed);
+    cond_is(&p, conditions::UP_TO_DATE, "True", "AtVersion");
+    cond_is(&p, conditions::UPGRADING, "False", "Completed");
+}
+
+#[test]
+fn a_failed_upgrade_is_not_retried_until_its_nodeop_is_deleted() {
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let first = plan(&k, None, None);
+    let k = after(&k, &first);
+    let p = plan(&k, Some(own(at(NodePhase::Failed))), None);
+    assert!(p.nodeop_to_apply.is_none());
+    assert_eq!(p.upgrade.state, UpgradeState::Failed);
+    assert!(
+        p.upgrade
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("delete NodeOp kairos-system/kn-n4-v3.6.1 to retry")
+    );
+    assert_eq!(p.upgrade.attempts, 1);
+
+    let k = after(&k, &p);
+    let retry = plan_at(&k, None, None, 200);
+    assert_eq!(
+        retry.nodeop_to_apply.unwrap().metadata.name.as_deref(),
+        Some(OP_361)
+    );
+    assert_eq!(
+        (retry.upgrade.state, retry.upgrade.attempts),
+        (UpgradeState::Pending, 2)
+    );
+    assert_eq!(retry.upgrade.started_at, Some(Time(t(200))));
+}
+
+#[test]
+fn a_new_version_replaces_a_finished_nodeop_and_waits_for_one_in_flight() {
+    let k = n4("v3.6.1", BootState::Active, Some("v3.6.2"));
+    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
+    assert_eq!(p.delete_nodeop.as_deref(), Some(OP_361));
+    assert!(
+        p.nodeop_to_apply.is_none(),
+        "the new one waits until the old one is gone"
+    );
+    assert_eq!(
+        (p.upgrade.state, p.upgrade.target_version.as_deref()),
+        (UpgradeState::Pending, Some("v3.6.2"))
+    );
+
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.2"));
+    let p = plan(&k, Some(own(at(NodePhase::Running))), None);
+    assert!(p.delete_nodeop.is_none() && p.nodeop_to_apply.is_none());
+    assert_eq!(p.upgrade.state, UpgradeState::InProgress);
+    assert!(
+        p.upgrade
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("spec.version now asks for v3.6.2")
+    );
+}
+
+/// The fleet NodeOp `ops/up` with n4 in `phase`.
+fn fleet(phase: NodePhase) -> NodeOp {
+    let up = upgrade(serde_json::json!({"image": IMAGE_360}));
+    let nodes = vec![node("n4", false, "v3.5.0")];
+    let observed = crate::upgrade::fleet::FleetObserved {
+        nodes,
+        nodeop: None,
+    };
+    let op = crate::upgrade::fleet::plan_fleet(&up, &observed, t(0))
+        .unwrap()
+        .nodeop_to_apply
+        .unwrap();
+    let op_phase = if phase.is_terminal() {
+        OperationPhase::Completed
+    } else {
+        OperationPhase::Running
+    };
+    with_status(
+        op,
+        op_phase,
+        &[("n4", entry_since(phase, 60, Some(BOOT_A)))],
+    )
+}
+
+#[test]
+fn a_fleet_upgrade_on_the_node_is_shown_and_never_raced() {
+    // No spec.version: the KairosNode shows the fleet's progress and result.
+    let k = n4("v3.5.0", BootState::Active, None);
+    let p = plan(&k, None, Some(fleet(NodePhase::Draining)));
+    assert_eq!(p.upgrade.state, UpgradeState::InProgress);
+    assert_eq!(p.upgrade.node_op.as_deref(), Some("ops/up"));
+    assert_eq!(p.upgrade.target_version.as_deref(), Some("v3.6.0"));
+    let k6 = n4("v3.6.0", BootState::Active, None);
+    let p = plan(&after(&k, &p), None, Some(fleet(NodePhase::Completed)));
+    assert_eq!(
+        (p.upgrade.state, p.upgrade.attempts),
+        (UpgradeState::Completed, 1)
+    );
+    assert_eq!(
+        plan(&k6, None, Some(fleet(NodePhase::Completed)))
+            .upgrade
+            .state,
+        UpgradeState::Completed
+    );
+
+    // spec.version set while the fleet still runs on the node: wait for it.
+    let k = n4("v3.5.0", BootState::Active, Some("v3.6.1"));
+    let p = plan(&k, None, Some(fleet(NodePhase::Pending)));
+    assert!(p.nodeop_to_apply.is_none());
+    assert!(
+        p.upgrade
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("waits for the fleet upgrade")
+    );
+    // ... and start once it finished.
+    let p = plan(&k, None, Some(fleet(NodePhase::Completed)));
+    assert_eq!(
+        p.nodeop_to_apply.unwrap().metadata.name.as_deref(),
+        Some(OP_361)
+    );
+}
+
+#[test]
+fn an_up_to_date_job_completes_without_reboot_and_is_not_restarted() {
+    // The engine maps the up-to-date termination message to Completed without rebooting.
+    let term = format!(
+        "{}\nhost already runs v3.6.1+k3sv1.33.1+k3s1\n",
+        crate::upgrade::script::UP_TO_DATE_MARKER
+    );
+    assert!(matches!(
+        job_outcome(Some(&term)),
+        JobOutcome::UpToDate { .. }
+    ));
+    // The report still says v3.6.0 (stale): the finished NodeOp is not started again.
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
+    assert!(p.nodeop_to_apply.is_none() && p.delete_nodeop.is_none());
+    cond_is(&p, conditions::UP_TO_DATE, "False", "VersionMismatch");
+}
+
+#[test]
+fn apply_to_keeps_other_conditions_and_transition_times() {
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let reporting = Condition {
+        type_: conditions::REPORTING.into(),
+        status: "True".into(),
+        reason: "Reported".into(),
+        message: String::new(),
+        observed_generation: Some(1),
+        last_transition_time: Time(t(1)),
+    };
+    k.status.as_mut().unwrap().conditions = vec![reporting.clone()];
+    let p = plan_at(&k, None, None, 10);
+    let k = after(&k, &p);
+    let types: Vec<&str> = k
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .map(|c| c.type_.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            conditions::REPORTING,
+            conditions::UP_TO_DATE,
+            conditions::UPGRADING
+        ]
+    );
+    let again = plan_at(&k, Some(own(at(NodePhase::Running))), None, 20);
+    assert_eq!(
+        cond(&again, conditions::UPGRADING).last_transition_time,
+        Time(t(10))
+    );
+    let status = k.status.clone().unwrap();
+    assert_eq!(status.upgrade, Some(p.upgrade.clone()));
+    let _: Option<UpgradeStatus> = status.upgrade;
+}
+
+#[test]
+fn a_missing_uid_is_an_error() {
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    k.metadata.uid = None;
+    let err = plan_node(&k, &NodeObserved::default(), t(0), &config()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "failed to plan the node upgrade: missing field .metadata.uid"
+    );
+}
