@@ -273,3 +273,7 @@ fn tls_incoming(
 mod fake;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_certs;
+#[cfg(test)]
+mod tests_tls;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_api::v1alpha1::KairosNode;
-use kairos_core::kairos_node::{report_owned, status_from_report};
+use kairos_core::kairos_node::{REPORT_FIELD_MANAGER, report_owned, status_from_report};
 use kairos_core::node_labels::{NodeMetadata, desired_node_metadata};
 use kairos_core::report::AgentReport;
 use kairos_proto::v1::report_service_server::ReportService;
@@ -85,6 +85,7 @@ pub struct ReportServer<A, S> {
     metrics: ReportMetrics,
     lastseen_interval: SignedDuration,
     heartbeat: Duration,
+    clock: fn() -> Timestamp,
 }
 
 impl<A: Authenticator, S: Store> ReportServer<A, S> {
@@ -107,7 +108,14 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
             metrics,
             lastseen_interval,
             heartbeat,
+            clock: Timestamp::now,
         }
+    }
+
+    /// Reads the time from `clock` instead of the system clock (tests).
+    #[must_use]
+    pub fn with_clock(self, clock: fn() -> Timestamp) -> Self {
+        Self { clock, ..self }
     }
 
     /// Persists `report`; returns whether anything was written.
@@ -117,7 +125,7 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
         let mut known = match self.cache.get(name) {
             Some(known) => known,
             None => Known {
-                kairos_node: self.store.get(name).await?,
+                kairos_node: self.store.get(name).await?.map(slim),
                 metadata: None,
             },
         };
@@ -176,14 +184,14 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
                         what: "find the reported Node",
                     })?;
                     *written = true;
-                    self.store.apply(name, &uid).await?
+                    slim(self.store.apply(name, &uid).await?)
                 }
             };
             let (status, changed) = status_from_report(
                 report,
                 kn.status.as_ref(),
                 kn.metadata.generation,
-                Timestamp::now(),
+                (self.clock)(),
                 self.lastseen_interval,
             );
             if !changed {
@@ -198,14 +206,14 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
             {
                 Ok(stored) => {
                     *written = true;
-                    known.kairos_node = Some(stored);
+                    known.kairos_node = Some(slim(stored));
                     return Ok(());
                 }
                 Err(StoreError::Conflict { .. } | StoreError::NotFound { .. })
                     if attempt < WRITE_ATTEMPTS =>
                 {
                     tracing::debug!(node = name, "KairosNode changed meanwhile, re-reading");
-                    known.kairos_node = self.store.get(name).await?;
+                    known.kairos_node = self.store.get(name).await?.map(slim);
                 }
                 Err(e) => return Err(e),
             }
@@ -237,6 +245,20 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
         }
         Ok(())
     }
+}
+
+/// `kn` without what the service never reads, to keep the cache small: the managed-fields
+/// entries are reduced to the report service's own, without their field sets.
+fn slim(mut kn: KairosNode) -> KairosNode {
+    if let Some(entries) = kn.metadata.managed_fields.as_mut() {
+        entries.retain(|m| m.manager.as_deref() == Some(REPORT_FIELD_MANAGER));
+        entries.truncate(1);
+        for m in entries.iter_mut() {
+            m.fields_v1 = None;
+        }
+    }
+    kn.metadata.annotations = None;
+    kn
 }
 
 fn has_node_owner(kn: &KairosNode) -> bool {

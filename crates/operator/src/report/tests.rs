@@ -30,6 +30,10 @@ struct Harness {
 }
 
 async fn start(store: Arc<MemStore>) -> Harness {
+    start_with_clock(store, Timestamp::now).await
+}
+
+async fn start_with_clock(store: Arc<MemStore>, clock: fn() -> Timestamp) -> Harness {
     let metrics = ReportMetrics::default();
     let reviewer = TokenReviewAuthenticator::new(
         api_client(),
@@ -46,7 +50,8 @@ async fn start(store: Arc<MemStore>) -> Harness {
         metrics.clone(),
         Duration::from_secs(300),
         Duration::from_secs(60),
-    );
+    )
+    .with_clock(clock);
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(
         Server::builder()
@@ -315,6 +320,44 @@ async fn the_sweep_marks_silent_nodes_and_a_new_report_revives_them() {
     assert!(ack.changed);
     let back = h.store.status("n1").unwrap();
     assert_eq!(find(&back.conditions, REPORTING).unwrap().status, "True");
+}
+
+/// Seconds the clock of [`another_replicas_sweep_is_seen_through_the_resource_version`] is
+/// ahead; only that test moves it.
+static CLOCK_OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn shifted_clock() -> Timestamp {
+    let offset = CLOCK_OFFSET.load(std::sync::atomic::Ordering::SeqCst);
+    Timestamp::now() + SignedDuration::from_secs(offset)
+}
+
+#[tokio::test]
+async fn another_replicas_sweep_is_seen_through_the_resource_version() {
+    let mut h = start_with_clock(MemStore::with_nodes(&["n1"]), shifted_clock).await;
+    h.send(Some("tok-n1"), kairos("n1", "v3.6.0", "b1"))
+        .await
+        .unwrap();
+    // Another replica (its own, empty cache) marks the node silent nine minutes later; this
+    // replica's cache still holds the status from before.
+    let later = Timestamp::now() + SignedDuration::from_mins(9);
+    let other_cache = NodeCache::default();
+    let threshold = SignedDuration::from_mins(8);
+    let marked = super::sweep::sweep_once(h.store.as_ref(), &other_cache, threshold, later).await;
+    assert_eq!(marked.unwrap(), 1);
+    assert_eq!(h.cache.len(), 1);
+
+    // The agent is back at `later`: lastSeen is due, the write with the cached resource version
+    // conflicts, the status is re-read and Reporting flips back with a new transition time.
+    CLOCK_OFFSET.store(9 * 60, std::sync::atomic::Ordering::SeqCst);
+    let ack = h
+        .send(Some("tok-n1"), kairos("n1", "v3.6.0", "b1"))
+        .await
+        .unwrap();
+    assert!(ack.changed);
+    let status = h.store.status("n1").unwrap();
+    let reporting = find(&status.conditions, REPORTING).unwrap();
+    assert_eq!(reporting.status, "True");
+    assert!(reporting.last_transition_time.0 >= later - SignedDuration::from_secs(1));
 }
 
 /// Measures how many TokenReviews the API server sees per report at steady state.
