@@ -122,14 +122,13 @@ pub enum Hold {
     StoppedOnFailure,
 }
 
-/// The Pending nodes that may start now, in order. `evidence` names nodes that already show
-/// signs of having started (a Job, this operation's cordon) although their status says
-/// Pending (a lost status write): they go first so that nothing new starts before them.
+/// The Pending nodes that may start now, in order: none while held; control-plane nodes one
+/// at a time and before any worker; then workers while fewer than `concurrency` (0 = no
+/// limit) nodes are in flight.
 pub fn pick_starts(
     nodes: &BTreeMap<String, NodeStatus>,
     concurrency: i32,
     hold: Option<Hold>,
-    evidence: &BTreeSet<String>,
 ) -> Vec<String> {
     if hold.is_some() {
         return Vec::new();
@@ -148,7 +147,7 @@ pub fn pick_starts(
         .filter(|(_, s)| s.phase == NodePhase::Pending)
         .filter(|(_, s)| s.control_plane || !cp_open)
         .collect();
-    pending.sort_by_key(|(n, s)| (!evidence.contains(*n), !s.control_plane, s.order));
+    pending.sort_by_key(|(_, s)| (!s.control_plane, s.order));
     pending
         .into_iter()
         .take(limit.saturating_sub(in_flight))

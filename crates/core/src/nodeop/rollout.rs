@@ -1,7 +1,7 @@
 //! The rollout of a `NodeOp` across its nodes: which waiting nodes start or stop, the uncordon
 //! of finished nodes this operation still holds, and the cleanup on deletion. Pure: no I/O.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use kairos_api::v1alpha1::{NodePhase, NodeStatus};
 
@@ -22,6 +22,16 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
             enter(st, NodePhase::Failed, msg, c.now);
         }
     }
+    // A Pending node that shows our Job or our cordon did start: its status write was lost.
+    // It is in flight whatever the rules for new starts say, so it resumes first.
+    let resumed: Vec<String> = nodes
+        .iter()
+        .filter(|(n, s)| s.phase == NodePhase::Pending && shows_start(c, n))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for name in resumed {
+        start(c, &name, nodes, out);
+    }
     let failed = nodes.values().any(|s| s.phase.is_failure());
     let hold = if c.spec.stop_on_failure() && failed {
         Some(Hold::StoppedOnFailure)
@@ -40,26 +50,8 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
             enter(st, NodePhase::Stopped, msg, c.now);
         }
     }
-    let evidence: BTreeSet<String> = nodes
-        .keys()
-        .filter(|n| {
-            let job = job::object_name(c.op, n, Role::Job);
-            c.job(&job).is_some() || c.node(n).is_some_and(|i| c.ours(i))
-        })
-        .cloned()
-        .collect();
-    for name in order::pick_starts(nodes, c.spec.concurrency, hold, &evidence) {
-        if let Some(st) = nodes.get_mut(&name) {
-            let to = next_phase(c.spec, NodePhase::Pending);
-            out.event(
-                Some(&name),
-                "NodeStarted",
-                format!("starting on node {name}"),
-            );
-            enter(st, to, "started".to_owned(), c.now);
-            entry_event(c, &name, to, out);
-            advance(c, &name, st, out);
-        }
+    for name in order::pick_starts(nodes, c.spec.concurrency, hold) {
+        start(c, &name, nodes, out);
     }
     for (name, st) in nodes.iter() {
         let Some(node) = c.node(name) else { continue };
@@ -70,6 +62,28 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
             out.actions.push(uncordon(c, name));
         }
     }
+}
+
+/// Whether the node carries traces of having started: this operation's Job or cordon.
+fn shows_start(c: &Ctx, name: &str) -> bool {
+    let job = job::object_name(c.op, name, Role::Job);
+    c.job(&job).is_some() || c.node(name).is_some_and(|n| c.ours(n))
+}
+
+/// Moves a Pending node to its first phase and as far as the observations allow.
+fn start(c: &Ctx, name: &str, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
+    let Some(st) = nodes.get_mut(name) else {
+        return;
+    };
+    let to = next_phase(c.spec, NodePhase::Pending);
+    out.event(
+        Some(name),
+        "NodeStarted",
+        format!("starting on node {name}"),
+    );
+    enter(st, to, "started".to_owned(), c.now);
+    entry_event(c, name, to, out);
+    advance(c, name, st, out);
 }
 
 /// On deletion: stops every unfinished node, deletes the Jobs and pods of this operation,

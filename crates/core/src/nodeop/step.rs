@@ -125,7 +125,7 @@ pub(crate) fn next_phase(spec: &NodeOpSpec, from: NodePhase) -> NodePhase {
 
 /// Records a transition of `st` to `to` at `now`.
 pub(crate) fn enter(st: &mut NodeStatus, to: NodePhase, message: String, now: Timestamp) {
-    if st.phase == NodePhase::Pending {
+    if st.phase == NodePhase::Pending && to.is_in_flight() {
         st.started_at = Some(Time(now));
     }
     st.phase = to;
