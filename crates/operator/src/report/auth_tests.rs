@@ -187,3 +187,30 @@ fn token_lifetime_reads_the_exp_claim() {
     assert_eq!(token_lifetime("opaque", at(0)), None);
     assert_eq!(token_lifetime("a.!!!.c", at(0)), None);
 }
+
+/// Simulates one agent for a day: the kubelet rotates its 600 s projected token every 480 s
+/// (80% of its life), and the agent reports every `heartbeat`. Returns (reports, reviews).
+async fn one_day(heartbeat: u64) -> (u64, usize) {
+    let cached = Cached::new(counting(), Duration::from_secs(600), 100);
+    let mut reports = 0;
+    for t in (0..86_400).step_by(usize::try_from(heartbeat).unwrap()) {
+        let token = format!("good-n1-{}", t / 480);
+        cached.authenticate(&token).await.unwrap();
+        reports += 1;
+        tokio::time::advance(Duration::from_secs(heartbeat)).await;
+    }
+    (reports, cached.inner.calls.load(Ordering::SeqCst))
+}
+
+/// The measurement asked for: TokenReviews per report at steady state. Every token is reviewed
+/// exactly once, so the ratio is heartbeat / token rotation period (capped at 1).
+#[tokio::test(start_paused = true)]
+async fn token_reviews_per_report_over_a_day() {
+    for (heartbeat, want_reviews) in [(30, 180), (60, 180), (300, 180), (900, 96)] {
+        let (reports, reviews) = one_day(heartbeat).await;
+        assert_eq!(
+            reviews, want_reviews,
+            "heartbeat {heartbeat}s: {reviews} reviews for {reports} reports"
+        );
+    }
+}
