@@ -90,8 +90,11 @@
 //! finished pod, its condition only from `Complete`/`Failed` = True); an entry in `node_pods`
 //! (possibly empty) for every node in Cordoning or Draining, since a node without an entry
 //! waits ("listing the node's pods") instead of counting as drained; agent boot IDs from the
-//! `KairosNode` statuses; the operator pod's node.
+//! `KairosNode` statuses; the operator pod's node. [`convert`] turns the Kubernetes objects
+//! into these views (`NodeInfo::from_node`, `JobInfo::from_job`, `EnginePod::from_pod`,
+//! `NodePod::from_pod`).
 
+pub mod convert;
 pub mod drain;
 pub mod job;
 pub mod order;
@@ -115,6 +118,8 @@ mod fixtures;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_convert;
 #[cfg(test)]
 mod tests_drain;
 #[cfg(test)]

@@ -1,0 +1,108 @@
+//! Tests of the conversions from Kubernetes objects to the planner's view. Test-only; no I/O.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use super::plan::{EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, PodPhase};
+
+fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
+    serde_yaml::from_str(s).unwrap()
+}
+
+#[test]
+fn a_node_is_read_with_its_cordon_annotation_readiness_and_boot_id() {
+    let node: Node = yaml(
+        r#"
+metadata:
+  name: cp1
+  labels: {node-role.kubernetes.io/control-plane: ""}
+  annotations: {operator.kairos.io/cordoned-by: default/op@u1}
+spec: {unschedulable: true}
+status:
+  conditions: [{type: Ready, status: "True"}]
+  nodeInfo: {bootID: b1, machineID: m, systemUUID: s, kernelVersion: k, osImage: o,
+             containerRuntimeVersion: c, kubeletVersion: v, kubeProxyVersion: v,
+             operatingSystem: linux, architecture: amd64}
+"#,
+    );
+    let info = NodeInfo::from_node(&node);
+    assert_eq!(info.name, "cp1");
+    assert!(info.unschedulable && info.ready);
+    assert_eq!(info.cordoned_by.as_deref(), Some("default/op@u1"));
+    assert_eq!(info.boot_id.as_deref(), Some("b1"));
+    let bare = NodeInfo::from_node(&yaml("metadata: {name: w1}"));
+    assert!(!bare.unschedulable && !bare.ready && bare.boot_id.is_none());
+}
+
+#[test]
+fn a_job_is_read_with_its_condition_and_the_latest_termination_message() {
+    let job: Job = yaml(
+        r#"
+metadata: {name: op-w1-12345678}
+spec:
+  template:
+    spec: {nodeName: w1, containers: [{name: nodeop}]}
+status:
+  failed: 2
+  succeeded: 1
+  conditions:
+    - {type: SuccessCriteriaMet, status: "True"}
+    - {type: Complete, status: "True"}
+"#,
+    );
+    let pod = |at: &str, msg: &str| -> Pod {
+        yaml(&format!(
+            "metadata: {{name: p}}\nstatus:\n  containerStatuses:\n  - name: nodeop\n    image: i\n    imageID: i\n    ready: false\n    restartCount: 0\n    state: {{terminated: {{exitCode: 0, finishedAt: \"{at}\", message: \"{msg}\"}}}}\n"
+        ))
+    };
+    let pods = [
+        pod("2026-01-01T00:00:05Z", "new"),
+        pod("2026-01-01T00:00:01Z", "old"),
+    ];
+    let info = JobInfo::from_job(&job, &pods);
+    assert_eq!(info.node, "w1");
+    assert_eq!((info.active, info.succeeded, info.failed), (0, 1, 2));
+    assert_eq!(info.condition, Some(JobCondition::Complete));
+    assert_eq!(info.termination_message.as_deref(), Some("new"));
+    let failed: Job = yaml(
+        "metadata: {name: j}\nstatus:\n  conditions: [{type: Failed, status: \"True\", reason: BackoffLimitExceeded, message: limit}]",
+    );
+    let info = JobInfo::from_job(&failed, &[]);
+    let expected = JobCondition::Failed {
+        reason: "BackoffLimitExceeded".into(),
+        message: "limit".into(),
+    };
+    assert_eq!(info.condition, Some(expected));
+}
+
+#[test]
+fn pods_are_read_for_the_drain_and_the_engine() {
+    let pod: Pod = yaml(
+        r#"
+metadata:
+  namespace: kube-system
+  name: etcd-cp1
+  annotations: {kubernetes.io/config.mirror: abc}
+  deletionTimestamp: "2026-01-01T00:00:00Z"
+  ownerReferences:
+    - {apiVersion: v1, kind: Node, name: cp1, uid: u, controller: true}
+spec:
+  containers: [{name: etcd}]
+  volumes: [{name: scratch, emptyDir: {}}]
+status: {phase: Running}
+"#,
+    );
+    let p = NodePod::from_pod(&pod);
+    assert_eq!(p.controller_kind.as_deref(), Some("Node"));
+    assert!(p.is_mirror && p.has_empty_dir && p.deleting);
+    assert_eq!(p.phase, PodPhase::Running);
+    assert_eq!(EnginePod::from_pod(&pod), None);
+    let reboot: Pod = yaml(
+        "metadata: {name: r, labels: {operator.kairos.io/role: reboot}}\nspec: {nodeName: w1, containers: [{name: reboot}]}\nstatus: {phase: Succeeded}",
+    );
+    let e = EnginePod::from_pod(&reboot).unwrap();
+    assert_eq!(
+        (e.role, e.phase, e.node.as_str()),
+        (EngineRole::Reboot, PodPhase::Succeeded, "w1")
+    );
+}
