@@ -16,6 +16,9 @@ use kairos_core::node_labels::NodeMetadata;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
 
+/// Page size of [`KubeStore`]'s lists.
+const LIST_PAGE: u32 = 500;
+
 /// Field manager of the Node labels and annotations the report service applies.
 pub const LABELS_FIELD_MANAGER: &str = "kairos-operator-labels";
 
@@ -128,8 +131,18 @@ impl Store for KubeStore {
     }
 
     async fn list(&self) -> Result<Vec<KairosNode>, StoreError> {
-        let list = self.kairos_nodes.list(&ListParams::default()).await;
-        Ok(list.map_err(classify("list KairosNodes"))?.items)
+        // In pages, so a large fleet does not make one huge response.
+        let mut items = Vec::new();
+        let mut params = ListParams::default().limit(LIST_PAGE);
+        loop {
+            let page = self.kairos_nodes.list(&params).await;
+            let page = page.map_err(classify("list KairosNodes"))?;
+            items.extend(page.items);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(items),
+            }
+        }
     }
 
     async fn node_uid(&self, name: &str) -> Result<Option<String>, StoreError> {

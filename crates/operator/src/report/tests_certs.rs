@@ -55,6 +55,22 @@ impl Api {
         self.bodies
             .push((format!("{method} {path}?{query}"), body.clone()));
         match method {
+            "GET" if path == "/apis/operator.kairos.io/v1alpha1/kairosnodes" => {
+                let (name, next) = if query.contains("continue=page2") {
+                    ("n2", "")
+                } else {
+                    ("n1", "page2")
+                };
+                assert!(query.contains("limit=500"), "{query}");
+                reply(
+                    StatusCode::OK,
+                    &json!({
+                    "apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNodeList",
+                    "metadata": { "continue": next },
+                    "items": [{ "apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode",
+                                "metadata": { "name": name }, "spec": {} }] }),
+                )
+            }
             "GET" => match self.objects.get(path) {
                 Some(obj) => reply(StatusCode::OK, obj),
                 None => reply(StatusCode::NOT_FOUND, &failure(404, "NotFound")),
@@ -250,4 +266,18 @@ async fn kube_store_applies_with_its_own_field_managers() {
             .requests
             .contains(&"content-type application/apply-patch+yaml".to_owned())
     );
+}
+
+#[tokio::test]
+async fn kube_store_lists_every_page() {
+    let api = Arc::new(Mutex::new(Api::default()));
+    let store = KubeStore::new(client(api.clone()));
+    let names: Vec<String> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|kn| kn.metadata.name)
+        .collect();
+    assert_eq!(names, ["n1", "n2"]);
 }
