@@ -204,6 +204,7 @@ impl RunArgs {
         let config = Config {
             namespace: namespace.clone(),
             node_name,
+            reboot_timeout,
         };
         let engine = kairos_core::nodeop::Config {
             job_namespace: Some(namespace),
@@ -220,7 +221,7 @@ impl RunArgs {
             move || {
                 caches_ready_tx.send_replace(true);
             },
-            wait_for(shutdown_rx.clone()),
+            shutdown_rx.clone(),
         ));
 
         shutdown_signal().await;

@@ -15,6 +15,8 @@ pub(crate) struct Config {
     pub(crate) namespace: String,
     /// Node of the operator's own pod (it goes last in its rollout group).
     pub(crate) node_name: Option<String>,
+    /// How long a node may take to come back after a reboot.
+    pub(crate) reboot_timeout: std::time::Duration,
 }
 
 /// Shared state of the controllers.

@@ -36,7 +36,11 @@ impl ReconcileMetrics {
         let duration = Family::<ControllerLabel, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.005, 2.0, 12))
         });
-        registry.register("reconcile_runs", "Reconciles started, by controller", runs.clone());
+        registry.register(
+            "reconcile_runs",
+            "Reconciles started, by controller",
+            runs.clone(),
+        );
         registry.register(
             "reconcile_failures",
             "Reconciles that failed, by controller and error category",
@@ -47,21 +51,35 @@ impl ReconcileMetrics {
             "Time spent in one reconcile, by controller",
             duration.clone(),
         );
-        Self { runs, failures, duration }
+        Self {
+            runs,
+            failures,
+            duration,
+        }
     }
 
     /// Counts a reconcile start; the returned guard records its duration when dropped.
     pub(crate) fn start(&self, controller: &'static str) -> DurationGuard {
-        self.runs.get_or_create(&ControllerLabel { controller }).inc();
+        self.runs
+            .get_or_create(&ControllerLabel { controller })
+            .inc();
         DurationGuard {
-            histogram: self.duration.get_or_create(&ControllerLabel { controller }).clone(),
+            histogram: self
+                .duration
+                .get_or_create(&ControllerLabel { controller })
+                .clone(),
             started: Instant::now(),
         }
     }
 
     /// Counts a failed reconcile.
     pub(crate) fn failure(&self, controller: &'static str, category: &'static str) {
-        self.failures.get_or_create(&FailureLabels { controller, category }).inc();
+        self.failures
+            .get_or_create(&FailureLabels {
+                controller,
+                category,
+            })
+            .inc();
     }
 }
 

@@ -1,7 +1,9 @@
 //! Builds and runs the controllers over shared caches of Nodes and KairosNodes, and stops them
 //! gracefully on shutdown. Does I/O (watches).
 
+pub(crate) mod kairos_node;
 pub(crate) mod nodeop;
+pub(crate) mod nodeop_upgrade;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,8 +12,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kairos_api::names::LABEL_ROLE;
-use kairos_api::{KairosNode, NodeOp};
+use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE, LABEL_ROLE};
+use kairos_api::{KairosNode, NodeOp, NodeOpUpgrade};
 use kairos_core::nodeop::job::LABEL_NODEOP_UID;
 use kairos_core::nodeop::{RebootOnly, Verifier};
 use kairos_core::upgrade::upgrade_target;
@@ -96,14 +98,101 @@ pub(crate) async fn run(
     ctx: Arc<Context>,
     engine: kairos_core::nodeop::Config,
     on_ready: impl FnOnce() + Send,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let shutdown = move || {
+        let mut rx = shutdown.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
     let client = ctx.client.clone();
     let (caches, cache_task) = Caches::start(&client);
     let cache_task = tokio::spawn(cache_task);
     caches.wait_until_ready().await?;
     on_ready();
 
+    let nodeop_controller = nodeop_controller(&ctx, &caches, engine, shutdown());
+    let upgrade_controller = {
+        let state = Arc::new(nodeop_upgrade::State {
+            ctx: ctx.clone(),
+            caches: caches.clone(),
+        });
+        Controller::new(
+            Api::<NodeOpUpgrade>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .owns(
+            Api::<NodeOp>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .graceful_shutdown_on(shutdown())
+        .run(
+            nodeop_upgrade::reconcile,
+            nodeop_upgrade::error_policy,
+            state,
+        )
+        .for_each(log_result)
+    };
+    let kairos_node_controller = {
+        let config = kairos_core::upgrade::node::NodeConfig {
+            namespace: ctx.config.namespace.clone(),
+            verify_timeout: ctx.config.reboot_timeout,
+        };
+        let state = Arc::new(kairos_node::State {
+            ctx: ctx.clone(),
+            config,
+        });
+        // Any upgrade NodeOp (per-node or fleet) wakes the KairosNodes it targets.
+        let targets = |op: NodeOp| -> Vec<ObjectRef<KairosNode>> {
+            let labels = op.labels();
+            if !labels.contains_key(LABEL_KAIROSNODE) && !labels.contains_key(LABEL_NODEOP_UPGRADE)
+            {
+                return Vec::new();
+            }
+            op.spec
+                .target_nodes
+                .iter()
+                .flatten()
+                .map(|n| ObjectRef::new(n))
+                .collect()
+        };
+        Controller::new(
+            Api::<KairosNode>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .watches(
+            Api::<NodeOp>::all(client.clone()),
+            watcher::Config::default(),
+            targets,
+        )
+        .graceful_shutdown_on(shutdown())
+        .run(kairos_node::reconcile, kairos_node::error_policy, state)
+        .for_each(log_result)
+    };
+    futures::join!(
+        nodeop_controller,
+        upgrade_controller,
+        kairos_node_controller
+    );
+    cache_task.abort();
+    Ok(())
+}
+
+async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "controller event");
+    }
+}
+
+/// The `NodeOp` engine's controller: woken by its `NodeOp`s and by their Jobs and engine pods.
+fn nodeop_controller(
+    ctx: &Arc<Context>,
+    caches: &Caches,
+    engine: kairos_core::nodeop::Config,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    let client = ctx.client.clone();
     let job_namespace = engine
         .job_namespace
         .clone()
@@ -145,18 +234,11 @@ pub(crate) async fn run(
             move |job: Job| by_uid(job.labels().get(LABEL_NODEOP_UID)),
         )
         .watches(
-            Api::<Pod>::namespaced(client.clone(), &job_namespace),
+            Api::<Pod>::namespaced(client, &job_namespace),
             engine_pods,
             move |pod: Pod| by_uid_pods(pod.labels().get(LABEL_NODEOP_UID)),
         )
         .graceful_shutdown_on(shutdown)
         .run(nodeop::reconcile, nodeop::error_policy, state)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "nodeop controller event");
-            }
-        })
-        .await;
-    cache_task.abort();
-    Ok(())
+        .for_each(log_result)
 }

@@ -1,0 +1,145 @@
+//! The `KairosNode` upgrade controller: when `spec.version` asks for another version, observe
+//! (the node's own upgrade `NodeOp` and any fleet `NodeOp` targeting it) → plan
+//! (`kairos_core::upgrade::node`) → apply (create or delete the single-node `NodeOp`) → report
+//! (`status.upgrade` and the `UpToDate`/`Upgrading` conditions). Does I/O.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
+use kairos_api::{KairosNode, NodeOp};
+use kairos_core::upgrade::label_value;
+use kairos_core::upgrade::node::{self, NodeConfig, NodeObserved};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use serde_json::json;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// Name of this controller on metrics.
+pub(crate) const CONTROLLER: &str = "kairosnode";
+
+/// Field manager of the upgrade part of a KairosNode's status (`upgrade`, `UpToDate`,
+/// `Upgrading`); the report service owns the rest under its own manager.
+pub(crate) const UPGRADE_FIELD_MANAGER: &str = "kairos-operator-upgrade";
+
+/// Everything a `KairosNode` reconcile needs.
+pub(crate) struct State {
+    /// Shared context.
+    pub(crate) ctx: Arc<Context>,
+    /// Planner settings.
+    pub(crate) config: NodeConfig,
+}
+
+/// Reconciles the upgrade side of one `KairosNode`.
+pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<Action> {
+    let ctx = &state.ctx;
+    let _timer = ctx.metrics.start(CONTROLLER);
+    let name = kn.name_any();
+    let nodeops: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &state.config.namespace);
+
+    // Observe.
+    let own = ListParams::default().labels(&format!("{LABEL_KAIROSNODE}={}", label_value(&name)));
+    let own = nodeops.list(&own).await.map_err(|source| Error::Observe {
+        what: format!("list the upgrade NodeOps of node {name}"),
+        source,
+    })?;
+    let fleet = Api::<NodeOp>::all(ctx.client.clone())
+        .list(&ListParams::default().labels(LABEL_NODEOP_UPGRADE))
+        .await
+        .map_err(|source| Error::Observe {
+            what: "list the fleet upgrade NodeOps".into(),
+            source,
+        })?;
+    let observed = NodeObserved {
+        own_nodeop: newest(own.items.into_iter()),
+        fleet_nodeop: newest(fleet.items.into_iter().filter(|op| {
+            op.spec
+                .target_nodes
+                .as_ref()
+                .is_some_and(|t| t.contains(&name))
+        })),
+    };
+
+    // Plan.
+    let plan = node::plan_node(&kn, &observed, ctx.now(), &state.config)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+
+    // Apply.
+    if let Some(done) = &plan.delete_nodeop {
+        nodeops
+            .delete(done, &DeleteParams::background())
+            .await
+            .map(drop)
+            .or_else(|e| match e {
+                kube::Error::Api(s) if s.code == 404 => Ok(()),
+                source => Err(Error::Apply {
+                    what: format!("delete NodeOp {done}"),
+                    source,
+                }),
+            })?;
+    }
+    if let Some(op) = &plan.nodeop_to_apply {
+        let op_name = op.name_any();
+        let mut body = serde_json::to_value(op)
+            .map_err(|e| Error::Internal(format!("failed to serialize NodeOp {op_name}: {e}")))?;
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("status");
+        }
+        let params = PatchParams::apply(UPGRADE_FIELD_MANAGER).force();
+        nodeops
+            .patch(&op_name, &params, &Patch::Apply(body))
+            .await
+            .map_err(|source| Error::Apply {
+                what: format!("apply NodeOp {op_name}"),
+                source,
+            })?;
+    }
+
+    // Report: only the fields this controller owns, and only when they changed.
+    let current = kn.status.clone().unwrap_or_default();
+    let mut desired = current.clone();
+    plan.apply_to(&mut desired);
+    if desired.upgrade != current.upgrade || desired.conditions != current.conditions {
+        let mine: Vec<_> = desired
+            .conditions
+            .iter()
+            .filter(|c| plan.conditions.iter().any(|p| p.type_ == c.type_))
+            .collect();
+        let patch = json!({
+            "apiVersion": "operator.kairos.io/v1alpha1",
+            "kind": "KairosNode",
+            "metadata": {"name": name},
+            "status": {"upgrade": desired.upgrade, "conditions": mine},
+        });
+        Api::<KairosNode>::all(ctx.client.clone())
+            .patch_status(
+                &name,
+                &PatchParams::apply(UPGRADE_FIELD_MANAGER).force(),
+                &Patch::Apply(patch),
+            )
+            .await
+            .map_err(|source| Error::Report {
+                name: name.clone(),
+                source,
+            })?;
+    }
+    Ok(Action::requeue(Duration::from_secs(30)))
+}
+
+fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
+    ops.max_by_key(|op| op.metadata.creation_timestamp.clone().map(|t| t.0))
+}
+
+/// Decides when to retry a failed reconcile.
+pub(crate) fn error_policy(kn: Arc<KairosNode>, error: &Error, state: Arc<State>) -> Action {
+    state.ctx.metrics.failure(CONTROLLER, error.category());
+    tracing::warn!(kairosnode = %kn.name_any(), error = %error, "reconcile failed");
+    Action::requeue(Duration::from_secs(if error.is_transient() {
+        2
+    } else {
+        60
+    }))
+}

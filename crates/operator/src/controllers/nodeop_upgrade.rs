@@ -1,0 +1,113 @@
+//! The `NodeOpUpgrade` controller: observe (Nodes, KairosNodes, the owned `NodeOp`) → plan
+//! (`kairos_core::upgrade::fleet`) → apply (server-side apply of the owned `NodeOp`) → report
+//! (status mirrored from the `NodeOp`). Does I/O.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kairos_api::names::OPERATOR_FIELD_MANAGER;
+use kairos_api::{NodeOp, NodeOpUpgrade};
+use kairos_core::upgrade::fleet::{self, FleetObserved, ObservedNode};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+
+use crate::context::Context;
+use crate::controllers::Caches;
+use crate::error::{Error, Result};
+
+/// Name of this controller on metrics.
+pub(crate) const CONTROLLER: &str = "nodeopupgrade";
+
+/// Everything a `NodeOpUpgrade` reconcile needs.
+pub(crate) struct State {
+    /// Shared context.
+    pub(crate) ctx: Arc<Context>,
+    /// Node and KairosNode caches.
+    pub(crate) caches: Caches,
+}
+
+/// Reconciles one `NodeOpUpgrade`.
+pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) -> Result<Action> {
+    let ctx = &state.ctx;
+    let _timer = ctx.metrics.start(CONTROLLER);
+    let ns = upgrade.namespace().unwrap_or_default();
+    let nodeops: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &ns);
+
+    // Observe.
+    let kairos_nodes = state.caches.kairos_nodes.state();
+    let nodes = state
+        .caches
+        .nodes
+        .state()
+        .iter()
+        .map(|n| ObservedNode {
+            name: n.name_any(),
+            labels: n.labels().clone(),
+            kairos_node: kairos_nodes
+                .iter()
+                .find(|kn| kn.name_any() == n.name_any())
+                .map(|kn| kn.as_ref().clone()),
+        })
+        .collect();
+    let name = fleet::nodeop_name(&upgrade.name_any());
+    let nodeop = nodeops
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::Observe {
+            what: format!("get NodeOp {ns}/{name}"),
+            source,
+        })?;
+    let observed = FleetObserved { nodes, nodeop };
+
+    // Plan.
+    let plan = fleet::plan_fleet(&upgrade, &observed, ctx.now())
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+
+    // Apply.
+    if let Some(op) = &plan.nodeop_to_apply {
+        let params = PatchParams::apply(OPERATOR_FIELD_MANAGER).force();
+        let mut body = serde_json::to_value(op)
+            .map_err(|e| Error::Internal(format!("failed to serialize NodeOp {name}: {e}")))?;
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("status");
+        }
+        nodeops
+            .patch(&name, &params, &Patch::Apply(body))
+            .await
+            .map_err(|source| Error::Apply {
+                what: format!("apply NodeOp {ns}/{name}"),
+                source,
+            })?;
+    }
+
+    // Report.
+    if upgrade.status.as_ref() != Some(&plan.status) {
+        let mut updated = upgrade.as_ref().clone();
+        updated.status = Some(plan.status.clone());
+        updated.metadata.managed_fields = None;
+        Api::<NodeOpUpgrade>::namespaced(ctx.client.clone(), &ns)
+            .replace_status(&upgrade.name_any(), &PostParams::default(), &updated)
+            .await
+            .map_err(|source| Error::Report {
+                name: upgrade.name_any(),
+                source,
+            })?;
+    }
+    Ok(Action::requeue(Duration::from_secs(60)))
+}
+
+/// Decides when to retry a failed reconcile.
+pub(crate) fn error_policy(
+    upgrade: Arc<NodeOpUpgrade>,
+    error: &Error,
+    state: Arc<State>,
+) -> Action {
+    state.ctx.metrics.failure(CONTROLLER, error.category());
+    tracing::warn!(nodeopupgrade = %upgrade.name_any(), error = %error, "reconcile failed");
+    Action::requeue(Duration::from_secs(if error.is_transient() {
+        2
+    } else {
+        60
+    }))
+}
