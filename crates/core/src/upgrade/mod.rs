@@ -5,8 +5,8 @@
 //! # Contract with the NodeOp engine
 //! This module only produces `NodeOp` objects and reads their status; the engine runs them.
 //! An upgrade `NodeOp` is recognised by [`upgrade_target`] (it carries the label
-//! [`LABEL_NODEOP_UPGRADE`](kairos_api::names::LABEL_NODEOP_UPGRADE) or
-//! [`LABEL_KAIROSNODE`](kairos_api::names::LABEL_KAIROSNODE)); for those the engine must:
+//! [`LABEL_NODEOP_UPGRADE`] or
+//! [`LABEL_KAIROSNODE`]); for those the engine must:
 //!
 //! 1. **Skip the reboot of an up-to-date node.** When the Job succeeded, read the termination
 //!    message of the container that runs the NodeOp's `command` and call [`job_outcome`]:

@@ -15,10 +15,14 @@
 //!   cordoned), and the new one is created on a later reconcile.
 //! - `status.upgrade.state` maps the engine's node phase: Pending/Preflight -> Pending;
 //!   Cordoning/Draining/Running -> InProgress; Rebooting/Verifying/Uncordoning -> Rebooting;
-//!   Completed/Skipped -> Completed; Failed/Stopped -> Failed; RolledBack -> RolledBack. While
-//!   Rebooting or Verifying, [`verify_upgrade`] on the node's report can conclude RolledBack or
-//!   Failed before the engine does, and no new boot reported within `verify_timeout` of the
-//!   phase's start is Failed.
+//!   Completed/Skipped -> Completed; Failed/Stopped -> Failed; RolledBack -> RolledBack.
+//! - For an upgrade that reboots, the node's own report has the last word (an upgrade counts
+//!   as done only when the agent reports the target booted active): from the engine's
+//!   Rebooting on, [`verify_upgrade`](super::verify_upgrade) on the KairosNode status turns a
+//!   passive boot into RolledBack and a wrong boot into Failed at once; from Verifying on,
+//!   until the report shows the target booted active the state stays Rebooting (even when the
+//!   engine already says Completed), and becomes Failed once `verify_timeout` has passed since
+//!   the engine's phase began. The engine's own reboot timeout governs its Rebooting phase.
 
 use std::time::Duration;
 

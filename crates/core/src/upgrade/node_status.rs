@@ -4,7 +4,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_api::v1alpha1::{
-    KairosNodeStatus, NodeOp, NodePhase, NodeStatus, OperationPhase, UpgradeState, UpgradeStatus,
+    BootState, KairosNodeStatus, NodeOp, NodePhase, NodeStatus, OperationPhase, UpgradeState,
+    UpgradeStatus,
 };
 
 use super::ANNOTATION_TARGET_VERSION;
@@ -67,32 +68,12 @@ impl MapCtx<'_> {
             Some(NodePhase::RolledBack) => (UpgradeState::RolledBack, None),
         };
         let mut finished_at = e.and_then(|e| e.finished_at.clone());
-        if let Some(e) =
-            e.filter(|e| matches!(e.phase, NodePhase::Rebooting | NodePhase::Verifying))
-        {
-            match verify_upgrade(target.as_deref(), self.status, e.boot_id_before.as_deref()) {
-                Verification::RolledBack(msg) => {
-                    (state, message) = (UpgradeState::RolledBack, Some(msg))
-                }
-                Verification::Failed(msg) => (state, message) = (UpgradeState::Failed, Some(msg)),
-                Verification::Succeeded => {}
-                Verification::Pending => {
-                    let since = e.last_transition_time.as_ref().or(e.started_at.as_ref());
-                    let limit = SignedDuration::try_from(self.config.verify_timeout)
-                        .unwrap_or(SignedDuration::MAX);
-                    if let Some(deadline) = since
-                        .and_then(|t| t.0.checked_add(limit).ok())
-                        .filter(|d| self.now > *d)
-                    {
-                        state = UpgradeState::Failed;
-                        message = Some(format!(
-                            "no report of a new boot from the node's agent within {}s after the reboot",
-                            self.config.verify_timeout.as_secs()
-                        ));
-                        finished_at = Some(Time(deadline));
-                    }
-                }
-            }
+        let verdict = e
+            .filter(|_| op.spec.reboot_on_success())
+            .and_then(|e| self.verify(target.as_deref(), e));
+        if let Some((s, m, at)) = verdict {
+            (state, message) = (s, Some(m));
+            finished_at = at.map(Time);
         }
         let message = message
             .or_else(|| e.and_then(|e| e.message.clone()))
@@ -127,6 +108,71 @@ impl MapCtx<'_> {
             },
             message: Some(message),
             attempts,
+        }
+    }
+}
+
+impl MapCtx<'_> {
+    /// The node's report overriding the engine's phase `e` of a rebooting upgrade, with the
+    /// finish time when it ends the upgrade: the engine's Completed counts only once the agent
+    /// reports the target booted active; a rollback or a wrong boot shows at once; and from
+    /// Verifying on, no such report within `verify_timeout` is a failure.
+    fn verify(
+        &self,
+        target: Option<&str>,
+        e: &NodeStatus,
+    ) -> Option<(UpgradeState, String, Option<Timestamp>)> {
+        use NodePhase as P;
+        if !matches!(
+            e.phase,
+            P::Rebooting | P::Verifying | P::Uncordoning | P::Completed
+        ) {
+            return None;
+        }
+        // A stable finish time: when the engine's current phase began (or ended).
+        let seen = e
+            .finished_at
+            .as_ref()
+            .or(e.last_transition_time.as_ref())
+            .map_or(self.now, |t| t.0);
+        match verify_upgrade(target, self.status, e.boot_id_before.as_deref()) {
+            Verification::RolledBack(msg) => Some((UpgradeState::RolledBack, msg, Some(seen))),
+            Verification::Failed(msg) => Some((UpgradeState::Failed, msg, Some(seen))),
+            Verification::Succeeded => None,
+            Verification::Pending => {
+                let version = self
+                    .status
+                    .kairos
+                    .as_ref()
+                    .and_then(|k| k.version.as_deref());
+                let at_target = target.is_none()
+                    || (versions_equal(version, target)
+                        && self.status.boot_state == Some(BootState::Active));
+                if at_target || e.phase == P::Rebooting {
+                    return None;
+                }
+                let limit = SignedDuration::try_from(self.config.verify_timeout)
+                    .unwrap_or(SignedDuration::MAX);
+                let since = e.last_transition_time.as_ref().or(e.started_at.as_ref());
+                let deadline = since.and_then(|t| t.0.checked_add(limit).ok());
+                let wanted = target.unwrap_or_default();
+                match deadline.filter(|d| self.now > *d) {
+                    Some(d) => Some((
+                        UpgradeState::Failed,
+                        format!(
+                            "the node's agent did not report {wanted} booted from the active \
+                             system within {}s after the reboot",
+                            self.config.verify_timeout.as_secs()
+                        ),
+                        Some(d),
+                    )),
+                    None => Some((
+                        UpgradeState::Rebooting,
+                        format!("waiting for the node's agent to report {wanted} booted active"),
+                        None,
+                    )),
+                }
+            }
         }
     }
 }

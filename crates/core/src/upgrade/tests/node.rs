@@ -239,7 +239,9 @@ fn a_live_medium_is_not_upgraded() {
 
 #[test]
 fn engine_phases_map_to_upgrade_states() {
-    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    // The agent already reports the target after a new boot: the engine's phase decides.
+    let mut k = n4("v3.6.1", BootState::Active, Some("v3.6.1"));
+    k.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
     let table = [
         (NodePhase::Pending, UpgradeState::Pending),
         (NodePhase::Preflight, UpgradeState::Pending),
@@ -403,17 +405,25 @@ fn a_fleet_upgrade_on_the_node_is_shown_and_never_raced() {
     assert_eq!(p.upgrade.state, UpgradeState::InProgress);
     assert_eq!(p.upgrade.node_op.as_deref(), Some("ops/up"));
     assert_eq!(p.upgrade.target_version.as_deref(), Some("v3.6.0"));
-    let k6 = n4("v3.6.0", BootState::Active, None);
-    let p = plan(&after(&k, &p), None, Some(fleet(NodePhase::Completed)));
+    // The engine finished, but the agent has not reported the new version yet.
+    let k = after(&k, &p);
+    let p = plan(&k, None, Some(fleet(NodePhase::Completed)));
+    assert_eq!(p.upgrade.state, UpgradeState::Rebooting);
+    assert!(
+        p.upgrade
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("waiting for the node's agent")
+    );
+    // It has (after a new boot): Completed, still the first attempt.
+    let mut k6 = n4("v3.6.0", BootState::Active, None);
+    k6.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
+    k6.status.as_mut().unwrap().upgrade = k.status.as_ref().unwrap().upgrade.clone();
+    let p = plan(&k6, None, Some(fleet(NodePhase::Completed)));
     assert_eq!(
         (p.upgrade.state, p.upgrade.attempts),
         (UpgradeState::Completed, 1)
-    );
-    assert_eq!(
-        plan(&k6, None, Some(fleet(NodePhase::Completed)))
-            .upgrade
-            .state,
-        UpgradeState::Completed
     );
 
     // spec.version set while the fleet still runs on the node: wait for it.
@@ -446,11 +456,50 @@ fn an_up_to_date_job_completes_without_reboot_and_is_not_restarted() {
         job_outcome(Some(&term)),
         JobOutcome::UpToDate { .. }
     ));
-    // The report still says v3.6.0 (stale): the finished NodeOp is not started again.
+    // No reboot (same boot ID) and the agent reports the target: Completed, up to date.
+    let k = n4("v3.6.1", BootState::Active, Some("v3.6.1"));
+    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
+    assert_eq!(p.upgrade.state, UpgradeState::Completed);
+    cond_is(&p, conditions::UP_TO_DATE, "True", "AtVersion");
+    // A stale report (still v3.6.0) waits for the agent; the NodeOp is not started again.
     let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
     let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
     assert!(p.nodeop_to_apply.is_none() && p.delete_nodeop.is_none());
-    cond_is(&p, conditions::UP_TO_DATE, "False", "VersionMismatch");
+    assert_eq!(p.upgrade.state, UpgradeState::Rebooting);
+}
+
+#[test]
+fn the_engines_completed_counts_only_with_the_agents_report() {
+    // Reported passive after a new boot: RolledBack, even if the engine says Completed.
+    let mut k = n4("v3.6.0", BootState::Passive, Some("v3.6.1"));
+    k.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
+    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
+    assert_eq!(p.upgrade.state, UpgradeState::RolledBack);
+    assert_eq!(
+        p.upgrade.finished_at,
+        Some(Time(t(50))),
+        "a stable finish time"
+    );
+    // Nothing reported: Rebooting, then Failed once verify_timeout passed.
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let waiting = plan_at(&k, Some(own(at(NodePhase::Completed))), None, 640);
+    assert_eq!(
+        (waiting.upgrade.state, waiting.upgrade.finished_at),
+        (UpgradeState::Rebooting, None)
+    );
+    let late = plan_at(&k, Some(own(at(NodePhase::Completed))), None, 651);
+    assert_eq!(late.upgrade.state, UpgradeState::Failed);
+    assert!(
+        late.upgrade
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("did not report v3.6.1")
+    );
+    assert_eq!(late.upgrade.finished_at, Some(Time(t(650))));
+    // The engine's Rebooting has its own reboot timeout: no verdict from silence there.
+    let rebooting = plan_at(&k, Some(own(at(NodePhase::Rebooting))), None, 5000);
+    assert_eq!(rebooting.upgrade.state, UpgradeState::Rebooting);
 }
 
 #[test]
