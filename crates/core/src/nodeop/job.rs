@@ -221,25 +221,24 @@ fn privileged() -> Option<SecurityContext> {
 
 /// The Job that runs the operation on `node`: privileged, host root at `hostMountPath`, the
 /// spec's image, command, pull secrets and `backoffLimit`. With `rebootOnSuccess` the command
-/// is wrapped so that, on success, the boot ID becomes the termination message.
+/// becomes the `args` of a small shell wrapper that, on success, appends the boot ID to the
+/// termination message.
 pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> Job {
     let (volume, mount) = host_root(spec, false);
-    let command = if spec.reboot_on_success() {
-        let mut c = vec![
-            "/bin/sh".to_owned(),
-            "-c".to_owned(),
-            BOOT_ID_WRAPPER.to_owned(),
-            "kairos-nodeop".to_owned(),
-        ];
-        c.extend(spec.command.iter().cloned());
-        c
+    // With rebootOnSuccess the wrapper is the entrypoint and the NodeOp's command its
+    // arguments, so the Job's `args` are exactly the NodeOp's `command`.
+    let (command, args) = if spec.reboot_on_success() {
+        let wrapper = ["/bin/sh", "-c", BOOT_ID_WRAPPER, "kairos-nodeop"];
+        let wrapper = wrapper.iter().map(|s| (*s).to_owned()).collect();
+        (wrapper, Some(spec.command.clone()))
     } else {
-        spec.command.clone()
+        (spec.command.clone(), None)
     };
     let container = Container {
         name: "nodeop".to_owned(),
         image: Some(spec.image.clone()),
         command: Some(command),
+        args,
         security_context: privileged(),
         volume_mounts: Some(vec![mount]),
         termination_message_policy: Some("File".to_owned()),

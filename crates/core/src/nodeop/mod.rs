@@ -55,9 +55,11 @@
 //!   [`job::LABEL_NODEOP_UID`]. `CreateJob` may be planned again while the Job is not yet
 //!   observed (the API answers AlreadyExists), but once a Job was seen (`attempts` recorded) it
 //!   is never created again: a vanished Job fails the node (`JobLost`).
-//! - **Reboot** (`rebootOnSuccess`): never in the Job. The Job's command is wrapped so that,
-//!   on success, the boot ID becomes the last line of its termination message (read from the
-//!   container's own `/proc`, which shows the host kernel's boot ID, before the command runs).
+//! - **Reboot** (`rebootOnSuccess`): never in the Job. The Job's container then runs a small
+//!   `/bin/sh` wrapper as its `command`, with the NodeOp's command as its `args`; on success
+//!   the wrapper appends the boot ID as the last line of the termination message (read from the
+//!   container's own `/proc`, which shows the host kernel's boot ID, before the command runs;
+//!   the image needs `/bin/sh`, as busybox and alpine have).
 //!   `bootIdBefore` is recorded when the node enters Running (agent report, else the Node's
 //!   `nodeInfo.bootID`) and replaced by the Job's boot ID when present. A separate privileged
 //!   `hostPID` reboot pod compares that ID with the current one and reboots through `nsenter`

@@ -116,12 +116,13 @@ fn the_job_matches_the_nodeop() {
         (mount.name.as_str(), mount.mount_path.as_str()),
         (vol.name.as_str(), "/host")
     );
-    // rebootOnSuccess: the command is wrapped to record the boot ID; the user's command follows.
+    // rebootOnSuccess: a wrapper records the boot ID; the NodeOp's command is its `args`.
     let cmd = c.command.clone().unwrap();
     assert_eq!(&cmd[..2], ["/bin/sh", "-c"]);
     assert!(cmd[2].starts_with("boot_id=\"$(cat /proc/sys/kernel/random/boot_id)\"\n"));
     assert!(cmd[2].contains("exec 3>>/dev/termination-log\n\"$@\" 3>&-\n"));
-    assert_eq!(&cmd[4..], spec.command.as_slice());
+    assert_eq!(cmd.len(), 4);
+    assert_eq!(c.args.as_deref(), Some(spec.command.as_slice()));
 }
 
 #[test]
@@ -135,6 +136,7 @@ fn without_reboot_the_command_is_unchanged_and_another_namespace_has_no_owner() 
     assert_eq!(j.metadata.owner_references, None);
     let pod = j.spec.unwrap().template.spec.unwrap();
     assert_eq!(pod.containers[0].command.clone().unwrap(), ["true"]);
+    assert_eq!(pod.containers[0].args, None);
 }
 
 #[test]
