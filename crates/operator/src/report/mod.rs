@@ -38,6 +38,8 @@ pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(600);
 pub const TOKEN_CACHE_CAPACITY: usize = 16_384;
 /// The largest report accepted, in bytes.
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
+/// How long one `Report` call may take (the API writes included).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -143,6 +145,11 @@ pub async fn serve(
         >>()
         .await;
     let router = tonic::transport::Server::builder()
+        // A report is one small write or none: a stuck one is cut, and idle agents' connections
+        // are probed so dead peers do not pile up.
+        .timeout(REQUEST_TIMEOUT)
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .add_service(health_service)
         .add_service(ReportServiceServer::new(report).max_decoding_message_size(MAX_REPORT_BYTES));
 
@@ -275,5 +282,7 @@ mod fake;
 mod tests;
 #[cfg(test)]
 mod tests_certs;
+#[cfg(test)]
+mod tests_serve;
 #[cfg(test)]
 mod tests_tls;

@@ -22,8 +22,8 @@ const CONFIGMAPS: &str = "/api/v1/namespaces/kairos-system/configmaps";
 /// The fake API server's state: objects by path, every request as `"<METHOD> <path>"`, and an
 /// optional object another replica creates just before our first create of that path.
 #[derive(Default)]
-struct Api {
-    objects: HashMap<String, Value>,
+pub(super) struct Api {
+    pub(super) objects: HashMap<String, Value>,
     requests: Vec<String>,
     bodies: Vec<(String, Value)>,
     version: u64,
@@ -116,7 +116,7 @@ impl Api {
     }
 }
 
-fn client(api: Arc<Mutex<Api>>) -> kube::Client {
+pub(super) fn client(api: Arc<Mutex<Api>>) -> kube::Client {
     let service = tower::service_fn(move |req: Request<Body>| {
         let api = api.clone();
         async move {
@@ -147,7 +147,7 @@ fn writes(api: &Mutex<Api>) -> usize {
         .count()
 }
 
-fn published(api: &Mutex<Api>) -> String {
+pub(super) fn published(api: &Mutex<Api>) -> String {
     let api = api.lock().unwrap();
     let cm = &api.objects[&format!("{CONFIGMAPS}/kairos-operator-ca")];
     cm["data"]["ca.crt"].as_str().unwrap().to_owned()
