@@ -1,6 +1,7 @@
-//! The fleet upgrade planner: a `NodeOpUpgrade` becomes one owned `NodeOp` running the upgrade
-//! script, minus the nodes that need no upgrade or belong to someone else, and its status
-//! mirrors that NodeOp's. Pure: no I/O.
+//! The fleet upgrade planner (`NodeOpUpgrade` -> one owned `NodeOp`). Pure: no I/O.
+//!
+//! A `NodeOpUpgrade` becomes one owned `NodeOp` running the upgrade script, minus the nodes
+//! that need no upgrade or belong to someone else, and its status mirrors that NodeOp's.
 //!
 //! # Rules
 //! - **Candidates**: `targetNodes` if non-empty, else the nodes matching `nodeSelector`, else

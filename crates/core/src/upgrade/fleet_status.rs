@@ -1,5 +1,4 @@
-//! Assembly of a `NodeOpUpgrade` status from its NodeOp's status and the skipped nodes:
-//! counts, phase, message and conditions. Pure: no I/O.
+//! Assembly of a `NodeOpUpgrade` status (counts, phase, message, conditions). Pure: no I/O.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,6 @@
-//! Derivation of a node's upgrade image from what its agent reports (`KAIROS_IMAGE_REPO`,
-//! `KAIROS_IMAGE_LABEL`, `KAIROS_VERSION`) and a target version. Pure: no I/O.
+//! Derivation of a node's upgrade image from its reported repo and label. Pure: no I/O.
+//!
+//! Inputs: `KAIROS_IMAGE_REPO`, `KAIROS_IMAGE_LABEL`, `KAIROS_VERSION` and a target version.
 
 use kairos_api::v1alpha1::KairosInfo;
 

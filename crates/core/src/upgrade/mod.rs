@@ -1,6 +1,8 @@
-//! Kairos upgrades (DESIGN.md sections 3 and 5): the upgrade script, the fleet upgrade
-//! (`NodeOpUpgrade`) and the per-node upgrade (`KairosNode.spec.version`), both run through a
-//! `NodeOp` of the generic engine, and the verification after the reboot. Pure: no I/O.
+//! Kairos upgrades (DESIGN.md sections 3 and 5). Pure: no I/O.
+//!
+//! The upgrade script, the fleet upgrade (`NodeOpUpgrade`) and the per-node upgrade
+//! (`KairosNode.spec.version`), both run through a `NodeOp` of the generic engine, and the
+//! verification after the reboot.
 //!
 //! # Contract with the NodeOp engine
 //! This module only produces `NodeOp` objects and reads their status; the engine runs them.

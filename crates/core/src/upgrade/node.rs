@@ -1,7 +1,8 @@
-//! The per-node upgrade planner: `KairosNode.spec.version` (with `spec.image`, or an image
-//! derived from the node's report) becomes a single-node upgrade `NodeOp`, and
-//! `status.upgrade` plus the `UpToDate` and `Upgrading` conditions follow that NodeOp, or the
-//! fleet upgrade running on the node. Pure: no I/O.
+//! The per-node upgrade planner (`KairosNode.spec.version`). Pure: no I/O.
+//!
+//! `spec.version` (with `spec.image`, or an image derived from the node's report) becomes a
+//! single-node upgrade `NodeOp`, and `status.upgrade` plus the `UpToDate` and `Upgrading`
+//! conditions follow that NodeOp, or the fleet upgrade running on the node.
 //!
 //! # Rules
 //! - An operation already in flight on the node (its own NodeOp, else a fleet NodeOp) is

@@ -1,5 +1,6 @@
-//! Mapping of an upgrade NodeOp's progress on one node to `KairosNode.status.upgrade`, with
-//! the post-reboot verification and its timeout. Pure: no I/O.
+//! Mapping of an upgrade NodeOp's progress to `KairosNode.status.upgrade`. Pure: no I/O.
+//!
+//! Includes the post-reboot verification from the node's report and its timeout.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};

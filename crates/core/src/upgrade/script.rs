@@ -1,6 +1,7 @@
-//! Rendering of the POSIX `sh` scripts an upgrade runs on a node: the upgrade Job's script
-//! (run in the target image with that image's own `kairos-agent`) and the read-only preflight
-//! check. Pure: no I/O (the scripts are returned as strings).
+//! Rendering of the `sh` scripts an upgrade runs on a node. Pure: no I/O.
+//!
+//! The upgrade Job's script (run in the target image with that image's own `kairos-agent`)
+//! and the read-only preflight check, returned as strings.
 //!
 //! # The upgrade script
 //! 1. `set -e` (and `set -x` with `debug`).

@@ -1,5 +1,4 @@
-//! The verification of an upgrade after its reboot, from the node agent's report, and the
-//! interpretation of the upgrade Job's termination message. Pure: no I/O.
+//! Post-reboot verification of an upgrade and the Job's termination message. Pure: no I/O.
 
 use kairos_api::v1alpha1::{BootState, KairosNodeStatus};
 

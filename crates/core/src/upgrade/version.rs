@@ -1,5 +1,4 @@
-//! Kairos version comparison and extraction of the Kairos version from an image reference.
-//! Pure: no I/O.
+//! Kairos version comparison and extraction from image references. Pure: no I/O.
 
 /// Whether two Kairos versions are the same release.
 ///

@@ -4,6 +4,8 @@
 mod fixtures;
 mod fleet;
 mod node;
+mod node_map;
 mod script;
+mod script_run;
 mod verify;
 mod version;

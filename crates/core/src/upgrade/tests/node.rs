@@ -12,13 +12,13 @@ use kairos_api::v1alpha1::{
 
 use super::fixtures::*;
 use crate::conditions::find;
+use crate::upgrade::ANNOTATION_TARGET_VERSION;
 use crate::upgrade::node::{NodeConfig, NodeObserved, NodePlan, plan_node};
-use crate::upgrade::{ANNOTATION_TARGET_VERSION, JobOutcome, job_outcome};
 
-const NS: &str = "kairos-system";
-const OP_361: &str = "kn-n4-v3.6.1";
+pub(super) const NS: &str = "kairos-system";
+pub(super) const OP_361: &str = "kn-n4-v3.6.1";
 
-fn config() -> NodeConfig {
+pub(super) fn config() -> NodeConfig {
     NodeConfig {
         namespace: NS.into(),
         verify_timeout: Duration::from_secs(600),
@@ -26,7 +26,7 @@ fn config() -> NodeConfig {
 }
 
 /// Node n4 reporting `reported`, booted `boot`, asking for `wanted`.
-fn n4(reported: &str, boot: BootState, wanted: Option<&str>) -> KairosNode {
+pub(super) fn n4(reported: &str, boot: BootState, wanted: Option<&str>) -> KairosNode {
     let k = kn("n4", reported, boot);
     match wanted {
         Some(v) => pinned(k, v),
@@ -34,7 +34,12 @@ fn n4(reported: &str, boot: BootState, wanted: Option<&str>) -> KairosNode {
     }
 }
 
-fn plan_at(k: &KairosNode, own: Option<NodeOp>, fleet: Option<NodeOp>, secs: i64) -> NodePlan {
+pub(super) fn plan_at(
+    k: &KairosNode,
+    own: Option<NodeOp>,
+    fleet: Option<NodeOp>,
+    secs: i64,
+) -> NodePlan {
     let observed = NodeObserved {
         own_nodeop: own,
         fleet_nodeop: fleet,
@@ -42,15 +47,15 @@ fn plan_at(k: &KairosNode, own: Option<NodeOp>, fleet: Option<NodeOp>, secs: i64
     plan_node(k, &observed, t(secs), &config()).unwrap()
 }
 
-fn plan(k: &KairosNode, own: Option<NodeOp>, fleet: Option<NodeOp>) -> NodePlan {
+pub(super) fn plan(k: &KairosNode, own: Option<NodeOp>, fleet: Option<NodeOp>) -> NodePlan {
     plan_at(k, own, fleet, 100)
 }
 
-fn cond<'a>(p: &'a NodePlan, ty: &str) -> &'a Condition {
+pub(super) fn cond<'a>(p: &'a NodePlan, ty: &str) -> &'a Condition {
     find(&p.conditions, ty).unwrap()
 }
 
-fn cond_is(p: &NodePlan, ty: &str, status: &str, reason: &str) {
+pub(super) fn cond_is(p: &NodePlan, ty: &str, status: &str, reason: &str) {
     let c = cond(p, ty);
     assert_eq!(
         (c.status.as_str(), c.reason.as_str()),
@@ -61,14 +66,14 @@ fn cond_is(p: &NodePlan, ty: &str, status: &str, reason: &str) {
 }
 
 /// `k` after `p` was written to its status.
-fn after(k: &KairosNode, p: &NodePlan) -> KairosNode {
+pub(super) fn after(k: &KairosNode, p: &NodePlan) -> KairosNode {
     let mut k = k.clone();
     p.apply_to(k.status.as_mut().unwrap());
     k
 }
 
 /// The NodeOp a first plan creates for n4 -> v3.6.1, with `phase` as its node entry.
-fn own(phase: NodeStatusSpec) -> NodeOp {
+pub(super) fn own(phase: NodeStatusSpec) -> NodeOp {
     let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
     let op = plan(&k, None, None).nodeop_to_apply.unwrap();
     let op_phase = if phase.0.is_terminal() {
@@ -79,9 +84,9 @@ fn own(phase: NodeStatusSpec) -> NodeOp {
     with_status(op, op_phase, &[("n4", phase.1)])
 }
 
-type NodeStatusSpec = (NodePhase, kairos_api::v1alpha1::NodeStatus);
+pub(super) type NodeStatusSpec = (NodePhase, kairos_api::v1alpha1::NodeStatus);
 
-fn at(phase: NodePhase) -> NodeStatusSpec {
+pub(super) fn at(phase: NodePhase) -> NodeStatusSpec {
     (phase, entry_since(phase, 50, Some(BOOT_A)))
 }
 
@@ -238,85 +243,6 @@ fn a_live_medium_is_not_upgraded() {
 }
 
 #[test]
-fn engine_phases_map_to_upgrade_states() {
-    // The agent already reports the target after a new boot: the engine's phase decides.
-    let mut k = n4("v3.6.1", BootState::Active, Some("v3.6.1"));
-    k.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
-    let table = [
-        (NodePhase::Pending, UpgradeState::Pending),
-        (NodePhase::Preflight, UpgradeState::Pending),
-        (NodePhase::Cordoning, UpgradeState::InProgress),
-        (NodePhase::Draining, UpgradeState::InProgress),
-        (NodePhase::Running, UpgradeState::InProgress),
-        (NodePhase::Rebooting, UpgradeState::Rebooting),
-        (NodePhase::Verifying, UpgradeState::Rebooting),
-        (NodePhase::Uncordoning, UpgradeState::Rebooting),
-        (NodePhase::Completed, UpgradeState::Completed),
-        (NodePhase::Skipped, UpgradeState::Completed),
-        (NodePhase::Failed, UpgradeState::Failed),
-        (NodePhase::Stopped, UpgradeState::Failed),
-        (NodePhase::RolledBack, UpgradeState::RolledBack),
-    ];
-    for (phase, state) in table {
-        let p = plan(&k, Some(own(at(phase))), None);
-        assert_eq!(p.upgrade.state, state, "{phase:?}");
-        assert_eq!(
-            p.upgrade.node_op.as_deref(),
-            Some("kairos-system/kn-n4-v3.6.1")
-        );
-        let upgrading = matches!(
-            state,
-            UpgradeState::Pending | UpgradeState::InProgress | UpgradeState::Rebooting
-        );
-        assert_eq!(
-            cond(&p, conditions::UPGRADING).status == "True",
-            upgrading,
-            "{phase:?}"
-        );
-        assert_eq!(
-            p.upgrade.finished_at.is_some(),
-            phase.is_terminal(),
-            "{phase:?}"
-        );
-        assert!(p.delete_nodeop.is_none());
-    }
-}
-
-#[test]
-fn after_the_reboot_the_report_decides() {
-    // Rolled back: the new boot came up on the passive system.
-    let mut k = n4("v3.6.0", BootState::Passive, Some("v3.6.1"));
-    k.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
-    let p = plan(&k, Some(own(at(NodePhase::Verifying))), None);
-    assert_eq!(p.upgrade.state, UpgradeState::RolledBack);
-    assert!(p.upgrade.message.as_deref().unwrap().contains("passive"));
-    cond_is(&p, conditions::UP_TO_DATE, "False", "RolledBack");
-
-    // No new boot reported: Rebooting until the timeout, then Failed (stable finish time).
-    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
-    let early = plan_at(&k, Some(own(at(NodePhase::Verifying))), None, 600);
-    assert_eq!(early.upgrade.state, UpgradeState::Rebooting);
-    let late = plan_at(&k, Some(own(at(NodePhase::Verifying))), None, 700);
-    assert_eq!(late.upgrade.state, UpgradeState::Failed);
-    assert!(
-        late.upgrade
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("within 600s")
-    );
-    assert_eq!(late.upgrade.finished_at, Some(Time(t(650))));
-
-    // Completed: the node runs the target from the active system.
-    let mut k = n4("v3.6.1", BootState::Active, Some("v3.6.1"));
-    k.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
-    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
-    assert_eq!(p.upgrade.state, UpgradeState::Completed);
-    cond_is(&p, conditions::UP_TO_DATE, "True", "AtVersion");
-    cond_is(&p, conditions::UPGRADING, "False", "Completed");
-}
-
-#[test]
 fn a_failed_upgrade_is_not_retried_until_its_nodeop_is_deleted() {
     let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
     let first = plan(&k, None, None);
@@ -371,135 +297,6 @@ fn a_new_version_replaces_a_finished_nodeop_and_waits_for_one_in_flight() {
             .unwrap()
             .contains("spec.version now asks for v3.6.2")
     );
-}
-
-/// The fleet NodeOp `ops/up` with n4 in `phase`.
-fn fleet(phase: NodePhase) -> NodeOp {
-    let up = upgrade(serde_json::json!({"image": IMAGE_360}));
-    let nodes = vec![node("n4", false, "v3.5.0")];
-    let observed = crate::upgrade::fleet::FleetObserved {
-        nodes,
-        nodeop: None,
-    };
-    let op = crate::upgrade::fleet::plan_fleet(&up, &observed, t(0))
-        .unwrap()
-        .nodeop_to_apply
-        .unwrap();
-    let op_phase = if phase.is_terminal() {
-        OperationPhase::Completed
-    } else {
-        OperationPhase::Running
-    };
-    with_status(
-        op,
-        op_phase,
-        &[("n4", entry_since(phase, 60, Some(BOOT_A)))],
-    )
-}
-
-#[test]
-fn a_fleet_upgrade_on_the_node_is_shown_and_never_raced() {
-    // No spec.version: the KairosNode shows the fleet's progress and result.
-    let k = n4("v3.5.0", BootState::Active, None);
-    let p = plan(&k, None, Some(fleet(NodePhase::Draining)));
-    assert_eq!(p.upgrade.state, UpgradeState::InProgress);
-    assert_eq!(p.upgrade.node_op.as_deref(), Some("ops/up"));
-    assert_eq!(p.upgrade.target_version.as_deref(), Some("v3.6.0"));
-    // The engine finished, but the agent has not reported the new version yet.
-    let k = after(&k, &p);
-    let p = plan(&k, None, Some(fleet(NodePhase::Completed)));
-    assert_eq!(p.upgrade.state, UpgradeState::Rebooting);
-    assert!(
-        p.upgrade
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("waiting for the node's agent")
-    );
-    // It has (after a new boot): Completed, still the first attempt.
-    let mut k6 = n4("v3.6.0", BootState::Active, None);
-    k6.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
-    k6.status.as_mut().unwrap().upgrade = k.status.as_ref().unwrap().upgrade.clone();
-    let p = plan(&k6, None, Some(fleet(NodePhase::Completed)));
-    assert_eq!(
-        (p.upgrade.state, p.upgrade.attempts),
-        (UpgradeState::Completed, 1)
-    );
-
-    // spec.version set while the fleet still runs on the node: wait for it.
-    let k = n4("v3.5.0", BootState::Active, Some("v3.6.1"));
-    let p = plan(&k, None, Some(fleet(NodePhase::Pending)));
-    assert!(p.nodeop_to_apply.is_none());
-    assert!(
-        p.upgrade
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("waits for the fleet upgrade")
-    );
-    // ... and start once it finished.
-    let p = plan(&k, None, Some(fleet(NodePhase::Completed)));
-    assert_eq!(
-        p.nodeop_to_apply.unwrap().metadata.name.as_deref(),
-        Some(OP_361)
-    );
-}
-
-#[test]
-fn an_up_to_date_job_completes_without_reboot_and_is_not_restarted() {
-    // The engine maps the up-to-date termination message to Completed without rebooting.
-    let term = format!(
-        "{}\nhost already runs v3.6.1+k3sv1.33.1+k3s1\n",
-        crate::upgrade::script::UP_TO_DATE_MARKER
-    );
-    assert!(matches!(
-        job_outcome(Some(&term)),
-        JobOutcome::UpToDate { .. }
-    ));
-    // No reboot (same boot ID) and the agent reports the target: Completed, up to date.
-    let k = n4("v3.6.1", BootState::Active, Some("v3.6.1"));
-    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
-    assert_eq!(p.upgrade.state, UpgradeState::Completed);
-    cond_is(&p, conditions::UP_TO_DATE, "True", "AtVersion");
-    // A stale report (still v3.6.0) waits for the agent; the NodeOp is not started again.
-    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
-    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
-    assert!(p.nodeop_to_apply.is_none() && p.delete_nodeop.is_none());
-    assert_eq!(p.upgrade.state, UpgradeState::Rebooting);
-}
-
-#[test]
-fn the_engines_completed_counts_only_with_the_agents_report() {
-    // Reported passive after a new boot: RolledBack, even if the engine says Completed.
-    let mut k = n4("v3.6.0", BootState::Passive, Some("v3.6.1"));
-    k.status.as_mut().unwrap().boot_id = Some(BOOT_B.into());
-    let p = plan(&k, Some(own(at(NodePhase::Completed))), None);
-    assert_eq!(p.upgrade.state, UpgradeState::RolledBack);
-    assert_eq!(
-        p.upgrade.finished_at,
-        Some(Time(t(50))),
-        "a stable finish time"
-    );
-    // Nothing reported: Rebooting, then Failed once verify_timeout passed.
-    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
-    let waiting = plan_at(&k, Some(own(at(NodePhase::Completed))), None, 640);
-    assert_eq!(
-        (waiting.upgrade.state, waiting.upgrade.finished_at),
-        (UpgradeState::Rebooting, None)
-    );
-    let late = plan_at(&k, Some(own(at(NodePhase::Completed))), None, 651);
-    assert_eq!(late.upgrade.state, UpgradeState::Failed);
-    assert!(
-        late.upgrade
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("did not report v3.6.1")
-    );
-    assert_eq!(late.upgrade.finished_at, Some(Time(t(650))));
-    // The engine's Rebooting has its own reboot timeout: no verdict from silence there.
-    let rebooting = plan_at(&k, Some(own(at(NodePhase::Rebooting))), None, 5000);
-    assert_eq!(rebooting.upgrade.state, UpgradeState::Rebooting);
 }
 
 #[test]
