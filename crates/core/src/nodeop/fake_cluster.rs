@@ -29,6 +29,8 @@ pub(super) struct World {
     pub(super) jobs_created: BTreeMap<String, u32>,
     pub(super) admin: BTreeSet<String>,
     pub(super) operator_node: Option<String>,
+    /// Nodes whose preflight pod says "skip".
+    pub(super) preflight_skip: BTreeSet<String>,
     pub(super) deleting: bool,
     pub(super) finalizer_removed: bool,
 }
@@ -58,6 +60,7 @@ impl World {
             operator_node: operator_node.map(|i| name(i, cps)),
             deleting: false,
             finalizer_removed: false,
+            preflight_skip: BTreeSet::new(),
         };
         for (i, (blocked, admin)) in nodes.iter().enumerate() {
             let n = name(i, cps);
@@ -162,7 +165,24 @@ impl World {
                     deleting: false,
                 });
             }
-            Action::CreatePreflightPod(_) => prop_assert!(false, "no preflight in this spec"),
+            Action::CreatePreflightPod(p) => {
+                let node = p.spec.unwrap().node_name.unwrap();
+                let skip = self.preflight_skip.contains(&node);
+                prop_assert!(
+                    !self
+                        .nodes
+                        .iter()
+                        .any(|n| n.name == node && n.cordoned_by.is_some())
+                );
+                self.pods.push(EnginePod {
+                    name: p.metadata.name.unwrap(),
+                    node,
+                    role: EngineRole::Preflight,
+                    phase: PodPhase::Succeeded,
+                    termination_message: skip.then(|| "already done".to_owned()),
+                    deleting: false,
+                });
+            }
             Action::DeleteJob { name, .. } => self.jobs.retain(|j| j.info.name != name),
             Action::DeletePod { name, .. } => self.pods.retain(|p| p.name != name),
             Action::RemoveFinalizer => self.finalizer_removed = true,

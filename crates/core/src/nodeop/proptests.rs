@@ -27,6 +27,8 @@ struct Scenario {
     cordon: bool,
     drain: bool,
     reboot: bool,
+    /// Run a preflight pod; it skips the nodes whose ticks are a multiple of 4.
+    preflight: bool,
     operator_node: Option<usize>,
     /// Rounds whose status write is lost.
     lost_writes: Vec<bool>,
@@ -48,6 +50,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
+            prop::bool::weighted(0.3),
         ),
         (
             prop::option::of(0usize..8),
@@ -57,7 +60,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
     )
         .prop_map(
             |((cps, nodes, concurrency), flags, (operator_node, lost), delete_at)| {
-                let (stop_on_failure, uncordon_on_failure, cordon, drain, reboot) = flags;
+                let (stop_on_failure, uncordon_on_failure, cordon, drain, reboot, preflight) =
+                    flags;
                 Scenario {
                     control_planes: cps.min(nodes.len()),
                     nodes,
@@ -67,6 +71,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     cordon: cordon || drain,
                     drain,
                     reboot,
+                    preflight,
                     operator_node,
                     lost_writes: lost,
                     delete_at,
@@ -87,6 +92,9 @@ fn build_op(s: &Scenario) -> NodeOp {
         d
     });
     sp.reboot_on_success = Some(s.reboot);
+    if s.preflight {
+        sp.preflight = Some(serde_yaml::from_str("command: [check]").unwrap());
+    }
     op(sp)
 }
 
@@ -149,6 +157,13 @@ fn check_plan(
 fn run(s: &Scenario) -> Result<(), TestCaseError> {
     let shape: Vec<(bool, bool)> = s.nodes.iter().map(|n| (n.2, n.3)).collect();
     let mut world = World::new(&shape, s.control_planes, s.operator_node);
+    world.preflight_skip = s
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.1 % 4 == 0)
+        .map(|(i, _)| name(i, s.control_planes))
+        .collect();
     let mut op = build_op(s);
     let config = Config::default();
     let outcomes: BTreeMap<String, (bool, u32)> = s
