@@ -73,3 +73,31 @@ impl ReportMetrics {
         self.token_reviews.get()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_names_and_labels() {
+        let mut registry = Registry::with_prefix("kairos");
+        let metrics = ReportMetrics::register(&mut registry);
+        metrics.report(ReportResult::accepted);
+        metrics.report(ReportResult::rejected_wrong_node);
+        metrics.token_review();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("kairos_reports_total{result=\"accepted\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kairos_reports_total{result=\"rejected_wrong_node\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kairos_report_token_reviews_total 1"),
+            "{text}"
+        );
+    }
+}
