@@ -47,6 +47,10 @@ venv_install() {
     touch "$stamp"
 }
 
+# A venv whose interpreter no longer runs (python3 upgraded or moved) is rebuilt.
+if [[ -e $VENV ]] && ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
+    rm -rf "$VENV"
+fi
 if [[ ! -x $VENV/bin/python ]]; then
     python3 -m venv "$VENV" ||
         die "could not create a venv in $VENV (Debian: apt-get install python3-venv)"
