@@ -244,7 +244,18 @@ pub fn plan_fleet(
         }
         let status = op.status.clone().unwrap_or_default();
         p.phase = status.phase.unwrap_or_default();
+        p.pending_targets = targets
+            .iter()
+            .filter(|t| !status.node_statuses.contains_key(*t))
+            .count();
         p.running = status.node_statuses;
+        p.node_op_name = Some(op_name.clone());
+        if op.metadata.deletion_timestamp.is_some() {
+            // Never fight a deletion; once it is gone the NodeOp is created again (as upstream
+            // does): delete the NodeOpUpgrade, not its NodeOp, to stop an upgrade.
+            p.message = Some(format!("NodeOp {own_ref} is being deleted"));
+            return Ok(p.finish(&old, None, now));
+        }
         let apply = build_nodeop(upgrade, &op_name, ns, uid, &targets, &started_hash);
         return Ok(p.finish(&old, Some(apply), now));
     }
@@ -273,6 +284,7 @@ pub fn plan_fleet(
     }
     p.phase = OperationPhase::Pending;
     p.pending_targets = targets.len();
+    p.node_op_name = Some(op_name.clone());
     let apply = build_nodeop(upgrade, &op_name, ns, uid, &targets, &hash);
     Ok(p.finish(&old, Some(apply), now))
 }

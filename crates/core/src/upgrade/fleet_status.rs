@@ -22,8 +22,10 @@ pub(crate) struct Progress {
     pub(crate) running: BTreeMap<String, NodeStatus>,
     /// The nodes left out, with why.
     pub(crate) skipped: BTreeMap<String, NodeStatus>,
-    /// Targets of a NodeOp being created (not in `running` yet).
+    /// Targets without an entry in `running` yet (the NodeOp is new).
     pub(crate) pending_targets: usize,
+    /// The NodeOp running the upgrade, when it exists or is being created.
+    pub(crate) node_op_name: Option<String>,
     /// A message overriding the one derived from the phase.
     pub(crate) message: Option<String>,
     /// Status, reason and message of the [`SPEC_APPLIED`] condition.
@@ -40,6 +42,7 @@ impl Progress {
             running: BTreeMap::new(),
             skipped: BTreeMap::new(),
             pending_targets: 0,
+            node_op_name: None,
             message: None,
             spec_applied: (true, "Applied", "the current spec is in effect".to_owned()),
         }
@@ -73,7 +76,7 @@ impl Progress {
         let done = count(|p| matches!(p, NodePhase::Completed | NodePhase::Skipped));
         let failed = count(NodePhase::is_failure);
         let in_flight = count(NodePhase::is_in_flight);
-        let total = node_statuses.len().max(done + self.pending_targets);
+        let total = node_statuses.len() + self.pending_targets;
         let phase = self.phase;
         let target = &self.target;
         let message = self.message.unwrap_or_else(|| match phase {
@@ -115,7 +118,7 @@ impl Progress {
         ];
         let status = NodeOpUpgradeStatus {
             phase: Some(phase),
-            node_op_name: apply.as_ref().and_then(|op| op.metadata.name.clone()),
+            node_op_name: self.node_op_name,
             node_statuses,
             total: to_i32(total),
             completed: to_i32(done),

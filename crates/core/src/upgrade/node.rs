@@ -150,7 +150,8 @@ pub fn plan_node(
     if let Some((op, e)) = in_flight(own) {
         plan.upgrade = ctx.map(op, e);
         if let Some(want) = desired.map(|v| nodeop_name(node, v)) {
-            if op.metadata.name.as_deref() == Some(want.as_str()) {
+            let terminating = op.metadata.deletion_timestamp.is_some();
+            if op.metadata.name.as_deref() == Some(want.as_str()) && !terminating {
                 plan.apply = build(kn, uid, &want, desired, config, &status).ok();
             } else if let Some(v) = desired {
                 note(

@@ -431,3 +431,30 @@ fn a_missing_uid_is_an_error() {
         "failed to plan the upgrade: missing field .metadata.uid"
     );
 }
+
+#[test]
+fn a_new_nodeop_without_status_still_counts_its_targets() {
+    let mut nodes = six("v3.5.0");
+    nodes[0] = node("cp1", true, "v3.6.0");
+    let up = upgrade(json!({"image": IMAGE_360}));
+    let (_, op) = started(&up, nodes.clone());
+    let p = plan(&up, nodes, Some(op));
+    assert_eq!(p.status.phase, Some(OperationPhase::Pending));
+    assert_eq!((p.status.total, p.status.completed), (6, 1));
+    assert_eq!(p.status.node_op_name.as_deref(), Some("up"));
+}
+
+#[test]
+fn a_nodeop_being_deleted_is_not_applied_again() {
+    let up = upgrade(json!({"image": IMAGE_360}));
+    let (_, mut op) = started(&up, six("v3.5.0"));
+    op.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(50)));
+    let p = plan(&up, six("v3.5.0"), Some(op));
+    assert!(p.nodeop_to_apply.is_none());
+    assert_eq!(p.status.node_op_name.as_deref(), Some("up"));
+    assert_eq!(
+        p.status.message.as_deref(),
+        Some("NodeOp ops/up is being deleted")
+    );
+}

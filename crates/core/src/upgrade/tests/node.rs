@@ -349,3 +349,13 @@ fn a_missing_uid_is_an_error() {
         "failed to plan the node upgrade: missing field .metadata.uid"
     );
 }
+
+#[test]
+fn a_nodeop_being_deleted_is_followed_but_not_applied_again() {
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let mut op = own(at(NodePhase::Running));
+    op.metadata.deletion_timestamp = Some(Time(t(60)));
+    let p = plan(&k, Some(op), None);
+    assert!(p.nodeop_to_apply.is_none());
+    assert_eq!(p.upgrade.state, UpgradeState::InProgress);
+}
