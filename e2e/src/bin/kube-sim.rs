@@ -22,7 +22,7 @@ struct Args {
     #[arg(long, env = "KUBE_SIM_CRD_DIR")]
     crd_dir: Option<PathBuf>,
     /// Seconds between watch bookmarks.
-    #[arg(long, env = "KUBE_SIM_BOOKMARK_SECONDS", default_value_t = 5)]
+    #[arg(long, env = "KUBE_SIM_BOOKMARK_SECONDS", default_value_t = 60)]
     bookmark_seconds: u64,
 }
 

@@ -47,7 +47,7 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
-            bookmark_interval: Duration::from_secs(5),
+            bookmark_interval: Duration::from_secs(60),
             history: 10_000,
             crd_dir: Some(default_crd_dir()),
         }

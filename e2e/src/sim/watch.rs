@@ -165,14 +165,26 @@ async fn pump(
     mut last_rv: u64,
     every: Duration,
 ) {
-    let deadline = tokio::time::sleep(Duration::from_secs(filter.q.timeout.unwrap_or(1800)));
+    let timeout = Duration::from_secs(filter.q.timeout.unwrap_or(1800));
+    let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
+    // Like the real watch cache, send a bookmark shortly before a watch's deadline so that
+    // clients can resume from it.
+    let pre_deadline = tokio::time::sleep(timeout.saturating_sub(Duration::from_secs(2)));
+    tokio::pin!(pre_deadline);
+    let mut pre_sent = timeout <= Duration::from_secs(2);
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
         tokio::select! {
             _ = &mut deadline => return,
             _ = tx.closed() => return,
+            _ = &mut pre_deadline, if !pre_sent => {
+                pre_sent = true;
+                if filter.q.bookmarks && tx.send(filter.bookmark(last_rv, false)).await.is_err() {
+                    return;
+                }
+            }
             _ = tick.tick() => {
                 if filter.q.bookmarks && tx.send(filter.bookmark(last_rv, false)).await.is_err() {
                     return;
