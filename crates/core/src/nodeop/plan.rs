@@ -376,7 +376,7 @@ pub fn plan_with(
                         control_plane: t.control_plane,
                         ..NodeStatus::default()
                     };
-                    nodes.insert(t.name, st);
+                    nodes.entry(t.name).or_insert(st);
                 }
             }
             Err(e) => fixed = Some((OperationPhase::Failed, e.to_string())),
@@ -406,8 +406,8 @@ pub fn plan_with(
     })
 }
 
-/// Whether the node is in the state a finished node of this op should be: kept cordoned only
-/// when it failed and `uncordonOnFailure` is off.
+/// Whether a finished node keeps this operation's cordon: only when it failed (or rolled
+/// back) and `uncordonOnFailure` is off.
 pub(crate) fn keeps_cordon(phase: NodePhase, uncordon_on_failure: bool) -> bool {
     phase.is_failure() && !uncordon_on_failure
 }
