@@ -111,8 +111,10 @@ pub fn nodeop_for_upgrade(upgrade: &NodeOpUpgrade, targets: &[String]) -> NodeOp
     })
 }
 
-/// Why `node` is left out of the upgrade, or `None` when it is upgraded.
-/// `implicit` is true when neither `targetNodes` nor `nodeSelector` chose the candidates.
+/// Why `node` is left out of the upgrade, or `None` when it is upgraded (see the module docs).
+/// `implicit` is true when neither `targetNodes` nor `nodeSelector` chose the candidates;
+/// `own_nodeop` is `<namespace>/<name>` of this upgrade's NodeOp (an upgrade of the node
+/// recorded under that name is this one, not another in flight).
 pub fn skip_reason(
     upgrade: &NodeOpUpgrade,
     node: &ObservedNode,

@@ -7,25 +7,28 @@
 //! # Contract with the NodeOp engine
 //! This module only produces `NodeOp` objects and reads their status; the engine runs them.
 //! An upgrade `NodeOp` is recognised by [`upgrade_target`] (it carries the label
-//! [`LABEL_NODEOP_UPGRADE`] or
-//! [`LABEL_KAIROSNODE`]); for those the engine must:
+//! [`LABEL_NODEOP_UPGRADE`] or [`LABEL_KAIROSNODE`]); for those the engine must:
 //!
 //! 1. **Skip the reboot of an up-to-date node.** When the Job succeeded, read the termination
-//!    message of the container that runs the NodeOp's `command` and call [`job_outcome`]:
-//!    [`JobOutcome::UpToDate`] means the node already ran the image's version and nothing was
-//!    written to its active system, so the engine must not reboot it; it goes straight to
-//!    Uncordoning and ends `Completed` with the detail as its message (a Job that *failed* is a
-//!    failure whatever its message). The script writes the marker
-//!    ([`script::UP_TO_DATE_MARKER`], first line) before anything else touches the node.
+//!    message of the Job's container and call [`job_outcome`]: [`JobOutcome::UpToDate`] means
+//!    the node already ran the image's version and nothing was written to its active system,
+//!    so the engine must not reboot it; it goes straight to Uncordoning and ends `Completed`
+//!    with the detail as its message (a Job that *failed* is a failure whatever its message).
+//!    The script writes the marker ([`script::UP_TO_DATE_MARKER`], first line, detail second)
+//!    before it mounts anything. The engine's boot-ID wrapper must therefore **append** the
+//!    boot ID (`>>`, not `>`) and read it from the message's last line.
 //! 2. **Verify after the reboot** with [`verify_upgrade`], passing the target version from
 //!    [`upgrade_target`] (annotation [`ANNOTATION_TARGET_VERSION`], absent when the image tag
 //!    names no version), the KairosNode status of the node and the boot ID recorded before
 //!    the reboot. `Succeeded` -> Uncordoning; `RolledBack` -> `RolledBack` (left cordoned
 //!    unless `uncordonOnFailure`); `Failed` -> `Failed`; `Pending` -> keep Verifying until the
-//!    engine's timeout fails the node.
-//! 3. Honour the preflight the fleet NodeOp carries when the gate can skip whole nodes: its
+//!    engine's timeout fails the node. (The per-node planner applies the same verification to
+//!    the KairosNode status whatever the engine does, see [`node`].)
+//! 3. Honour the preflight the upgrade NodeOp carries when the gate can skip whole nodes: its
 //!    termination message means "skip" (upstream's contract, already in the NodeOp API).
 //!
+//! The script leaves the container's `/dev` as it found it (its binds of the host's `/dev`
+//! and `/run` are detached on exit), so the wrapper's write reaches the real termination log.
 //! A recovery-only upgrade NodeOp has `rebootOnSuccess: false` (upstream behaviour: only a new
 //! active system needs a reboot), so it is never verified by version.
 
