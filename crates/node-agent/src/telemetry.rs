@@ -1,6 +1,8 @@
 //! Logging setup: `tracing` with plain or JSON output, filtered by level or directive. Writes to
 //! standard error only (standard output is reserved for `--once`).
 
+use std::io::IsTerminal as _;
+
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
 
@@ -20,7 +22,8 @@ pub(crate) fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("failed to parse log filter {filter:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Plain => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
