@@ -5,6 +5,7 @@ mod fixtures;
 mod fleet;
 mod node;
 mod node_map;
+mod scenario;
 mod script;
 mod script_run;
 mod verify;
