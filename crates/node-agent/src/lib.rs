@@ -2,6 +2,10 @@
 //! operator over gRPC, at start, on change and on a slow heartbeat. Needs no Kubernetes API
 //! access at all. This module holds the command line and the reporting loop (I/O: host reads
 //! through [`host`], network through [`client`], stdout for `--once`).
+//!
+//! The agent runs on one thread (a current-thread tokio runtime, see `main.rs`): it does one
+//! thing at a time, and the host files it reads are a few small local files, so it reads them
+//! synchronously between sleeps.
 
 pub mod client;
 pub mod host;
@@ -89,6 +93,10 @@ impl Cli {
             .operator_endpoint
             .clone()
             .context("--operator-endpoint (KAIROS_OPERATOR_ENDPOINT) is required unless --once")?;
+        anyhow::ensure!(
+            endpoint.starts_with("https://") || endpoint.starts_with("http://"),
+            "--operator-endpoint must be an https:// URL (http:// only for tests), not {endpoint:?}"
+        );
         anyhow::ensure!(
             !self.poll_interval.is_zero(),
             "--poll-interval must be more than zero"

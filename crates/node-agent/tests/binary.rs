@@ -77,6 +77,22 @@ fn running_without_an_endpoint_is_a_clear_error() {
 }
 
 #[test]
+fn an_endpoint_that_is_not_a_url_is_a_clear_error() {
+    let out = agent()
+        .args([
+            "--node-name",
+            "n1",
+            "--operator-endpoint",
+            "kairos-operator:9443",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must be an https:// URL"), "{stderr}");
+}
+
+#[test]
 fn sigterm_stops_the_agent_cleanly() {
     let host = tempfile::tempdir().unwrap();
     write(host.path(), "/etc/os-release", "ID=debian\n");
