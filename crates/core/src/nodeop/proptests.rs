@@ -204,6 +204,11 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
                 }
             }
         }
+        // A plan goes as far as the observation allows: planning again from its own status
+        // with the same observation (and clock) changes nothing and says nothing new.
+        let again = plan(&replanned, &obs, &config, now).unwrap();
+        prop_assert_eq!(&again.status, &p.status, "not a fixpoint");
+        prop_assert!(again.events.is_empty(), "new events: {:?}", again.events);
         let quiet = p.actions.is_empty();
         for a in p.actions {
             world.apply(a)?;

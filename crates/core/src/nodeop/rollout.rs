@@ -32,26 +32,21 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
     for name in resumed {
         start(c, &name, nodes, out);
     }
-    let failed = nodes.values().any(|s| s.phase.is_failure());
-    let hold = if c.spec.stop_on_failure() && failed {
-        Some(Hold::StoppedOnFailure)
-    } else if c.spec.paused() {
-        Some(Hold::Paused)
-    } else {
-        None
-    };
-    if hold == Some(Hold::StoppedOnFailure) {
-        for (name, st) in nodes
-            .iter_mut()
-            .filter(|(_, s)| s.phase == NodePhase::Pending)
-        {
-            let msg = "not started: a node failed and stopOnFailure is set".to_owned();
-            out.event(Some(name), "NodeStopped", msg.clone());
-            enter(st, NodePhase::Stopped, msg, c.now);
+    // A node may finish in the plan that starts it (a preflight that says "skip", or fails),
+    // freeing its slot or stopping the rollout at once: decide again until nothing more
+    // starts. Each round moves at least one node out of Pending, so this ends.
+    loop {
+        let hold = hold(c, nodes);
+        if hold == Some(Hold::StoppedOnFailure) {
+            stop_pending(c, nodes, out);
         }
-    }
-    for name in order::pick_starts(nodes, c.spec.concurrency, hold) {
-        start(c, &name, nodes, out);
+        let picks = order::pick_starts(nodes, c.spec.concurrency, hold);
+        if picks.is_empty() {
+            break;
+        }
+        for name in picks {
+            start(c, &name, nodes, out);
+        }
     }
     for (name, st) in nodes.iter() {
         let Some(node) = c.node(name) else { continue };
@@ -61,6 +56,30 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
         {
             out.actions.push(uncordon(c, name));
         }
+    }
+}
+
+/// Why no new node may start, if so.
+fn hold(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>) -> Option<Hold> {
+    let failed = nodes.values().any(|s| s.phase.is_failure());
+    if c.spec.stop_on_failure() && failed {
+        Some(Hold::StoppedOnFailure)
+    } else if c.spec.paused() {
+        Some(Hold::Paused)
+    } else {
+        None
+    }
+}
+
+/// Marks every Pending node Stopped: a node failed and `stopOnFailure` is set.
+fn stop_pending(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
+    for (name, st) in nodes
+        .iter_mut()
+        .filter(|(_, s)| s.phase == NodePhase::Pending)
+    {
+        let msg = "not started: a node failed and stopOnFailure is set".to_owned();
+        out.event(Some(name), "NodeStopped", msg.clone());
+        enter(st, NodePhase::Stopped, msg, c.now);
     }
 }
 
