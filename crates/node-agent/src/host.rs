@@ -17,6 +17,13 @@
 //! otherwise the container's own `/proc/...`. The e2e harness must therefore put both files
 //! under every simulated node's host root, or all simulated nodes report the test machine's.
 //!
+//! # Directories where files should be
+//!
+//! The DaemonSet mounts each host file with a hostPath volume of `type: ""` so that the pod
+//! starts on nodes that lack a path; container runtimes then create the missing path on the
+//! host as an empty directory. So a *directory* at `/etc/kairos-release` or `/etc/os-release`
+//! means "absent" here (a non-Kairos node; fall back to `/usr/lib/os-release`), not an error.
+//!
 //! # Bounds
 //!
 //! Each file is read up to [`MAX_FILE_BYTES`] (larger is an error, not a truncated read);
@@ -53,7 +60,10 @@ pub enum ReadError {
     /// Resolving the path followed more than [`MAX_SYMLINK_HOPS`] symlinks.
     #[error("too many levels of symbolic links")]
     SymlinkLoop,
-    /// The path resolves to something that is not a regular file.
+    /// The path resolves to a directory.
+    #[error("is a directory")]
+    IsADirectory,
+    /// The path resolves to something that is neither a regular file nor a directory.
     #[error("not a regular file")]
     NotAFile,
     /// The file is larger than [`MAX_FILE_BYTES`].
@@ -98,8 +108,9 @@ impl Host {
 
         let kairos_release = match self.read_text(KAIROS_RELEASE_PATH, &mut errors) {
             Ok(text) => Some(text),
-            // No kairos-release: not Kairos (or Kairos older than v3). Not an error.
-            Err(ReadError::NotFound) => None,
+            // No kairos-release: not Kairos (or Kairos older than v3). Not an error, and neither
+            // is the empty directory a container runtime creates for a missing hostPath.
+            Err(ReadError::NotFound | ReadError::IsADirectory) => None,
             Err(e) => {
                 errors.push(format!("{KAIROS_RELEASE_PATH}: failed to read: {e}"));
                 None
@@ -110,7 +121,7 @@ impl Host {
             Ok(text) => Some(text),
             Err(first) => match self.read_text(OS_RELEASE_FALLBACK_PATH, &mut errors) {
                 Ok(text) => {
-                    if !matches!(first, ReadError::NotFound) {
+                    if !matches!(first, ReadError::NotFound | ReadError::IsADirectory) {
                         errors.push(format!("{OS_RELEASE_PATH}: failed to read: {first}"));
                     }
                     Some(text)
@@ -246,11 +257,15 @@ impl Host {
 
 /// Reads a regular file of at most [`MAX_FILE_BYTES`] bytes.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, ReadError> {
-    let file = fs::File::open(path)?;
-    let meta = file.metadata()?;
+    // Check the type before opening: opening a FIFO would block until a writer shows up.
+    let meta = fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(ReadError::IsADirectory);
+    }
     if !meta.is_file() {
         return Err(ReadError::NotAFile);
     }
+    let file = fs::File::open(path)?;
     let mut buf = Vec::new();
     // `/proc` files report a size of 0, so the bound is enforced on what is read.
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf)?;
@@ -474,18 +489,33 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_is_not_a_release_file() {
+    fn a_directory_where_a_release_file_should_be_counts_as_absent() {
+        // What containerd and CRI-O leave on a node that lacks a hostPath of `type: ""`.
         let dir = host_root();
         fs::create_dir_all(dir.path().join("etc/kairos-release")).unwrap();
+        fs::create_dir_all(dir.path().join("etc/os-release")).unwrap();
+        write(dir.path(), "/usr/lib/os-release", "ID=debian\n");
         let snap = Host::new(dir.path()).snapshot();
-        assert_eq!(
-            snap.read_errors,
-            vec![
-                "/etc/kairos-release: failed to read: not a regular file".to_owned(),
-                "/etc/os-release: failed to read: no such file".to_owned(),
-                "/usr/lib/os-release: failed to read: no such file".to_owned(),
-            ]
-        );
+        assert_eq!(snap.kairos_release, None);
+        assert_eq!(snap.os_release.as_deref(), Some("ID=debian\n"));
+        assert_eq!(snap.read_errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_fifo_is_not_a_release_file() {
+        let dir = host_root();
+        fs::create_dir_all(dir.path().join("etc")).unwrap();
+        let fifo = dir.path().join("etc/kairos-release");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            // Without mkfifo this case cannot be built; the directory case above still runs.
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let err = Host::new(dir.path())
+            .read("/etc/kairos-release")
+            .unwrap_err();
+        assert!(matches!(err, ReadError::NotAFile), "{err}");
     }
 
     #[test]
