@@ -44,6 +44,20 @@ impl MapCtx<'_> {
         let target = annotation(op, ANNOTATION_TARGET_VERSION);
         let op_ref = qualified(op);
         let op_phase = op.status.as_ref().and_then(|s| s.phase);
+        let same_op = self
+            .prev
+            .filter(|p| p.node_op.as_deref() == Some(op_ref.as_str()));
+        // The record is the history: once this operation's end is recorded, later reports (a
+        // later upgrade, a later reboot) do not rewrite it.
+        let recorded_end = same_op.filter(|p| {
+            matches!(
+                p.state,
+                UpgradeState::Completed | UpgradeState::Failed | UpgradeState::RolledBack
+            )
+        });
+        if let Some(p) = recorded_end.filter(|_| e.is_none_or(|e| e.phase.is_terminal())) {
+            return p.clone();
+        }
         let (mut state, mut message) = match e.map(|e| e.phase) {
             None if matches!(
                 op_phase,
@@ -79,9 +93,6 @@ impl MapCtx<'_> {
         let message = message
             .or_else(|| e.and_then(|e| e.message.clone()))
             .unwrap_or_else(|| format!("{} on NodeOp {op_ref}", state_reason(state)));
-        let same_op = self
-            .prev
-            .filter(|p| p.node_op.as_deref() == Some(op_ref.as_str()));
         let attempts = match (same_op, self.prev) {
             (Some(p), _) => p.attempts.max(1),
             (None, Some(p)) if versions_equal(p.target_version.as_deref(), target.as_deref()) => {
@@ -246,9 +257,12 @@ pub(crate) fn idle(current: Option<&str>) -> UpgradeStatus {
     }
 }
 
+/// Appends `extra` to the message, once (a recorded message may already carry it).
 pub(crate) fn note(upgrade: &mut UpgradeStatus, extra: &str) {
     let base = upgrade.message.take().unwrap_or_default();
-    upgrade.message = Some(if base.is_empty() {
+    upgrade.message = Some(if base.ends_with(extra) {
+        base
+    } else if base.is_empty() {
         extra.to_owned()
     } else {
         format!("{base}; {extra}")

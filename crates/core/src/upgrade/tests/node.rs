@@ -260,6 +260,11 @@ fn a_failed_upgrade_is_not_retried_until_its_nodeop_is_deleted() {
     assert_eq!(p.upgrade.attempts, 1);
 
     let k = after(&k, &p);
+    let same = plan(&k, Some(own(at(NodePhase::Failed))), None);
+    assert_eq!(
+        same.upgrade, p.upgrade,
+        "a recorded failure stays byte-for-byte the same"
+    );
     let retry = plan_at(&k, None, None, 200);
     assert_eq!(
         retry.nodeop_to_apply.unwrap().metadata.name.as_deref(),

@@ -216,3 +216,61 @@ fn the_engines_completed_counts_only_with_the_agents_report() {
     let rebooting = plan_at(&k, Some(own(at(NodePhase::Rebooting))), None, 5000);
     assert_eq!(rebooting.upgrade.state, UpgradeState::Rebooting);
 }
+
+#[test]
+fn a_recorded_end_is_history_that_later_reports_do_not_rewrite() {
+    // n4 completed a fleet upgrade to v3.6.0 (recorded), and later runs v3.6.1 from a newer boot.
+    let k = n4("v3.6.0", BootState::Active, None);
+    let p = plan(&k, None, Some(fleet(NodePhase::Completed)));
+    assert_eq!(p.upgrade.state, UpgradeState::Completed);
+    let mut later = after(&k, &p);
+    let status = later.status.as_mut().unwrap();
+    status.kairos.as_mut().unwrap().version = Some("v3.6.1".into());
+    status.boot_id = Some("33333333-3333-3333-3333-333333333333".into());
+    let again = plan(&later, None, Some(fleet(NodePhase::Completed)));
+    assert_eq!(
+        again.upgrade, p.upgrade,
+        "still the recorded Completed, not a version mismatch"
+    );
+}
+
+#[test]
+fn planning_again_from_the_written_status_changes_nothing() {
+    use NodePhase as P;
+    let phases = [
+        P::Pending,
+        P::Preflight,
+        P::Cordoning,
+        P::Draining,
+        P::Running,
+        P::Rebooting,
+        P::Verifying,
+        P::Uncordoning,
+        P::Completed,
+        P::Skipped,
+        P::Failed,
+        P::Stopped,
+        P::RolledBack,
+    ];
+    let reports = [
+        ("v3.6.0", BootState::Active, BOOT_A),
+        ("v3.6.1", BootState::Active, BOOT_B),
+        ("v3.6.0", BootState::Passive, BOOT_B),
+    ];
+    for (version, boot, boot_id) in reports {
+        let mut k = n4(version, boot, Some("v3.6.1"));
+        k.status.as_mut().unwrap().boot_id = Some(boot_id.into());
+        let mut cases: Vec<Option<NodeOp>> = phases.iter().map(|p| Some(own(at(*p)))).collect();
+        cases.push(None);
+        for op in cases {
+            let first = plan_at(&k, op.clone(), None, 100);
+            let second = plan_at(&after(&k, &first), op.clone(), None, 120);
+            let ctx = format!(
+                "{version} {boot:?} {:?}",
+                op.as_ref().map(|o| o.status.clone())
+            );
+            assert_eq!(second.upgrade, first.upgrade, "{ctx}");
+            assert_eq!(second.conditions, first.conditions, "{ctx}");
+        }
+    }
+}

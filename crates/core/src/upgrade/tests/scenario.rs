@@ -107,3 +107,45 @@ fn six_nodes_upgrade_through_the_fleet_then_one_through_its_kairosnode() {
         }
     }
 }
+
+#[test]
+fn planning_a_fleet_again_from_its_written_status_changes_nothing() {
+    let mut up = upgrade(json!({"image": IMAGE_360, "concurrency": 2}));
+    let mut nodes = six("v3.5.0");
+    nodes[5] = node("w3", false, "v3.6.0");
+    let first = plan_fleet(
+        &up,
+        &FleetObserved {
+            nodes: nodes.clone(),
+            nodeop: None,
+        },
+        t(0),
+    )
+    .unwrap();
+    let op = first.nodeop_to_apply.clone().unwrap();
+    let running = with_status(
+        op.clone(),
+        OperationPhase::Running,
+        &[("cp1", entry_since(NodePhase::Running, 10, Some(BOOT_A)))],
+    );
+    let done_entries: Vec<(&str, _)> = ["cp1", "cp2", "cp3", "w1", "w2"]
+        .iter()
+        .map(|n| (*n, entry_since(NodePhase::Completed, 90, Some(BOOT_A))))
+        .collect();
+    let done = with_status(op, OperationPhase::Completed, &done_entries);
+    for nodeop in [None, Some(running), Some(done)] {
+        up.status = None;
+        let observed = FleetObserved {
+            nodes: nodes.clone(),
+            nodeop,
+        };
+        let a = plan_fleet(&up, &observed, t(100)).unwrap();
+        up.status = Some(a.status.clone());
+        let b = plan_fleet(&up, &observed, t(130)).unwrap();
+        assert_eq!(b.status, a.status);
+        let json = |p: &crate::upgrade::fleet::FleetPlan| {
+            serde_json::to_value(&p.nodeop_to_apply).unwrap()
+        };
+        assert_eq!(json(&b), json(&a));
+    }
+}
