@@ -127,4 +127,6 @@ mod tests_drain;
 #[cfg(test)]
 mod tests_parts;
 #[cfg(test)]
+mod tests_seed;
+#[cfg(test)]
 mod tests_verify;
