@@ -11,8 +11,10 @@
 //!   whose KairosNode `spec.version` is set ("pinned to v by KairosNode spec.version": a fleet
 //!   upgrade never overrides, let alone downgrades, the admin's per-node choice, and never runs
 //!   next to that node's own upgrade); unless `force`, a node already running the target
-//!   version booted active ("already runs v", only for active-only upgrades: the host's version
-//!   says nothing about its recovery system); a node with another upgrade in flight; a node
+//!   version booted active ("already runs v": the image tag's Kairos version and Kubernetes
+//!   distribution both match the report, see
+//!   [`image_matches_release`](super::version::image_matches_release); only for active-only
+//!   upgrades: the host's version says nothing about its recovery system); a node with another upgrade in flight; a node
 //!   running from a live medium.
 //! - **Fixed at start**: the NodeOp's `targetNodes` is computed once, when the NodeOp is
 //!   created; afterwards the existing list is kept (the engine fixes it too). Nodes matching
@@ -37,7 +39,7 @@ use kairos_api::v1alpha1::{
 };
 
 use super::fleet_status::Progress;
-use super::version::{target_version_from_image, versions_equal};
+use super::version::{image_matches_release, target_version_from_image};
 use super::{ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput};
 
 /// Condition type on a `NodeOpUpgrade`: whether its current spec is in effect.
@@ -133,14 +135,16 @@ pub fn skip_reason(
         return Some(format!("pinned to {pin} by KairosNode spec.version"));
     }
     let status = kn.status.as_ref()?;
-    let target = target_version_from_image(&upgrade.spec.image);
-    let current = status.kairos.as_ref().and_then(|k| k.version.as_deref());
+    let kairos = status.kairos.clone().unwrap_or_default();
     let active = status.boot_state == Some(BootState::Active);
     if script_options(upgrade).skips_when_up_to_date()
         && active
-        && versions_equal(current, target.as_deref())
+        && image_matches_release(&upgrade.spec.image, &kairos)
     {
-        return Some(format!("already runs {}", current.unwrap_or_default()));
+        return Some(format!(
+            "already runs {}",
+            kairos.version.unwrap_or_default()
+        ));
     }
     if let Some(up) = &status.upgrade {
         let in_flight = matches!(

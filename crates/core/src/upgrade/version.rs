@@ -37,9 +37,7 @@ pub fn normalize(version: &str) -> Option<&str> {
 /// Returns `None` when the reference has no tag or the tag names no version (`latest`, a
 /// digest only). Never panics on any input.
 pub fn target_version_from_image(image: &str) -> Option<String> {
-    let without_digest = image.split('@').next().unwrap_or_default();
-    let last_component = without_digest.rsplit('/').next().unwrap_or_default();
-    let (_, tag) = last_component.split_once(':')?;
+    let tag = image_tag(image)?;
     let fields: Vec<&str> = tag.split('-').collect();
     let index = fields.iter().position(|f| is_release_field(f))?;
     let mut version = fields[index].to_owned();
@@ -71,4 +69,57 @@ fn is_prerelease_field(field: &str) -> bool {
                 .all(|b| b.is_ascii_digit())
         })
     })
+}
+
+/// Whether the image `image` certainly carries the release a node reports (`kairos`): the
+/// tag's Kairos version equals `KAIROS_VERSION` and, when the node reports a Kubernetes
+/// distribution (`KAIROS_SOFTWARE_VERSION`, e.g. `v1.33.1+k3s1` with prefix `k3s`), the tag
+/// names the same one as a whole dash-separated run (`k3sv1.33.1-k3s1` or `k3s-v1.33.1-k3s1`).
+///
+/// # Guarantees
+/// False whenever either side is unknown: it is used to skip nodes, and a node is only skipped
+/// when it certainly runs what the image would install. Never panics.
+pub fn image_matches_release(image: &str, kairos: &kairos_api::v1alpha1::KairosInfo) -> bool {
+    let target = target_version_from_image(image);
+    if !versions_equal(kairos.version.as_deref(), target.as_deref()) {
+        return false;
+    }
+    let Some(software) = kairos
+        .software_version
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return true;
+    };
+    let tag = image_tag(image).unwrap_or_default();
+    let software = software.replace('+', "-");
+    let prefix = kairos
+        .software_version_prefix
+        .as_deref()
+        .unwrap_or_default()
+        .trim();
+    let forms = [
+        format!("{prefix}{software}"),
+        format!("{prefix}-{software}"),
+    ];
+    forms.iter().any(|form| contains_field(tag, form))
+}
+
+/// The tag of an image reference, if it has one.
+fn image_tag(image: &str) -> Option<&str> {
+    let without_digest = image.split('@').next().unwrap_or_default();
+    let last_component = without_digest.rsplit('/').next().unwrap_or_default();
+    last_component.split_once(':').map(|(_, tag)| tag)
+}
+
+/// Whether `needle` occurs in `haystack` preceded by the start or `-` and followed by the end
+/// or `-`.
+fn contains_field(haystack: &str, needle: &str) -> bool {
+    !needle.is_empty()
+        && haystack.match_indices(needle).any(|(i, _)| {
+            let end = i + needle.len();
+            (i == 0 || haystack[..i].ends_with('-'))
+                && (end == haystack.len() || haystack[end..].starts_with('-'))
+        })
 }

@@ -57,6 +57,8 @@ pub(super) fn kn(name: &str, version: &str, boot: BootState) -> KairosNode {
                 version: Some(version.into()),
                 image_repo: Some(REPO.into()),
                 image_label: Some(label(version)),
+                software_version: Some("v1.33.1+k3s1".into()),
+                software_version_prefix: Some("k3s".into()),
                 ..KairosInfo::default()
             }),
             boot_state: Some(boot),

@@ -120,6 +120,14 @@ fn nodes_already_at_the_target_are_skipped_unless_force() {
     assert!(p.status.node_statuses["cp2"].control_plane);
     assert_eq!((p.status.total, p.status.completed), (6, 2));
 
+    // Same Kairos version, another Kubernetes version: not certainly up to date.
+    let mut other_k8s = nodes.clone();
+    let kn_w2 = other_k8s[4].kairos_node.as_mut().unwrap();
+    let info = kn_w2.status.as_mut().unwrap().kairos.as_mut().unwrap();
+    info.software_version = Some("v1.32.0+k3s1".into());
+    let p = plan(&upgrade(json!({"image": IMAGE_360})), other_k8s, None);
+    assert_eq!(targets(&p), ["cp1", "cp3", "w1", "w2", "w3"]);
+
     let forced = plan(
         &upgrade(json!({"image": IMAGE_360, "force": true})),
         nodes.clone(),

@@ -4,7 +4,7 @@ use kairos_api::v1alpha1::KairosInfo;
 use proptest::prelude::*;
 
 use crate::upgrade::image::{DeriveError, derive_image};
-use crate::upgrade::version::{target_version_from_image, versions_equal};
+use crate::upgrade::version::{image_matches_release, target_version_from_image, versions_equal};
 
 #[test]
 fn versions_compare_with_unknown_never_equal() {
@@ -180,10 +180,64 @@ fn derivation_errors_say_what_is_missing_and_what_to_do() {
     }
 }
 
+#[test]
+fn an_image_matches_a_release_only_when_both_versions_are_certain() {
+    let release = |v: Option<&str>, sv: Option<&str>, prefix: Option<&str>| KairosInfo {
+        version: v.map(str::to_owned),
+        software_version: sv.map(str::to_owned),
+        software_version_prefix: prefix.map(str::to_owned),
+        ..KairosInfo::default()
+    };
+    let k3s = release(Some("v3.6.0"), Some("v1.33.1+k3s1"), Some("k3s"));
+    let table = [
+        (
+            "q/u:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1",
+            &k3s,
+            true,
+        ),
+        (
+            "q/u:22.04-standard-arm64-generic-v3.6.0-k3s-v1.33.1-k3s1",
+            &k3s,
+            true,
+        ),
+        (
+            "q/u:24.04-standard-amd64-generic-v3.6.0-k3sv1.32.0-k3s1",
+            &k3s,
+            false,
+        ),
+        (
+            "q/u:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s10",
+            &k3s,
+            false,
+        ),
+        ("q/u:24.04-core-amd64-generic-v3.6.0", &k3s, false),
+        (
+            "q/u:24.04-standard-amd64-generic-v3.6.1-k3sv1.33.1-k3s1",
+            &k3s,
+            false,
+        ),
+        ("q/u:latest", &k3s, false),
+    ];
+    for (image, info, want) in table {
+        assert_eq!(image_matches_release(image, info), want, "{image}");
+    }
+    let core = release(Some("v3.6.0"), None, None);
+    assert!(image_matches_release(
+        "q/u:24.04-core-amd64-generic-v3.6.0",
+        &core
+    ));
+    assert!(!image_matches_release(
+        "q/u:24.04-core-amd64-generic-v3.6.0",
+        &release(None, None, None)
+    ));
+}
+
 proptest! {
     #[test]
     fn version_functions_never_panic(a in ".{0,40}", b in ".{0,40}", image in ".{0,120}") {
         let _ = versions_equal(Some(&a), Some(&b));
+        let info = KairosInfo { version: Some(a.clone()), software_version: Some(b.clone()), ..KairosInfo::default() };
+        let _ = image_matches_release(&image, &info);
         prop_assert!(!versions_equal(None, Some(&b)));
         if let Some(v) = target_version_from_image(&image) {
             prop_assert!(v.starts_with('v'));
