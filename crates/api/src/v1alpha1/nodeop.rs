@@ -44,7 +44,8 @@ pub struct NodeOpSpec {
     #[schemars(length(min = 1))]
     pub image: String,
 
-    /// Secrets used to pull `image` from a private registry (in the NodeOp's namespace).
+    /// Secrets used to pull `image` from a private registry. They are looked up in the
+    /// operator's namespace, where the Jobs run (DESIGN.md section 6), not the NodeOp's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
 
