@@ -3,6 +3,9 @@
 //! (create if missing, optimistic update; a conflict re-reads, so replicas converge on one CA),
 //! and swaps the serving certificate of the running server without a restart. Does I/O.
 //!
+//! A Secret without `ca.key` but with `tls.crt`/`tls.key` (as cert-manager issues them) is taken
+//! as managed elsewhere: it is served and its `ca.crt` published, and never rotated or replaced.
+//!
 //! Decision: the server is never restarted for a rotation. Its rustls configuration resolves
 //! the certificate per handshake through [`Resolver`], which this module updates every
 //! [`CHECK_INTERVAL`] from the Secret (so a rotation done by another replica is picked up too).
@@ -157,6 +160,13 @@ impl CertStore {
                 .get_opt(kairos_api::names::TLS_SECRET)
                 .await
                 .map_err(api("get the TLS Secret"))?;
+            if let Some(external) = secret.as_ref().and_then(external_material) {
+                // Issued by someone else (cert-manager): serve it, publish its CA, rotate nothing.
+                if !self.publish_ca(&external, now).await? {
+                    continue;
+                }
+                return Ok(external);
+            }
             let stored = secret.as_ref().and_then(material_from_secret);
             let observed = stored.as_ref().and_then(|m| tls::observe(m).ok());
             let steps = tls::plan(observed.as_ref(), &self.names, now);
@@ -325,6 +335,24 @@ fn secret_data(m: &TlsMaterial) -> BTreeMap<String, ByteString> {
     data
 }
 
+/// The material of a Secret issued by another tool (cert-manager writes `tls.crt`, `tls.key` and
+/// `ca.crt` but never a CA key): `None` when the Secret has a `ca.key` (it is ours) or lacks the
+/// serving certificate.
+fn external_material(secret: &Secret) -> Option<TlsMaterial> {
+    let data = secret.data.as_ref()?;
+    if data.contains_key(CA_KEY) {
+        return None;
+    }
+    let text = |k: &str| String::from_utf8(data.get(k)?.0.clone()).ok();
+    Some(TlsMaterial {
+        ca_cert: text(CA_CRT).unwrap_or_default(),
+        ca_key: String::new(),
+        tls_cert: text(TLS_CRT)?,
+        tls_key: text(TLS_KEY)?,
+        next_ca: None,
+    })
+}
+
 /// The material in `secret`, or `None` when a required key is missing or not UTF-8.
 fn material_from_secret(secret: &Secret) -> Option<TlsMaterial> {
     let data = secret.data.as_ref()?;
@@ -340,39 +368,5 @@ fn material_from_secret(secret: &Secret) -> Option<TlsMaterial> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_round_trip_keeps_every_key() {
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let names = tls::serving_names("s", "ns");
-        let m = tls::execute(
-            &[tls::Step::CreateAll, tls::Step::AddNextCa],
-            None,
-            &names,
-            now,
-        )
-        .unwrap();
-        let secret = new_secret(&m);
-        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
-        assert_eq!(material_from_secret(&secret), Some(m));
-    }
-
-    #[test]
-    fn resolver_swaps_only_when_the_certificate_changes() {
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let names = tls::serving_names("s", "ns");
-        let m = tls::execute(&[tls::Step::CreateAll], None, &names, now).unwrap();
-        let resolver = Resolver::default();
-        assert!(resolver.load(&m).unwrap());
-        assert!(!resolver.load(&m).unwrap());
-        let renewed = tls::execute(&[tls::Step::RenewServing], Some(&m), &names, now).unwrap();
-        assert!(resolver.load(&renewed).unwrap());
-        let broken = TlsMaterial {
-            tls_key: "nope".into(),
-            ..m
-        };
-        assert!(resolver.load(&broken).is_err());
-    }
-}
+#[path = "certs_tests.rs"]
+mod tests;

@@ -281,3 +281,27 @@ async fn kube_store_lists_every_page() {
         .collect();
     assert_eq!(names, ["n1", "n2"]);
 }
+
+#[tokio::test]
+async fn a_secret_issued_by_cert_manager_is_served_and_published_never_replaced() {
+    let api = Arc::new(Mutex::new(Api::default()));
+    let now = Timestamp::now();
+    let names = tls::serving_names("kairos-operator", "kairos-system");
+    let issued = tls::execute(&[tls::Step::CreateAll], None, &names, now).unwrap();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": { "name": "kairos-operator-grpc-tls" },
+        "data": { "ca.crt": b64(&issued.ca_cert), "tls.crt": b64(&issued.tls_cert),
+                  "tls.key": b64(&issued.tls_key) } });
+    api.lock()
+        .unwrap()
+        .store(&format!("{SECRETS}/kairos-operator-grpc-tls"), secret);
+
+    let certs = CertStore::new(client(api.clone()), "kairos-system", "kairos-operator");
+    // Even far in the future, when we would rotate our own material.
+    let later = now + SignedDuration::from_hours(24 * 80);
+    let served = certs.ensure(later).await.unwrap();
+    assert_eq!(served.tls_cert, issued.tls_cert);
+    assert_eq!(writes(&api), 1, "only the ConfigMap is written");
+    assert!(published(&api).contains(issued.ca_cert.trim()));
+}
