@@ -16,6 +16,7 @@ use kairos_api::names::{AGENT_SERVICE_ACCOUNT, OPERATOR_SERVICE_ACCOUNT};
 use crate::admin::{self, AdminState};
 use crate::context::{Config, Context};
 use crate::controllers;
+use crate::leader::{self, LeaderConfig};
 use crate::metrics::ReconcileMetrics;
 use crate::report::{self, ReportConfig, ReportMetrics, TlsMode};
 use crate::telemetry::{self, LogFormat};
@@ -98,6 +99,19 @@ struct RunArgs {
         default_value = "kairos-node-job"
     )]
     job_service_account: String,
+    /// Take part in leader election on a Lease, so that only one replica runs the controllers
+    /// (every replica serves the report channel).
+    #[arg(long, env = "KAIROS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader-election Lease, in `--namespace`.
+    #[arg(long, env = "KAIROS_LEASE_NAME", default_value = "kairos-operator")]
+    lease_name: String,
+    /// How long the lease holds without renewal: the longest a failover takes.
+    #[arg(long, env = "KAIROS_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
+    /// How long before the lease expires the leader renews it.
+    #[arg(long, env = "KAIROS_LEASE_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    lease_grace: Duration,
     /// How long to wait for the API server to answer at start.
     #[arg(long, env = "KAIROS_API_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     api_timeout: Duration,
@@ -151,6 +165,10 @@ impl RunArgs {
             reboot_timeout,
             reboot_image,
             job_service_account,
+            leader_election,
+            lease_name,
+            lease_duration,
+            lease_grace,
             api_timeout,
         } = self;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), %namespace, node = ?node_name, "starting");
@@ -214,6 +232,19 @@ impl RunArgs {
             poll_interval,
             ..kairos_core::nodeop::Config::default()
         };
+        let identity = pod_name.clone().unwrap_or_else(default_identity);
+        let leadership = leader::elect(
+            client.clone(),
+            &LeaderConfig {
+                enabled: leader_election,
+                lease_name,
+                namespace: config.namespace.clone(),
+                identity,
+                duration: lease_duration,
+                grace: lease_grace,
+            },
+        )
+        .await?;
         let ctx = Context::new(client, reconcile_metrics, config, pod_name);
         let controllers = tokio::spawn(controllers::run(
             ctx,
@@ -221,6 +252,7 @@ impl RunArgs {
             move || {
                 caches_ready_tx.send_replace(true);
             },
+            leadership,
             shutdown_rx.clone(),
         ));
 
@@ -234,6 +266,14 @@ impl RunArgs {
         admin.await.context("the admin server task panicked")??;
         Ok(())
     }
+}
+
+/// An identity for leader election outside a pod: the host name plus the process id.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "kairos-operator".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Keeps `ready` true exactly while both inputs are true and no shutdown started.

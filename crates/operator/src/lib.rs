@@ -7,6 +7,7 @@ mod context;
 mod controllers;
 mod crd;
 mod error;
+mod leader;
 mod metrics;
 pub mod report;
 mod telemetry;

@@ -24,6 +24,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use crate::context::Context;
+use crate::leader::Leadership;
 
 /// Caches every controller reads instead of listing: all Nodes and all KairosNodes.
 #[derive(Clone)]
@@ -98,12 +99,21 @@ pub(crate) async fn run(
     ctx: Arc<Context>,
     engine: kairos_core::nodeop::Config,
     on_ready: impl FnOnce() + Send,
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    leadership: Leadership,
+    shutdown_rx: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let mut leader = leadership.is_leader.clone();
+    // Controllers stop on shutdown, and when this replica stops leading.
+    let stop_rx = shutdown_rx.clone();
+    let stop_leader = leader.clone();
     let shutdown = move || {
-        let mut rx = shutdown.clone();
+        let mut stop = stop_rx.clone();
+        let mut leading = stop_leader.clone();
         async move {
-            let _ = rx.wait_for(|stop| *stop).await;
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => {}
+                _ = leading.wait_for(|leads| !*leads) => {}
+            }
         }
     };
     let client = ctx.client.clone();
@@ -111,6 +121,18 @@ pub(crate) async fn run(
     let cache_task = tokio::spawn(cache_task);
     caches.wait_until_ready().await?;
     on_ready();
+
+    let mut stop = shutdown_rx.clone();
+    tokio::select! {
+        led = leader.wait_for(|leads| *leads) => {
+            led.map_err(|_| anyhow::anyhow!("failed to follow the leader election: it stopped"))?;
+        }
+        _ = stop.wait_for(|stop| *stop) => {
+            cache_task.abort();
+            return Ok(());
+        }
+    }
+    tracing::info!("leading: starting the controllers");
 
     let nodeop_controller = nodeop_controller(&ctx, &caches, engine, shutdown());
     let upgrade_controller = {
@@ -176,6 +198,11 @@ pub(crate) async fn run(
         kairos_node_controller
     );
     cache_task.abort();
+    if !*shutdown_rx.borrow() && !*leader.borrow() {
+        // Another replica leads now; exit so that this one starts afresh as a follower.
+        anyhow::bail!("lost the leader lease: stopping the controllers");
+    }
+    drop(leadership);
     Ok(())
 }
 
