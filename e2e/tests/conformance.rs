@@ -513,6 +513,32 @@ async fn conformance_crd_schema_defaults_and_validation() {
         api_err(api.create(&PostParams::default(), &bad).await),
         (422, "Invalid".into())
     );
+    let mut cel = nodeop("cel");
+    cel.data["spec"]["cordon"] = json!(false);
+    cel.data["spec"]["drainOptions"] = json!({"enabled": true});
+    let (code, _) = api_err(api.create(&PostParams::default(), &cel).await);
+    assert_eq!(
+        code, 422,
+        "CEL rules (x-kubernetes-validations) are enforced"
+    );
+    let mut unknown = nodeop("unknown");
+    unknown.data["spec"]["notAField"] = json!(1);
+    let req = axum::http::Request::post(format!(
+        "/apis/operator.kairos.io/v1alpha1/namespaces/{ns}/nodeops?fieldValidation=Strict"
+    ))
+    .header("content-type", "application/json")
+    .body(serde_json::to_vec(&unknown).unwrap())
+    .unwrap();
+    let (code, _) = api_err(c.client().request::<DynamicObject>(req).await);
+    assert_eq!(
+        code, 400,
+        "fieldValidation=Strict (kubectl's default) refuses unknown fields"
+    );
+    let pruned = api.create(&PostParams::default(), &unknown).await.unwrap();
+    assert!(
+        pruned.data["spec"].get("notAField").is_none(),
+        "unknown fields are pruned otherwise"
+    );
     let mut wrong_type = nodeop("wrong");
     wrong_type.data["spec"]["command"] = json!("not-a-list");
     assert_eq!(

@@ -109,6 +109,7 @@ fn write_host_root(
     }
     write(root, "usr/lib/os-release", &release.os_release())?;
     let link = root.join("etc/os-release");
+    std::fs::create_dir_all(root.join("etc")).context("failed to create etc")?;
     if link.symlink_metadata().is_err() {
         std::os::unix::fs::symlink("../usr/lib/os-release", &link)
             .context("failed to link os-release")?;

@@ -47,6 +47,30 @@ fn selectors_of(t: &Target, call: &Call) -> ApiResult<(Vec<LabelReq>, Vec<FieldR
     Ok((labels, fields))
 }
 
+/// `fieldValidation=Strict` (kubectl's default): unknown fields of a custom resource are a 400
+/// instead of being pruned silently.
+fn strict_check(t: &Target, call: &Call, obj: &Value) -> ApiResult<()> {
+    let strict = call.query.get("fieldValidation").map(String::as_str) == Some("Strict");
+    let Some(schema) = t.rt.schema.as_ref().filter(|_| strict) else {
+        return Ok(());
+    };
+    let mut pruned = obj.clone();
+    super::schema::prune(schema, &mut pruned, true);
+    let after = apply::leaves(&pruned);
+    let unknown: Vec<String> = apply::leaves(obj)
+        .difference(&after)
+        .map(|p| format!("unknown field \"{}\"", p.join(".")))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            unknown.join(", ")
+        )))
+    }
+}
+
 fn with_version(t: &Target, mut o: Value) -> Value {
     o["apiVersion"] = json!(t.rt.api_version());
     o
@@ -159,6 +183,7 @@ pub fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     if t.rt.plural == "tokenreviews" {
         return Ok(respond(201, tokens::review(&st, &sim.key, &body)));
     }
+    strict_check(t, call, &body)?;
     let o = objects::create(&mut st, &t.rt, ns(t), body, Managed::Update(&call.manager))?;
     Ok(respond(201, o))
 }
@@ -170,6 +195,7 @@ pub fn update(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
         Some("status") => "status",
         _ => "",
     };
+    strict_check(t, call, &body)?;
     let o = objects::update(
         &mut sim.lock(),
         &t.rt,
@@ -192,6 +218,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     if kind != PatchKind::Apply {
         let live = live.ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, name(t)))?;
         let patched = apply_patch(kind, &live, &call.body)?;
+        strict_check(t, call, &patched)?;
         let o = objects::update(
             &mut st,
             &t.rt,
@@ -231,6 +258,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
             name(t)
         )));
     }
+    strict_check(t, call, &applied)?;
     let now = meta::now();
     let force = call.flag("force");
     match live {

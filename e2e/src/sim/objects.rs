@@ -48,11 +48,16 @@ pub fn check_namespace(st: &State, ns: &str) -> ApiResult<()> {
     }
 }
 
-fn custom_checks(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+fn custom_checks(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
     if let Some(s) = &rt.schema {
         schema::apply_defaults(s, obj);
         schema::prune(s, obj, true);
-        let errs = schema::validate(s, obj);
+        let mut errs = schema::validate(s, obj);
+        if errs.is_empty()
+            && let Err(cel) = kube::core::cel::Validator::new().validate(s, obj, old)
+        {
+            errs.extend(cel.into_vec().iter().map(|e| e.to_string()));
+        }
         if !errs.is_empty() {
             let name = obj["metadata"]["name"].as_str().unwrap_or_default();
             return Err(ApiError::invalid(
@@ -155,7 +160,7 @@ pub fn create(
         obj["status"] = json!({"phase": "Pending"});
     }
     meta::builtin_defaults(rt, &mut obj)?;
-    custom_checks(rt, &mut obj)?;
+    custom_checks(rt, &mut obj, None)?;
     if rt.group == "apiextensions.k8s.io" {
         crd_status(&mut obj);
     }
@@ -306,7 +311,7 @@ pub fn update(
             ));
         }
     }
-    custom_checks(rt, &mut next)?;
+    custom_checks(rt, &mut next, Some(&old))?;
     if rt.group == "apiextensions.k8s.io" {
         crd_status(&mut next);
     }

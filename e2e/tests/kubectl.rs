@@ -1,0 +1,158 @@
+//! kubectl against the cluster (the simulator in CI): `get nodes`, `apply -f` of the seed's
+//! NodeOp example unchanged, and `get nodeops` with the CRD's printer columns. Skips, saying why,
+//! when kubectl is not installed or the seeds are not beside the repository. Runs processes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use kairos_e2e::harness::{Cluster, ReleaseFixture, SimNode};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::json;
+
+fn kubectl_available() -> bool {
+    Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs kubectl asynchronously: the simulator serves from this test's runtime.
+async fn kubectl(c: &Cluster, args: &[&str]) -> (bool, String) {
+    let cache = c.dir().join("kubectl-cache");
+    let out = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(c.kubeconfig_path())
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(args)
+        .output()
+        .await
+        .expect("kubectl runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn seed_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/seeds/000_74343175d1bdd906.txt")
+}
+
+/// The YAML block of the seed's `example-nodeop`, unchanged.
+fn seed_nodeop_yaml(seed: &str) -> String {
+    seed.split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("kind: NodeOp\n") && b.contains("name: example-nodeop"))
+        .expect("the seed has the example-nodeop block")
+        .to_string()
+}
+
+#[tokio::test]
+async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
+    if !kubectl_available() {
+        println!(
+            "skipping kubectl_get_nodes_apply_seed_nodeop_and_printer_columns: kubectl is not on PATH"
+        );
+        return;
+    }
+    let Ok(seed) = std::fs::read_to_string(seed_file()) else {
+        println!(
+            "skipping kubectl_get_nodes_apply_seed_nodeop_and_printer_columns: seed {} not found",
+            seed_file().display()
+        );
+        return;
+    };
+    let (c, _ns) = cluster("kubectl").await;
+    c.add_node(SimNode::control_plane(
+        "kubectl-cp1",
+        ReleaseFixture::ubuntu_k3s("v3.5.0"),
+    ))
+    .await
+    .unwrap();
+    c.add_node(SimNode::worker(
+        "kubectl-w1",
+        ReleaseFixture::alpine_k3s("v3.5.0"),
+    ))
+    .await
+    .unwrap();
+
+    let (ok, out) = kubectl(&c, &["get", "nodes"]).await;
+    assert!(ok, "{out}");
+    let cp = out
+        .lines()
+        .find(|l| l.starts_with("kubectl-cp1"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        cp.contains("Ready") && cp.contains("control-plane"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("kubectl-w1") && l.contains("Ready")),
+        "{out}"
+    );
+
+    let file = c.dir().join("example-nodeop.yaml");
+    std::fs::write(&file, seed_nodeop_yaml(&seed)).unwrap();
+    let (ok, out) = kubectl(&c, &["apply", "-f", file.to_str().unwrap()]).await;
+    assert!(
+        ok && out.contains("nodeop.operator.kairos.io/example-nodeop created"),
+        "{out}"
+    );
+    let (ok, out) = kubectl(&c, &["apply", "-f", file.to_str().unwrap()]).await;
+    assert!(ok && out.contains("unchanged"), "{out}");
+
+    let api: Api<DynamicObject> = Api::namespaced_with(c.client(), "default", &nodeop_resource());
+    let status = json!({"status": {"phase": "Running", "total": 2, "completed": 1, "failed": 0}});
+    api.patch_status(
+        "example-nodeop",
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .unwrap();
+    let (ok, out) = kubectl(&c, &["get", "nodeops", "-n", "default"]).await;
+    assert!(ok, "{out}");
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "PHASE", "NODES", "DONE", "FAILED", "AGE"],
+        "{out}"
+    );
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..5],
+        ["example-nodeop", "Running", "2", "1", "0"],
+        "{out}"
+    );
+
+    let (ok, out) = kubectl(
+        &c,
+        &[
+            "get",
+            "nop",
+            "example-nodeop",
+            "-o",
+            "jsonpath={.spec.image}",
+        ],
+    )
+    .await;
+    assert!(ok && out == "busybox:latest", "{out}");
+}

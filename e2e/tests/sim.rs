@@ -1,0 +1,294 @@
+//! Simulator-only behaviour: the `kube-sim` binary, streaming lists, the disruption-controller
+//! stand-in, graceful pod deletion, propagation policies, bounded watch history, namespace
+//! termination and Table output. Does API and process I/O.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kairos_e2e::harness::{Cluster, client_from, wait_for};
+use kairos_e2e::sim::SimConfig;
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+async fn sim(cfg: SimConfig) -> Cluster {
+    Cluster::start_sim(cfg).await.expect("sim starts")
+}
+
+#[tokio::test]
+async fn sim_kube_sim_binary_serves_a_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let port = kairos_e2e::harness::process::free_port().unwrap();
+    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-sim"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--kubeconfig-out",
+            kc.to_str().unwrap(),
+        ])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(20), || async {
+        kc.exists().then_some(())
+    })
+    .await
+    .unwrap();
+    let client = client_from(&kc).await.unwrap();
+    let names: Vec<String> = Api::<Namespace>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
+    assert!(names.contains(&"default".to_string()), "{names:?}");
+    let crds = client
+        .list_api_group_resources("operator.kairos.io/v1alpha1")
+        .await
+        .unwrap();
+    let mut plurals: Vec<&str> = crds.resources.iter().map(|r| r.name.as_str()).collect();
+    plurals.sort();
+    assert_eq!(
+        plurals,
+        [
+            "kairosnodes",
+            "kairosnodes/status",
+            "nodeops",
+            "nodeops/status",
+            "nodeopupgrades",
+            "nodeopupgrades/status"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sim_streaming_list_ends_initial_events_with_a_bookmark() {
+    let c = sim(SimConfig::default()).await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    for n in ["a", "b"] {
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": n}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut s = api
+        .watch(&WatchParams::streaming_lists().timeout(3), "")
+        .await
+        .unwrap()
+        .boxed();
+    let mut added = vec![];
+    loop {
+        match s.try_next().await.unwrap().expect("stream continues") {
+            WatchEvent::Added(o) => added.push(o.name_any()),
+            WatchEvent::Bookmark(b) => {
+                assert_eq!(
+                    b.metadata
+                        .annotations
+                        .get("k8s.io/initial-events-end")
+                        .map(String::as_str),
+                    Some("true")
+                );
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, ["a", "b"]);
+}
+
+async fn ready_pod(c: &Cluster, ns: &str, name: &str) {
+    let pods: Api<Pod> = Api::namespaced(c.client(), ns);
+    pods.create(
+        &PostParams::default(),
+        &pod(name, json!({"app": "web"}), None),
+    )
+    .await
+    .expect("test fixture");
+    c.kubelet().run_pod(ns, name).await.expect("test fixture");
+}
+
+#[tokio::test]
+async fn sim_disruption_budget_status_and_eviction() {
+    let c = sim(SimConfig::default()).await;
+    for n in ["w1", "w2"] {
+        ready_pod(&c, "default", n).await;
+    }
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client(), "default");
+    pdbs.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})).unwrap()).await.unwrap();
+    let st = pdbs.get("web").await.unwrap().status.unwrap();
+    assert_eq!(
+        (
+            st.current_healthy,
+            st.desired_healthy,
+            st.expected_pods,
+            st.disruptions_allowed
+        ),
+        (2, 1, 2, 1)
+    );
+    let pods: Api<Pod> = Api::namespaced(c.client(), "default");
+    pods.evict("w1", &EvictParams::default()).await.unwrap();
+    let (code, _) = api_err(pods.evict("w2", &EvictParams::default()).await);
+    assert_eq!(code, 429);
+    assert_eq!(
+        pdbs.get("web")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .disruptions_allowed,
+        0
+    );
+}
+
+#[tokio::test]
+async fn sim_bound_pods_terminate_gracefully_until_the_kubelet_confirms() {
+    let c = sim(SimConfig::default()).await;
+    let pods: Api<Pod> = Api::namespaced(c.client(), "default");
+    let mut p = pod("bound", json!({}), Some("n1"));
+    p.spec.as_mut().unwrap().termination_grace_period_seconds = Some(30);
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    pods.delete("bound", &DeleteParams::default())
+        .await
+        .unwrap();
+    let t = pods.get("bound").await.unwrap();
+    assert!(t.metadata.deletion_timestamp.is_some());
+    assert_eq!(t.metadata.deletion_grace_period_seconds, Some(30));
+    assert_eq!(c.kubelet().reap_terminating("n1").await.unwrap(), 1);
+    assert!(pods.get_opt("bound").await.unwrap().is_none());
+}
+
+fn job(name: &str) -> Job {
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})).expect("test fixture")
+}
+
+#[tokio::test]
+async fn sim_job_deletion_orphans_pods_unless_asked_to_propagate() {
+    let c = sim(SimConfig::default()).await;
+    let jobs: Api<Job> = Api::namespaced(c.client(), "default");
+    let pods: Api<Pod> = Api::namespaced(c.client(), "default");
+    for (name, dp) in [
+        ("orphaning", DeleteParams::default()),
+        ("propagating", DeleteParams::background()),
+    ] {
+        let j = jobs
+            .create(&PostParams::default(), &job(name))
+            .await
+            .unwrap();
+        assert_eq!(
+            j.spec.as_ref().unwrap().backoff_limit,
+            Some(6),
+            "Job defaults are applied"
+        );
+        let p = c.kubelet().create_job_pod(&j).await.unwrap();
+        jobs.delete(name, &dp).await.unwrap();
+        let left = pods.get_opt(&p.name_any()).await.unwrap();
+        if name == "orphaning" {
+            assert!(
+                left.expect("orphaned pod stays")
+                    .owner_references()
+                    .is_empty()
+            );
+        } else {
+            assert!(left.is_none());
+        }
+    }
+}
+
+#[tokio::test]
+async fn sim_bounded_history_answers_410_for_old_versions() {
+    let c = sim(SimConfig {
+        history: 5,
+        ..SimConfig::default()
+    })
+    .await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    let first = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "c0"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    for i in 1..10 {
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut s = api
+        .watch(
+            &WatchParams::default().timeout(2),
+            &first.resource_version().unwrap(),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    match s.next().await {
+        Some(Ok(WatchEvent::Error(e))) => assert_eq!(e.code, 410),
+        other => panic!("expected 410, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sim_namespace_deletion_removes_its_content() {
+    let c = sim(SimConfig::default()).await;
+    let ns = fresh_ns(&c, "sim-nsdel").await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), &ns);
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    Api::<Namespace>::all(c.client())
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(
+        Api::<Namespace>::all(c.client())
+            .get_opt(&ns)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (code, _) = api_err(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "y"}})).unwrap(),
+        )
+        .await,
+    );
+    assert_eq!(code, 404);
+}
+
+#[tokio::test]
+async fn sim_table_output_uses_printer_columns() {
+    let c = sim(SimConfig::default()).await;
+    let client: Client = c.client();
+    let req =
+        axum::http::Request::get("/apis/operator.kairos.io/v1alpha1/namespaces/default/nodeops")
+            .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+            .body(Vec::new())
+            .unwrap();
+    let table: serde_json::Value = client.request(req).await.unwrap();
+    let cols: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(cols, ["Name", "Phase", "Nodes", "Done", "Failed", "Age"]);
+}
