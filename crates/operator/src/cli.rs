@@ -302,9 +302,14 @@ async fn readiness(
 /// Builds a client from the kubeconfig or the in-cluster config and checks that the API server
 /// answers, so a wrong or unreachable cluster fails at once with a clear message.
 async fn connect(timeout: Duration) -> anyhow::Result<kube::Client> {
-    let config = kube::Config::infer().await.context(
+    let mut config = kube::Config::infer().await.context(
         "failed to find a Kubernetes configuration (in-cluster service account or kubeconfig)",
     )?;
+    // No client-side retries: kube's default policy retries a 429 up to 15 times with a backoff
+    // of up to 1000 s inside the one call, and an eviction refused by a PodDisruptionBudget is a
+    // 429, so a reconcile would hang in it past the drain timeout. The controllers retry by
+    // re-planning (requeue, error policy); the agents retry their reports.
+    config.default_retry = false;
     let url = config.cluster_url.clone();
     let client = kube::Client::try_from(config).context("failed to build a Kubernetes client")?;
     match tokio::time::timeout(timeout, client.apiserver_version()).await {
