@@ -292,3 +292,17 @@ async fn sim_table_output_uses_printer_columns() {
         .collect();
     assert_eq!(cols, ["Name", "Phase", "Nodes", "Done", "Failed", "Age"]);
 }
+
+#[tokio::test]
+async fn sim_dry_run_stores_nothing() {
+    let c = sim(SimConfig::default()).await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    let pp = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "dry"}})).unwrap();
+    let o = api.create(&pp, &cm).await.unwrap();
+    assert!(o.uid().is_some());
+    assert!(api.get_opt("dry").await.unwrap().is_none());
+}

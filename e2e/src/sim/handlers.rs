@@ -19,9 +19,45 @@ use super::meta;
 use super::objects::{self, Managed};
 use super::patch::{PatchKind, apply_patch};
 use super::selectors::{self, FieldReq, LabelReq};
+use super::store::State;
 use super::table;
 use super::tokens;
 use super::watch::{self, WatchQuery};
+
+/// The state a write works on: the live one, or a throwaway copy for `dryRun=All` (the
+/// request is fully processed, nothing is stored and no watch sees it).
+enum Writable<'a> {
+    Live(std::sync::MutexGuard<'a, State>),
+    Dry(Box<State>),
+}
+
+impl std::ops::Deref for Writable<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        match self {
+            Self::Live(g) => g,
+            Self::Dry(s) => s,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Writable<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        match self {
+            Self::Live(g) => g,
+            Self::Dry(s) => s,
+        }
+    }
+}
+
+fn writable<'a>(sim: &'a Sim, call: &Call) -> Writable<'a> {
+    let st = sim.lock();
+    if call.query.get("dryRun").is_some_and(|d| d == "All") {
+        Writable::Dry(Box::new(st.dry_copy()))
+    } else {
+        Writable::Live(st)
+    }
+}
 
 fn selectors_of(t: &Target, call: &Call) -> ApiResult<(Vec<LabelReq>, Vec<FieldReq>)> {
     let labels = selectors::parse_labels(
@@ -179,7 +215,7 @@ pub fn get(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 /// POST on a collection.
 pub fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let body = call.json()?;
-    let mut st = sim.lock();
+    let mut st = writable(sim, call);
     if t.rt.plural == "tokenreviews" {
         return Ok(respond(201, tokens::review(&st, &sim.key, &body)));
     }
@@ -197,7 +233,7 @@ pub fn update(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     };
     strict_check(t, call, &body)?;
     let o = objects::update(
-        &mut sim.lock(),
+        &mut writable(sim, call),
         &t.rt,
         ns(t),
         name(t),
@@ -213,7 +249,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let kind = PatchKind::from_content_type(&call.content_type)
         .ok_or_else(|| ApiError::unsupported_media(&call.content_type))?;
     let sub = t.sub.as_deref().unwrap_or_default();
-    let mut st = sim.lock();
+    let mut st = writable(sim, call);
     let live = st.get(&t.rt.store_key(), ns(t), name(t)).cloned();
     if kind != PatchKind::Apply {
         let live = live.ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, name(t)))?;
@@ -304,7 +340,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 /// DELETE on an object.
 pub fn delete(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let opts = DeleteOpts::from_parts(&call.json()?, &call.query);
-    let mut st = sim.lock();
+    let mut st = writable(sim, call);
     let o = lifecycle::delete(&mut st, &t.rt, ns(t), name(t), &opts)?;
     let lingers = st.get(&t.rt.store_key(), ns(t), name(t)).is_some();
     Ok(respond(if lingers { 202 } else { 200 }, with_version(t, o)))
@@ -314,7 +350,7 @@ pub fn delete(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 pub fn delete_collection(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let (labels, fields) = selectors_of(t, call)?;
     let opts = DeleteOpts::from_parts(&call.json()?, &call.query);
-    let mut st = sim.lock();
+    let mut st = writable(sim, call);
     let victims: Vec<Value> = st
         .list(&t.rt.store_key(), t.namespace.as_deref())
         .into_iter()
@@ -367,7 +403,7 @@ pub fn watch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 /// POST `pods/{name}/eviction`.
 pub fn evict(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let body = call.json()?;
-    let s = eviction::evict(&mut sim.lock(), ns(t), name(t), &body)?;
+    let s = eviction::evict(&mut writable(sim, call), ns(t), name(t), &body)?;
     Ok(respond(201, s))
 }
 

@@ -63,6 +63,20 @@ impl State {
         }
     }
 
+    /// A throwaway copy for `dryRun=All`: same objects, its own (unwatched) event channel.
+    pub fn dry_copy(&self) -> Self {
+        let (tx, _) = broadcast::channel(16);
+        Self {
+            rv: self.rv,
+            registry: self.registry.clone(),
+            objects: self.objects.clone(),
+            history: VecDeque::new(),
+            floor: self.rv,
+            history_cap: self.history_cap,
+            tx,
+        }
+    }
+
     /// Issues the next `resourceVersion`.
     pub fn next_rv(&mut self) -> u64 {
         self.rv += 1;
