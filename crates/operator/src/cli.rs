@@ -16,6 +16,7 @@ use kairos_api::names::{AGENT_SERVICE_ACCOUNT, OPERATOR_SERVICE_ACCOUNT};
 use crate::admin::{self, AdminState};
 use crate::context::{Config, Context};
 use crate::controllers;
+use crate::fleet_metrics::FleetMetrics;
 use crate::leader::{self, LeaderConfig};
 use crate::metrics::ReconcileMetrics;
 use crate::report::{self, ReportConfig, ReportMetrics, TlsMode};
@@ -177,6 +178,12 @@ impl RunArgs {
         let mut registry = Registry::with_prefix("kairos");
         let reconcile_metrics = ReconcileMetrics::register(&mut registry);
         let report_metrics = ReportMetrics::register(&mut registry);
+        let (caches, cache_task) = controllers::Caches::start(&client);
+        let cache_task = tokio::spawn(cache_task);
+        registry.register_collector(Box::new(FleetMetrics {
+            kairos_nodes: caches.kairos_nodes.clone(),
+            nodeops: caches.nodeops.clone(),
+        }));
         let (ready_tx, ready_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let admin = tokio::spawn(admin::serve(
@@ -248,6 +255,7 @@ impl RunArgs {
         let ctx = Context::new(client, reconcile_metrics, config, pod_name);
         let controllers = tokio::spawn(controllers::run(
             ctx,
+            caches,
             engine,
             move || {
                 caches_ready_tx.send_replace(true);
@@ -256,12 +264,20 @@ impl RunArgs {
             shutdown_rx.clone(),
         ));
 
-        shutdown_signal().await;
+        // Run until a signal, or until the controllers stop by themselves (a lost lease).
+        let mut controllers = controllers;
+        let early = tokio::select! {
+            () = shutdown_signal() => None,
+            result = &mut controllers => Some(result),
+        };
         tracing::info!("shutting down");
         shutdown_tx.send_replace(true);
-        controllers
-            .await
-            .context("the controllers task panicked")??;
+        let result = match early {
+            Some(result) => result,
+            None => controllers.await,
+        };
+        cache_task.abort();
+        result.context("the controllers task panicked")??;
         report.await.context("the report service task panicked")??;
         admin.await.context("the admin server task panicked")??;
         Ok(())
@@ -276,27 +292,29 @@ fn default_identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// Keeps `ready` true exactly while both inputs are true and no shutdown started.
+/// Keeps `ready` true exactly while both inputs are true and no shutdown started. An input whose
+/// sender is gone keeps its last value.
 async fn readiness(
     mut grpc: watch::Receiver<bool>,
     mut caches: watch::Receiver<bool>,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let (mut grpc_open, mut caches_open, mut shutdown_open) = (true, true, true);
     loop {
         let now = *grpc.borrow_and_update()
-            && *caches.borrow_and_update()
-            && !*shutdown.borrow_and_update();
+            & *caches.borrow_and_update()
+            & !*shutdown.borrow_and_update();
         if ready.send_replace(now) != now {
             tracing::info!(ready = now, "readiness changed");
         }
         tokio::select! {
-            r = grpc.changed() => if r.is_err() { break },
-            r = caches.changed() => if r.is_err() { break },
-            r = shutdown.changed() => if r.is_err() { break },
+            r = grpc.changed(), if grpc_open => grpc_open = r.is_ok(),
+            r = caches.changed(), if caches_open => caches_open = r.is_ok(),
+            r = shutdown.changed(), if shutdown_open => shutdown_open = r.is_ok(),
+            else => break,
         }
     }
-    ready.send_replace(false);
 }
 
 /// Builds a client from the kubeconfig or the in-cluster config and checks that the API server
@@ -354,4 +372,34 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn settle(rx: &mut watch::Receiver<bool>, want: bool) {
+        tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|v| *v == want))
+            .await
+            .expect("readiness settles")
+            .expect("readiness channel open");
+    }
+
+    #[tokio::test]
+    async fn ready_only_between_sync_and_shutdown_even_when_inputs_close() {
+        let (grpc_tx, grpc) = watch::channel(false);
+        let (caches_tx, caches) = watch::channel(false);
+        let (stop_tx, stop) = watch::channel(false);
+        let (ready_tx, mut ready) = watch::channel(false);
+        tokio::spawn(readiness(grpc, caches, ready_tx, stop));
+
+        grpc_tx.send_replace(true);
+        tokio::task::yield_now().await;
+        assert!(!*ready.borrow(), "not ready before the caches sync");
+        caches_tx.send_replace(true);
+        drop(caches_tx); // the signal is sent once, then its sender goes away
+        settle(&mut ready, true).await;
+        stop_tx.send_replace(true);
+        settle(&mut ready, false).await;
+    }
 }

@@ -7,6 +7,7 @@ mod context;
 mod controllers;
 mod crd;
 mod error;
+mod fleet_metrics;
 mod leader;
 mod metrics;
 pub mod report;

@@ -33,13 +33,26 @@ pub(crate) struct Caches {
     pub(crate) nodes: Store<Node>,
     /// Every KairosNode.
     pub(crate) kairos_nodes: Store<KairosNode>,
+    /// Every NodeOp (for metrics).
+    pub(crate) nodeops: Store<NodeOp>,
 }
 
 impl Caches {
-    /// Starts the watches that fill the caches; they run until the returned task is dropped.
-    fn start(client: &kube::Client) -> (Self, impl Future<Output = ()> + Send + 'static) {
+    /// Creates the caches and the task that fills them (it runs until dropped or aborted).
+    pub(crate) fn start(
+        client: &kube::Client,
+    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (nodes, nodes_writer) = reflector::store();
         let (kairos_nodes, kn_writer) = reflector::store();
+        let (nodeops, nodeops_writer) = reflector::store();
+        let nodeop_stream = watcher(
+            Api::<NodeOp>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(nodeops_writer)
+        .applied_objects()
+        .for_each(|_| async {});
         let node_stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
             .default_backoff()
             .reflect(nodes_writer)
@@ -54,12 +67,13 @@ impl Caches {
         .applied_objects()
         .for_each(|_| async {});
         let run = async move {
-            futures::join!(node_stream, kn_stream);
+            futures::join!(node_stream, kn_stream, nodeop_stream);
         };
         (
             Self {
                 nodes,
                 kairos_nodes,
+                nodeops,
             },
             run,
         )
@@ -69,6 +83,7 @@ impl Caches {
     pub(crate) async fn wait_until_ready(&self) -> anyhow::Result<()> {
         self.nodes.wait_until_ready().await?;
         self.kairos_nodes.wait_until_ready().await?;
+        self.nodeops.wait_until_ready().await?;
         Ok(())
     }
 }
@@ -97,6 +112,7 @@ pub(crate) fn upgrade_verifier(caches: &Caches, op: &NodeOp) -> Box<dyn Verifier
 /// synced.
 pub(crate) async fn run(
     ctx: Arc<Context>,
+    caches: Caches,
     engine: kairos_core::nodeop::Config,
     on_ready: impl FnOnce() + Send,
     leadership: Leadership,
@@ -117,8 +133,6 @@ pub(crate) async fn run(
         }
     };
     let client = ctx.client.clone();
-    let (caches, cache_task) = Caches::start(&client);
-    let cache_task = tokio::spawn(cache_task);
     caches.wait_until_ready().await?;
     on_ready();
 
@@ -128,7 +142,6 @@ pub(crate) async fn run(
             led.map_err(|_| anyhow::anyhow!("failed to follow the leader election: it stopped"))?;
         }
         _ = stop.wait_for(|stop| *stop) => {
-            cache_task.abort();
             return Ok(());
         }
     }
@@ -197,7 +210,6 @@ pub(crate) async fn run(
         upgrade_controller,
         kairos_node_controller
     );
-    cache_task.abort();
     if !*shutdown_rx.borrow() && !*leader.borrow() {
         // Another replica leads now; exit so that this one starts afresh as a follower.
         anyhow::bail!("lost the leader lease: stopping the controllers");
