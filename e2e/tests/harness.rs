@@ -384,3 +384,54 @@ async fn harness_spawns_the_real_binaries() {
         c.operator_logs(idx)
     );
 }
+
+#[tokio::test]
+async fn harness_real_backend_pki_gives_a_tls_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = kairos_e2e::harness::certs::generate(dir.path()).unwrap();
+    for f in [
+        &pki.ca_cert,
+        &pki.serving_cert,
+        &pki.serving_key,
+        &pki.sa_key,
+        &pki.sa_pub,
+    ] {
+        let pem = std::fs::read_to_string(f).unwrap();
+        assert!(pem.starts_with("-----BEGIN "), "{}", f.display());
+    }
+    assert!(
+        std::fs::read_to_string(&pki.sa_pub)
+            .unwrap()
+            .contains("BEGIN PUBLIC KEY")
+    );
+    let kc = kairos_e2e::harness::real::admin_kubeconfig(&pki, 6443);
+    let kc = kube::config::Kubeconfig::from_yaml(&kc).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(cfg.cluster_url.to_string(), "https://127.0.0.1:6443/");
+    kube::Client::try_from(cfg).expect("the generated CA and client certificate load into rustls");
+}
+
+/// Needs the real backend: `KUBEBUILDER_ASSETS` or `KUBE_APISERVER_BIN` + `ETCD_BIN`.
+#[tokio::test]
+async fn harness_real_backend_starts_with_crds_established() {
+    let Some(bins) = kairos_e2e::harness::RealBinaries::from_env() else {
+        println!(
+            "skipping harness_real_backend_starts_with_crds_established: set KUBEBUILDER_ASSETS or KUBE_APISERVER_BIN + ETCD_BIN"
+        );
+        return;
+    };
+    let c = kairos_e2e::harness::Cluster::start_real(&bins)
+        .await
+        .unwrap();
+    assert_eq!(c.backend(), kairos_e2e::harness::BackendKind::Real);
+    let crds = c
+        .client()
+        .list_api_group_resources("operator.kairos.io/v1alpha1")
+        .await
+        .unwrap();
+    assert!(crds.resources.iter().any(|r| r.name == "nodeops"));
+    let ns = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(c.client(), "default");
+    assert!(ns.get_opt("default").await.unwrap().is_some());
+}

@@ -21,6 +21,9 @@ pub struct Pki {
     pub serving_key: PathBuf,
     /// Service-account signing key file (PKCS#8 ECDSA P-256).
     pub sa_key: PathBuf,
+    /// Its public key (PKIX PEM): kube-apiserver's `--service-account-key-file` does not read
+    /// PKCS#8 EC private keys.
+    pub sa_pub: PathBuf,
     /// CA certificate PEM.
     pub ca_pem: String,
     /// Admin client certificate PEM.
@@ -85,6 +88,7 @@ pub fn generate(dir: &Path) -> anyhow::Result<Pki> {
         serving_cert: write(dir, "apiserver.crt", &srv_cert.pem())?,
         serving_key: write(dir, "apiserver.key", &srv_key.serialize_pem())?,
         sa_key: write(dir, "sa.key", &sa_key.serialize_pem())?,
+        sa_pub: write(dir, "sa.pub", &sa_key.public_key_pem())?,
         ca_pem: ca_cert.pem(),
         admin_cert_pem: admin_cert.pem(),
         admin_key_pem: admin_key.serialize_pem(),

@@ -64,6 +64,19 @@ pub struct RealApiServer {
     pub kubeconfig_yaml: String,
 }
 
+/// A kubeconfig for `https://127.0.0.1:<port>` with the admin client certificate of `pki`.
+pub fn admin_kubeconfig(pki: &certs::Pki, port: u16) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: https://127.0.0.1:{port}\n    \
+         certificate-authority-data: {ca}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {cert}\n    \
+         client-key-data: {key}\ncontexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: admin\n    namespace: default\n\
+         current-context: e2e\n",
+        ca = B64.encode(&pki.ca_pem),
+        cert = B64.encode(&pki.admin_cert_pem),
+        key = B64.encode(&pki.admin_key_pem),
+    )
+}
+
 fn os(args: &[String]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
@@ -115,7 +128,7 @@ impl RealApiServer {
             format!("--client-ca-file={}", pki.ca_cert.display()),
             format!("--service-account-issuer={issuer}"),
             format!("--api-audiences={issuer}"),
-            format!("--service-account-key-file={}", pki.sa_key.display()),
+            format!("--service-account-key-file={}", pki.sa_pub.display()),
             format!(
                 "--service-account-signing-key-file={}",
                 pki.sa_key.display()
@@ -131,15 +144,7 @@ impl RealApiServer {
             &[],
             &dir.join("kube-apiserver.log"),
         )?;
-        let kubeconfig_yaml = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: https://127.0.0.1:{secure_port}\n    \
-             certificate-authority-data: {ca}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {cert}\n    \
-             client-key-data: {key}\ncontexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: admin\n    namespace: default\n\
-             current-context: e2e\n",
-            ca = B64.encode(&pki.ca_pem),
-            cert = B64.encode(&pki.admin_cert_pem),
-            key = B64.encode(&pki.admin_key_pem),
-        );
+        let kubeconfig_yaml = admin_kubeconfig(&pki, secure_port);
         let kc_path = dir.join("admin.kubeconfig");
         std::fs::write(&kc_path, &kubeconfig_yaml)?;
         let mut me = Self {
