@@ -1,0 +1,111 @@
+//! Finalizers and deletionTimestamp, owner-reference garbage collection, eviction with PodDisruptionBudgets. Does API I/O.
+
+use crate::prelude::*;
+
+#[tokio::test]
+async fn conformance_finalizers_and_deletion_timestamp() {
+    let (c, ns) = cluster("conf-final").await;
+    let api = cms(&c.client(), &ns);
+    let mut o = cm("f", json!({}));
+    o.metadata.finalizers = Some(vec!["e2e.kairos.io/hold".into()]);
+    api.create(&PostParams::default(), &o).await.unwrap();
+    api.delete("f", &DeleteParams::default()).await.unwrap();
+    let held = api.get("f").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    let add = json!({"metadata": {"finalizers": ["e2e.kairos.io/hold", "e2e.kairos.io/other"]}});
+    assert_eq!(
+        api_err(
+            api.patch("f", &PatchParams::default(), &Patch::Merge(&add))
+                .await
+        )
+        .0,
+        422
+    );
+    api.patch(
+        "f",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    wait_for(Duration::from_secs(10), || async {
+        matches!(api.get_opt("f").await, Ok(None)).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn conformance_owner_reference_garbage_collection() {
+    let (c, ns) = cluster("conf-gc").await;
+    if !c.has_gc() {
+        println!(
+            "skipping conformance_owner_reference_garbage_collection: the real backend runs no kube-controller-manager (set KUBE_CONTROLLER_MANAGER_BIN)"
+        );
+        return;
+    }
+    let api = cms(&c.client(), &ns);
+    let owner = api
+        .create(&PostParams::default(), &cm("owner", json!({})))
+        .await
+        .unwrap();
+    let mut dep = cm("dependent", json!({}));
+    dep.metadata.owner_references =
+        Some(vec![serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.uid().unwrap(),
+    })).unwrap()]);
+    api.create(&PostParams::default(), &dep).await.unwrap();
+    api.create(&PostParams::default(), &cm("bystander", json!({})))
+        .await
+        .unwrap();
+    api.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(30), || async {
+        matches!(api.get_opt("dependent").await, Ok(None)).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(api.get_opt("bystander").await.unwrap().is_some());
+}
+
+async fn running_pod(
+    c: &kairos_e2e::harness::Cluster,
+    ns: &str,
+    name: &str,
+    labels: Value,
+) -> Pod {
+    let pods: Api<Pod> = Api::namespaced(c.client(), ns);
+    let p = pods
+        .create(&PostParams::default(), &pod(name, labels, None))
+        .await
+        .expect("pod created");
+    c.kubelet().run_pod(ns, name).await.expect("pod running");
+    p
+}
+
+#[tokio::test]
+async fn conformance_eviction_respects_pod_disruption_budget() {
+    let (c, ns) = cluster("conf-evict").await;
+    running_pod(&c, &ns, "guarded", json!({"app": "guarded"})).await;
+    running_pod(&c, &ns, "free", json!({"app": "free"})).await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client(), &ns);
+    let pdb = serde_json::from_value(json!({"metadata": {"name": "keep-one"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})).unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(c.client(), &ns);
+    let ev: Eviction = serde_json::from_value(json!({"metadata": {"name": "guarded"}})).unwrap();
+    let (code, reason) = api_err(
+        pods.evict("guarded", &kube::api::EvictParams::default())
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (429, "TooManyRequests"), "{ev:?}");
+    assert!(pods.get_opt("guarded").await.unwrap().is_some());
+    pods.evict("free", &kube::api::EvictParams::default())
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(10), || async {
+        matches!(pods.get_opt("free").await, Ok(None)).then_some(())
+    })
+    .await
+    .unwrap();
+}
