@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::Sim;
 use super::apply;
+use super::dryrun::writable;
 use super::error::{ApiError, ApiResult};
 use super::eviction;
 use super::http::{Call, Target, respond};
@@ -19,45 +20,9 @@ use super::meta;
 use super::objects::{self, Managed};
 use super::patch::{PatchKind, apply_patch};
 use super::selectors::{self, FieldReq, LabelReq};
-use super::store::State;
 use super::table;
 use super::tokens;
 use super::watch::{self, WatchQuery};
-
-/// The state a write works on: the live one, or a throwaway copy for `dryRun=All` (the
-/// request is fully processed, nothing is stored and no watch sees it).
-enum Writable<'a> {
-    Live(std::sync::MutexGuard<'a, State>),
-    Dry(Box<State>),
-}
-
-impl std::ops::Deref for Writable<'_> {
-    type Target = State;
-    fn deref(&self) -> &State {
-        match self {
-            Self::Live(g) => g,
-            Self::Dry(s) => s,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Writable<'_> {
-    fn deref_mut(&mut self) -> &mut State {
-        match self {
-            Self::Live(g) => g,
-            Self::Dry(s) => s,
-        }
-    }
-}
-
-fn writable<'a>(sim: &'a Sim, call: &Call) -> Writable<'a> {
-    let st = sim.lock();
-    if call.query.get("dryRun").is_some_and(|d| d == "All") {
-        Writable::Dry(Box::new(st.dry_copy()))
-    } else {
-        Writable::Live(st)
-    }
-}
 
 fn selectors_of(t: &Target, call: &Call) -> ApiResult<(Vec<LabelReq>, Vec<FieldReq>)> {
     let labels = selectors::parse_labels(
@@ -87,22 +52,20 @@ fn selectors_of(t: &Target, call: &Call) -> ApiResult<(Vec<LabelReq>, Vec<FieldR
 /// instead of being pruned silently.
 fn strict_check(t: &Target, call: &Call, obj: &Value) -> ApiResult<()> {
     let strict = call.query.get("fieldValidation").map(String::as_str) == Some("Strict");
-    let Some(schema) = t.rt.schema.as_ref().filter(|_| strict) else {
-        return Ok(());
+    let unknown = match t.rt.schema.as_ref().filter(|_| strict) {
+        Some(schema) => super::schema::unknown_fields(schema, obj),
+        None => vec![],
     };
-    let mut pruned = obj.clone();
-    super::schema::prune(schema, &mut pruned, true);
-    let after = apply::leaves(&pruned);
-    let unknown: Vec<String> = apply::leaves(obj)
-        .difference(&after)
-        .map(|p| format!("unknown field \"{}\"", p.join(".")))
-        .collect();
     if unknown.is_empty() {
         Ok(())
     } else {
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
         Err(ApiError::bad_request(format!(
             "strict decoding error: {}",
-            unknown.join(", ")
+            list.join(", ")
         )))
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod discovery;
+pub mod dryrun;
 pub mod error;
 pub mod eviction;
 pub mod handlers;

@@ -80,6 +80,17 @@ pub fn prune(schema: &Value, v: &mut Value, top: bool) {
     }
 }
 
+/// Dotted paths of the fields [`prune`] would remove (what `fieldValidation=Strict` refuses).
+pub fn unknown_fields(schema: &Value, v: &Value) -> Vec<String> {
+    let mut pruned = v.clone();
+    prune(schema, &mut pruned, true);
+    let after = super::apply::leaves(&pruned);
+    super::apply::leaves(v)
+        .difference(&after)
+        .map(|p| p.join("."))
+        .collect()
+}
+
 /// Validates `v` against the schema; returns field errors in the real server's style
 /// (`spec.concurrency: Invalid value: -1: spec.concurrency in body should be greater than or equal to 0`).
 pub fn validate(schema: &Value, v: &Value) -> Vec<String> {
