@@ -145,23 +145,14 @@ fn ci() -> Result<()> {
         ],
     )?;
     // The e2e tests spawn the real binaries: build them first.
-    run(
-        "cargo",
-        &[
-            "build",
-            "--locked",
-            "-p",
-            "kairos-operator",
-            "-p",
-            "kairos-node-agent",
-        ],
-    )?;
+    build_binaries()?;
     run("cargo", &["test", "--workspace", "--locked"])?;
     run("bash", &["scripts/validate-manifests.sh"])?;
     Ok(())
 }
 
-fn e2e(filter: Option<&str>) -> Result<()> {
+/// Builds the binaries the e2e tests spawn (they run the real programs, not linked code).
+fn build_binaries() -> Result<()> {
     run(
         "cargo",
         &[
@@ -172,7 +163,11 @@ fn e2e(filter: Option<&str>) -> Result<()> {
             "-p",
             "kairos-node-agent",
         ],
-    )?;
+    )
+}
+
+fn e2e(filter: Option<&str>) -> Result<()> {
+    build_binaries()?;
     let mut args = vec!["test", "--locked", "-p", "kairos-e2e"];
     if let Some(filter) = filter {
         args.extend(["--", filter]);

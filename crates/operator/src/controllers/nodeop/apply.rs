@@ -20,7 +20,22 @@ pub(crate) async fn ensure_finalizer(ctx: &Context, op: &NodeOp) -> Result<bool>
     }
     let mut finalizers = op.finalizers().to_vec();
     finalizers.push(NODEOP_FINALIZER.to_owned());
-    // The resourceVersion makes the patch fail rather than overwrite a concurrent change.
+    set_finalizers(ctx, op, &finalizers)
+        .await
+        .map_err(apply_err(format!(
+            "add the finalizer to NodeOp {}",
+            op.name_any()
+        )))?;
+    Ok(true)
+}
+
+/// Writes `finalizers`; the resourceVersion makes the patch fail rather than overwrite a
+/// concurrent change.
+async fn set_finalizers(
+    ctx: &Context,
+    op: &NodeOp,
+    finalizers: &[String],
+) -> std::result::Result<(), kube::Error> {
     let patch = json!({"metadata": {
         "finalizers": finalizers,
         "resourceVersion": op.resource_version(),
@@ -32,11 +47,7 @@ pub(crate) async fn ensure_finalizer(ctx: &Context, op: &NodeOp) -> Result<bool>
             &Patch::Merge(&patch),
         )
         .await
-        .map_err(|source| Error::Apply {
-            what: format!("add the finalizer to NodeOp {}", op.name_any()),
-            source,
-        })?;
-    Ok(true)
+        .map(drop)
 }
 
 fn api(ctx: &Context, op: &NodeOp) -> Api<NodeOp> {
@@ -138,23 +149,14 @@ async fn apply_one(ctx: &Context, op: &NodeOp, action: &Action) -> Result<()> {
                 .map_err(apply_err(format!("delete pod {namespace}/{name}")))
         }
         Action::RemoveFinalizer => {
-            let finalizers: Vec<&String> = op
+            let finalizers: Vec<String> = op
                 .finalizers()
                 .iter()
                 .filter(|f| *f != NODEOP_FINALIZER)
+                .cloned()
                 .collect();
-            let patch = json!({"metadata": {
-                "finalizers": finalizers,
-                "resourceVersion": op.resource_version(),
-            }});
-            api(ctx, op)
-                .patch(
-                    &op.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
+            set_finalizers(ctx, op, &finalizers)
                 .await
-                .map(drop)
                 .or_else(ignore(404))
                 .map_err(apply_err(format!(
                     "remove the finalizer of NodeOp {}",
