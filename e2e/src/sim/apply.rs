@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};
+use super::lists::{ListKind, Lists, elem_seg, is_elem, merge_into, remove_at, value_at};
 
 /// A leaf field path (`["spec", "image"]`).
 pub type FieldPath = Vec<String>;
@@ -41,8 +42,9 @@ const SERVER_META: &[&str] = &[
     "selfLink",
 ];
 
-/// The leaf paths of an object that a manager can own.
-pub fn leaves(v: &Value) -> BTreeSet<FieldPath> {
+/// The leaf paths of an object that a manager can own (list elements of associative lists and
+/// sets are separate paths; see [`super::lists`]).
+pub fn leaves(v: &Value, lists: &Lists<'_>) -> BTreeSet<FieldPath> {
     let mut out = BTreeSet::new();
     if let Some(m) = v.as_object() {
         for (k, c) in m {
@@ -51,24 +53,48 @@ pub fn leaves(v: &Value) -> BTreeSet<FieldPath> {
                 "metadata" => {
                     for (mk, mc) in c.as_object().into_iter().flatten() {
                         if !SERVER_META.contains(&mk.as_str()) {
-                            walk(mc, vec!["metadata".into(), mk.clone()], &mut out);
+                            walk(mc, vec!["metadata".into(), mk.clone()], lists, &mut out);
                         }
                     }
                 }
-                _ => walk(c, vec![k.clone()], &mut out),
+                _ => walk(c, vec![k.clone()], lists, &mut out),
             }
         }
     }
     out
 }
 
-fn walk(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
+fn walk(v: &Value, path: FieldPath, lists: &Lists<'_>, out: &mut BTreeSet<FieldPath>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, c) in m {
                 let mut p = path.clone();
                 p.push(k.clone());
-                walk(c, p, out);
+                walk(c, p, lists, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let kind = lists.kind(&path);
+            let segs: Option<Vec<String>> = items.iter().map(|e| elem_seg(&kind, e)).collect();
+            let Some(segs) = segs else {
+                out.insert(path);
+                return;
+            };
+            for (seg, e) in segs.into_iter().zip(items) {
+                let mut p = path.clone();
+                p.push(seg);
+                if kind == ListKind::Set {
+                    out.insert(p);
+                    continue;
+                }
+                let mut dot = p.clone();
+                dot.push(".".into());
+                out.insert(dot);
+                for (k, c) in e.as_object().into_iter().flatten() {
+                    let mut fp = p.clone();
+                    fp.push(k.clone());
+                    walk(c, fp, lists, out);
+                }
             }
         }
         _ => {
@@ -77,24 +103,9 @@ fn walk(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
     }
 }
 
-fn value_at<'a>(v: &'a Value, p: &[String]) -> Option<&'a Value> {
-    p.iter().try_fold(v, |cur, k| cur.get(k))
-}
-
-fn remove_at(v: &mut Value, p: &[String]) {
-    let Some((last, parent)) = p.split_last() else {
-        return;
-    };
-    let mut cur = v;
-    for k in parent {
-        match cur.get_mut(k) {
-            Some(n) => cur = n,
-            None => return,
-        }
-    }
-    if let Some(m) = cur.as_object_mut() {
-        m.remove(last);
-    }
+/// Whether a path is an element-presence marker (`…/k:{..}/.`), which is owned, never compared.
+fn is_marker(p: &[String]) -> bool {
+    p.last().is_some_and(|s| s == ".")
 }
 
 /// Renders a field set as `fieldsV1`.
@@ -103,7 +114,12 @@ pub fn to_fields_v1(set: &BTreeSet<FieldPath>) -> Value {
     for p in set {
         let mut cur = &mut root;
         for k in p {
-            let e = cur.entry(format!("f:{k}")).or_insert_with(|| json!({}));
+            let key = if k == "." || is_elem(k) {
+                k.clone()
+            } else {
+                format!("f:{k}")
+            };
+            let e = cur.entry(key).or_insert_with(|| json!({}));
             match e.as_object_mut() {
                 Some(m) => cur = m,
                 None => break,
@@ -114,17 +130,18 @@ pub fn to_fields_v1(set: &BTreeSet<FieldPath>) -> Value {
 }
 
 fn from_fields_v1(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
-    let m = v
-        .as_object()
-        .filter(|m| m.keys().any(|k| k.starts_with("f:")));
+    let m = v.as_object().filter(|m| !m.is_empty());
     match m {
         Some(m) => {
             for (k, c) in m {
-                if let Some(name) = k.strip_prefix("f:") {
-                    let mut p = path.clone();
-                    p.push(name.to_string());
-                    from_fields_v1(c, p, out);
-                }
+                let seg = match k.strip_prefix("f:") {
+                    Some(name) => name.to_string(),
+                    None if k == "." || is_elem(k) => k.clone(),
+                    None => continue,
+                };
+                let mut p = path.clone();
+                p.push(seg);
+                from_fields_v1(c, p, out);
             }
         }
         None if !path.is_empty() => {
@@ -200,11 +217,25 @@ pub fn scope_fields(
 }
 
 /// Records a non-apply write: `manager` takes the leaves whose value changed.
-pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, sub: &str, now: &str) {
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    lists: &Lists<'_>,
+    manager: &str,
+    sub: &str,
+    now: &str,
+) {
     let mut es = old.map(entries).unwrap_or_default();
-    let changed: BTreeSet<FieldPath> = leaves(new)
+    let before = |p: &FieldPath| old.and_then(|o| value_at(o, p));
+    let changed: BTreeSet<FieldPath> = leaves(new, lists)
         .into_iter()
-        .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
+        .filter(|p| {
+            if is_marker(p) {
+                before(p).is_none()
+            } else {
+                before(p) != value_at(new, p)
+            }
+        })
         .collect();
     if changed.is_empty() {
         set_entries(new, &es);
@@ -234,31 +265,15 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, sub: &
     set_entries(new, &es);
 }
 
-/// Deep merge of an applied configuration into a live object (maps merge, lists and scalars
-/// replace).
-fn merge_into(target: &mut Value, applied: &Value) {
-    match (target.as_object_mut(), applied.as_object()) {
-        (Some(t), Some(a)) => {
-            for (k, v) in a {
-                match t.get_mut(k) {
-                    Some(tv) if tv.is_object() && v.is_object() => merge_into(tv, v),
-                    _ => {
-                        t.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        _ => *target = applied.clone(),
-    }
-}
-
 /// Server-side apply of `applied` by `manager` onto `live` (None: create).
 ///
 /// # Errors
 /// 409 Conflict when another manager owns a field with a different value and `force` is false.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     live: Option<&Value>,
     applied: &Value,
+    lists: &Lists<'_>,
     manager: &str,
     force: bool,
     sub: &str,
@@ -266,7 +281,7 @@ pub fn apply(
     now: &str,
 ) -> ApiResult<Value> {
     let mut es = live.map(entries).unwrap_or_default();
-    let new_set = scope_fields(leaves(applied), sub, status_sub);
+    let new_set = scope_fields(leaves(applied, lists), sub, status_sub);
     let base = live.cloned().unwrap_or_else(|| json!({}));
     let is_mine =
         |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource == sub;
@@ -275,7 +290,9 @@ pub fn apply(
         let clashing: Vec<FieldPath> = e
             .fields
             .iter()
-            .filter(|p| new_set.contains(*p) && value_at(&base, p) != value_at(applied, p))
+            .filter(|p| {
+                new_set.contains(*p) && !is_marker(p) && value_at(&base, p) != value_at(applied, p)
+            })
             .cloned()
             .collect();
         if force {
@@ -322,13 +339,16 @@ pub fn apply(
         }
     }
     let mut out = base;
-    for p in old_set
-        .difference(&new_set)
-        .filter(|p| !others.contains(*p))
-    {
+    // A field (or list element) this manager no longer applies goes, unless another manager
+    // owns it or anything inside it.
+    let owned_by_others = |p: &FieldPath| {
+        let base: &[String] = if is_marker(p) { &p[..p.len() - 1] } else { p };
+        others.iter().any(|o| o.starts_with(base))
+    };
+    for p in old_set.difference(&new_set).filter(|p| !owned_by_others(p)) {
         remove_at(&mut out, p);
     }
-    merge_into(&mut out, &scoped);
+    merge_into(lists, &mut out, &scoped, &mut vec![]);
     let api_version = applied["apiVersion"]
         .as_str()
         .unwrap_or_default()
@@ -358,18 +378,19 @@ mod tests {
     use super::*;
 
     const T: &str = "2026-01-01T00:00:00Z";
+    const L: Lists<'static> = Lists::new_const();
 
     #[test]
     fn apply_removes_omitted_labels_and_detects_conflicts() {
         let a1 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1", "b": "2"}}, "data": {"k": "v"}});
-        let o1 = apply(None, &a1, "m1", false, "", false, T).unwrap();
+        let o1 = apply(None, &a1, &L, "m1", false, "", false, T).unwrap();
         let a2 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
-        let o2 = apply(Some(&o1), &a2, "m1", false, "", false, T).unwrap();
+        let o2 = apply(Some(&o1), &a2, &L, "m1", false, "", false, T).unwrap();
         assert!(o2["metadata"]["labels"].get("b").is_none());
         let a3 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "other"}});
-        let err = apply(Some(&o2), &a3, "m2", false, "", false, T).unwrap_err();
+        let err = apply(Some(&o2), &a3, &L, "m2", false, "", false, T).unwrap_err();
         assert_eq!(err.code, 409);
-        let o3 = apply(Some(&o2), &a3, "m2", true, "", false, T).unwrap();
+        let o3 = apply(Some(&o2), &a3, &L, "m2", true, "", false, T).unwrap();
         assert_eq!(o3["data"]["k"], "other");
         let es = entries(&o3);
         assert!(es.iter().any(|e| e.manager == "m2"));
@@ -378,10 +399,73 @@ mod tests {
     #[test]
     fn fields_v1_round_trips() {
         let set = leaves(
-            &json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": [1], "y": {"z": true}}}),
+            &json!({"metadata": {"labels": {"a": "1"}, "finalizers": ["f"]}, "spec": {"x": [1], "y": {"z": true}},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+            &L,
         );
         let mut back = BTreeSet::new();
         from_fields_v1(&to_fields_v1(&set), vec![], &mut back);
         assert_eq!(set, back);
+    }
+
+    #[test]
+    fn conditions_are_owned_per_element() {
+        let doc = |conds: Value| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}, "status": {"conditions": conds}});
+        let a = apply(
+            None,
+            &doc(json!([{"type": "A", "status": "True"}])),
+            &L,
+            "ma",
+            false,
+            "",
+            false,
+            T,
+        )
+        .unwrap();
+        let b = apply(
+            Some(&a),
+            &doc(json!([{"type": "B", "status": "False"}])),
+            &L,
+            "mb",
+            false,
+            "",
+            false,
+            T,
+        )
+        .unwrap();
+        let types: Vec<&str> = b["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["A", "B"], "two managers' conditions merge by type");
+        let a2 = apply(Some(&b), &doc(json!([])), &L, "ma", false, "", false, T).unwrap();
+        let types: Vec<&str> = a2["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            ["B"],
+            "a condition its manager stops applying goes; the other stays"
+        );
+        let clash = apply(
+            Some(&a2),
+            &doc(json!([{"type": "B", "status": "True"}])),
+            &L,
+            "ma",
+            false,
+            "",
+            false,
+            T,
+        );
+        assert_eq!(
+            clash.unwrap_err().code,
+            409,
+            "changing another manager's condition conflicts"
+        );
     }
 }

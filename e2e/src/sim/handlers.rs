@@ -16,6 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::eviction;
 use super::http::{Call, Target, respond};
 use super::lifecycle::{self, DeleteOpts};
+use super::lists::Lists;
 use super::meta;
 use super::objects::{self, Managed};
 use super::patch::{PatchKind, apply_patch};
@@ -265,6 +266,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
             let mut merged = apply::apply(
                 None,
                 &applied,
+                &Lists::new(t.rt.schema.as_ref()),
                 manager,
                 force,
                 "",
@@ -280,6 +282,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
             let merged = apply::apply(
                 Some(&live),
                 &applied,
+                &Lists::new(t.rt.schema.as_ref()),
                 manager,
                 force,
                 sub,

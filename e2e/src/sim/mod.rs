@@ -10,6 +10,7 @@ pub mod eviction;
 pub mod handlers;
 pub mod http;
 pub mod lifecycle;
+pub mod lists;
 pub mod meta;
 pub mod objects;
 pub mod patch;

@@ -9,6 +9,7 @@ use super::apply;
 use super::error::{ApiError, ApiResult};
 use super::eviction;
 use super::lifecycle;
+use super::lists::Lists;
 use super::meta;
 use super::registry::ResourceType;
 use super::schema;
@@ -165,7 +166,9 @@ pub fn create(
         crd_status(&mut obj);
     }
     match managed {
-        Managed::Update(m) => apply::record_update(None, &mut obj, m, "", &now),
+        Managed::Update(m) => {
+            apply::record_update(None, &mut obj, &Lists::new(rt.schema.as_ref()), m, "", &now)
+        }
         Managed::Applied => {}
     }
     let rv = st.next_rv();
@@ -321,7 +324,14 @@ pub fn update(
     }
     let now = meta::now();
     if let Managed::Update(m) = managed {
-        apply::record_update(Some(&old), &mut next, m, sub, &now);
+        apply::record_update(
+            Some(&old),
+            &mut next,
+            &Lists::new(rt.schema.as_ref()),
+            m,
+            sub,
+            &now,
+        );
     }
     if next["metadata"]["managedFields"].is_null()
         && let Some(m) = next["metadata"].as_object_mut()

@@ -84,8 +84,9 @@ pub fn prune(schema: &Value, v: &mut Value, top: bool) {
 pub fn unknown_fields(schema: &Value, v: &Value) -> Vec<String> {
     let mut pruned = v.clone();
     prune(schema, &mut pruned, true);
-    let after = super::apply::leaves(&pruned);
-    super::apply::leaves(v)
+    let lists = super::lists::Lists::new(Some(schema));
+    let after = super::apply::leaves(&pruned, &lists);
+    super::apply::leaves(v, &lists)
         .difference(&after)
         .map(|p| p.join("."))
         .collect()

@@ -181,3 +181,60 @@ async fn conformance_crd_registered_through_the_api() {
     .unwrap();
     assert_eq!(created.data["spec"]["size"], 3);
 }
+
+#[tokio::test]
+async fn conformance_apply_merges_list_map_entries_by_key() {
+    let (c, _ns) = cluster("conf-listmap").await;
+    let api: Api<DynamicObject> = Api::all_with(c.client(), &kairosnode_resource());
+    let name = "conf-listmap-n1";
+    let kn = dynamic(
+        json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode", "metadata": {"name": name}, "spec": {}}),
+    );
+    api.create(&PostParams::default(), &kn).await.unwrap();
+    let cond = |t: &str| json!({"type": t, "status": "True", "reason": "Test", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"});
+    let doc = |conds: Value| json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode", "metadata": {"name": name}, "status": {"conditions": conds}});
+    let types = |o: &DynamicObject| -> Vec<String> {
+        let mut t: Vec<String> = o.data["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["type"].as_str().map(String::from))
+            .collect();
+        t.sort();
+        t
+    };
+    api.patch_status(
+        name,
+        &PatchParams::apply("mgr-a"),
+        &Patch::Apply(doc(json!([cond("Reporting")]))),
+    )
+    .await
+    .unwrap();
+    let o = api
+        .patch_status(
+            name,
+            &PatchParams::apply("mgr-b"),
+            &Patch::Apply(doc(json!([cond("UpToDate")]))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&o),
+        ["Reporting", "UpToDate"],
+        "x-kubernetes-list-type=map entries of two managers merge"
+    );
+    let o = api
+        .patch_status(
+            name,
+            &PatchParams::apply("mgr-a"),
+            &Patch::Apply(doc(json!([]))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&o),
+        ["UpToDate"],
+        "an entry its manager stops applying is removed, the other stays"
+    );
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+}
