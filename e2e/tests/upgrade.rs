@@ -1,0 +1,418 @@
+//! End to end: Kairos upgrades (issue 6) with the real `kairos-operator` and real
+//! `kairos-node-agent`s against the API server (the simulator in CI). The kubelet stand-in runs
+//! the upgrade Jobs and reboot pods; a reboot rewrites the node's release files and boot ID and
+//! restarts its agent, whose report decides the result. Every assertion reads objects through
+//! the API, so the tests hold on a real kube-apiserver too.
+
+mod common;
+mod ops;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use kairos_api::v1alpha1::{BootState, KairosNode, NodeOpUpgrade, UpgradeState};
+use kairos_e2e::harness::{BootMode, Cluster, RebootChange, ReleaseFixture, SimNode, wait_for};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use ops::*;
+
+const FROM: &str = "v3.5.0";
+
+/// Adds `n1..=n<count>` on [`FROM`] (the names in `cp` are control plane), starts the operator
+/// and every node's agent, and waits until each KairosNode reports [`FROM`] booted active.
+async fn fleet(c: &Cluster, count: usize, cp: &[&str]) -> Operator {
+    let opts = OperatorOpts::new();
+    let op = start_operator(c, &opts).await;
+    for i in 1..=count {
+        let name = format!("n{i}");
+        let rel = ReleaseFixture::ubuntu_k3s(FROM);
+        let spec = if cp.contains(&name.as_str()) {
+            SimNode::control_plane(&name, rel)
+        } else {
+            SimNode::worker(&name, rel)
+        };
+        let h = c.add_node(spec).await.expect("node added");
+        start_agent(c, &op, &h).await;
+    }
+    let api: Api<KairosNode> = Api::all(c.client());
+    let r = wait_for(Duration::from_secs(30), || async {
+        let kns = api.list(&Default::default()).await.ok()?;
+        let ok = kns
+            .items
+            .iter()
+            .filter(|kn| reports(kn, FROM, BootState::Active))
+            .count();
+        (ok == count).then_some(())
+    })
+    .await;
+    r.unwrap_or_else(|e| panic!("agents did not report: {e}\n{}", op.logs(c)));
+    op
+}
+
+fn reports(kn: &KairosNode, version: &str, boot: BootState) -> bool {
+    kn.status.as_ref().is_some_and(|s| {
+        s.kairos.as_ref().and_then(|k| k.version.as_deref()) == Some(version)
+            && s.boot_state == Some(boot)
+    })
+}
+
+fn upgrade_state(kn: &KairosNode) -> Option<UpgradeState> {
+    kn.status.as_ref()?.upgrade.as_ref().map(|u| u.state)
+}
+
+async fn kairos_node(c: &Cluster, name: &str) -> KairosNode {
+    Api::<KairosNode>::all(c.client())
+        .get(name)
+        .await
+        .expect("KairosNode")
+}
+
+async fn node(c: &Cluster, name: &str) -> Node {
+    Api::<Node>::all(c.client()).get(name).await.expect("node")
+}
+
+/// The image of Kairos `version` for the fixture the nodes run.
+fn image(version: &str) -> String {
+    ReleaseFixture::ubuntu_k3s(version).image()
+}
+
+/// Jobs take 300 ms, then succeed with the boot ID; a reboot installs `to` (booted active).
+fn upgrade_policy(to: &'static str) -> kairos_e2e::harness::Policy {
+    node_policy(
+        Duration::from_millis(300),
+        |_, _, _| None,
+        move |n| RebootChange {
+            release: Some(n.release().with_version(to)),
+            boot_mode: None,
+        },
+    )
+}
+
+async fn create_upgrade(c: &Cluster, ns: &str, name: &str, spec: serde_json::Value) {
+    let u: NodeOpUpgrade = serde_json::from_value(json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOpUpgrade",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .expect("valid NodeOpUpgrade");
+    Api::<NodeOpUpgrade>::namespaced(c.client(), ns)
+        .create(&PostParams::default(), &u)
+        .await
+        .expect("NodeOpUpgrade created");
+}
+
+fn phase_str<T: serde::Serialize>(p: Option<&T>) -> Option<String> {
+    serde_json::to_value(p?).ok()?.as_str().map(str::to_owned)
+}
+
+async fn wait_upgrade(
+    c: &Cluster,
+    op: &Operator,
+    ns: &str,
+    name: &str,
+    secs: u64,
+) -> NodeOpUpgrade {
+    let api: Api<NodeOpUpgrade> = Api::namespaced(c.client(), ns);
+    let r = wait_for(Duration::from_secs(secs), || async {
+        let u = api.get(name).await.ok()?;
+        let p = phase_str(u.status.as_ref()?.phase.as_ref())?;
+        matches!(p.as_str(), "Completed" | "Failed" | "Stopped").then_some(u)
+    })
+    .await;
+    match r {
+        Ok(u) => u,
+        Err(e) => {
+            let u = api.get(name).await.ok();
+            let logs = op.logs(c);
+            let tail = &logs[logs.len().saturating_sub(6000)..];
+            panic!(
+                "NodeOpUpgrade {name} did not end: {e}\n{:#?}\n{tail}",
+                u.and_then(|u| u.status)
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn upgrade_fleet_six_nodes() {
+    let (c, ns) = common::cluster("upgrade-fleet").await;
+    let cp = ["n2", "n4", "n6"];
+    let op = fleet(&c, 6, &cp).await;
+    let rec = Recorder::start(c.client(), &op.opts.namespace);
+    let _kubelet = c.kubelet().run_auto(upgrade_policy("v3.6.0"));
+    let target = image("v3.6.0");
+    create_upgrade(
+        &c,
+        &ns,
+        "to-360",
+        json!({"image": target, "concurrency": 2, "upgradeActive": true, "stopOnFailure": true}),
+    )
+    .await;
+    let done = wait_upgrade(&c, &op, &ns, "to-360", 55).await;
+    let st = done.status.clone().expect("status");
+    assert_eq!(
+        phase_str(st.phase.as_ref()).as_deref(),
+        Some("Completed"),
+        "{st:#?}"
+    );
+    assert_eq!((st.total, st.completed, st.failed), (6, 6, 0), "{st:#?}");
+
+    // Control plane first, one at a time; then workers, never more than 2 at a time.
+    let t = rec.timeline();
+    assert_eq!(&t.job_order[..3], cp, "{t:#?}");
+    assert_eq!(t.job_order.len(), 6, "{t:#?}");
+    assert_eq!(t.max_in_flight, 2, "{t:#?}");
+    assert!(t.jobs_per_node.values().all(|j| j.len() == 1), "{t:#?}");
+    let times = &st.node_statuses;
+    let cp_done = cp
+        .iter()
+        .map(|n| times[*n].finished_at.clone().expect("finishedAt").0)
+        .max()
+        .expect("cp");
+    for w in ["n1", "n3", "n5"] {
+        let started = times[w].started_at.clone().expect("startedAt").0;
+        assert!(
+            started >= cp_done,
+            "worker {w} started before the control plane finished"
+        );
+    }
+    for pair in cp.windows(2) {
+        let prev = times[pair[0]].finished_at.clone().expect("finishedAt").0;
+        let next = times[pair[1]].started_at.clone().expect("startedAt").0;
+        assert!(
+            next >= prev,
+            "{} started before {} finished",
+            pair[1],
+            pair[0]
+        );
+    }
+
+    // Every Job ran the target image; every node reports v3.6.0 booted active after one reboot,
+    // its agent restarted, uncordoned, KairosNode upgrade Completed.
+    let jobs = engine_jobs(&c, &op.opts.namespace).await;
+    assert_eq!(jobs.len(), 6);
+    for j in &jobs {
+        let image = j
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone());
+        assert_eq!(image.as_deref(), Some(target.as_str()), "{}", j.name_any());
+    }
+    for i in 1..=6 {
+        let name = format!("n{i}");
+        let h = c.node(&name).expect("sim node");
+        assert_eq!(h.boots(), 2, "{name} rebooted once");
+        assert!(h.agent_running(), "{name}'s agent runs after the reboot");
+        let kn = kairos_node(&c, &name).await;
+        assert!(
+            reports(&kn, "v3.6.0", BootState::Active),
+            "{name}: {:?}",
+            kn.status
+        );
+        let s = kn.status.clone().expect("status");
+        assert_eq!(s.boot_id.as_deref(), Some(h.boot_id().as_str()), "{name}");
+        assert_eq!(
+            upgrade_state(&kn),
+            Some(UpgradeState::Completed),
+            "{name}: {:#?}",
+            s.upgrade
+        );
+        let n = node(&c, &name).await;
+        assert!(
+            !unschedulable(&n) && cordoned_by(&n).is_none(),
+            "{name} uncordoned"
+        );
+    }
+}
+
+#[tokio::test]
+async fn upgrade_kairosnode_patch_one_node() {
+    let (c, _ns) = common::cluster("upgrade-patch").await;
+    let op = fleet(&c, 4, &["n1"]).await;
+    let _kubelet = c.kubelet().run_auto(upgrade_policy("v3.6.1"));
+    let api: Api<KairosNode> = Api::all(c.client());
+    // Follow n4's status.upgrade.state through the API while it runs.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<UpgradeState>::new()));
+    let watcher = {
+        let (api, seen) = (api.clone(), seen.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(kn) = api.get("n4").await {
+                    let s = upgrade_state(&kn).unwrap_or_default();
+                    let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    if v.last() != Some(&s) {
+                        v.push(s);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        })
+    };
+    // `kubectl patch kairosnode n4 --type merge -p '{"spec":{"version":"v3.6.1"}}'`
+    api.patch(
+        "n4",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"version": "v3.6.1"}})),
+    )
+    .await
+    .expect("patch");
+    let r = wait_for(Duration::from_secs(40), || async {
+        let kn = api.get("n4").await.ok()?;
+        matches!(
+            upgrade_state(&kn),
+            Some(UpgradeState::Completed | UpgradeState::Failed | UpgradeState::RolledBack)
+        )
+        .then_some(kn)
+    })
+    .await;
+    let kn = r.unwrap_or_else(|e| panic!("n4 did not finish: {e}\n{}", op.logs(&c)));
+    watcher.abort();
+    let up = kn
+        .status
+        .as_ref()
+        .and_then(|s| s.upgrade.clone())
+        .expect("upgrade");
+    assert_eq!(
+        up.state,
+        UpgradeState::Completed,
+        "{up:#?}\n{}",
+        op.logs(&c)
+    );
+    assert_eq!(up.target_version.as_deref(), Some("v3.6.1"), "{up:#?}");
+    // No spec.image: derived from the reported image repo and label.
+    assert_eq!(
+        up.image.as_deref(),
+        Some(image("v3.6.1").as_str()),
+        "{up:#?}"
+    );
+    assert_eq!(up.attempts, 1, "{up:#?}");
+    assert!(
+        up.started_at.is_some() && up.finished_at.is_some(),
+        "{up:#?}"
+    );
+    assert!(reports(&kn, "v3.6.1", BootState::Active), "{:?}", kn.status);
+    let conds = &kn.status.as_ref().expect("status").conditions;
+    let cond = |t: &str| {
+        conds
+            .iter()
+            .find(|c| c.type_ == t)
+            .map(|c| c.status.clone())
+    };
+    assert_eq!(cond("UpToDate").as_deref(), Some("True"), "{conds:#?}");
+    assert_eq!(cond("Upgrading").as_deref(), Some("False"), "{conds:#?}");
+
+    // The states walked forward: InProgress, Rebooting, Completed, in that order.
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let rank = |s: &UpgradeState| match s {
+        UpgradeState::Idle => 0,
+        UpgradeState::Pending => 1,
+        UpgradeState::InProgress => 2,
+        UpgradeState::Rebooting => 3,
+        _ => 4,
+    };
+    assert!(
+        seen.windows(2).all(|w| rank(&w[0]) < rank(&w[1])),
+        "{seen:?}"
+    );
+    for s in [
+        UpgradeState::InProgress,
+        UpgradeState::Rebooting,
+        UpgradeState::Completed,
+    ] {
+        assert!(seen.contains(&s), "{s:?} never seen: {seen:?}");
+    }
+
+    // Only n4 was touched.
+    let jobs = engine_jobs(&c, &op.opts.namespace).await;
+    let nodes: Vec<String> = jobs
+        .iter()
+        .filter_map(|j| j.labels().get("operator.kairos.io/node").cloned())
+        .collect();
+    assert_eq!(nodes, ["n4"]);
+    for n in ["n1", "n2", "n3"] {
+        assert_eq!(c.node(n).expect("sim node").boots(), 1, "{n} rebooted");
+        let kn = kairos_node(&c, n).await;
+        assert!(reports(&kn, FROM, BootState::Active), "{n}");
+        assert!(!unschedulable(&node(&c, n).await), "{n} cordoned");
+    }
+    assert!(!unschedulable(&node(&c, "n4").await), "n4 left cordoned");
+}
+
+#[tokio::test]
+async fn upgrade_rollback_stops_fleet() {
+    let (c, ns) = common::cluster("upgrade-rollback").await;
+    // n3 is the only control-plane node, so it goes first; it comes back on the passive slot
+    // (the fallback, still v3.5.0).
+    let op = fleet(&c, 4, &["n3"]).await;
+    let rec = Recorder::start(c.client(), &op.opts.namespace);
+    let policy = node_policy(
+        Duration::from_millis(200),
+        |_, _, _| None,
+        |n| {
+            if n.name() == "n3" {
+                RebootChange {
+                    release: None,
+                    boot_mode: Some(BootMode::Passive),
+                }
+            } else {
+                RebootChange {
+                    release: Some(n.release().with_version("v3.6.0")),
+                    boot_mode: None,
+                }
+            }
+        },
+    );
+    let _kubelet = c.kubelet().run_auto(policy);
+    create_upgrade(
+        &c,
+        &ns,
+        "canary",
+        json!({"image": image("v3.6.0"), "concurrency": 1, "upgradeActive": true, "stopOnFailure": true}),
+    )
+    .await;
+    let done = wait_upgrade(&c, &op, &ns, "canary", 45).await;
+    let st = done.status.clone().expect("status");
+    let phases: BTreeMap<String, String> = st
+        .node_statuses
+        .iter()
+        .map(|(n, s)| (n.clone(), phase_str(Some(&s.phase)).unwrap_or_default()))
+        .collect();
+    assert_eq!(phases["n3"], "RolledBack", "{st:#?}");
+    for n in ["n1", "n2", "n4"] {
+        assert_eq!(phases[n], "Stopped", "{st:#?}");
+    }
+    assert_eq!(
+        phase_str(st.phase.as_ref()).as_deref(),
+        Some("Stopped"),
+        "{st:#?}"
+    );
+    let t = rec.timeline();
+    assert_eq!(t.job_order, ["n3"], "nothing else started: {t:#?}");
+    assert_eq!(t.cordon_order, ["n3"], "{t:#?}");
+
+    let kn = kairos_node(&c, "n3").await;
+    assert!(reports(&kn, FROM, BootState::Passive), "{:?}", kn.status);
+    assert_eq!(
+        upgrade_state(&kn),
+        Some(UpgradeState::RolledBack),
+        "{:#?}",
+        kn.status
+    );
+    let n3 = node(&c, "n3").await;
+    assert!(
+        unschedulable(&n3) && cordoned_by(&n3).is_some(),
+        "n3 stays cordoned"
+    );
+    for n in ["n1", "n2", "n4"] {
+        assert_eq!(c.node(n).expect("sim node").boots(), 1, "{n} rebooted");
+        assert!(!unschedulable(&node(&c, n).await), "{n} cordoned");
+        assert!(
+            reports(&kairos_node(&c, n).await, FROM, BootState::Active),
+            "{n}"
+        );
+    }
+}
