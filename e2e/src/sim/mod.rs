@@ -30,7 +30,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rand::RngCore;
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 
 use objects::Managed;
 use store::State;
@@ -157,32 +156,60 @@ impl Sim {
 pub struct SimServer {
     addr: SocketAddr,
     sim: Arc<Sim>,
-    task: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl SimServer {
     /// Starts a simulator on `addr` (port 0 picks a free port), installs the CRDs of
     /// `cfg.crd_dir`, and forgets the bootstrap history (watches from before it get 410).
+    ///
+    /// The server runs on its own thread and tokio runtime, so a test that blocks its own
+    /// runtime (a `std::process::Command`, a `std::thread::sleep`) cannot starve it.
     pub async fn start(cfg: SimConfig, addr: SocketAddr) -> anyhow::Result<Self> {
         let sim = Arc::new(Sim::new(&cfg));
         if let Some(dir) = &cfg.crd_dir {
             sim.install_crd_dir(dir)?;
         }
         sim.lock().compact();
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("failed to bind {addr}"))?;
+        let listener =
+            std::net::TcpListener::bind(addr).with_context(|| format!("failed to bind {addr}"))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let _ = sim.addr.set(addr);
         let app = axum::Router::new()
             .fallback(http::handle)
             .with_state(sim.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "kube-sim server stopped");
-            }
-        });
-        Ok(Self { addr, sim, task })
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kube-sim")
+            .enable_all()
+            .build()
+            .context("failed to build the simulator runtime")?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("kube-sim".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let serve = async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        axum::serve(listener, app).await
+                    };
+                    tokio::select! {
+                        r = serve => if let Err(e) = r {
+                            tracing::error!(error = %e, "kube-sim server stopped");
+                        },
+                        _ = stopped => {}
+                    }
+                });
+                // Open watches and connections end with the runtime.
+                runtime.shutdown_background();
+            })
+            .context("failed to start the simulator thread")?;
+        Ok(Self {
+            addr,
+            sim,
+            stop: Some(stop),
+        })
     }
 
     /// The bound address.
@@ -219,6 +246,9 @@ impl SimServer {
 
 impl Drop for SimServer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            // The server thread may already be gone: nothing to stop then.
+            let _ = stop.send(());
+        }
     }
 }
