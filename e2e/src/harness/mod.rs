@@ -7,6 +7,7 @@
 pub mod auto;
 pub mod certs;
 pub mod fixtures;
+pub mod fleet;
 pub mod identity;
 pub mod kubelet;
 pub mod node;
@@ -29,6 +30,7 @@ use serde_json::json;
 
 pub use auto::{AutoAction, AutoEvent, AutoKubelet, Policy, default_policy};
 pub use fixtures::{BootMode, Distribution, Flavor, ReleaseFixture, Variant};
+pub use fleet::{OperatorHandle, http_get, metric_value};
 pub use kubelet::{Kubelet, Outcome};
 pub use node::{NodeHandle, RebootChange, SimNode};
 pub use process::{Proc, ensure_built, locate};
