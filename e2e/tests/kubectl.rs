@@ -156,3 +156,71 @@ async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
     .await;
     assert!(ok && out == "busybox:latest", "{out}");
 }
+
+#[tokio::test]
+async fn kubectl_cordon_and_drain_respect_pod_disruption_budgets() {
+    if !kubectl_available() {
+        println!(
+            "skipping kubectl_cordon_and_drain_respect_pod_disruption_budgets: kubectl is not on PATH"
+        );
+        return;
+    }
+    let (c, ns) = cluster("kubectl-drain").await;
+    c.add_node(SimNode::worker(
+        "kubectl-d1",
+        ReleaseFixture::ubuntu_k3s("v3.5.0"),
+    ))
+    .await
+    .unwrap();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.client(), &ns);
+    for (name, app) in [("web-0", "web"), ("db-0", "db")] {
+        pods.create(
+            &kube::api::PostParams::default(),
+            &pod(name, json!({"app": app}), Some("kubectl-d1")),
+        )
+        .await
+        .unwrap();
+        c.kubelet().run_pod(&ns, name).await.unwrap();
+    }
+    let pdb = json!({"metadata": {"name": "db"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}});
+    Api::<k8s_openapi::api::policy::v1::PodDisruptionBudget>::namespaced(c.client(), &ns)
+        .create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(pdb).unwrap(),
+        )
+        .await
+        .unwrap();
+    let _auto = c.kubelet().run_auto(kairos_e2e::harness::default_policy());
+
+    let (ok, out) = kubectl(
+        &c,
+        &[
+            "drain",
+            "kubectl-d1",
+            "--force",
+            "--timeout=3s",
+            "--grace-period=1",
+        ],
+    )
+    .await;
+    assert!(!ok, "the budget blocks the drain: {out}");
+    assert!(out.contains("disruption budget"), "{out}");
+    let (_, nodes) = kubectl(&c, &["get", "node", "kubectl-d1"]).await;
+    assert!(
+        nodes.contains("SchedulingDisabled"),
+        "drain cordons first: {nodes}"
+    );
+    assert!(
+        pods.get_opt("web-0").await.unwrap().is_none(),
+        "the unguarded pod was evicted"
+    );
+    assert!(
+        pods.get_opt("db-0").await.unwrap().is_some(),
+        "the guarded pod stays"
+    );
+
+    let (ok, out) = kubectl(&c, &["uncordon", "kubectl-d1"]).await;
+    assert!(ok, "{out}");
+    let (_, nodes) = kubectl(&c, &["get", "node", "kubectl-d1"]).await;
+    assert!(!nodes.contains("SchedulingDisabled"), "{nodes}");
+}
