@@ -90,6 +90,9 @@ struct RunArgs {
     /// How long a node may take to come back with a new boot ID after its reboot.
     #[arg(long, env = "KAIROS_REBOOT_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
     reboot_timeout: Duration,
+    /// How long a node's Job may run when its NodeOp sets no `jobTimeoutSeconds`.
+    #[arg(long, env = "KAIROS_JOB_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
+    job_timeout: Duration,
     /// Image of the reboot pod (needs `sh`, `cat` and `nsenter`).
     #[arg(long, env = "KAIROS_REBOOT_IMAGE", default_value = "busybox:1.37")]
     reboot_image: String,
@@ -164,6 +167,7 @@ impl RunArgs {
             lastseen_interval,
             poll_interval,
             reboot_timeout,
+            job_timeout,
             reboot_image,
             job_service_account,
             leader_election,
@@ -237,6 +241,7 @@ impl RunArgs {
             reboot_image,
             reboot_timeout,
             poll_interval,
+            job_timeout,
             ..kairos_core::nodeop::Config::default()
         };
         let identity = pod_name.clone().unwrap_or_else(default_identity);

@@ -79,6 +79,13 @@ pub struct NodeOpSpec {
     #[schemars(range(min = 0))]
     pub backoff_limit: Option<i32>,
 
+    /// Seconds a node's Job may run (pod start-up and retries included) before it fails with
+    /// `DeadlineExceeded`; the node then fails. Unset: the operator's default (`--job-timeout`,
+    /// one hour), so a Job that never finishes cannot hold a rollout forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub job_timeout_seconds: Option<i64>,
+
     /// At most this many nodes in flight at once (between cordon and completion); 0 means all.
     /// Control-plane nodes always go one at a time, before any worker.
     #[serde(default)]

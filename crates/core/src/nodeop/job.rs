@@ -252,6 +252,10 @@ pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> 
     Job {
         spec: Some(JobSpec {
             backoff_limit: Some(spec.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT)),
+            active_deadline_seconds: Some(
+                spec.job_timeout_seconds
+                    .unwrap_or(config.job_timeout.as_secs().try_into().unwrap_or(i64::MAX)),
+            ),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: meta.labels.clone(),

@@ -29,6 +29,8 @@ pub struct Config {
     /// How long a node may stay in Rebooting (waiting for a new boot ID), and then in Verifying
     /// (waiting for Ready), before it fails.
     pub reboot_timeout: Duration,
+    /// Default `activeDeadlineSeconds` of a Job when the NodeOp sets no `jobTimeoutSeconds`.
+    pub job_timeout: Duration,
     /// How long the preflight pod may take before the node fails.
     pub preflight_timeout: Duration,
     /// Re-plan at least this often while nodes are in flight (drain retries, timeouts).
@@ -42,6 +44,7 @@ impl Default for Config {
             service_account: None,
             reboot_image: "busybox:latest".to_owned(),
             reboot_timeout: Duration::from_secs(15 * 60),
+            job_timeout: Duration::from_secs(60 * 60),
             preflight_timeout: Duration::from_secs(10 * 60),
             poll_interval: Duration::from_secs(10),
         }

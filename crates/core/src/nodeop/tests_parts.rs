@@ -214,3 +214,21 @@ fn selectors_follow_kubernetes_semantics() {
     let bad = serde_yaml::from_str("matchExpressions: [{key: a, operator: In}]").unwrap();
     assert!(matches(&bad, &labels).is_err());
 }
+
+#[test]
+fn a_job_never_runs_forever() {
+    use super::fixtures::{op_ref, spec};
+    let config = super::Config::default();
+    let job = super::job::build_job(&op_ref(), &spec(), "n1", &config);
+    assert_eq!(
+        job.spec.as_ref().unwrap().active_deadline_seconds,
+        Some(3600)
+    );
+    let mut limited = spec();
+    limited.job_timeout_seconds = Some(120);
+    let job = super::job::build_job(&op_ref(), &limited, "n1", &config);
+    assert_eq!(
+        job.spec.as_ref().unwrap().active_deadline_seconds,
+        Some(120)
+    );
+}

@@ -70,6 +70,9 @@ pub const ANNOTATION_TARGETS_HASH: &str = "operator.kairos.io/targets-hash";
 /// Re-running `kairos-agent upgrade` is safe: it rewrites the passive system before switching.
 pub const UPGRADE_BACKOFF_LIMIT: i32 = 1;
 
+/// `jobTimeoutSeconds` of an upgrade NodeOp.
+pub const UPGRADE_JOB_TIMEOUT_SECONDS: i64 = 30 * 60;
+
 /// What an upgrade `NodeOp` upgrades to, as the engine needs it for verification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpgradeTarget {
@@ -131,6 +134,8 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         }),
         reboot_on_success: Some(input.opts.reboots()),
         backoff_limit: Some(UPGRADE_BACKOFF_LIMIT),
+        // Writing an image to the passive system takes minutes; half an hour means it hangs.
+        job_timeout_seconds: Some(UPGRADE_JOB_TIMEOUT_SECONDS),
         concurrency: input.concurrency,
         stop_on_failure: Some(input.stop_on_failure),
         uncordon_on_failure: Some(input.uncordon_on_failure),
