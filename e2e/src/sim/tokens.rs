@@ -200,3 +200,76 @@ fn check(st: &State, key: &[u8], token: &str, want: &[String]) -> Result<Value, 
         "audiences": common,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::objects::{self, Managed};
+
+    fn state_with_sa() -> State {
+        let mut st = State::new(1, 100);
+        let ns = st.registry.find("", "v1", "namespaces").cloned().unwrap();
+        let sa = st
+            .registry
+            .find("", "v1", "serviceaccounts")
+            .cloned()
+            .unwrap();
+        objects::create(
+            &mut st,
+            &ns,
+            "",
+            json!({"metadata": {"name": "d"}}),
+            Managed::Update("t"),
+        )
+        .unwrap();
+        objects::create(
+            &mut st,
+            &sa,
+            "d",
+            json!({"metadata": {"name": "a"}}),
+            Managed::Update("t"),
+        )
+        .unwrap();
+        st
+    }
+
+    #[test]
+    fn tampered_or_foreign_tokens_are_refused() {
+        let st = state_with_sa();
+        let key = b"k1";
+        let tr = request(&st, key, "d", "a", &json!({"spec": {"audiences": ["x"]}})).unwrap();
+        let token = tr["status"]["token"].as_str().unwrap().to_string();
+        let ok = review(
+            &st,
+            key,
+            &json!({"spec": {"token": token, "audiences": ["x"]}}),
+        );
+        assert_eq!(ok["status"]["authenticated"], true);
+        let other_key = review(
+            &st,
+            b"k2",
+            &json!({"spec": {"token": token, "audiences": ["x"]}}),
+        );
+        assert_eq!(other_key["status"]["authenticated"], false);
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = B64.encode(br#"{"aud":["x"],"exp":99999999999}"#);
+        parts[1] = &forged;
+        let forged = review(
+            &st,
+            key,
+            &json!({"spec": {"token": parts.join("."), "audiences": ["x"]}}),
+        );
+        assert_eq!(forged["status"]["authenticated"], false);
+        assert!(
+            request(
+                &st,
+                key,
+                "d",
+                "a",
+                &json!({"spec": {"expirationSeconds": 60}})
+            )
+            .is_err(),
+            "under 10 minutes is refused"
+        );
+    }
+}
