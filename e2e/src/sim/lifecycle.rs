@@ -85,6 +85,7 @@ pub fn delete(
             .or_else(|| old["spec"]["terminationGracePeriodSeconds"].as_i64())
             .unwrap_or(30);
         let mut next = old.clone();
+        bump_generation(&mut next);
         next["metadata"]["deletionTimestamp"] = json!(meta::now_plus(grace));
         next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
         return Ok(store_modified(st, rt, next, old));
@@ -109,6 +110,7 @@ pub fn delete(
             return Ok(old);
         }
         let mut next = old.clone();
+        bump_generation(&mut next);
         next["metadata"]["deletionTimestamp"] = json!(meta::now());
         next["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         return Ok(store_modified(st, rt, next, old));
@@ -123,6 +125,13 @@ fn graceful(pod: &Value, grace: Option<i64>) -> bool {
         .is_some_and(|n| !n.is_empty());
     let phase = pod["status"]["phase"].as_str().unwrap_or_default();
     bound && grace != Some(0) && phase != "Succeeded" && phase != "Failed"
+}
+
+/// The first deletionTimestamp bumps a tracked generation (as the real registry does).
+fn bump_generation(obj: &mut Value) {
+    if let Some(g) = obj["metadata"]["generation"].as_i64().filter(|g| *g > 0) {
+        obj["metadata"]["generation"] = json!(g + 1);
+    }
 }
 
 fn store_modified(st: &mut State, rt: &ResourceType, mut next: Value, old: Value) -> Value {
@@ -227,6 +236,7 @@ fn terminate_namespace(st: &mut State, rt: &ResourceType, old: Value) -> ApiResu
     let mut cur = old.clone();
     if old["metadata"]["deletionTimestamp"].is_null() {
         let mut next = old.clone();
+        bump_generation(&mut next);
         next["metadata"]["deletionTimestamp"] = json!(meta::now());
         next["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         next["status"]["phase"] = json!("Terminating");

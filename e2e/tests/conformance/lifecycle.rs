@@ -69,12 +69,7 @@ async fn conformance_owner_reference_garbage_collection() {
     assert!(api.get_opt("bystander").await.unwrap().is_some());
 }
 
-async fn running_pod(
-    c: &kairos_e2e::harness::Cluster,
-    ns: &str,
-    name: &str,
-    labels: Value,
-) -> Pod {
+async fn running_pod(c: &kairos_e2e::harness::Cluster, ns: &str, name: &str, labels: Value) -> Pod {
     let pods: Api<Pod> = Api::namespaced(c.client(), ns);
     let p = pods
         .create(&PostParams::default(), &pod(name, labels, None))
@@ -105,6 +100,36 @@ async fn conformance_eviction_respects_pod_disruption_budget() {
         .unwrap();
     wait_for(Duration::from_secs(10), || async {
         matches!(pods.get_opt("free").await, Ok(None)).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn conformance_deletion_timestamp_bumps_generation() {
+    let (c, ns) = cluster("conf-delgen").await;
+    let api: Api<DynamicObject> = Api::namespaced_with(c.client(), &ns, &nodeop_resource());
+    let mut o = nodeop("held");
+    o.metadata.finalizers = Some(vec!["e2e.kairos.io/hold".into()]);
+    let created = api.create(&PostParams::default(), &o).await.unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let held = api.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        held.metadata.generation,
+        Some(2),
+        "setting deletionTimestamp bumps generation"
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    wait_for(Duration::from_secs(10), || async {
+        matches!(api.get_opt("held").await, Ok(None)).then_some(())
     })
     .await
     .unwrap();
