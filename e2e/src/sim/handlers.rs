@@ -184,6 +184,16 @@ pub fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
         return Ok(respond(201, tokens::review(&st, &sim.key, &body)));
     }
     strict_check(t, call, &body)?;
+    if body["metadata"]["resourceVersion"]
+        .as_str()
+        .is_some_and(|r| !r.is_empty())
+    {
+        // The real storage layer refuses this with a plain error, which the server reports as a
+        // 500 InternalError.
+        return Err(ApiError::internal(
+            "Internal error occurred: resourceVersion should not be set on objects to be created",
+        ));
+    }
     let o = objects::create(&mut st, &t.rt, ns(t), body, Managed::Update(&call.manager))?;
     Ok(respond(201, o))
 }
@@ -196,6 +206,18 @@ pub fn update(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
         _ => "",
     };
     strict_check(t, call, &body)?;
+    // Custom resources do not allow unconditional updates (the real CR strategy).
+    if t.rt.is_custom()
+        && body["metadata"]["resourceVersion"]
+            .as_str()
+            .is_none_or(str::is_empty)
+    {
+        return Err(ApiError::invalid(
+            &t.rt.kind,
+            name(t),
+            "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+        ));
+    }
     let o = objects::update(
         &mut writable(sim, call),
         &t.rt,

@@ -168,3 +168,37 @@ async fn conformance_label_and_field_selectors() {
         ["on-n1"]
     );
 }
+
+#[tokio::test]
+async fn conformance_resource_version_rules_on_create_and_replace() {
+    let (c, ns) = cluster("conf-rvrules").await;
+    let api = cms(&c.client(), &ns);
+    let created = api
+        .create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap();
+    let mut again = created.clone();
+    again.metadata.name = Some("b".into());
+    again.metadata.uid = None;
+    let (code, _) = api_err(api.create(&PostParams::default(), &again).await);
+    assert!(
+        code == 500 || code == 400,
+        "a resourceVersion on create is refused: {code}"
+    );
+    let mut unconditional = created.clone();
+    unconditional.metadata.resource_version = None;
+    api.replace("a", &PostParams::default(), &unconditional)
+        .await
+        .expect("built-ins allow unconditional updates");
+    let nops: Api<DynamicObject> = Api::namespaced_with(c.client(), &ns, &nodeop_resource());
+    let mut op = nops
+        .create(&PostParams::default(), &nodeop("op"))
+        .await
+        .unwrap();
+    op.metadata.resource_version = None;
+    assert_eq!(
+        api_err(nops.replace("op", &PostParams::default(), &op).await).0,
+        422,
+        "custom resources do not"
+    );
+}
