@@ -227,6 +227,56 @@ async fn upgrade_fleet_six_nodes() {
             "{name} uncordoned"
         );
     }
+
+    // `kubectl get kairosnodes` shows them on v3.6.0, Completed, booted active.
+    match kubectl(&c, &["get", "kairosnodes"]) {
+        None => println!("kubectl not installed: skipping the kubectl view"),
+        Some((ok, out)) => {
+            assert!(ok, "{out}");
+            let table = columns(&out);
+            for i in 1..=6 {
+                let name = format!("n{i}");
+                let row = table
+                    .iter()
+                    .find(|r| r.get("NAME") == Some(&name))
+                    .unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+                assert_eq!(row["VERSION"], "v3.6.0", "{out}");
+                assert_eq!(row["STATE"], "Completed", "{out}");
+                assert_eq!(row["BOOT"], "active", "{out}");
+                assert_eq!(row["DESIRED"], "", "{out}");
+            }
+        }
+    }
+}
+
+/// The rows of kubectl's table output, cut at the header's column starts.
+fn columns(out: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_default();
+    let mut starts: Vec<(usize, &str)> = vec![];
+    let mut prev_space = true;
+    for (i, ch) in header.char_indices() {
+        if !ch.is_whitespace() && prev_space {
+            let word = header[i..].split_whitespace().next().unwrap_or_default();
+            starts.push((i, word));
+        }
+        prev_space = ch.is_whitespace();
+    }
+    lines
+        .map(|l| {
+            starts
+                .iter()
+                .enumerate()
+                .map(|(k, (start, name))| {
+                    let end = starts
+                        .get(k + 1)
+                        .map_or(l.len(), |(e, _)| (*e).min(l.len()));
+                    let cell = l.get((*start).min(l.len())..end).unwrap_or_default();
+                    ((*name).to_owned(), cell.trim().to_owned())
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -252,14 +302,24 @@ async fn upgrade_kairosnode_patch_one_node() {
             }
         })
     };
-    // `kubectl patch kairosnode n4 --type merge -p '{"spec":{"version":"v3.6.1"}}'`
-    api.patch(
-        "n4",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"version": "v3.6.1"}})),
-    )
-    .await
-    .expect("patch");
+    // `kubectl patch kairosnode n4 --type merge -p '{"spec":{"version":"v3.6.1"}}'` (the same
+    // merge patch through the API when kubectl is not installed).
+    let patch = r#"{"spec":{"version":"v3.6.1"}}"#;
+    match kubectl(
+        &c,
+        &["patch", "kairosnode", "n4", "--type", "merge", "-p", patch],
+    ) {
+        Some((ok, out)) => assert!(
+            ok && out.contains("kairosnode.operator.kairos.io/n4 patched"),
+            "{out}"
+        ),
+        None => {
+            let v: serde_json::Value = serde_json::from_str(patch).expect("json");
+            api.patch("n4", &PatchParams::default(), &Patch::Merge(v))
+                .await
+                .expect("patch");
+        }
+    }
     let r = wait_for(Duration::from_secs(40), || async {
         let kn = api.get("n4").await.ok()?;
         matches!(
