@@ -145,6 +145,52 @@ async fn nodeop_seed_example_five_nodes() {
         );
     }
 
+    // Events on the NodeOp and on each Node for the transitions.
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(c.client(), "default")
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items;
+    let reasons = |kind: &str, name: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| {
+                e.regarding.as_ref().is_some_and(|r| {
+                    r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name)
+                })
+            })
+            .filter_map(|e| e.reason.clone())
+            .collect()
+    };
+    let on_op = reasons("NodeOp", "example-nodeop");
+    for r in ["OperationStarted", "OperationCompleted"] {
+        assert!(
+            on_op.iter().any(|x| x == r),
+            "no {r} on the NodeOp: {on_op:?}"
+        );
+    }
+    for n in ROLLOUT_ORDER {
+        let on_node = reasons("Node", n);
+        for r in [
+            "NodeStarted",
+            "NodeCordoned",
+            "DrainCompleted",
+            "JobCreated",
+            "JobSucceeded",
+            "RebootConfirmed",
+            "NodeCompleted",
+        ] {
+            assert!(
+                on_node.iter().any(|x| x == r),
+                "no {r} on node {n}: {on_node:?}"
+            );
+            assert!(
+                on_op.iter().any(|x| x == r),
+                "no {r} on the NodeOp: {on_op:?}"
+            );
+        }
+    }
+
     // The Jobs' specs match the NodeOp.
     let jobs = engine_jobs(&c, &opts.namespace).await;
     assert_eq!(jobs.len(), 5);
