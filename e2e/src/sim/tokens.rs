@@ -58,6 +58,11 @@ pub fn request(st: &State, key: &[u8], ns: &str, name: &str, body: &Value) -> Ap
         let pod = st
             .get("/pods", ns, pname)
             .ok_or_else(|| ApiError::not_found("pods", "", pname))?;
+        if pod["spec"]["serviceAccountName"].as_str() != Some(name) {
+            return Err(ApiError::bad_request(format!(
+                "cannot bind token for serviceaccount {name:?} to pod running with different serviceaccount name."
+            )));
+        }
         let puid = pod["metadata"]["uid"].as_str().unwrap_or_default();
         if let Some(u) = bound["uid"].as_str()
             && !u.is_empty()

@@ -25,6 +25,22 @@ async fn conformance_token_request_and_review() {
         .await
         .unwrap();
     let token = tr.status.unwrap().token;
+    pods.create(
+        &PostParams::default(),
+        &pod("other-sa-pod", json!({}), Some("conf-token-n1")),
+    )
+    .await
+    .unwrap();
+    let foreign = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
+        "audiences": ["kairos-operator"], "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "other-sa-pod"}}});
+    let refused: Result<k8s_openapi::api::authentication::v1::TokenRequest, _> = sas
+        .create_subresource("token", "agent", &PostParams::default(), &foreign)
+        .await;
+    assert_eq!(
+        api_err(refused).0,
+        400,
+        "a token cannot bind to a pod of another service account"
+    );
     let reviews: Api<TokenReview> = Api::all(c.client());
     let review = |auds: Vec<&str>| {
         let r: TokenReview =
