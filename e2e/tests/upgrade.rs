@@ -24,15 +24,27 @@ const FROM: &str = "v3.5.0";
 /// Adds `n1..=n<count>` on [`FROM`] (the names in `cp` are control plane), starts the operator
 /// and every node's agent, and waits until each KairosNode reports [`FROM`] booted active.
 async fn fleet(c: &Cluster, count: usize, cp: &[&str]) -> Operator {
+    let nodes: Vec<(String, bool, &str)> = (1..=count)
+        .map(|i| {
+            let name = format!("n{i}");
+            let is_cp = cp.contains(&name.as_str());
+            (name, is_cp, FROM)
+        })
+        .collect();
+    fleet_of(c, &nodes).await
+}
+
+/// Adds the nodes `(name, control plane, Kairos version)`, starts the operator and every
+/// node's agent, and waits until each KairosNode reports its version booted active.
+async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
     let opts = OperatorOpts::new();
     let op = start_operator(c, &opts).await;
-    for i in 1..=count {
-        let name = format!("n{i}");
-        let rel = ReleaseFixture::ubuntu_k3s(FROM);
-        let spec = if cp.contains(&name.as_str()) {
-            SimNode::control_plane(&name, rel)
+    for (name, cp, version) in nodes {
+        let rel = ReleaseFixture::ubuntu_k3s(version);
+        let spec = if *cp {
+            SimNode::control_plane(name, rel)
         } else {
-            SimNode::worker(&name, rel)
+            SimNode::worker(name, rel)
         };
         let h = c.add_node(spec).await.expect("node added");
         start_agent(c, &op, &h).await;
@@ -40,12 +52,15 @@ async fn fleet(c: &Cluster, count: usize, cp: &[&str]) -> Operator {
     let api: Api<KairosNode> = Api::all(c.client());
     let r = wait_for(Duration::from_secs(30), || async {
         let kns = api.list(&Default::default()).await.ok()?;
-        let ok = kns
-            .items
+        let ok = nodes
             .iter()
-            .filter(|kn| reports(kn, FROM, BootState::Active))
+            .filter(|(name, _, version)| {
+                kns.items
+                    .iter()
+                    .any(|kn| kn.name_any() == *name && reports(kn, version, BootState::Active))
+            })
             .count();
-        (ok == count).then_some(())
+        (ok == nodes.len()).then_some(())
     })
     .await;
     r.unwrap_or_else(|e| panic!("agents did not report: {e}\n{}", op.logs(c)));
@@ -475,4 +490,78 @@ async fn upgrade_rollback_stops_fleet() {
             "{n}"
         );
     }
+}
+
+#[tokio::test]
+async fn upgrade_fleet_skips_up_to_date_and_pinned_nodes() {
+    let (c, ns) = common::cluster("upgrade-skips").await;
+    let nodes = [
+        ("n1".to_owned(), false, "v3.6.0"),
+        ("n2".to_owned(), false, FROM),
+        ("n3".to_owned(), false, FROM),
+        ("n4".to_owned(), false, FROM),
+    ];
+    let op = fleet_of(&c, &nodes).await;
+    // The admin pinned n2 to the version it runs: the fleet must not upgrade it behind their back.
+    Api::<KairosNode>::all(c.client())
+        .patch(
+            "n2",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": FROM}})),
+        )
+        .await
+        .expect("pin n2");
+    let rec = Recorder::start(c.client(), &op.opts.namespace);
+    let _kubelet = c.kubelet().run_auto(upgrade_policy("v3.6.0"));
+    create_upgrade(
+        &c,
+        &ns,
+        "to-360",
+        json!({"image": image("v3.6.0"), "concurrency": 0, "upgradeActive": true}),
+    )
+    .await;
+    let done = wait_upgrade(&c, &op, &ns, "to-360", 45).await;
+    let st = done.status.clone().expect("status");
+    assert_eq!(
+        phase_str(st.phase.as_ref()).as_deref(),
+        Some("Completed"),
+        "{st:#?}"
+    );
+    let entry = |n: &str| {
+        let s = &st.node_statuses[n];
+        (
+            phase_str(Some(&s.phase)).unwrap_or_default(),
+            s.message.clone().unwrap_or_default(),
+        )
+    };
+    let (p1, m1) = entry("n1");
+    assert_eq!(p1, "Skipped", "{st:#?}");
+    assert!(m1.contains("already runs v3.6.0"), "{m1}");
+    let (p2, m2) = entry("n2");
+    assert_eq!(p2, "Skipped", "{st:#?}");
+    assert!(m2.contains("pinned"), "{m2}");
+    for n in ["n3", "n4"] {
+        assert_eq!(entry(n).0, "Completed", "{st:#?}");
+        assert!(
+            reports(&kairos_node(&c, n).await, "v3.6.0", BootState::Active),
+            "{n}"
+        );
+    }
+    // Only n3 and n4 ran a Job or rebooted; the skipped nodes were never cordoned.
+    let t = rec.timeline();
+    let mut ran = t.job_order.clone();
+    ran.sort();
+    assert_eq!(ran, ["n3", "n4"], "{t:#?}");
+    assert!(
+        !t.cordon_order.iter().any(|n| n == "n1" || n == "n2"),
+        "{t:#?}"
+    );
+    for n in ["n1", "n2"] {
+        assert_eq!(c.node(n).expect("sim node").boots(), 1, "{n} rebooted");
+    }
+    assert!(reports(
+        &kairos_node(&c, "n2").await,
+        FROM,
+        BootState::Active
+    ));
 }
