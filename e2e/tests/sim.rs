@@ -306,3 +306,31 @@ async fn sim_dry_run_stores_nothing() {
     assert!(o.uid().is_some());
     assert!(api.get_opt("dry").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn sim_metadata_api_returns_partial_objects() {
+    let c = sim(SimConfig::default()).await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    let cm: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "m", "labels": {"a": "b"}}, "data": {"k": "v"}}),
+    )
+    .unwrap();
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    let list = api.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].labels()["a"], "b");
+    let one = api.get_metadata("m").await.unwrap();
+    assert_eq!(
+        one.types.map(|t| t.kind),
+        Some("PartialObjectMetadata".to_string())
+    );
+    let mut s = api
+        .watch_metadata(&WatchParams::default().timeout(2), "0")
+        .await
+        .unwrap()
+        .boxed();
+    match s.try_next().await.unwrap() {
+        Some(WatchEvent::Added(o)) => assert_eq!(o.name_any(), "m"),
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -76,6 +76,16 @@ fn with_version(t: &Target, mut o: Value) -> Value {
     o
 }
 
+/// `Accept: ...;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1` (kube's metadata API).
+fn wants_metadata(call: &Call) -> bool {
+    call.accept.contains("as=PartialObjectMetadata")
+}
+
+/// An object reduced to `PartialObjectMetadata`.
+pub fn partial(o: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
+}
+
 fn wants_table(call: &Call) -> bool {
     call.accept.contains("as=Table")
 }
@@ -147,6 +157,13 @@ pub fn list(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
         }
         return Ok(respond(200, tb));
     }
+    if wants_metadata(call) {
+        let items: Vec<Value> = items.iter().map(partial).collect();
+        return Ok(respond(
+            200,
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}),
+        ));
+    }
     Ok(respond(
         200,
         json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(), "metadata": meta, "items": items}),
@@ -172,6 +189,9 @@ pub fn get(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
             .map(String::as_str)
             .unwrap_or("Metadata");
         return Ok(respond(200, table::table(&t.rt, &[o], &rv, include)));
+    }
+    if wants_metadata(call) {
+        return Ok(respond(200, partial(&o)));
     }
     Ok(respond(200, o))
 }
@@ -384,6 +404,7 @@ pub fn watch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
             .query
             .get("timeoutSeconds")
             .and_then(|s| s.parse().ok()),
+        metadata_only: wants_metadata(call),
     };
     Ok(watch::serve(sim.clone(), t.rt.clone(), q))
 }

@@ -37,6 +37,8 @@ pub struct WatchQuery {
     pub fields: Vec<FieldReq>,
     /// `timeoutSeconds`.
     pub timeout: Option<u64>,
+    /// Objects as `PartialObjectMetadata` (kube's metadata watches).
+    pub metadata_only: bool,
 }
 
 struct Filter {
@@ -50,6 +52,9 @@ impl Filter {
     }
 
     fn event(&self, ty: &str, o: &Value) -> Bytes {
+        if self.q.metadata_only {
+            return line(&json!({"type": ty, "object": super::handlers::partial(o)}));
+        }
         let mut o = o.clone();
         o["apiVersion"] = json!(self.rt.api_version());
         line(&json!({"type": ty, "object": o}))
