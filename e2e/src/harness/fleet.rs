@@ -7,6 +7,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt as _;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::identity::AgentIdentity;
@@ -159,9 +164,43 @@ impl Cluster {
         })
     }
 
-    /// Gives `node` an agent identity in the operator's namespace (audience `kairos-operator`)
-    /// and starts its `kairos-node-agent` against `op` with `--poll-interval 500ms
-    /// --heartbeat 5s` (overridable: later flags in `extra` win).
+    /// Makes agent pod `pod` in `ns` a pod of the DaemonSet `kairos-node-agent` (created if
+    /// missing), as the deployed agent's pods are, so drains with `ignoreDaemonSets` skip it.
+    pub async fn own_by_agent_daemonset(&self, ns: &str, pod: &str) -> anyhow::Result<()> {
+        let name = kairos_api::names::AGENT_SERVICE_ACCOUNT;
+        let api: Api<DaemonSet> = Api::namespaced(self.client(), ns);
+        let ds = match api.get_opt(name).await? {
+            Some(ds) => ds,
+            None => {
+                let ds: DaemonSet = serde_json::from_value(json!({
+                    "metadata": {"name": name},
+                    "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                        "template": {"metadata": {"labels": {"app.kubernetes.io/name": name}},
+                            "spec": {"containers": [{"name": "agent", "image": "kairos-node-agent:e2e"}]}}},
+                }))?;
+                match api.create(&PostParams::default(), &ds).await {
+                    Ok(ds) => ds,
+                    Err(kube::Error::Api(e)) if e.code == 409 => api.get(name).await?,
+                    Err(e) => return Err(e).context("failed to create the agent DaemonSet"),
+                }
+            }
+        };
+        let owner = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": name,
+            "uid": ds.uid(), "controller": true, "blockOwnerDeletion": true}]);
+        Api::<Pod>::namespaced(self.client(), ns)
+            .patch(
+                pod,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"ownerReferences": owner}})),
+            )
+            .await
+            .with_context(|| format!("failed to make {ns}/{pod} a DaemonSet pod"))?;
+        Ok(())
+    }
+
+    /// Gives `node` an agent identity in the operator's namespace (audience `kairos-operator`,
+    /// the pod owned by the agent DaemonSet) and starts its `kairos-node-agent` against `op` with `extra` flags, by default
+    /// `--poll-interval 500ms --heartbeat 5s` (each unless `extra` gives it).
     pub async fn start_agent(
         &self,
         node: &NodeHandle,
@@ -171,6 +210,7 @@ impl Cluster {
         let id = self
             .agent_identity(node, &op.namespace, kairos_api::names::AGENT_TOKEN_AUDIENCE)
             .await?;
+        self.own_by_agent_daemonset(&op.namespace, &id.pod).await?;
         let endpoint = op.endpoint();
         let token = id.token_file.to_string_lossy().into_owned();
         let host_root = node.host_root().to_string_lossy().into_owned();
@@ -183,11 +223,12 @@ impl Cluster {
             &endpoint,
             "--token-file",
             &token,
-            "--poll-interval",
-            "500ms",
-            "--heartbeat",
-            "5s",
         ];
+        for (flag, default) in [("--poll-interval", "500ms"), ("--heartbeat", "5s")] {
+            if !extra.contains(&flag) {
+                args.extend([flag, default]);
+            }
+        }
         args.extend_from_slice(extra);
         node.spawn_agent(&args).await?;
         Ok(id)

@@ -295,6 +295,16 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// The process id of operator `idx` while it runs (None once it exited or was killed).
+    pub fn operator_pid(&self, idx: usize) -> Option<u32> {
+        let mut ops = self.operators.lock().unwrap_or_else(|e| e.into_inner());
+        let p = ops.get_mut(idx)?;
+        if p.try_exit_status().is_some() {
+            return None;
+        }
+        p.id()
+    }
+
     /// Kills operator `idx` (e.g. to test a restart).
     pub async fn kill_operator(&self, idx: usize) {
         let p = {

@@ -336,6 +336,11 @@ impl NodeHandle {
         }
     }
 
+    /// The process id of the running agent, if any.
+    pub fn agent_pid(&self) -> Option<u32> {
+        self.st().agent.as_ref().and_then(Proc::id)
+    }
+
     /// Whether an agent process is running.
     pub fn agent_running(&self) -> bool {
         let mut s = self.st();
