@@ -18,6 +18,7 @@ use super::http::{Call, Target, respond};
 use super::lifecycle::{self, DeleteOpts};
 use super::lists::Lists;
 use super::meta;
+use super::negotiate::{partial, strict_check, wants_metadata, wants_table};
 use super::objects::{self, Managed};
 use super::patch::{PatchKind, apply_patch};
 use super::selectors::{self, FieldReq, LabelReq};
@@ -49,45 +50,9 @@ fn selectors_of(t: &Target, call: &Call) -> ApiResult<(Vec<LabelReq>, Vec<FieldR
     Ok((labels, fields))
 }
 
-/// `fieldValidation=Strict` (kubectl's default): unknown fields of a custom resource are a 400
-/// instead of being pruned silently.
-fn strict_check(t: &Target, call: &Call, obj: &Value) -> ApiResult<()> {
-    let strict = call.query.get("fieldValidation").map(String::as_str) == Some("Strict");
-    let unknown = match t.rt.schema.as_ref().filter(|_| strict) {
-        Some(schema) => super::schema::unknown_fields(schema, obj),
-        None => vec![],
-    };
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        let list: Vec<String> = unknown
-            .iter()
-            .map(|f| format!("unknown field \"{f}\""))
-            .collect();
-        Err(ApiError::bad_request(format!(
-            "strict decoding error: {}",
-            list.join(", ")
-        )))
-    }
-}
-
 fn with_version(t: &Target, mut o: Value) -> Value {
     o["apiVersion"] = json!(t.rt.api_version());
     o
-}
-
-/// `Accept: ...;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1` (kube's metadata API).
-fn wants_metadata(call: &Call) -> bool {
-    call.accept.contains("as=PartialObjectMetadata")
-}
-
-/// An object reduced to `PartialObjectMetadata`.
-pub fn partial(o: &Value) -> Value {
-    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
-}
-
-fn wants_table(call: &Call) -> bool {
-    call.accept.contains("as=Table")
 }
 
 fn ns(t: &Target) -> &str {

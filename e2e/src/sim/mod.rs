@@ -12,6 +12,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod lists;
 pub mod meta;
+pub mod negotiate;
 pub mod objects;
 pub mod patch;
 pub mod registry;

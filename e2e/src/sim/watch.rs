@@ -53,7 +53,7 @@ impl Filter {
 
     fn event(&self, ty: &str, o: &Value) -> Bytes {
         if self.q.metadata_only {
-            return line(&json!({"type": ty, "object": super::handlers::partial(o)}));
+            return line(&json!({"type": ty, "object": super::negotiate::partial(o)}));
         }
         let mut o = o.clone();
         o["apiVersion"] = json!(self.rt.api_version());
