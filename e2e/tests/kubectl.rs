@@ -224,3 +224,45 @@ async fn kubectl_cordon_and_drain_respect_pod_disruption_budgets() {
     let (_, nodes) = kubectl(&c, &["get", "node", "kubectl-d1"]).await;
     assert!(!nodes.contains("SchedulingDisabled"), "{nodes}");
 }
+
+#[tokio::test]
+async fn kubectl_explain_and_strict_field_validation() {
+    if !kubectl_available() {
+        println!("skipping kubectl_explain_and_strict_field_validation: kubectl is not on PATH");
+        return;
+    }
+    let (c, ns) = cluster("kubectl-explain").await;
+    let (ok, out) = kubectl(&c, &["explain", "nodeop.spec.concurrency"]).await;
+    assert!(ok && out.contains("FIELD: concurrency <integer>"), "{out}");
+    let (ok, out) = kubectl(&c, &["explain", "kairosnodes.status.upgrade"]).await;
+    assert!(ok && out.contains("state"), "{out}");
+    let bad = c.dir().join("bad-nodeop.yaml");
+    std::fs::write(
+        &bad,
+        format!(
+            "apiVersion: operator.kairos.io/v1alpha1\nkind: NodeOp\nmetadata:\n  name: bad\n  namespace: {ns}\n\
+             spec:\n  command: [\"true\"]\n  notAField: 1\n"
+        ),
+    )
+    .unwrap();
+    let (ok, out) = kubectl(&c, &["apply", "-f", bad.to_str().unwrap()]).await;
+    assert!(
+        !ok && out.contains("unknown field \"spec.notAField\""),
+        "{out}"
+    );
+    let (ok, out) = kubectl(
+        &c,
+        &["apply", "--validate=false", "-f", bad.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (_, out) = kubectl(
+        &c,
+        &["get", "nodeop", "bad", "-n", &ns, "-o", "jsonpath={.spec}"],
+    )
+    .await;
+    assert!(
+        !out.contains("notAField"),
+        "pruned when not validated strictly: {out}"
+    );
+}

@@ -14,6 +14,7 @@ use super::Sim;
 use super::discovery;
 use super::error::{ApiError, ApiResult};
 use super::handlers;
+use super::openapi;
 use super::registry::ResourceType;
 
 /// A parsed resource path.
@@ -128,7 +129,10 @@ fn route(sim: &Arc<Sim>, path: &str, call: Call) -> ApiResult<Response> {
             .body(Body::empty())
             .unwrap_or_default()),
         // No per-group-version documents: kubectl falls back to its CRD check for custom kinds.
-        ["openapi", "v3"] => Ok(ok_json(json!({"paths": {}}))),
+        ["openapi", "v3"] => Ok(ok_json(openapi::root(&reg()))),
+        ["openapi", "v3", "apis", g, v] => openapi::group_version(&reg(), g, v)
+            .map(ok_json)
+            .ok_or_else(|| ApiError::no_route(path)),
         ["healthz" | "livez" | "readyz", ..] => Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => Ok(ok_json(discovery::core_versions(&sim.server_address()))),
         ["api", "v1"] => discovery::resource_list(&reg(), "", "v1")

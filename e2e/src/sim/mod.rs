@@ -14,6 +14,7 @@ pub mod lists;
 pub mod meta;
 pub mod negotiate;
 pub mod objects;
+pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod schema;
