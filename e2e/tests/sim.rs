@@ -334,3 +334,42 @@ async fn sim_metadata_api_returns_partial_objects() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn sim_crd_deletion_deletes_its_objects_with_events() {
+    let c = sim(SimConfig::default()).await;
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(c.client(), "default", &nodeop_resource());
+    api.create(&PostParams::default(), &nodeop("doomed"))
+        .await
+        .unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut s = api
+        .watch(&WatchParams::default().timeout(3), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(c.client());
+    crds.delete("nodeops.operator.kairos.io", &DeleteParams::default())
+        .await
+        .unwrap();
+    match s.try_next().await.unwrap() {
+        Some(WatchEvent::Deleted(o)) => assert_eq!(o.name_any(), "doomed"),
+        other => panic!("expected DELETED, got {other:?}"),
+    }
+    assert!(
+        c.client()
+            .list_api_group_resources("operator.kairos.io/v1alpha1")
+            .await
+            .unwrap()
+            .resources
+            .iter()
+            .all(|r| !r.name.starts_with("nodeops"))
+    );
+}

@@ -389,7 +389,14 @@ pub fn after_write(st: &mut State, rt: &ResourceType, obj: &Value, removed: bool
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                st.objects.remove(&format!("{g}/{p}"));
+                // Instances go first, each with a DELETED event (finalizers are not waited for).
+                let key = format!("{g}/{p}");
+                if let Some(crt) = st.registry.by_store_key(&key).cloned() {
+                    for o in st.list(&key, None) {
+                        lifecycle::remove_now(st, &crt, o);
+                    }
+                }
+                st.objects.remove(&key);
                 st.registry.unregister(&g, &p);
             } else {
                 st.registry.register_crd(obj);
