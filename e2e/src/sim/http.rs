@@ -53,6 +53,10 @@ impl Call {
         if self.body.is_empty() {
             return Ok(json!({}));
         }
+        if self.content_type.contains("protobuf") {
+            // No protobuf decoding: clients fall back to JSON on 415.
+            return Err(ApiError::unsupported_media(&self.content_type));
+        }
         serde_json::from_slice(&self.body)
             .or_else(|_| serde_yaml::from_slice(&self.body))
             .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
