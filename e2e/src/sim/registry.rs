@@ -231,7 +231,11 @@ pub fn builtins() -> Vec<ResourceType> {
             generation: b.generation,
             extra_subresources: b.extra.to_vec(),
             short_names: b.short.iter().map(|s| s.to_string()).collect(),
-            categories: if b.group.is_empty() || b.group == "apps" || b.group == "batch" {
+            // The real `all` category (of the kinds served here).
+            categories: if matches!(
+                b.plural,
+                "pods" | "services" | "daemonsets" | "deployments" | "jobs"
+            ) {
                 vec!["all".into()]
             } else {
                 vec![]
