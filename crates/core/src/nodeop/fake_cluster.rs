@@ -86,8 +86,20 @@ impl World {
     }
 
     pub(super) fn observe(&self) -> Observed {
+        // The kubelet and the agent read the same kernel boot ID.
+        let nodes = self
+            .nodes
+            .iter()
+            .cloned()
+            .map(|mut n| {
+                if let Some(id) = self.boot_ids.get(&n.name) {
+                    n.boot_id = Some(id.clone());
+                }
+                n
+            })
+            .collect();
         Observed {
-            nodes: self.nodes.clone(),
+            nodes,
             jobs: self.jobs.iter().map(|j| j.info.clone()).collect(),
             engine_pods: self.pods.clone(),
             node_pods: self.node_pods.clone(),

@@ -60,11 +60,16 @@
 //!   the wrapper appends the boot ID as the last line of the termination message (read from the
 //!   container's own `/proc`, which shows the host kernel's boot ID, before the command runs;
 //!   the image needs `/bin/sh`, as busybox and alpine have).
-//!   `bootIdBefore` is recorded when the node enters Running (agent report, else the Node's
-//!   `nodeInfo.bootID`) and replaced by the Job's boot ID when present. A separate privileged
-//!   `hostPID` reboot pod compares that ID with the current one and reboots through `nsenter`
-//!   only when they are equal. Rebooting ends when the agent (else the kubelet) reports another
-//!   boot ID; Verifying ends when the Node is Ready and the [`Verifier`] agrees. Each has
+//!   `bootIdBefore` is recorded when the node enters Running (the Node's `nodeInfo.bootID`,
+//!   which the kubelet posts at each start, else the agent's report, which is older than the
+//!   running boot when the agent was down across a reboot) and replaced by the Job's boot ID
+//!   when present. A separate privileged `hostPID` reboot pod compares that ID with the current
+//!   one and reboots through `nsenter` only when they are equal. Rebooting ends when the agent
+//!   reports another boot ID that the kubelet's `nodeInfo.bootID` confirms when the Node shows
+//!   one (so an agent report from an older boot never passes for the new one), or, for a node
+//!   without an agent report, when the kubelet does; a timeout that finds the kubelet on a new
+//!   boot but not the agent says so. Verifying ends when the Node is Ready and the
+//!   [`Verifier`] agrees. Each has
 //!   [`Config::reboot_timeout`] (15 min by default). Without any boot ID the node fails rather
 //!   than reboot blindly.
 //! - **Preflight** (upstream contract): a read-only, unprivileged pod before anything

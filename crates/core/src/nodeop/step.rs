@@ -78,10 +78,34 @@ impl Ctx<'_> {
     fn engine_pod(&self, name: &str) -> Option<&EnginePod> {
         self.observed.engine_pods.iter().find(|p| p.name == name)
     }
-    /// The node's current boot ID: the agent's report, else the kubelet's.
+    /// The node's agent's last reported boot ID, if any.
+    fn agent_boot_id(&self, node: &NodeInfo) -> Option<&String> {
+        self.observed
+            .agent_boot_ids
+            .get(&node.name)
+            .filter(|id| !id.is_empty())
+    }
+    /// The kubelet's boot ID (`nodeInfo.bootID`), if any.
+    fn kubelet_boot_id(node: &NodeInfo) -> Option<&String> {
+        node.boot_id.as_ref().filter(|id| !id.is_empty())
+    }
+    /// The node's current boot ID: the kubelet's (posted at each kubelet start, so it is the
+    /// running boot's), else the agent's last report (which is older than the running boot
+    /// when the agent was down across a reboot).
     fn boot_id(&self, node: &NodeInfo) -> Option<String> {
-        let agent = self.observed.agent_boot_ids.get(&node.name);
-        agent.or(node.boot_id.as_ref()).cloned()
+        Self::kubelet_boot_id(node)
+            .or_else(|| self.agent_boot_id(node))
+            .cloned()
+    }
+    /// A boot ID other than `before` reported by the node's agent and, when the Node shows
+    /// one, equal to the kubelet's: an agent report from an older boot must not pass for the
+    /// new one. Without an agent report, the kubelet's alone.
+    fn new_boot_id(&self, node: &NodeInfo, before: &str) -> Option<String> {
+        let id = match (self.agent_boot_id(node), Self::kubelet_boot_id(node)) {
+            (Some(agent), Some(kubelet)) => (agent == kubelet).then_some(agent),
+            (agent, kubelet) => agent.or(kubelet),
+        };
+        id.filter(|id| *id != before).cloned()
     }
     /// Whether the node carries this operation's cordon annotation.
     pub(crate) fn ours(&self, node: &NodeInfo) -> bool {
@@ -350,7 +374,7 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
                    no Node bootID, no boot ID in the Job's termination message)";
         return Flow::Go(NodePhase::Failed, "RebootFailed", msg.to_owned());
     };
-    if let Some(now_id) = c.boot_id(node).filter(|id| *id != before) {
+    if let Some(now_id) = c.new_boot_id(node, &before) {
         let msg = format!("node rebooted: boot ID changed from {before} to {now_id}");
         return Flow::Go(NodePhase::Verifying, "Rebooted", msg);
     }
@@ -359,9 +383,20 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
     if c.timed_out(st, c.config.reboot_timeout) {
         let phase = pod.map_or("missing".to_owned(), |p| format!("{:?}", p.phase));
         let limit = c.config.reboot_timeout.as_secs();
-        let msg = format!(
-            "no new boot ID within {limit}s (boot ID still {before}; reboot pod {pod_name}: {phase})"
-        );
+        let agent = c.agent_boot_id(node);
+        let msg = match Ctx::kubelet_boot_id(node) {
+            Some(kubelet) if *kubelet != before && agent.is_some_and(|a| a != kubelet) => {
+                let agent = agent.map_or("", String::as_str);
+                format!(
+                    "the kubelet reports a new boot ID ({kubelet}) but the node's agent did not \
+                     report it within {limit}s (its last report shows boot ID {agent}; reboot \
+                     pod {pod_name}: {phase})"
+                )
+            }
+            _ => format!(
+                "no new boot ID within {limit}s (boot ID still {before}; reboot pod {pod_name}: {phase})"
+            ),
+        };
         return Flow::Go(NodePhase::Failed, "RebootTimedOut", msg);
     }
     if pod.is_none() {

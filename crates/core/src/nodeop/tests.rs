@@ -272,6 +272,7 @@ fn reboot_waits_for_a_new_boot_id_and_ready_before_uncordoning() {
         p.actions
     );
     obs.agent_boot_ids.insert("w1".into(), BOOT_B.into());
+    obs.nodes[0].boot_id = Some(BOOT_B.into());
     obs.nodes[0].ready = false;
     let p = step(&mut op, &obs, t(30));
     assert_eq!(phase_of(&p, "w1"), P::Verifying);
@@ -302,6 +303,71 @@ fn reboot_without_a_new_boot_id_times_out() {
     let p = step(&mut op, &obs, t(10 + 900));
     assert_eq!(phase_of(&p, "w1"), P::Failed);
     assert!(reasons(&p).contains(&"RebootTimedOut"));
+}
+
+#[test]
+fn an_agent_report_from_an_older_boot_never_confirms_a_reboot() {
+    const OLD: &str = "0ld00000-0000-4000-8000-000000000000";
+    let mut op = op(spec());
+    op.spec.reboot_on_success = Some(true);
+    let mut obs = observed(vec![node("w1")]);
+    // The agent was down across an earlier reboot: its report shows that older boot, while the
+    // kubelet shows the running one (BOOT_A).
+    obs.agent_boot_ids.insert("w1".into(), OLD.into());
+    let p = step(&mut op, &obs, t(0));
+    assert_eq!(
+        p.status.node_statuses["w1"].boot_id_before.as_deref(),
+        Some(BOOT_A)
+    );
+    obs.jobs.push(job("w1", Some(JobCondition::Complete)));
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "w1"), P::Rebooting);
+    let [Action::CreateRebootPod(pod)] = p.actions.as_slice() else {
+        panic!("the reboot pod must be created: {:?}", p.actions)
+    };
+    let env = pod.spec.as_ref().unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    assert_eq!(env[0].value.as_deref(), Some(BOOT_A));
+    // The node rebooted (the kubelet shows BOOT_B) but the agent has not reported since.
+    obs.nodes[0].boot_id = Some(BOOT_B.into());
+    let p = step(&mut op, &obs, t(20));
+    assert_eq!(phase_of(&p, "w1"), P::Rebooting);
+    let p = step(&mut op, &obs, t(10 + 900));
+    assert_eq!(phase_of(&p, "w1"), P::Failed);
+    let msg = p.status.node_statuses["w1"].message.clone().unwrap();
+    assert!(
+        msg.contains(BOOT_B) && msg.contains("agent did not report it") && msg.contains(OLD),
+        "{msg}"
+    );
+    // Once the agent reports the new boot, it is confirmed.
+    let mut op2 = op.clone();
+    op2.status = None;
+    let mut obs2 = observed(vec![node("w1")]);
+    obs2.agent_boot_ids.insert("w1".into(), OLD.into());
+    step(&mut op2, &obs2, t(0));
+    obs2.jobs.push(job("w1", Some(JobCondition::Complete)));
+    step(&mut op2, &obs2, t(10));
+    obs2.nodes[0].boot_id = Some(BOOT_B.into());
+    obs2.agent_boot_ids.insert("w1".into(), BOOT_B.into());
+    let p = step(&mut op2, &obs2, t(20));
+    assert!(reasons(&p).contains(&"Rebooted"), "{:?}", reasons(&p));
+    assert_eq!(phase_of(&p, "w1"), P::Completed);
+}
+
+#[test]
+fn without_an_agent_the_kubelet_confirms_the_reboot() {
+    let mut op = op(spec());
+    op.spec.reboot_on_success = Some(true);
+    let mut obs = observed(vec![node("w1")]);
+    step(&mut op, &obs, t(0));
+    obs.jobs.push(job("w1", Some(JobCondition::Complete)));
+    step(&mut op, &obs, t(10));
+    obs.nodes[0].boot_id = Some(BOOT_B.into());
+    let p = step(&mut op, &obs, t(20));
+    assert!(reasons(&p).contains(&"Rebooted"), "{:?}", reasons(&p));
+    assert_eq!(phase_of(&p, "w1"), P::Completed);
 }
 
 #[test]
