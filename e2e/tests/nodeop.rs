@@ -638,3 +638,64 @@ async fn nodeop_delete_cleans_up() {
         );
     }
 }
+
+#[tokio::test]
+async fn nodeop_stale_agent_report_never_confirms_a_reboot() {
+    let (c, ns) = common::cluster("nodeop-stale-agent").await;
+    workers(&c, &["n1", "n2"]).await;
+    let mut opts = OperatorOpts::new();
+    opts.reboot_timeout = "6s";
+    let op = start_operator(&c, &opts).await;
+    let kns: Api<kairos_api::KairosNode> = Api::all(c.client());
+    for n in ["n1", "n2"] {
+        let h = c.node(n).expect("sim node");
+        start_agent(&c, &op, &h).await;
+        let boot = h.boot_id();
+        wait_for(Duration::from_secs(30), || async {
+            let kn = kns.get(n).await.ok()?;
+            (kn.status?.boot_id.as_deref() == Some(boot.as_str())).then_some(())
+        })
+        .await
+        .expect("agent reports its boot ID");
+        h.stop_agent().await;
+    }
+    // n1 was rebooted by hand while its agent was down: its KairosNode shows an older boot.
+    // n2's agent stays down, so its KairosNode never shows the operation's reboot.
+    c.kubelet()
+        .reboot("n1", RebootChange::default())
+        .await
+        .expect("reboot");
+    let _kubelet = c.kubelet().run_auto(node_policy(|_, _, _| None));
+    create_nodeop(
+        &c,
+        &ns,
+        nodeop_json(
+            "reboot",
+            json!({"targetNodes": ["n1", "n2"], "concurrency": 0, "rebootOnSuccess": true}),
+        ),
+    )
+    .await;
+    let done = wait_phase(&c, &ns, "reboot", &["Completed", "Failed", "Stopped"], 30).await;
+    let phases = node_phases(&done);
+    // Both nodes were really rebooted by the operation (n1's report of an older boot did not
+    // pass for the new one, so its reboot pod ran; n1 booted three times in all)...
+    assert_eq!(
+        c.node("n1").expect("n1").boots(),
+        3,
+        "{phases:?}\n{}",
+        op.logs(&c)
+    );
+    assert_eq!(c.node("n2").expect("n2").boots(), 2, "{phases:?}");
+    // ...but the agents never reported the new boot, which the DESIGN requires: both fail,
+    // saying that the kubelet shows a new boot and the agent did not report it.
+    assert_eq!(phase_of(&done).as_deref(), Some("Failed"), "{phases:?}");
+    for n in ["n1", "n2"] {
+        let (p, m) = &phases[n];
+        let kubelet_boot = c.node(n).expect("sim node").boot_id();
+        assert_eq!(p, "Failed", "{phases:?}");
+        assert!(
+            m.contains("agent did not report it") && m.contains(&kubelet_boot),
+            "{n}: {m}"
+        );
+    }
+}

@@ -381,7 +381,11 @@ async fn upgrade_kairosnode_patch_one_node() {
     assert_eq!(cond("Upgrading").as_deref(), Some("False"), "{conds:#?}");
 
     // The states walked forward: InProgress, Rebooting, Completed, in that order.
-    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if seen.last() != Some(&up.state) {
+        // The final read above may have come before the follower's next poll.
+        seen.push(up.state);
+    }
     let rank = |s: &UpgradeState| match s {
         UpgradeState::Idle => 0,
         UpgradeState::Pending => 1,
@@ -564,4 +568,67 @@ async fn upgrade_fleet_skips_up_to_date_and_pinned_nodes() {
         FROM,
         BootState::Active
     ));
+}
+
+#[tokio::test]
+async fn upgrade_no_report_after_reboot_fails() {
+    let (c, _ns) = common::cluster("upgrade-silent").await;
+    let mut opts = OperatorOpts::new();
+    opts.reboot_timeout = "4s";
+    let op = start_operator(&c, &opts).await;
+    let h = c
+        .add_node(SimNode::worker("n1", ReleaseFixture::ubuntu_k3s(FROM)))
+        .await
+        .expect("node");
+    start_agent(&c, &op, &h).await;
+    let api: Api<KairosNode> = Api::all(c.client());
+    wait_for(Duration::from_secs(30), || async {
+        reports(&api.get("n1").await.ok()?, FROM, BootState::Active).then_some(())
+    })
+    .await
+    .expect("agent reports");
+    // The node reboots into v3.6.0 but its agent never comes back: no report confirms it.
+    h.stop_agent().await;
+    let _kubelet = c.kubelet().run_auto(upgrade_policy("v3.6.0"));
+    api.patch(
+        "n1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"version": "v3.6.0"}})),
+    )
+    .await
+    .expect("patch");
+    let r = wait_for(Duration::from_secs(40), || async {
+        let kn = api.get("n1").await.ok()?;
+        matches!(
+            upgrade_state(&kn),
+            Some(UpgradeState::Completed | UpgradeState::Failed | UpgradeState::RolledBack)
+        )
+        .then_some(kn)
+    })
+    .await;
+    let kn = r.unwrap_or_else(|e| panic!("n1 did not finish: {e}\n{}", op.logs(&c)));
+    let up = kn
+        .status
+        .as_ref()
+        .and_then(|s| s.upgrade.clone())
+        .expect("upgrade");
+    assert_eq!(up.state, UpgradeState::Failed, "{up:#?}");
+    // The node did reboot (the kubelet shows it); its agent never reported the new boot.
+    let msg = up.message.clone().unwrap_or_default();
+    assert!(msg.contains("agent did not report it"), "{msg}");
+    assert_eq!(h.boots(), 2, "the node did reboot");
+    // The last report is still the old one; the node stays cordoned for a person to look at.
+    assert!(reports(&kn, FROM, BootState::Active), "{:?}", kn.status);
+    let n = node(&c, "n1").await;
+    assert!(
+        unschedulable(&n) && cordoned_by(&n).is_some(),
+        "n1 stays cordoned"
+    );
+    let conds = &kn.status.as_ref().expect("status").conditions;
+    let up_to_date = conds.iter().find(|c| c.type_ == "UpToDate");
+    assert_eq!(
+        up_to_date.map(|c| c.status.as_str()),
+        Some("False"),
+        "{conds:#?}"
+    );
 }
