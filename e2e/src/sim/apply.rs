@@ -237,12 +237,14 @@ pub fn record_update(
             }
         })
         .collect();
+    for e in es.iter_mut() {
+        // A changed leaf moves to this manager; a removed one is nobody's any more.
+        e.fields
+            .retain(|p| !changed.contains(p) && (is_marker(p) || value_at(new, p).is_some()));
+    }
     if changed.is_empty() {
         set_entries(new, &es);
         return;
-    }
-    for e in es.iter_mut() {
-        e.fields.retain(|p| !changed.contains(p));
     }
     let api_version = new["apiVersion"].as_str().unwrap_or_default().to_string();
     match es
@@ -286,6 +288,11 @@ pub fn apply(
     let is_mine =
         |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource == sub;
     let mut conflicts = vec![];
+    for e in es.iter_mut() {
+        // Ownership of a field that is no longer there is stale: it conflicts with nothing.
+        e.fields
+            .retain(|p| is_marker(p) || value_at(&base, p).is_some());
+    }
     for e in es.iter_mut().filter(|e| !is_mine(e)) {
         let clashing: Vec<FieldPath> = e
             .fields
@@ -394,6 +401,36 @@ mod tests {
         assert_eq!(o3["data"]["k"], "other");
         let es = entries(&o3);
         assert!(es.iter().any(|e| e.manager == "m2"));
+    }
+
+    #[test]
+    fn a_field_removed_by_an_update_is_nobodys_and_applies_without_conflict() {
+        let lists = L;
+        let first = json!({"apiVersion": "v1", "kind": "Lease", "metadata": {"name": "l"}, "spec": {"holderIdentity": "a", "renewTime": "t1"}});
+        let live = apply(None, &first, &lists, "a", false, "", false, T).unwrap();
+        // Another writer clears the holder with a plain update (a merge patch with null).
+        let mut cleared = live.clone();
+        cleared["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("holderIdentity");
+        record_update(Some(&live), &mut cleared, &lists, "b", "", T);
+        let owned: Vec<_> = entries(&cleared)
+            .into_iter()
+            .flat_map(|e| e.fields)
+            .collect();
+        assert!(
+            !owned
+                .iter()
+                .any(|p| p.last().map(String::as_str) == Some("holderIdentity"))
+        );
+        // A third manager now takes the lease with a non-forced apply: no conflict on the
+        // field that is gone; renewTime, still owned by `a` with another value, does conflict.
+        let take = json!({"apiVersion": "v1", "kind": "Lease", "metadata": {"name": "l"}, "spec": {"holderIdentity": "c"}});
+        let taken = apply(Some(&cleared), &take, &lists, "c", false, "", false, T).unwrap();
+        assert_eq!(taken["spec"]["holderIdentity"], "c");
+        let renew = json!({"apiVersion": "v1", "kind": "Lease", "metadata": {"name": "l"}, "spec": {"renewTime": "t2"}});
+        assert!(apply(Some(&taken), &renew, &lists, "c", false, "", false, T).is_err());
     }
 
     #[test]

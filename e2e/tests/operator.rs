@@ -1,0 +1,263 @@
+//! End to end: the operator as a service (issue 7): leader election with two replicas, and the
+//! admin endpoints (`/readyz` before sync, while running and after SIGTERM; `/metrics` as
+//! Prometheus text). Every assertion reads the API or the admin port, so the tests hold on a real
+//! kube-apiserver too.
+
+mod common;
+mod ops;
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kairos_e2e::harness::process::free_port;
+use kairos_e2e::harness::{Cluster, RebootChange, ReleaseFixture, SimNode, http_get, wait_for};
+use kube::api::Api;
+use serde_json::json;
+
+use ops::*;
+
+/// One replica of the operator, with its own identity and admin port.
+struct Replica {
+    idx: usize,
+    identity: String,
+    admin: u16,
+}
+
+fn spawn_replica(c: &Cluster, opts: &OperatorOpts, identity: &str, grpc: u16) -> Replica {
+    let admin = free_port().expect("free port");
+    let (grpc_addr, admin_addr) = (format!("127.0.0.1:{grpc}"), format!("127.0.0.1:{admin}"));
+    let idx = c
+        .spawn_operator(
+            &[
+                "--insecure-grpc",
+                "--grpc-addr",
+                &grpc_addr,
+                "--admin-addr",
+                &admin_addr,
+                "--namespace",
+                &opts.namespace,
+                "--poll-interval",
+                opts.poll_interval,
+                "--reboot-timeout",
+                opts.reboot_timeout,
+            ],
+            &[
+                ("POD_NAME", identity),
+                ("KAIROS_LEASE_DURATION", "3s"),
+                ("KAIROS_LEASE_GRACE", "1s"),
+            ],
+        )
+        .expect("operator spawns");
+    Replica {
+        idx,
+        identity: identity.to_owned(),
+        admin,
+    }
+}
+
+async fn lease_holder(c: &Cluster, ns: &str) -> Option<String> {
+    let lease = Api::<Lease>::namespaced(c.client(), ns)
+        .get_opt("kairos-operator")
+        .await
+        .ok()??;
+    lease.spec?.holder_identity
+}
+
+/// `(status, body)` of `GET path` on the admin port; `None` when nothing answers.
+async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get(std::net::SocketAddr::from(([127, 0, 0, 1], port)), path)
+        .await
+        .ok()
+}
+
+#[tokio::test]
+async fn operator_leader_failover_finishes_the_rollout() {
+    let (c, ns) = common::cluster("operator-failover").await;
+    for i in 1..=4 {
+        let name = format!("n{i}");
+        let rel = ReleaseFixture::ubuntu_k3s("v3.5.0");
+        let spec = if i == 1 {
+            SimNode::control_plane(&name, rel)
+        } else {
+            SimNode::worker(&name, rel)
+        };
+        c.add_node(spec).await.expect("node added");
+        label_node(&c, &name, "kairos.io/managed", "true").await;
+    }
+    let opts = OperatorOpts::new();
+    prepare(&c, &opts).await;
+    let grpc = free_port().expect("free port");
+    let replicas = [
+        spawn_replica(&c, &opts, "replica-a", grpc),
+        spawn_replica(&c, &opts, "replica-b", free_port().expect("port")),
+    ];
+    let rec = Recorder::start(c.client(), &opts.namespace);
+    let policy = node_policy(
+        Duration::from_millis(800),
+        |_, _, _| None,
+        |_| RebootChange::default(),
+    );
+    let _kubelet = c.kubelet().run_auto(policy);
+    create_nodeop(
+        &c,
+        &ns,
+        json!({
+            "apiVersion": "operator.kairos.io/v1alpha1",
+            "kind": "NodeOp",
+            "metadata": {"name": "failover"},
+            "spec": {
+                "nodeSelector": {"matchLabels": {"kairos.io/managed": "true"}},
+                "command": ["sh", "-c", "true"],
+                "cordon": true,
+                "rebootOnSuccess": true,
+                "concurrency": 1,
+            },
+        }),
+    )
+    .await;
+
+    // Kill the leader once the rollout is under way.
+    wait_for(Duration::from_secs(30), || async {
+        let jobs = engine_jobs(&c, &opts.namespace).await;
+        (jobs.len() >= 2).then_some(())
+    })
+    .await
+    .expect("the rollout starts");
+    let holder = lease_holder(&c, &opts.namespace)
+        .await
+        .expect("a replica holds the lease");
+    let (leader, follower) = if holder == replicas[0].identity {
+        (&replicas[0], &replicas[1])
+    } else {
+        (&replicas[1], &replicas[0])
+    };
+    c.kill_operator(leader.idx).await;
+
+    let api = nodeops(&c, &ns);
+    let finished = wait_for(Duration::from_secs(90), || async {
+        let op = api.get("failover").await.ok()?;
+        matches!(
+            phase_of(&op).as_deref(),
+            Some("Completed" | "Failed" | "Stopped")
+        )
+        .then_some(op)
+    })
+    .await;
+    let done = match finished {
+        Ok(done) => done,
+        Err(e) => panic!(
+            "{e}: {:#?}\nsurvivor's log:\n{}",
+            api.get("failover").await.ok().and_then(|o| o.status),
+            c.operator_logs(follower.idx)
+        ),
+    };
+    assert_eq!(
+        phase_of(&done).as_deref(),
+        Some("Completed"),
+        "{:#?}\n{}",
+        done.status,
+        c.operator_logs(follower.idx)
+    );
+    assert_eq!(
+        lease_holder(&c, &opts.namespace).await.as_deref(),
+        Some(follower.identity.as_str())
+    );
+    let t = rec.timeline();
+    assert_eq!(t.jobs_per_node.len(), 4, "{t:#?}");
+    assert!(
+        t.jobs_per_node.values().all(|jobs| jobs.len() == 1),
+        "one Job per node: {t:#?}"
+    );
+    assert!(t.max_in_flight <= 1, "{t:#?}");
+    for node in all_nodes(&c).await {
+        assert!(
+            !unschedulable(&node),
+            "{} left cordoned",
+            kube::ResourceExt::name_any(&node)
+        );
+    }
+}
+
+#[tokio::test]
+async fn operator_readyz_and_metrics() {
+    let (c, _ns) = common::cluster("operator-admin").await;
+    let opts = OperatorOpts::new();
+    prepare(&c, &opts).await;
+    let replica = spawn_replica(&c, &opts, "replica-admin", free_port().expect("port"));
+
+    // Never ready before it is bound and synced; then ready.
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let code = get(replica.admin, "/readyz").await.map(|(code, _)| code);
+        seen.push(code);
+        if code == Some(200) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ready: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen.iter().all(|c| matches!(c, None | Some(200 | 503))),
+        "{seen:?}"
+    );
+    assert_eq!(
+        get(replica.admin, "/livez").await.map(|(c, _)| c),
+        Some(200)
+    );
+
+    // `/metrics` is Prometheus (OpenMetrics) text with the operator's families.
+    let (code, body) = get(replica.admin, "/metrics")
+        .await
+        .expect("metrics answer");
+    assert_eq!(code, 200);
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+    for family in [
+        "kairos_report_token_reviews",
+        "kairos_nodes_by_upgrade_state",
+        "kairos_nodeop_nodes",
+    ] {
+        assert!(
+            body.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{body}"
+        );
+    }
+    for line in body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap_or_default();
+        assert!(value.parse::<f64>().is_ok(), "not a sample line: {line}");
+    }
+
+    // After SIGTERM it never answers ready again, and it exits.
+    let pid = c.operator_pid(replica.idx).expect("operator pid");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    // The signal takes a moment to arrive; from the first non-ready answer on, never ready.
+    wait_for(Duration::from_secs(2), || async {
+        let code = get(replica.admin, "/readyz").await.map(|(code, _)| code);
+        (code != Some(200)).then_some(())
+    })
+    .await
+    .expect("not ready soon after SIGTERM");
+    for _ in 0..20 {
+        let code = get(replica.admin, "/readyz").await.map(|(code, _)| code);
+        assert_ne!(code, Some(200), "ready again after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for(Duration::from_secs(10), || async {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z")))
+        .then_some(())
+    })
+    .await
+    .expect("the operator exits after SIGTERM");
+}
