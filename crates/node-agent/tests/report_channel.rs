@@ -2,7 +2,10 @@
 //! it sends the right report with the bearer token, re-reads the token, reports a change at
 //! once, retries after a rejection, and speaks TLS with the CA bundle it is given.
 
-#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
 
 use std::path::Path;
 use std::sync::Mutex;
