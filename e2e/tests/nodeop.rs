@@ -77,12 +77,20 @@ async fn nodeop_seed_example_five_nodes() {
     let _kubelet = c.kubelet().run_auto(default_policy());
 
     // The seed's YAML, unchanged (namespace default).
-    let obj: NodeOp = serde_yaml::from_str(&yaml).expect("seed NodeOp parses");
-    let spec = obj.spec.clone();
-    nodeops(&c, "default")
-        .create(&PostParams::default(), &obj)
-        .await
-        .expect("seed NodeOp created");
+    // Sent as the document says (no typed round trip that could drop a field); the typed
+    // spec is only what the assertions compare with.
+    let raw: kube::api::DynamicObject = serde_yaml::from_str(&yaml).expect("seed NodeOp parses");
+    let spec = serde_yaml::from_str::<NodeOp>(&yaml)
+        .expect("seed NodeOp is a NodeOp")
+        .spec;
+    Api::<kube::api::DynamicObject>::namespaced_with(
+        c.client(),
+        "default",
+        &common::nodeop_resource(),
+    )
+    .create(&PostParams::default(), &raw)
+    .await
+    .expect("seed NodeOp created");
 
     let done = wait_phase(
         &c,
