@@ -313,6 +313,13 @@ fn instructions(sb: &Sandbox, kubeconfig: &Path, nodeop: &Path) {
         sb.cluster.dir().display()
     ));
     say("");
+    let has_kubectl = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_kubectl {
+        say("(kubectl is not on PATH: install it to run the commands below)");
+    }
     say("Try:");
     say(format!("  export KUBECONFIG={kc}"));
     say("  kubectl get nodes -L kairos.io/flavor,kairos.io/release,kairos.io/boot-state");
@@ -406,7 +413,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         () = shutdown_signal() => {}
     }
     drop(auto);
-    stop(sb).await;
+    say("(stopping; press Ctrl-C again to leave at once)");
+    tokio::select! {
+        () = stop(sb) => {}
+        () = shutdown_signal() => say("left without waiting for the cleanup"),
+    }
     if let Some(p) = &args.kubeconfig_out {
         let _ = std::fs::remove_file(p);
     }
