@@ -632,3 +632,68 @@ async fn upgrade_no_report_after_reboot_fails() {
         "{conds:#?}"
     );
 }
+
+#[tokio::test]
+async fn upgrade_fleet_survives_operator_restarts() {
+    use rand::Rng as _;
+    let (c, ns) = common::cluster("upgrade-restarts").await;
+    let mut op = fleet(&c, 4, &["n1"]).await;
+    let rec = Recorder::start(c.client(), &op.opts.namespace);
+    let _kubelet = c.kubelet().run_auto(node_policy(
+        Duration::from_millis(500),
+        |_, _, _| None,
+        |n| RebootChange {
+            release: Some(n.release().with_version("v3.6.0")),
+            boot_mode: None,
+        },
+    ));
+    create_upgrade(
+        &c,
+        &ns,
+        "to-360",
+        json!({"image": image("v3.6.0"), "concurrency": 2, "upgradeActive": true}),
+    )
+    .await;
+    let api: Api<NodeOpUpgrade> = Api::namespaced(c.client(), &ns);
+    let mut restarts = 0;
+    while restarts < 5 {
+        let delay = rand::rng().random_range(300..1200);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        let u = api.get("to-360").await.expect("get");
+        let p = u.status.as_ref().and_then(|s| phase_str(s.phase.as_ref()));
+        if matches!(p.as_deref(), Some("Completed" | "Failed" | "Stopped")) {
+            break;
+        }
+        op = op.restart(&c).await;
+        restarts += 1;
+    }
+    assert!(restarts >= 3, "only {restarts} restarts before the end");
+    let done = wait_upgrade(&c, &op, &ns, "to-360", 50).await;
+    let st = done.status.clone().expect("status");
+    assert_eq!(
+        phase_str(st.phase.as_ref()).as_deref(),
+        Some("Completed"),
+        "{st:#?}"
+    );
+    let t = rec.timeline();
+    assert_eq!(t.jobs_per_node.len(), 4, "{t:#?}");
+    assert!(t.jobs_per_node.values().all(|j| j.len() == 1), "{t:#?}");
+    assert_eq!(t.job_order[0], "n1", "{t:#?}");
+    assert!(t.max_in_flight <= 2, "{t:#?}");
+    for i in 1..=4 {
+        let name = format!("n{i}");
+        assert_eq!(
+            c.node(&name).expect("sim node").boots(),
+            2,
+            "{name} rebooted once"
+        );
+        let kn = kairos_node(&c, &name).await;
+        assert!(
+            reports(&kn, "v3.6.0", BootState::Active),
+            "{name}: {:?}",
+            kn.status
+        );
+        assert_eq!(upgrade_state(&kn), Some(UpgradeState::Completed), "{name}");
+        assert!(!unschedulable(&node(&c, &name).await), "{name} cordoned");
+    }
+}
