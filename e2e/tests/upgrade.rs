@@ -697,3 +697,95 @@ async fn upgrade_fleet_survives_operator_restarts() {
         assert!(!unschedulable(&node(&c, &name).await), "{name} cordoned");
     }
 }
+
+#[tokio::test]
+async fn upgrade_spec_edits_reach_the_nodeop_or_are_refused() {
+    let (c, ns) = common::cluster("upgrade-edits").await;
+    let op = fleet(&c, 3, &[]).await;
+    // Jobs wait until the test lets them run.
+    let go = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gate = go.clone();
+    let _kubelet = c.kubelet().run_auto(node_policy(
+        Duration::ZERO,
+        move |_, _, _| {
+            (!gate.load(std::sync::atomic::Ordering::SeqCst))
+                .then_some(kairos_e2e::harness::AutoAction::Ignore)
+        },
+        |n| RebootChange {
+            release: Some(n.release().with_version("v3.6.0")),
+            boot_mode: None,
+        },
+    ));
+    create_upgrade(
+        &c,
+        &ns,
+        "edits",
+        json!({"image": image("v3.6.0"), "concurrency": 1, "upgradeActive": true}),
+    )
+    .await;
+    let ups: Api<NodeOpUpgrade> = Api::namespaced(c.client(), &ns);
+    let nop_name = wait_for(Duration::from_secs(20), || async {
+        ups.get("edits").await.ok()?.status?.node_op_name
+    })
+    .await
+    .unwrap_or_else(|e| panic!("no NodeOp: {e}\n{}", op.logs(&c)));
+    let nops = nodeops(&c, &ns);
+    let concurrency = |n: kairos_api::NodeOp| n.spec.concurrency;
+    assert_eq!(nops.get(&nop_name).await.map(concurrency).ok(), Some(1));
+
+    // An edit the NodeOp can take reaches it.
+    ups.patch(
+        "edits",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"concurrency": 3}})),
+    )
+    .await
+    .expect("patch");
+    wait_for(Duration::from_secs(20), || async {
+        (nops.get(&nop_name).await.ok()?.spec.concurrency == 3).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("concurrency never reached the NodeOp: {e}\n{}", op.logs(&c)));
+
+    // An edit of the fixed target list is refused, visibly.
+    ups.patch(
+        "edits",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"targetNodes": ["n1"]}})),
+    )
+    .await
+    .expect("patch");
+    let cond = wait_for(Duration::from_secs(20), || async {
+        let u = ups.get("edits").await.ok()?;
+        let generation = u.metadata.generation;
+        let st = u.status?;
+        let c = st
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "SpecApplied")?
+            .clone();
+        (c.status == "False" && c.observed_generation == generation).then_some(c)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("no SpecApplied=False: {e}\n{}", op.logs(&c)));
+    assert_eq!(cond.reason, "TargetsFixed", "{cond:?}");
+    let targets = nops.get(&nop_name).await.expect("nodeop").spec.target_nodes;
+    assert_eq!(
+        targets.map(|mut t| {
+            t.sort();
+            t
+        }),
+        Some(vec!["n1".to_owned(), "n2".to_owned(), "n3".to_owned()])
+    );
+
+    // The run then finishes on all three nodes.
+    go.store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = wait_upgrade(&c, &op, &ns, "edits", 40).await;
+    let st = done.status.expect("status");
+    assert_eq!(
+        phase_str(st.phase.as_ref()).as_deref(),
+        Some("Completed"),
+        "{st:#?}"
+    );
+    assert_eq!(st.completed, 3, "{st:#?}");
+}
