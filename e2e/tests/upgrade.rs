@@ -789,3 +789,57 @@ async fn upgrade_spec_edits_reach_the_nodeop_or_are_refused() {
     );
     assert_eq!(st.completed, 3, "{st:#?}");
 }
+
+#[tokio::test]
+async fn upgrade_paused_kairosnode_waits_until_resumed() {
+    let (c, _ns) = common::cluster("upgrade-paused").await;
+    let op = fleet(&c, 2, &[]).await;
+    let _kubelet = c.kubelet().run_auto(upgrade_policy("v3.6.0"));
+    let api: Api<KairosNode> = Api::all(c.client());
+    api.patch(
+        "n2",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"version": "v3.6.0", "paused": true}})),
+    )
+    .await
+    .expect("patch");
+    // Held: after several reconciles nothing ran.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(engine_jobs(&c, &op.opts.namespace).await.is_empty());
+    assert_eq!(c.node("n2").expect("n2").boots(), 1);
+    let kn = kairos_node(&c, "n2").await;
+    let held = upgrade_state(&kn);
+    assert!(
+        matches!(
+            held,
+            None | Some(UpgradeState::Idle | UpgradeState::Pending)
+        ),
+        "{:#?}",
+        kn.status
+    );
+    api.patch(
+        "n2",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"paused": false}})),
+    )
+    .await
+    .expect("patch");
+    let r = wait_for(Duration::from_secs(40), || async {
+        let kn = api.get("n2").await.ok()?;
+        matches!(
+            upgrade_state(&kn),
+            Some(UpgradeState::Completed | UpgradeState::Failed | UpgradeState::RolledBack)
+        )
+        .then_some(kn)
+    })
+    .await;
+    let kn = r.unwrap_or_else(|e| panic!("n2 did not finish: {e}\n{}", op.logs(&c)));
+    assert_eq!(
+        upgrade_state(&kn),
+        Some(UpgradeState::Completed),
+        "{:#?}",
+        kn.status
+    );
+    assert!(reports(&kn, "v3.6.0", BootState::Active));
+    assert_eq!(c.node("n1").expect("n1").boots(), 1, "n1 untouched");
+}
