@@ -261,3 +261,93 @@ async fn operator_readyz_and_metrics() {
     .await
     .expect("the operator exits after SIGTERM");
 }
+
+#[tokio::test]
+async fn operator_recovers_when_every_watch_drops() {
+    let (c, ns) = common::cluster("operator-watches").await;
+    let Some(server) = c.sim() else {
+        println!(
+            "skipping: dropping every watch needs the simulator (a real server would need a restart)"
+        );
+        return;
+    };
+    for i in 1..=4 {
+        let name = format!("n{i}");
+        let rel = ReleaseFixture::ubuntu_k3s("v3.5.0");
+        c.add_node(SimNode::worker(&name, rel))
+            .await
+            .expect("node added");
+        label_node(&c, &name, "kairos.io/managed", "true").await;
+    }
+    let opts = OperatorOpts::new();
+    let op = start_operator(&c, &opts).await;
+    let rec = Recorder::start(c.client(), &opts.namespace);
+    let policy = node_policy(
+        Duration::from_millis(500),
+        |_, _, _| None,
+        |_| RebootChange::default(),
+    );
+    let _kubelet = c.kubelet().run_auto(policy);
+    create_nodeop(
+        &c,
+        &ns,
+        json!({
+            "apiVersion": "operator.kairos.io/v1alpha1",
+            "kind": "NodeOp",
+            "metadata": {"name": "watches"},
+            "spec": {
+                "nodeSelector": {"matchLabels": {"kairos.io/managed": "true"}},
+                "command": ["sh", "-c", "true"],
+                "cordon": true,
+                "rebootOnSuccess": true,
+                "concurrency": 1,
+            },
+        }),
+    )
+    .await;
+    // Every second, end every watch (six times); every other time also compact, so resuming
+    // gets 410 Gone. Then the operator must finish by itself.
+    let api = nodeops(&c, &ns);
+    let mut drops = 0;
+    let started = std::time::Instant::now();
+    let done = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let cur = api.get("watches").await.expect("get");
+        if matches!(
+            phase_of(&cur).as_deref(),
+            Some("Completed" | "Failed" | "Stopped")
+        ) {
+            break cur;
+        }
+        assert!(
+            drops < 150,
+            "no end after {drops} watch drops: {:#?}\n{}",
+            cur.status,
+            op.logs(&c)
+        );
+        if drops < 6 {
+            server.sim().drop_watches(drops % 2 == 1);
+            drops += 1;
+        }
+    };
+    assert!(drops >= 3, "the rollout ended after only {drops} drops");
+    assert_eq!(
+        phase_of(&done).as_deref(),
+        Some("Completed"),
+        "{:#?}",
+        done.status
+    );
+    let t = rec.timeline();
+    assert_eq!(t.jobs_per_node.len(), 4, "{t:#?}");
+    assert!(
+        t.jobs_per_node.values().all(|jobs| jobs.len() == 1),
+        "one Job per node: {t:#?}"
+    );
+    for node in all_nodes(&c).await {
+        assert!(
+            !unschedulable(&node),
+            "{} left cordoned",
+            kube::ResourceExt::name_any(&node)
+        );
+    }
+}

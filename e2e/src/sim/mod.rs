@@ -69,6 +69,8 @@ pub struct Sim {
     key: Vec<u8>,
     bookmark_interval: Duration,
     addr: OnceLock<SocketAddr>,
+    /// Bumped to end every open watch (see [`Sim::drop_watches`]).
+    watch_epoch: tokio::sync::watch::Sender<u64>,
 }
 
 impl Sim {
@@ -81,6 +83,7 @@ impl Sim {
             key,
             bookmark_interval: cfg.bookmark_interval,
             addr: OnceLock::new(),
+            watch_epoch: tokio::sync::watch::Sender::new(0),
         };
         {
             let mut st = sim.lock();
@@ -106,6 +109,21 @@ impl Sim {
             }
         }
         sim
+    }
+
+    /// Ends every open watch, as an API server restart does; with `compact`, also forgets the
+    /// change history, so that clients resuming from their last `resourceVersion` get 410 Gone
+    /// and must list again (as after a restart with a compacted etcd).
+    pub fn drop_watches(&self, compact: bool) {
+        if compact {
+            self.lock().compact();
+        }
+        self.watch_epoch.send_modify(|epoch| *epoch += 1);
+    }
+
+    /// A receiver that changes when [`Sim::drop_watches`] is called.
+    pub(crate) fn watch_epoch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.watch_epoch.subscribe()
     }
 
     /// Locks the state (a poisoned lock is recovered: the state stays consistent per operation).

@@ -142,6 +142,7 @@ pub fn serve(sim: Arc<Sim>, rt: ResourceType, q: WatchQuery) -> Response {
         (st.tx.subscribe(), st.rv, expired)
     };
     let bookmark_every = sim.bookmark_interval;
+    let mut epoch = sim.watch_epoch();
     tokio::spawn(async move {
         for b in first {
             if tx.send(b).await.is_err() {
@@ -149,7 +150,10 @@ pub fn serve(sim: Arc<Sim>, rt: ResourceType, q: WatchQuery) -> Response {
             }
         }
         if !expired {
-            pump(filter, bcast, tx, start_rv, bookmark_every).await;
+            tokio::select! {
+                () = pump(filter, bcast, tx, start_rv, bookmark_every) => {}
+                _ = epoch.changed() => {}
+            }
         }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
