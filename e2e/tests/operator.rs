@@ -320,7 +320,7 @@ async fn operator_recovers_when_every_watch_drops() {
             break cur;
         }
         assert!(
-            drops < 150,
+            started.elapsed() < Duration::from_secs(90),
             "no end after {drops} watch drops: {:#?}\n{}",
             cur.status,
             op.logs(&c)
