@@ -7,15 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
+use kairos_api::v1alpha1::UpgradeState;
 use kairos_api::{KairosNode, NodeOp};
 use kairos_core::upgrade::label_value;
 use kairos_core::upgrade::node::{self, NodeConfig, NodeObserved};
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use serde_json::json;
 
 use crate::context::Context;
+use crate::controllers::Caches;
 use crate::error::{Error, Result};
 
 /// Name of this controller on metrics.
@@ -29,6 +31,8 @@ pub(crate) const UPGRADE_FIELD_MANAGER: &str = "kairos-operator-upgrade";
 pub(crate) struct State {
     /// Shared context.
     pub(crate) ctx: Arc<Context>,
+    /// Node, KairosNode and NodeOp caches.
+    pub(crate) caches: Caches,
     /// Planner settings.
     pub(crate) config: NodeConfig,
 }
@@ -40,27 +44,24 @@ pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<
     let name = kn.name_any();
     let nodeops: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &state.config.namespace);
 
-    // Observe.
-    let own = ListParams::default().labels(&format!("{LABEL_KAIROSNODE}={}", label_value(&name)));
-    let own = nodeops.list(&own).await.map_err(|source| Error::Observe {
-        what: format!("list the upgrade NodeOps of node {name}"),
-        source,
-    })?;
-    let fleet = Api::<NodeOp>::all(ctx.client.clone())
-        .list(&ListParams::default().labels(LABEL_NODEOP_UPGRADE))
-        .await
-        .map_err(|source| Error::Observe {
-            what: "list the fleet upgrade NodeOps".into(),
-            source,
-        })?;
-    let observed = NodeObserved {
-        own_nodeop: newest(own.items.into_iter()),
-        fleet_nodeop: newest(fleet.items.into_iter().filter(|op| {
-            op.spec
+    // Observe (from the NodeOp cache: no request per reconcile).
+    let node_label = label_value(&name);
+    let all = state.caches.nodeops.state();
+    let own = all.iter().filter(|op| {
+        op.namespace().as_deref() == Some(state.config.namespace.as_str())
+            && op.labels().get(LABEL_KAIROSNODE) == Some(&node_label)
+    });
+    let fleet = all.iter().filter(|op| {
+        op.labels().contains_key(LABEL_NODEOP_UPGRADE)
+            && op
+                .spec
                 .target_nodes
                 .as_ref()
                 .is_some_and(|t| t.contains(&name))
-        })),
+    });
+    let observed = NodeObserved {
+        own_nodeop: newest(own.map(|op| op.as_ref().clone())),
+        fleet_nodeop: newest(fleet.map(|op| op.as_ref().clone())),
     };
 
     // Plan.
@@ -126,7 +127,16 @@ pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<
                 source,
             })?;
     }
-    Ok(Action::requeue(Duration::from_secs(30)))
+    // Upgrades in flight have timeouts to check; otherwise the watches wake it up.
+    let in_flight = matches!(
+        plan.upgrade.state,
+        UpgradeState::Pending | UpgradeState::InProgress | UpgradeState::Rebooting
+    );
+    Ok(Action::requeue(Duration::from_secs(if in_flight {
+        10
+    } else {
+        300
+    })))
 }
 
 fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {

@@ -50,11 +50,13 @@ impl Caches {
             watcher::Config::default(),
         )
         .default_backoff()
+        .modify(strip_managed_fields)
         .reflect(nodeops_writer)
         .applied_objects()
         .for_each(|_| async {});
         let node_stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
             .default_backoff()
+            .modify(strip_managed_fields)
             .reflect(nodes_writer)
             .applied_objects()
             .for_each(|_| async {});
@@ -63,6 +65,7 @@ impl Caches {
             watcher::Config::default(),
         )
         .default_backoff()
+        .modify(strip_managed_fields)
         .reflect(kn_writer)
         .applied_objects()
         .for_each(|_| async {});
@@ -86,6 +89,12 @@ impl Caches {
         self.nodeops.wait_until_ready().await?;
         Ok(())
     }
+}
+
+/// Drops `managedFields` from cached objects: nothing reads them, and they are about half of
+/// each object's size.
+fn strip_managed_fields<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
 }
 
 /// The [`Verifier`] of `op`: the upgrade verifier for upgrade `NodeOp`s, else reboot-only.
@@ -176,6 +185,7 @@ pub(crate) async fn run(
         };
         let state = Arc::new(kairos_node::State {
             ctx: ctx.clone(),
+            caches: caches.clone(),
             config,
         });
         // Any upgrade NodeOp (per-node or fleet) wakes the KairosNodes it targets.
