@@ -70,6 +70,24 @@ async fn get(port: u16, path: &str) -> Option<(u16, String)> {
         .ok()
 }
 
+/// A NodeOp over every `kairos.io/managed` node, one at a time, each rebooted.
+async fn create_rollout(c: &Cluster, ns: &str, name: &str) {
+    let spec = json!({
+        "nodeSelector": {"matchLabels": {"kairos.io/managed": "true"}},
+        "command": ["sh", "-c", "true"],
+        "cordon": true,
+        "rebootOnSuccess": true,
+        "concurrency": 1,
+    });
+    let op = json!({
+        "apiVersion": "operator.kairos.io/v1alpha1",
+        "kind": "NodeOp",
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    create_nodeop(c, ns, op).await;
+}
+
 #[tokio::test]
 async fn operator_leader_failover_finishes_the_rollout() {
     let (c, ns) = common::cluster("operator-failover").await;
@@ -98,23 +116,7 @@ async fn operator_leader_failover_finishes_the_rollout() {
         |_| RebootChange::default(),
     );
     let _kubelet = c.kubelet().run_auto(policy);
-    create_nodeop(
-        &c,
-        &ns,
-        json!({
-            "apiVersion": "operator.kairos.io/v1alpha1",
-            "kind": "NodeOp",
-            "metadata": {"name": "failover"},
-            "spec": {
-                "nodeSelector": {"matchLabels": {"kairos.io/managed": "true"}},
-                "command": ["sh", "-c", "true"],
-                "cordon": true,
-                "rebootOnSuccess": true,
-                "concurrency": 1,
-            },
-        }),
-    )
-    .await;
+    create_rollout(&c, &ns, "failover").await;
 
     // Kill the leader once the rollout is under way.
     wait_for(Duration::from_secs(30), || async {
@@ -288,23 +290,7 @@ async fn operator_recovers_when_every_watch_drops() {
         |_| RebootChange::default(),
     );
     let _kubelet = c.kubelet().run_auto(policy);
-    create_nodeop(
-        &c,
-        &ns,
-        json!({
-            "apiVersion": "operator.kairos.io/v1alpha1",
-            "kind": "NodeOp",
-            "metadata": {"name": "watches"},
-            "spec": {
-                "nodeSelector": {"matchLabels": {"kairos.io/managed": "true"}},
-                "command": ["sh", "-c", "true"],
-                "cordon": true,
-                "rebootOnSuccess": true,
-                "concurrency": 1,
-            },
-        }),
-    )
-    .await;
+    create_rollout(&c, &ns, "watches").await;
     // Every second, end every watch (six times); every other time also compact, so resuming
     // gets 410 Gone. Then the operator must finish by itself.
     let api = nodeops(&c, &ns);
