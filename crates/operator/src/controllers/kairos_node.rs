@@ -44,7 +44,8 @@ pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<
     let name = kn.name_any();
     let nodeops: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &state.config.namespace);
 
-    // Observe (from the NodeOp cache: no request per reconcile).
+    // Observe: the cache says which NodeOps concern this node (no LIST per reconcile); those
+    // are read fresh, since the cache may not yet hold the change that woke this reconcile.
     let node_label = label_value(&name);
     let all = state.caches.nodeops.state();
     let own = all.iter().filter(|op| {
@@ -59,9 +60,11 @@ pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<
                 .as_ref()
                 .is_some_and(|t| t.contains(&name))
     });
+    let own = newest(own.map(|op| op.as_ref().clone()));
+    let fleet = newest(fleet.map(|op| op.as_ref().clone()));
     let observed = NodeObserved {
-        own_nodeop: newest(own.map(|op| op.as_ref().clone())),
-        fleet_nodeop: newest(fleet.map(|op| op.as_ref().clone())),
+        own_nodeop: fresh(ctx, own).await?,
+        fleet_nodeop: fresh(ctx, fleet).await?,
     };
 
     // Plan.
@@ -137,6 +140,19 @@ pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<
     } else {
         300
     })))
+}
+
+/// The current version of a cached NodeOp (`None` when it is gone).
+async fn fresh(ctx: &Context, cached: Option<NodeOp>) -> Result<Option<NodeOp>> {
+    let Some(op) = cached else { return Ok(None) };
+    let ns = op.namespace().unwrap_or_default();
+    Api::<NodeOp>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&op.name_any())
+        .await
+        .map_err(|source| Error::Observe {
+            what: format!("get NodeOp {ns}/{}", op.name_any()),
+            source,
+        })
 }
 
 fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
