@@ -16,45 +16,6 @@ use serde_json::json;
 
 use ops::*;
 
-/// One replica of the operator, with its own identity and admin port.
-struct Replica {
-    idx: usize,
-    identity: String,
-    admin: u16,
-}
-
-fn spawn_replica(c: &Cluster, opts: &OperatorOpts, identity: &str, grpc: u16) -> Replica {
-    let admin = free_port().expect("free port");
-    let (grpc_addr, admin_addr) = (format!("127.0.0.1:{grpc}"), format!("127.0.0.1:{admin}"));
-    let idx = c
-        .spawn_operator(
-            &[
-                "--insecure-grpc",
-                "--grpc-addr",
-                &grpc_addr,
-                "--admin-addr",
-                &admin_addr,
-                "--namespace",
-                &opts.namespace,
-                "--poll-interval",
-                opts.poll_interval,
-                "--reboot-timeout",
-                opts.reboot_timeout,
-            ],
-            &[
-                ("POD_NAME", identity),
-                ("KAIROS_LEASE_DURATION", "3s"),
-                ("KAIROS_LEASE_GRACE", "1s"),
-            ],
-        )
-        .expect("operator spawns");
-    Replica {
-        idx,
-        identity: identity.to_owned(),
-        admin,
-    }
-}
-
 async fn lease_holder(c: &Cluster, ns: &str) -> Option<String> {
     let lease = Api::<Lease>::namespaced(c.client(), ns)
         .get_opt("kairos-operator")
@@ -106,8 +67,8 @@ async fn operator_leader_failover_finishes_the_rollout() {
     prepare(&c, &opts).await;
     let grpc = free_port().expect("free port");
     let replicas = [
-        spawn_replica(&c, &opts, "replica-a", grpc),
-        spawn_replica(&c, &opts, "replica-b", free_port().expect("port")),
+        spawn_as(&c, &opts, grpc, "replica-a"),
+        spawn_as(&c, &opts, free_port().expect("port"), "replica-b"),
     ];
     let rec = Recorder::start(c.client(), &opts.namespace);
     let policy = node_policy(
@@ -185,7 +146,7 @@ async fn operator_readyz_and_metrics() {
     let (c, _ns) = common::cluster("operator-admin").await;
     let opts = OperatorOpts::new();
     prepare(&c, &opts).await;
-    let replica = spawn_replica(&c, &opts, "replica-admin", free_port().expect("port"));
+    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-admin");
 
     // Never ready before it is bound and synced; then ready.
     let mut seen = Vec::new();

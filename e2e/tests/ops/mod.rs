@@ -53,6 +53,10 @@ pub struct Operator {
     pub endpoint: String,
     /// Options it was started with.
     pub opts: OperatorOpts,
+    /// Its admin port (`/livez`, `/readyz`, `/metrics`).
+    pub admin: u16,
+    /// Its leader-election identity (`POD_NAME`).
+    pub identity: String,
     grpc: u16,
 }
 
@@ -78,6 +82,12 @@ pub async fn start_operator(c: &Cluster, opts: &OperatorOpts) -> Operator {
 }
 
 fn spawn(c: &Cluster, opts: &OperatorOpts, grpc: u16) -> Operator {
+    spawn_as(c, opts, grpc, "kairos-operator-e2e")
+}
+
+/// Starts one more `kairos-operator` with its own leader-election `identity` (a second replica
+/// when it differs from the others'), plaintext gRPC on `grpc` and the test intervals.
+pub fn spawn_as(c: &Cluster, opts: &OperatorOpts, grpc: u16, identity: &str) -> Operator {
     let admin = free_port().expect("free port");
     let grpc_addr = format!("127.0.0.1:{grpc}");
     let admin_addr = format!("127.0.0.1:{admin}");
@@ -106,7 +116,7 @@ fn spawn(c: &Cluster, opts: &OperatorOpts, grpc: u16) -> Operator {
             // in its pod, so it keeps its leader-election identity (when the binary has leader
             // election; environment variables, which a binary without it ignores).
             &[
-                ("POD_NAME", "kairos-operator-e2e"),
+                ("POD_NAME", identity),
                 ("KAIROS_LEASE_DURATION", "2s"),
                 ("KAIROS_LEASE_GRACE", "1s"),
             ],
@@ -116,6 +126,8 @@ fn spawn(c: &Cluster, opts: &OperatorOpts, grpc: u16) -> Operator {
         idx,
         endpoint: format!("http://{grpc_addr}"),
         opts: opts.clone(),
+        admin,
+        identity: identity.to_owned(),
         grpc,
     }
 }
@@ -125,7 +137,7 @@ impl Operator {
     /// endpoint). Returns the new handle.
     pub async fn restart(self, c: &Cluster) -> Operator {
         c.kill_operator(self.idx).await;
-        spawn(c, &self.opts, self.grpc)
+        spawn_as(c, &self.opts, self.grpc, &self.identity)
     }
 
     /// What it logged.
