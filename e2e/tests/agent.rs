@@ -733,35 +733,9 @@ async fn agent_malformed_release_reported() {
     .unwrap();
 }
 
-fn kubectl_available() -> bool {
-    std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Runs kubectl without blocking the runtime (the simulator serves on this test's runtime).
-async fn kubectl(c: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(c.kubeconfig_path())
-        .arg("--cache-dir")
-        .arg(c.dir().join("kubectl-cache"))
-        .args(args)
-        .output()
-        .await
-        .expect("kubectl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[tokio::test]
 async fn agent_kubectl_get_kairosnodes_columns() {
-    if !kubectl_available() {
+    if !kairos_e2e::harness::kubectl_available() {
         println!("skipping agent_kubectl_get_kairosnodes_columns: kubectl is not on PATH");
         return;
     }
@@ -803,7 +777,10 @@ async fn agent_kubectl_get_kairosnodes_columns() {
         .await
         .unwrap();
     }
-    let (ok, out) = kubectl(&c, &["get", "kairosnodes"]).await;
+    let (ok, out) = c
+        .kubectl(&["get", "kairosnodes"])
+        .await
+        .expect("kubectl runs");
     assert!(ok, "{out}");
     let mut lines = out.lines();
     let header: Vec<&str> = lines
@@ -865,7 +842,10 @@ async fn agent_kubectl_get_kairosnodes_columns() {
     assert!(wr[6].ends_with('s'), "AGE: {out}");
 
     // The short name and the full report.
-    let (ok, out) = kubectl(&c, &["get", "kn", "kctl-cp", "-o", "yaml"]).await;
+    let (ok, out) = c
+        .kubectl(&["get", "kn", "kctl-cp", "-o", "yaml"])
+        .await
+        .expect("kubectl runs");
     assert!(ok, "{out}");
     for needle in [
         "kind: KairosNode",

@@ -5,40 +5,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
-use kairos_e2e::harness::{Cluster, ReleaseFixture, SimNode};
+use kairos_e2e::harness::{ReleaseFixture, SimNode};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::json;
-
-fn kubectl_available() -> bool {
-    Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Runs kubectl asynchronously: the simulator serves from this test's runtime.
-async fn kubectl(c: &Cluster, args: &[&str]) -> (bool, String) {
-    let cache = c.dir().join("kubectl-cache");
-    let out = tokio::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(c.kubeconfig_path())
-        .arg("--cache-dir")
-        .arg(&cache)
-        .args(args)
-        .output()
-        .await
-        .expect("kubectl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 fn seed_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/seeds/000_74343175d1bdd906.txt")
@@ -56,7 +27,7 @@ fn seed_nodeop_yaml(seed: &str) -> String {
 
 #[tokio::test]
 async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
-    if !kubectl_available() {
+    if !kairos_e2e::harness::kubectl_available() {
         println!(
             "skipping kubectl_get_nodes_apply_seed_nodeop_and_printer_columns: kubectl is not on PATH"
         );
@@ -83,7 +54,7 @@ async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
     .await
     .unwrap();
 
-    let (ok, out) = kubectl(&c, &["get", "nodes"]).await;
+    let (ok, out) = c.kubectl(&["get", "nodes"]).await.expect("kubectl runs");
     assert!(ok, "{out}");
     let cp = out
         .lines()
@@ -101,12 +72,18 @@ async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
 
     let file = c.dir().join("example-nodeop.yaml");
     std::fs::write(&file, seed_nodeop_yaml(&seed)).unwrap();
-    let (ok, out) = kubectl(&c, &["apply", "-f", file.to_str().unwrap()]).await;
+    let (ok, out) = c
+        .kubectl(&["apply", "-f", file.to_str().unwrap()])
+        .await
+        .expect("kubectl runs");
     assert!(
         ok && out.contains("nodeop.operator.kairos.io/example-nodeop created"),
         "{out}"
     );
-    let (ok, out) = kubectl(&c, &["apply", "-f", file.to_str().unwrap()]).await;
+    let (ok, out) = c
+        .kubectl(&["apply", "-f", file.to_str().unwrap()])
+        .await
+        .expect("kubectl runs");
     assert!(ok && out.contains("unchanged"), "{out}");
 
     let api: Api<DynamicObject> = Api::namespaced_with(c.client(), "default", &nodeop_resource());
@@ -118,7 +95,10 @@ async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
     )
     .await
     .unwrap();
-    let (ok, out) = kubectl(&c, &["get", "nodeops", "-n", "default"]).await;
+    let (ok, out) = c
+        .kubectl(&["get", "nodeops", "-n", "default"])
+        .await
+        .expect("kubectl runs");
     assert!(ok, "{out}");
     let header: Vec<&str> = out
         .lines()
@@ -143,23 +123,22 @@ async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
         "{out}"
     );
 
-    let (ok, out) = kubectl(
-        &c,
-        &[
+    let (ok, out) = c
+        .kubectl(&[
             "get",
             "nop",
             "example-nodeop",
             "-o",
             "jsonpath={.spec.image}",
-        ],
-    )
-    .await;
+        ])
+        .await
+        .expect("kubectl runs");
     assert!(ok && out == "busybox:latest", "{out}");
 }
 
 #[tokio::test]
 async fn kubectl_cordon_and_drain_respect_pod_disruption_budgets() {
-    if !kubectl_available() {
+    if !kairos_e2e::harness::kubectl_available() {
         println!(
             "skipping kubectl_cordon_and_drain_respect_pod_disruption_budgets: kubectl is not on PATH"
         );
@@ -192,20 +171,22 @@ async fn kubectl_cordon_and_drain_respect_pod_disruption_budgets() {
         .unwrap();
     let _auto = c.kubelet().run_auto(kairos_e2e::harness::default_policy());
 
-    let (ok, out) = kubectl(
-        &c,
-        &[
+    let (ok, out) = c
+        .kubectl(&[
             "drain",
             "kubectl-d1",
             "--force",
             "--timeout=3s",
             "--grace-period=1",
-        ],
-    )
-    .await;
+        ])
+        .await
+        .expect("kubectl runs");
     assert!(!ok, "the budget blocks the drain: {out}");
     assert!(out.contains("disruption budget"), "{out}");
-    let (_, nodes) = kubectl(&c, &["get", "node", "kubectl-d1"]).await;
+    let (_, nodes) = c
+        .kubectl(&["get", "node", "kubectl-d1"])
+        .await
+        .expect("kubectl runs");
     assert!(
         nodes.contains("SchedulingDisabled"),
         "drain cordons first: {nodes}"
@@ -219,22 +200,34 @@ async fn kubectl_cordon_and_drain_respect_pod_disruption_budgets() {
         "the guarded pod stays"
     );
 
-    let (ok, out) = kubectl(&c, &["uncordon", "kubectl-d1"]).await;
+    let (ok, out) = c
+        .kubectl(&["uncordon", "kubectl-d1"])
+        .await
+        .expect("kubectl runs");
     assert!(ok, "{out}");
-    let (_, nodes) = kubectl(&c, &["get", "node", "kubectl-d1"]).await;
+    let (_, nodes) = c
+        .kubectl(&["get", "node", "kubectl-d1"])
+        .await
+        .expect("kubectl runs");
     assert!(!nodes.contains("SchedulingDisabled"), "{nodes}");
 }
 
 #[tokio::test]
 async fn kubectl_explain_and_strict_field_validation() {
-    if !kubectl_available() {
+    if !kairos_e2e::harness::kubectl_available() {
         println!("skipping kubectl_explain_and_strict_field_validation: kubectl is not on PATH");
         return;
     }
     let (c, ns) = cluster("kubectl-explain").await;
-    let (ok, out) = kubectl(&c, &["explain", "nodeop.spec.concurrency"]).await;
+    let (ok, out) = c
+        .kubectl(&["explain", "nodeop.spec.concurrency"])
+        .await
+        .expect("kubectl runs");
     assert!(ok && out.contains("FIELD: concurrency <integer>"), "{out}");
-    let (ok, out) = kubectl(&c, &["explain", "kairosnodes.status.upgrade"]).await;
+    let (ok, out) = c
+        .kubectl(&["explain", "kairosnodes.status.upgrade"])
+        .await
+        .expect("kubectl runs");
     assert!(ok && out.contains("state"), "{out}");
     let bad = c.dir().join("bad-nodeop.yaml");
     std::fs::write(
@@ -245,22 +238,23 @@ async fn kubectl_explain_and_strict_field_validation() {
         ),
     )
     .unwrap();
-    let (ok, out) = kubectl(&c, &["apply", "-f", bad.to_str().unwrap()]).await;
+    let (ok, out) = c
+        .kubectl(&["apply", "-f", bad.to_str().unwrap()])
+        .await
+        .expect("kubectl runs");
     assert!(
         !ok && out.contains("unknown field \"spec.notAField\""),
         "{out}"
     );
-    let (ok, out) = kubectl(
-        &c,
-        &["apply", "--validate=false", "-f", bad.to_str().unwrap()],
-    )
-    .await;
+    let (ok, out) = c
+        .kubectl(&["apply", "--validate=false", "-f", bad.to_str().unwrap()])
+        .await
+        .expect("kubectl runs");
     assert!(ok, "{out}");
-    let (_, out) = kubectl(
-        &c,
-        &["get", "nodeop", "bad", "-n", &ns, "-o", "jsonpath={.spec}"],
-    )
-    .await;
+    let (_, out) = c
+        .kubectl(&["get", "nodeop", "bad", "-n", &ns, "-o", "jsonpath={.spec}"])
+        .await
+        .expect("kubectl runs");
     assert!(
         !out.contains("notAField"),
         "pruned when not validated strictly: {out}"

@@ -244,7 +244,7 @@ async fn upgrade_fleet_six_nodes() {
     }
 
     // `kubectl get kairosnodes` shows them on v3.6.0, Completed, booted active.
-    match kubectl(&c, &["get", "kairosnodes"]) {
+    match c.kubectl(&["get", "kairosnodes"]).await {
         None => println!("kubectl not installed: skipping the kubectl view"),
         Some((ok, out)) => {
             assert!(ok, "{out}");
@@ -320,10 +320,10 @@ async fn upgrade_kairosnode_patch_one_node() {
     // `kubectl patch kairosnode n4 --type merge -p '{"spec":{"version":"v3.6.1"}}'` (the same
     // merge patch through the API when kubectl is not installed).
     let patch = r#"{"spec":{"version":"v3.6.1"}}"#;
-    match kubectl(
-        &c,
-        &["patch", "kairosnode", "n4", "--type", "merge", "-p", patch],
-    ) {
+    match c
+        .kubectl(&["patch", "kairosnode", "n4", "--type", "merge", "-p", patch])
+        .await
+    {
         Some((ok, out)) => assert!(
             ok && out.contains("kairosnode.operator.kairos.io/n4 patched"),
             "{out}"

@@ -162,6 +162,26 @@ impl Cluster {
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
     }
+    /// Runs the real `kubectl args..` against this cluster (its kubeconfig, a cache directory of
+    /// its own), without blocking the runtime. `None` when kubectl cannot be started (not
+    /// installed); otherwise whether it succeeded and what it printed (stdout, then stderr).
+    pub async fn kubectl(&self, args: &[&str]) -> Option<(bool, String)> {
+        let out = tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(self.dir().join("kubectl-cache"))
+            .args(args)
+            .output()
+            .await
+            .ok()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some((out.status.success(), text))
+    }
 
     /// A scratch directory removed with the cluster.
     pub fn dir(&self) -> &Path {
@@ -352,4 +372,12 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Whether a working `kubectl` is on PATH.
+pub fn kubectl_available() -> bool {
+    std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }

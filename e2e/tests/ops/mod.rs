@@ -538,21 +538,3 @@ pub fn node_policy(
         AutoEvent::Pod { .. } => AutoAction::Succeed(None),
     })
 }
-
-/// Runs `kubectl args..` against the cluster; `None` when kubectl is not installed.
-pub fn kubectl(c: &Cluster, args: &[&str]) -> Option<(bool, String)> {
-    let out = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(c.kubeconfig_path())
-        .arg("--cache-dir")
-        .arg(c.dir().join("kubectl-cache"))
-        .args(args)
-        .output()
-        .ok()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((out.status.success(), text))
-}
