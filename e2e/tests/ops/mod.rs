@@ -408,7 +408,9 @@ pub async fn start_agent(c: &Cluster, op: &Operator, node: &NodeHandle) {
         )
         .await
         .expect("agent identity");
-    own_by_daemonset(c, &op.opts.namespace, &id.pod).await;
+    c.own_by_agent_daemonset(&op.opts.namespace, &id.pod)
+        .await
+        .expect("agent pod owned by the agent DaemonSet");
     let token = id.token_file.to_string_lossy().into_owned();
     let host = node.host_root().to_string_lossy().into_owned();
     node.spawn_agent(&[
@@ -427,40 +429,6 @@ pub async fn start_agent(c: &Cluster, op: &Operator, node: &NodeHandle) {
     ])
     .await
     .expect("agent spawns");
-}
-
-/// Makes the agent pod `pod` a pod of the DaemonSet `kairos-node-agent` (created if missing), as
-/// the deployed agent's pods are, so a drain with `ignoreDaemonSets` leaves it alone.
-async fn own_by_daemonset(c: &Cluster, ns: &str, pod: &str) {
-    use k8s_openapi::api::apps::v1::DaemonSet;
-    use kube::api::{Patch, PatchParams};
-    let name = kairos_api::names::AGENT_SERVICE_ACCOUNT;
-    let api: Api<DaemonSet> = Api::namespaced(c.client(), ns);
-    let ds = match api.get_opt(name).await.expect("get daemonset") {
-        Some(ds) => ds,
-        None => {
-            let ds: DaemonSet = serde_json::from_value(json!({
-                "metadata": {"name": name},
-                "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": name}},
-                    "template": {"metadata": {"labels": {"app.kubernetes.io/name": name}},
-                        "spec": {"containers": [{"name": "agent", "image": "kairos-node-agent:e2e"}]}}},
-            }))
-            .expect("daemonset");
-            api.create(&PostParams::default(), &ds)
-                .await
-                .expect("daemonset created")
-        }
-    };
-    let owner = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": name,
-        "uid": ds.uid(), "controller": true, "blockOwnerDeletion": true}]);
-    Api::<Pod>::namespaced(c.client(), ns)
-        .patch(
-            pod,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"ownerReferences": owner}})),
-        )
-        .await
-        .expect("agent pod owned by the daemonset");
 }
 
 /// All Nodes.
