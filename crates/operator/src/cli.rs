@@ -333,6 +333,15 @@ async fn connect(timeout: Duration) -> anyhow::Result<kube::Client> {
     // 429, so a reconcile would hang in it past the drain timeout. The controllers retry by
     // re-planning (requeue, error policy); the agents retry their reports.
     config.default_retry = false;
+    // Name ourselves in the API server's audit log and request metrics (kube sends no
+    // User-Agent of its own).
+    config.headers.push((
+        axum::http::header::USER_AGENT,
+        axum::http::HeaderValue::from_static(concat!(
+            "kairos-operator/",
+            env!("CARGO_PKG_VERSION")
+        )),
+    ));
     let url = config.cluster_url.clone();
     let client = kube::Client::try_from(config).context("failed to build a Kubernetes client")?;
     match tokio::time::timeout(timeout, client.apiserver_version()).await {

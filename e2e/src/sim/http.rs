@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Sim;
+use super::audit::{self, RequestKey};
 use super::discovery;
 use super::error::{ApiError, ApiResult};
 use super::handlers;
@@ -43,6 +44,8 @@ pub struct Call {
     pub content_type: String,
     /// Field manager: `fieldManager`, else the User-Agent's product.
     pub manager: String,
+    /// The client (the User-Agent's product), for request accounting.
+    pub client: String,
     /// Raw body.
     pub body: bytes::Bytes,
 }
@@ -100,6 +103,7 @@ pub async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         accept: h(header::ACCEPT),
         content_type: h(header::CONTENT_TYPE),
         manager,
+        client: audit::client_of(&ua),
         body,
     };
     let path = parts.uri.path().to_string();
@@ -201,6 +205,12 @@ fn target(
 
 fn dispatch(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
     let sub = t.sub.as_deref().unwrap_or_default();
+    sim.requests().record(RequestKey {
+        client: call.client.clone(),
+        verb: verb(&call.method, t.name.is_some(), call.flag("watch")),
+        resource: t.rt.plural.clone(),
+        subresource: sub.to_string(),
+    });
     match (&call.method, t.name.is_some(), sub) {
         (&Method::GET, false, _) if call.flag("watch") => handlers::watch(sim, &t, &call),
         (&Method::GET, false, _) => handlers::list(sim, &t, &call),
@@ -215,6 +225,21 @@ fn dispatch(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
         (m, _, _) => Err(ApiError::method_not_allowed(format!(
             "method {m} is not supported on this resource"
         ))),
+    }
+}
+
+/// The Kubernetes verb of a request on a resource (`name`: the path names an object).
+fn verb(method: &Method, name: bool, watch: bool) -> &'static str {
+    match (method, name) {
+        (&Method::GET, false) if watch => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::GET, true) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "other",
     }
 }
 

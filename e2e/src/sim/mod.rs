@@ -3,6 +3,7 @@
 //! loopback port and serves until dropped. Does network and file I/O (CRD files, kubeconfig).
 
 pub mod apply;
+pub mod audit;
 pub mod discovery;
 pub mod dryrun;
 pub mod error;
@@ -71,6 +72,8 @@ pub struct Sim {
     addr: OnceLock<SocketAddr>,
     /// Bumped to end every open watch (see [`Sim::drop_watches`]).
     watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// Requests served, by client, verb and resource.
+    requests: audit::RequestLog,
 }
 
 impl Sim {
@@ -84,6 +87,7 @@ impl Sim {
             bookmark_interval: cfg.bookmark_interval,
             addr: OnceLock::new(),
             watch_epoch: tokio::sync::watch::Sender::new(0),
+            requests: audit::RequestLog::default(),
         };
         {
             let mut st = sim.lock();
@@ -124,6 +128,11 @@ impl Sim {
     /// A receiver that changes when [`Sim::drop_watches`] is called.
     pub(crate) fn watch_epoch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.watch_epoch.subscribe()
+    }
+
+    /// The requests served so far, by client, verb and resource.
+    pub fn requests(&self) -> &audit::RequestLog {
+        &self.requests
     }
 
     /// Locks the state (a poisoned lock is recovered: the state stays consistent per operation).
