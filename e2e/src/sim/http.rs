@@ -108,6 +108,14 @@ pub async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
     };
     let path = parts.uri.path().to_string();
     tracing::debug!(method = %call.method, %path, "kube-sim request");
+    if sim.list_gate().any_held()
+        && call.method == Method::GET
+        && !call.flag("watch")
+        && let Some(plural) = list_plural(&sim, &path)
+    {
+        // Waits without any lock, on this connection's task only.
+        sim.list_gate().pass(&plural).await;
+    }
     match route(&sim, &path, call) {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -201,6 +209,18 @@ fn target(
         name: name.map(|s| s.to_string()),
         sub: sub.map(|s| s.to_string()),
     })
+}
+
+/// The plural name when `path` addresses a collection (a GET of it is a LIST).
+fn list_plural(sim: &Arc<Sim>, path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let t = match segs.as_slice() {
+        ["api", "v1", rest @ ..] => target(sim, "", "v1", rest, path),
+        ["apis", g, v, rest @ ..] => target(sim, g, v, rest, path),
+        _ => return None,
+    }
+    .ok()?;
+    (t.name.is_none()).then_some(t.rt.plural)
 }
 
 fn dispatch(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {

@@ -1,6 +1,7 @@
 //! An in-process Kubernetes API simulator: enough of the HTTP API for kube-rs and kubectl (see
 //! `e2e/README.md` for what it checks and what it does not). [`SimServer::start`] binds a
-//! loopback port and serves until dropped. Does network and file I/O (CRD files, kubeconfig).
+//! loopback port and serves until dropped; [`SimServer::restart`] takes it down and brings it
+//! back with the same state. Does network and file I/O (CRD files, kubeconfig).
 
 pub mod apply;
 pub mod audit;
@@ -8,6 +9,7 @@ pub mod discovery;
 pub mod dryrun;
 pub mod error;
 pub mod eviction;
+pub mod gate;
 pub mod handlers;
 pub mod http;
 pub mod lifecycle;
@@ -74,6 +76,8 @@ pub struct Sim {
     watch_epoch: tokio::sync::watch::Sender<u64>,
     /// Requests served, by client, verb and resource.
     requests: audit::RequestLog,
+    /// LISTs held back (see [`Sim::hold_lists`]).
+    list_gate: gate::ListGate,
 }
 
 impl Sim {
@@ -88,6 +92,7 @@ impl Sim {
             addr: OnceLock::new(),
             watch_epoch: tokio::sync::watch::Sender::new(0),
             requests: audit::RequestLog::default(),
+            list_gate: gate::ListGate::default(),
         };
         {
             let mut st = sim.lock();
@@ -128,6 +133,26 @@ impl Sim {
     /// A receiver that changes when [`Sim::drop_watches`] is called.
     pub(crate) fn watch_epoch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.watch_epoch.subscribe()
+    }
+
+    /// Holds back every LIST of `plural` (e.g. `kairosnodes`) from now on until
+    /// [`Sim::release_lists`]: such requests get no answer meanwhile, as from an overloaded API
+    /// server, so a client's initial sync cannot finish. Watches (also streaming lists) and every
+    /// other verb are served as usual. A held request is counted in [`Sim::requests`] once it
+    /// proceeds.
+    pub fn hold_lists(&self, plural: &str) {
+        self.list_gate.hold(plural);
+    }
+
+    /// Releases every resource held by [`Sim::hold_lists`]: the waiting LISTs are answered (with
+    /// the state at that moment).
+    pub fn release_lists(&self) {
+        self.list_gate.release_all();
+    }
+
+    /// The gate behind [`Sim::hold_lists`] (to release one resource, or count waiting LISTs).
+    pub fn list_gate(&self) -> &gate::ListGate {
+        &self.list_gate
     }
 
     /// The requests served so far, by client, verb and resource.
@@ -180,12 +205,75 @@ impl Sim {
     }
 }
 
-/// A running simulator; stops serving when dropped.
+/// A running simulator; stops serving when dropped. [`SimServer::restart`] stops and starts
+/// serving the same state on the same address.
 #[derive(Debug)]
 pub struct SimServer {
     addr: SocketAddr,
     sim: Arc<Sim>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Mutex<Option<Serving>>,
+}
+
+/// The thread and runtime serving the simulator.
+#[derive(Debug)]
+struct Serving {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Serving {
+    /// Serves `sim` on `listener` on a new thread with its own tokio runtime. When stopped, the
+    /// listener closes and the runtime shuts down, which drops every open connection and watch.
+    fn start(sim: Arc<Sim>, listener: std::net::TcpListener) -> anyhow::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let app = axum::Router::new().fallback(http::handle).with_state(sim);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kube-sim")
+            .enable_all()
+            .build()
+            .context("failed to build the simulator runtime")?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("kube-sim".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let serve = async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        axum::serve(listener, app).await
+                    };
+                    tokio::select! {
+                        r = serve => if let Err(e) = r {
+                            tracing::error!(error = %e, "kube-sim server stopped");
+                        },
+                        _ = stopped => {}
+                    }
+                });
+                // The listener is closed (dropped with `serve`); open watches and connections
+                // end with the runtime's tasks.
+                runtime.shutdown_timeout(Duration::from_secs(5));
+            })
+            .context("failed to start the simulator thread")?;
+        Ok(Self { stop, thread })
+    }
+}
+
+/// Binds `addr`, retrying for up to 5 s while it is in use (std sets `SO_REUSEADDR` on Unix, so
+/// the closed connections of a previous listener do not block it; another process might).
+async fn bind_again(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => return Ok(l),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("failed to bind {addr} again")),
+        }
+    }
 }
 
 impl SimServer {
@@ -202,43 +290,47 @@ impl SimServer {
         sim.lock().compact();
         let listener =
             std::net::TcpListener::bind(addr).with_context(|| format!("failed to bind {addr}"))?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let _ = sim.addr.set(addr);
-        let app = axum::Router::new()
-            .fallback(http::handle)
-            .with_state(sim.clone());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("kube-sim")
-            .enable_all()
-            .build()
-            .context("failed to build the simulator runtime")?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("kube-sim".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let serve = async move {
-                        let listener = tokio::net::TcpListener::from_std(listener)?;
-                        axum::serve(listener, app).await
-                    };
-                    tokio::select! {
-                        r = serve => if let Err(e) = r {
-                            tracing::error!(error = %e, "kube-sim server stopped");
-                        },
-                        _ = stopped => {}
-                    }
-                });
-                // Open watches and connections end with the runtime.
-                runtime.shutdown_background();
-            })
-            .context("failed to start the simulator thread")?;
+        let serving = Serving::start(sim.clone(), listener)?;
         Ok(Self {
             addr,
             sim,
-            stop: Some(stop),
+            serving: Mutex::new(Some(serving)),
         })
+    }
+
+    /// Restarts the server as if its process died and came back: stops serving (the listener
+    /// closes, every open connection and watch is cut, requests in flight get no answer),
+    /// refuses connections for `downtime`, then serves the same state again on the same
+    /// address. The state survives as it would in etcd: every object, the resourceVersion
+    /// counter and the change history (watches may resume from their last version; call
+    /// [`Sim::drop_watches`] with `compact` first to make them list again).
+    ///
+    /// # Errors
+    /// When the address cannot be bound again within 5 s after `downtime`, or the new server
+    /// thread cannot start; the simulator then stays down.
+    pub async fn restart(&self, downtime: Duration) -> anyhow::Result<()> {
+        let old = self
+            .serving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(old) = old {
+            // The server thread may already be gone: nothing to stop then.
+            let _ = old.stop.send(());
+            tokio::task::spawn_blocking(move || old.thread.join())
+                .await
+                .context("failed to wait for the simulator thread")?
+                .map_err(|_| anyhow::anyhow!("the simulator thread panicked"))?;
+        }
+        tracing::info!(addr = %self.addr, ?downtime, "kube-sim down");
+        tokio::time::sleep(downtime).await;
+        let listener = bind_again(self.addr).await?;
+        let serving = Serving::start(self.sim.clone(), listener)?;
+        *self.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
+        tracing::info!(addr = %self.addr, "kube-sim up again");
+        Ok(())
     }
 
     /// The bound address.
@@ -275,9 +367,15 @@ impl SimServer {
 
 impl Drop for SimServer {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            // The server thread may already be gone: nothing to stop then.
-            let _ = stop.send(());
+        let serving = self
+            .serving
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(serving) = serving {
+            // The server thread may already be gone: nothing to stop then. It is not joined:
+            // dropping must not block the caller's runtime.
+            let _ = serving.stop.send(());
         }
     }
 }
