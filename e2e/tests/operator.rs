@@ -1,7 +1,9 @@
-//! End to end: the operator as a service (issue 7): leader election with two replicas, and the
+//! End to end: the operator as a service (issue 7): leader election with two replicas; the
 //! admin endpoints (`/readyz` before sync, while running and after SIGTERM; `/metrics` as
-//! Prometheus text). Every assertion reads the API or the admin port, so the tests hold on a real
-//! kube-apiserver too.
+//! Prometheus text); not ready while its initial LIST is held back; recovery from dropped watches
+//! and from API server restarts mid-rollout. Every assertion reads the API or the admin port;
+//! the tests that need to hold, drop or restart the API server run on the simulator only (on a
+//! real kube-apiserver they print `skipping` and return).
 
 mod common;
 mod ops;
@@ -290,6 +292,164 @@ async fn operator_recovers_when_every_watch_drops() {
         t.jobs_per_node.values().all(|jobs| jobs.len() == 1),
         "one Job per node: {t:#?}"
     );
+    for node in all_nodes(&c).await {
+        assert!(
+            !unschedulable(&node),
+            "{} left cordoned",
+            kube::ResourceExt::name_any(&node)
+        );
+    }
+}
+
+/// Whether process `pid` has exited (gone, or a zombie not yet reaped).
+fn exited(pid: u32) -> bool {
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}
+
+#[tokio::test]
+async fn operator_not_ready_while_its_initial_list_is_held() {
+    let (c, _ns) = common::cluster("operator-slow-sync").await;
+    let Some(server) = c.sim() else {
+        println!("skipping: holding back LISTs needs the simulator");
+        return;
+    };
+    let opts = OperatorOpts::new();
+    prepare(&c, &opts).await;
+    // Only the caches list Nodes at start (the CRD check and leader election do not), so holding
+    // Node LISTs stops exactly the initial cache sync.
+    server.sim().hold_lists("nodes");
+    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-slow-sync");
+    let pid = c.operator_pid(replica.idx).expect("operator pid");
+    wait_for(Duration::from_secs(30), || async {
+        (server.sim().list_gate().waiting("nodes") > 0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: no Node LIST held\n{}", replica.logs(&c)));
+    // Otherwise up: it answers on its admin port and leads.
+    wait_for(Duration::from_secs(30), || async {
+        let lives = get(replica.admin, "/livez").await.map(|(code, _)| code) == Some(200);
+        let leads =
+            lease_holder(&c, &opts.namespace).await.as_deref() == Some(replica.identity.as_str());
+        (lives && leads).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: not up\n{}", replica.logs(&c)));
+
+    // Three seconds of a held sync: never ready, always live, still running.
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    let mut answers = 0;
+    while std::time::Instant::now() < until {
+        assert_eq!(
+            get(replica.admin, "/readyz").await.map(|(code, _)| code),
+            Some(503),
+            "ready before its caches synced\n{}",
+            replica.logs(&c)
+        );
+        assert_eq!(
+            get(replica.admin, "/livez").await.map(|(code, _)| code),
+            Some(200)
+        );
+        answers += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answers >= 10, "only {answers} answers in 3 s");
+    assert!(!exited(pid), "the operator exited\n{}", replica.logs(&c));
+    assert!(server.sim().list_gate().waiting("nodes") > 0);
+
+    // Released: ready soon.
+    server.sim().release_lists();
+    wait_for(Duration::from_secs(10), || async {
+        (get(replica.admin, "/readyz").await.map(|(code, _)| code) == Some(200)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: not ready after the release\n{}", replica.logs(&c)));
+}
+
+#[tokio::test]
+async fn operator_recovers_when_the_api_server_restarts() {
+    let (c, ns) = common::cluster("operator-api-restart").await;
+    let Some(server) = c.sim() else {
+        println!("skipping: restarting the API server needs the simulator");
+        return;
+    };
+    for i in 1..=4 {
+        let name = format!("n{i}");
+        let rel = ReleaseFixture::ubuntu_k3s("v3.5.0");
+        c.add_node(SimNode::worker(&name, rel))
+            .await
+            .expect("node added");
+        label_node(&c, &name, "kairos.io/managed", "true").await;
+    }
+    let opts = OperatorOpts::new();
+    let op = start_operator(&c, &opts).await;
+    let pid = c.operator_pid(op.idx).expect("operator pid");
+    let rec = Recorder::start(c.client(), &opts.namespace);
+    let policy = node_policy(
+        Duration::from_millis(500),
+        |_, _, _| None,
+        |_| RebootChange::default(),
+    );
+    let _kubelet = c.kubelet().run_auto(policy);
+    create_rollout(&c, &ns, "restarts").await;
+    // Restart the API server (1.5 s down each time) when the first Job exists and again when
+    // the third does; then the operator must finish by itself, as the same process.
+    let api = nodeops(&c, &ns);
+    let mut restarts = 0;
+    let started = std::time::Instant::now();
+    let done = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Ok(cur) = api.get("restarts").await else {
+            // The client's first request after a restart may meet a closed connection.
+            continue;
+        };
+        if matches!(
+            phase_of(&cur).as_deref(),
+            Some("Completed" | "Failed" | "Stopped")
+        ) {
+            break cur;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no end after {restarts} restarts: {:#?}\n{}",
+            cur.status,
+            op.logs(&c)
+        );
+        let jobs = rec
+            .timeline()
+            .jobs_per_node
+            .values()
+            .map(|j| j.len())
+            .sum::<usize>();
+        if (restarts == 0 && jobs >= 1) || (restarts == 1 && jobs >= 3) {
+            server
+                .restart(Duration::from_millis(1500))
+                .await
+                .expect("the simulator restarts");
+            restarts += 1;
+        }
+    };
+    assert_eq!(restarts, 2, "the rollout ended before the second restart");
+    assert_eq!(
+        phase_of(&done).as_deref(),
+        Some("Completed"),
+        "{:#?}\n{}",
+        done.status,
+        op.logs(&c)
+    );
+    assert!(
+        !exited(pid) && c.operator_pid(op.idx) == Some(pid),
+        "the operator process exited\n{}",
+        op.logs(&c)
+    );
+    let t = rec.timeline();
+    assert_eq!(t.jobs_per_node.len(), 4, "{t:#?}");
+    assert!(
+        t.jobs_per_node.values().all(|jobs| jobs.len() == 1),
+        "one Job per node: {t:#?}"
+    );
+    assert!(t.max_in_flight <= 1, "{t:#?}");
     for node in all_nodes(&c).await {
         assert!(
             !unschedulable(&node),
