@@ -66,6 +66,14 @@ pub fn merge(
     out
 }
 
+/// Whether two condition lists hold the same conditions, in any order. Conditions are a list
+/// map keyed by `type`: the API server keeps the order in which server-side apply merged them,
+/// which is not the order a planner builds, so comparing lists as they are would see a change
+/// on every reconcile and write for nothing.
+pub fn same(a: &[Condition], b: &[Condition]) -> bool {
+    a.len() == b.len() && a.iter().all(|c| b.iter().any(|d| d == c))
+}
+
 /// The condition of type `type_`, if present.
 pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)
@@ -74,6 +82,26 @@ pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Conditio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_ignores_order_but_not_content() {
+        let a = merge(
+            &[],
+            &[
+                Desired::new("A", true, "R", "m"),
+                Desired::new("B", false, "R", "m"),
+            ],
+            Some(1),
+            t(10),
+        );
+        let mut reversed = a.clone();
+        reversed.reverse();
+        assert!(same(&a, &reversed));
+        let mut other = a.clone();
+        other[0].message = "changed".into();
+        assert!(!same(&a, &other));
+        assert!(!same(&a, &a[..1]));
+    }
 
     fn t(secs: i64) -> Timestamp {
         Timestamp::from_second(secs).unwrap()

@@ -100,7 +100,7 @@ pub fn status_from_report(
         conditions: with_conditions(previous, &[degraded, reporting], generation, now),
         observed_generation: previous.and_then(|p| p.observed_generation),
     };
-    let changed = previous != Some(&status);
+    let changed = previous.is_none_or(|p| !same_status(p, &status));
     (status, changed)
 }
 
@@ -161,6 +161,18 @@ pub fn report_owned(status: &KairosNodeStatus) -> KairosNodeStatus {
 
 /// Merges `desired` into `previous`'s conditions, keeping the conditions of other types as they
 /// are, sorted by type.
+/// Whether two statuses are equal, conditions compared in any order (see [`conditions::same`]).
+fn same_status(a: &KairosNodeStatus, b: &KairosNodeStatus) -> bool {
+    conditions::same(&a.conditions, &b.conditions)
+        && KairosNodeStatus {
+            conditions: Vec::new(),
+            ..a.clone()
+        } == KairosNodeStatus {
+            conditions: Vec::new(),
+            ..b.clone()
+        }
+}
+
 fn with_conditions(
     previous: Option<&KairosNodeStatus>,
     desired: &[Desired],

@@ -91,6 +91,18 @@ fn sub_second_clock_does_not_make_a_change() {
 }
 
 #[test]
+fn conditions_in_the_servers_order_are_not_a_change() {
+    // The upgrade controller applied its conditions first, so the server lists them first.
+    let r = report("v3.6.0", "b1", "");
+    let (mut stored, _) = status_from_report(&r, None, Some(1), t(0), INTERVAL);
+    stored.conditions.push(cond(&stored, DEGRADED).clone());
+    stored.conditions[2].type_ = UP_TO_DATE.into();
+    stored.conditions.sort_by(|a, b| b.type_.cmp(&a.type_));
+    let (_, changed) = status_from_report(&r, Some(&stored), Some(1), t(1), INTERVAL);
+    assert!(!changed, "{:?}", stored.conditions);
+}
+
+#[test]
 fn a_reboot_into_a_new_version_is_a_change() {
     let (s0, _) = status_from_report(&report("v3.6.0", "b1", ""), None, Some(1), t(0), INTERVAL);
     let (s1, changed) = status_from_report(

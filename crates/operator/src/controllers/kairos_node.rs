@@ -9,6 +9,7 @@ use std::time::Duration;
 use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::UpgradeState;
 use kairos_api::{KairosNode, NodeOp};
+use kairos_core::conditions;
 use kairos_core::upgrade::label_value;
 use kairos_core::upgrade::node::{self, NodeConfig, NodeObserved};
 use kube::ResourceExt;
@@ -106,7 +107,9 @@ pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<
     let current = kn.status.clone().unwrap_or_default();
     let mut desired = current.clone();
     plan.apply_to(&mut desired);
-    if desired.upgrade != current.upgrade || desired.conditions != current.conditions {
+    if desired.upgrade != current.upgrade
+        || !conditions::same(&desired.conditions, &current.conditions)
+    {
         let mine: Vec<_> = desired
             .conditions
             .iter()
