@@ -1,5 +1,5 @@
 //! Project automation (`cargo xtask <task>`): CRD codegen and its freshness check, the CI
-//! pipeline and the e2e suite. Does file and process I/O.
+//! pipeline, the e2e suite and the benchmark. Does file and process I/O.
 
 #![allow(
     clippy::print_stderr,
@@ -38,6 +38,13 @@ enum Task {
         /// Only the tests whose name contains this (e.g. `conformance`, `agent`, `nodeop`).
         filter: Option<String>,
     },
+    /// Benchmark the release operator against the API simulator: 100, 1,000 and 5,000
+    /// reporting nodes, then a NodeOp rollout over 1,000 nodes (`-- --help` for the options).
+    Bench {
+        /// Options of `kairos-bench` (e.g. `--sizes 100,1000 --rollout-nodes 0`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -45,6 +52,7 @@ fn main() -> Result<()> {
         Task::Codegen { check } => codegen(check),
         Task::Ci => ci(),
         Task::E2e { filter } => e2e(filter.as_deref()),
+        Task::Bench { args } => bench(&args),
     }
 }
 
@@ -173,6 +181,36 @@ fn e2e(filter: Option<&str>) -> Result<()> {
         args.extend(["--", filter]);
     }
     run("cargo", &args)
+}
+
+/// Builds everything in release mode (the simulator and the load generator run in process) and
+/// runs `kairos-bench` against the release binaries.
+fn bench(args: &[String]) -> Result<()> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "kairos-operator",
+            "-p",
+            "kairos-node-agent",
+        ],
+    )?;
+    let mut cmd = vec![
+        "run",
+        "--release",
+        "--locked",
+        "-q",
+        "-p",
+        "kairos-e2e",
+        "--bin",
+        "kairos-bench",
+        "--",
+    ];
+    cmd.extend(args.iter().map(String::as_str));
+    run("cargo", &cmd)
 }
 
 #[cfg(test)]

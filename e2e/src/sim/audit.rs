@@ -18,6 +18,8 @@ pub struct RequestKey {
     pub resource: String,
     /// The subresource (`status`, `eviction`, `token`), or empty.
     pub subresource: String,
+    /// The response's HTTP status code (200 for a watch that started).
+    pub code: u16,
 }
 
 impl RequestKey {
@@ -26,6 +28,11 @@ impl RequestKey {
     /// as on a real API server.
     pub fn is_write(&self) -> bool {
         !matches!(self.verb, "get" | "list" | "watch")
+    }
+
+    /// Whether the request succeeded (a 2xx answer).
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.code)
     }
 }
 
@@ -80,6 +87,7 @@ mod tests {
             verb,
             resource: "pods".into(),
             subresource: String::new(),
+            code: 200,
         }
     }
 

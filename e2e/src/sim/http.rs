@@ -224,13 +224,24 @@ fn list_plural(sim: &Arc<Sim>, path: &str) -> Option<String> {
 }
 
 fn dispatch(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
-    let sub = t.sub.as_deref().unwrap_or_default();
-    sim.requests().record(RequestKey {
+    let key = RequestKey {
         client: call.client.clone(),
         verb: verb(&call.method, t.name.is_some(), call.flag("watch")),
         resource: t.rt.plural.clone(),
-        subresource: sub.to_string(),
-    });
+        subresource: t.sub.clone().unwrap_or_default(),
+        code: 0,
+    };
+    let result = serve(sim, t, call);
+    let code = match &result {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.code,
+    };
+    sim.requests().record(RequestKey { code, ..key });
+    result
+}
+
+fn serve(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
+    let sub = t.sub.as_deref().unwrap_or_default();
     match (&call.method, t.name.is_some(), sub) {
         (&Method::GET, false, _) if call.flag("watch") => handlers::watch(sim, &t, &call),
         (&Method::GET, false, _) => handlers::list(sim, &t, &call),

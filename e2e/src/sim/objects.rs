@@ -339,6 +339,7 @@ pub fn update(
         m.remove("managedFields");
     }
     if noop_view(&old) == noop_view(&next) {
+        tracing::debug!(resource = %rt.plural, name = %old["metadata"]["name"], manager = ?managed, "no-op write");
         return Ok(old);
     }
     let rv = st.next_rv();

@@ -1,0 +1,96 @@
+//! `kairos-bench`: the operator at fleet scale (`cargo xtask bench` runs it against the release
+//! binaries): time to all KairosNodes correct, memory, reports/s and API writes for each fleet
+//! size, and a NodeOp rollout's overhead over the ideal. See `kairos_e2e::bench`. Does process,
+//! network and API I/O.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use kairos_e2e::bench::{self, BenchConfig};
+use kairos_e2e::load::reexec_with_release_bins;
+
+/// Command line of `kairos-bench`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kairos-bench",
+    about = "Benchmark the operator against the API simulator"
+)]
+struct Args {
+    /// Fleet sizes (reporting nodes), comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000")]
+    sizes: Vec<usize>,
+    /// Seconds between a reporter's reports at steady state.
+    #[arg(long, default_value_t = 10)]
+    heartbeat_seconds: u64,
+    /// The operator's `--lastseen-interval`, in seconds.
+    #[arg(long, default_value_t = 60)]
+    lastseen_seconds: u64,
+    /// Seconds between all KairosNodes correct and the steady window.
+    #[arg(long, default_value_t = 15)]
+    settle_seconds: u64,
+    /// Length of the steady window, in seconds.
+    #[arg(long, default_value_t = 120)]
+    steady_seconds: u64,
+    /// Length of the saturation window, in seconds.
+    #[arg(long, default_value_t = 15)]
+    flood_seconds: u64,
+    /// Nodes of the rollout (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    rollout_nodes: usize,
+    /// The rollout's concurrency.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+    /// How long each rollout Job runs, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    job_ms: u64,
+    /// Where the release binaries are (default `<target>/release`).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+impl Args {
+    fn config(&self) -> BenchConfig {
+        BenchConfig {
+            sizes: self.sizes.clone(),
+            heartbeat: Duration::from_secs(self.heartbeat_seconds.max(1)),
+            lastseen_interval: Duration::from_secs(self.lastseen_seconds),
+            settle: Duration::from_secs(self.settle_seconds),
+            steady_window: Duration::from_secs(self.steady_seconds.max(1)),
+            flood_window: Duration::from_secs(self.flood_seconds.max(1)),
+            rollout_nodes: self.rollout_nodes,
+            concurrency: self.concurrency.max(1),
+            job_duration: Duration::from_millis(self.job_ms),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let result = match reexec_with_release_bins(args.bin_dir.as_deref()) {
+        Ok(Some(code)) => return code,
+        Ok(None) => {
+            let cfg = args.config();
+            bench::run(&cfg)
+                .await
+                .map(|report| bench::say(bench::table(&cfg, &report)))
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
