@@ -327,12 +327,14 @@ async fn operator_not_ready_while_its_initial_list_is_held() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}: no Node LIST held\n{}", replica.logs(&c)));
-    // Otherwise up: it answers on its admin port and leads.
+    // Otherwise up: it answers on its admin port, its report channel listens, and it leads.
+    let grpc = replica.endpoint.trim_start_matches("http://").to_owned();
     wait_for(Duration::from_secs(30), || async {
         let lives = get(replica.admin, "/livez").await.map(|(code, _)| code) == Some(200);
+        let listens = tokio::net::TcpStream::connect(&grpc).await.is_ok();
         let leads =
             lease_holder(&c, &opts.namespace).await.as_deref() == Some(replica.identity.as_str());
-        (lives && leads).then_some(())
+        (lives && listens && leads).then_some(())
     })
     .await
     .unwrap_or_else(|e| panic!("{e}: not up\n{}", replica.logs(&c)));

@@ -375,7 +375,7 @@ async fn sim_crd_deletion_deletes_its_objects_with_events() {
 }
 
 fn config_map(name: &str) -> ConfigMap {
-    serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+    serde_json::from_value(json!({"metadata": {"name": name}})).expect("a ConfigMap")
 }
 
 #[tokio::test]
