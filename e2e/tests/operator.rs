@@ -384,7 +384,12 @@ async fn operator_recovers_when_the_api_server_restarts() {
             .expect("node added");
         label_node(&c, &name, "kairos.io/managed", "true").await;
     }
-    let opts = OperatorOpts::new();
+    // The default lease (15 s, renewed 5 s before expiry) outlives a 1.5 s outage; the tests'
+    // 2 s lease would not, and the leader would rightly step down and exit.
+    let opts = OperatorOpts {
+        lease: ("15s", "5s"),
+        ..OperatorOpts::new()
+    };
     let op = start_operator(&c, &opts).await;
     let pid = c.operator_pid(op.idx).expect("operator pid");
     let rec = Recorder::start(c.client(), &opts.namespace);
@@ -459,4 +464,49 @@ async fn operator_recovers_when_the_api_server_restarts() {
             kube::ResourceExt::name_any(&node)
         );
     }
+}
+
+#[tokio::test]
+async fn operator_leader_steps_down_when_it_cannot_renew_its_lease() {
+    let (c, _ns) = common::cluster("operator-renew").await;
+    let Some(server) = c.sim() else {
+        println!("skipping: failing only Lease writes needs the simulator");
+        return;
+    };
+    let opts = OperatorOpts::new();
+    prepare(&c, &opts).await;
+    // Lease of 2 s, renewed 1 s before expiry (see `spawn_as`).
+    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-renew");
+    let pid = c.operator_pid(replica.idx).expect("operator pid");
+    wait_for(Duration::from_secs(30), || async {
+        let leads =
+            lease_holder(&c, &opts.namespace).await.as_deref() == Some(replica.identity.as_str());
+        let ready = get(replica.admin, "/readyz").await.map(|(code, _)| code) == Some(200);
+        (leads && ready).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: never led\n{}", replica.logs(&c)));
+
+    // The API server keeps answering everything but Lease writes: the leader cannot renew, and
+    // must stop acting before its lease runs out (when another replica could take over), then
+    // exit to rejoin as a follower.
+    server.sim().fail_writes("leases");
+    let started = std::time::Instant::now();
+    wait_for(Duration::from_secs(20), || async {
+        exited(pid).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: the leader kept running without renewing its lease\n{}",
+            replica.logs(&c)
+        )
+    });
+    let logs = replica.logs(&c);
+    assert!(logs.contains("stepping down"), "{logs}");
+    println!(
+        "the leader exited {:?} after its renewals started failing",
+        started.elapsed()
+    );
+    server.sim().restore_writes();
 }

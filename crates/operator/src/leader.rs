@@ -1,8 +1,15 @@
 //! Leader election on a `coordination.k8s.io` Lease (with `kube-lease-manager`): only the
-//! leader runs the controllers; every replica serves the report channel. Talks to the API server.
+//! leader runs the controllers; every replica serves the report channel. A renewal deadline
+//! guards the manager: a leader that has not renewed its lease for `duration - grace / 2` steps
+//! down, before another replica may take the expired lease over. Talks to the API server.
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Api;
+use kube::runtime::watcher;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseParams};
 use tokio::sync::watch;
 
@@ -54,7 +61,7 @@ pub(crate) async fn elect(
             .as_secs()
             .clamp(1, config.duration.as_secs().max(2) - 1),
     );
-    let manager = LeaseManagerBuilder::new(client, config.lease_name.clone())
+    let manager = LeaseManagerBuilder::new(client.clone(), config.lease_name.clone())
         .with_namespace(config.namespace.clone())
         .with_parameters(params)
         .build()
@@ -66,10 +73,140 @@ pub(crate) async fn elect(
                 config.lease_name
             )
         })?;
-    let (is_leader, _task) = manager.watch().await;
+    let (manager_view, _task) = manager.watch().await;
     tracing::info!(identity = %config.identity, lease = %config.lease_name, "taking part in leader election");
+    let (tx, is_leader) = watch::channel(false);
+    tokio::spawn(guard(
+        Api::namespaced(client, &config.namespace),
+        config.clone(),
+        manager_view,
+        tx,
+    ));
     Ok(Leadership {
         is_leader,
         _sender: None,
     })
+}
+
+/// How long after its last renewal a leader still leads: half the grace period before the lease
+/// expires, so it has stopped before any other replica can take the lease over.
+fn valid_for(config: &LeaderConfig) -> SignedDuration {
+    let duration = config.duration.max(Duration::from_secs(2));
+    let grace = config.grace.clamp(Duration::from_secs(1), duration / 2);
+    SignedDuration::try_from(duration - grace / 2).unwrap_or(SignedDuration::MAX)
+}
+
+/// Whether this replica leads at `now`: the manager says so and the last renewal seen is recent
+/// enough. Pure.
+fn leads(
+    manager_says: bool,
+    renewed: Option<Timestamp>,
+    now: Timestamp,
+    valid: SignedDuration,
+) -> bool {
+    manager_says && renewed.is_some_and(|r| now.duration_since(r) < valid)
+}
+
+/// Publishes the manager's view of the leadership, cut off when renewals stop (the manager keeps
+/// saying "leader" while it cannot reach the API server). Once stepped down, this replica stays
+/// down (the process then exits and rejoins as a follower). Watches the Lease.
+async fn guard(
+    api: Api<Lease>,
+    config: LeaderConfig,
+    mut manager: watch::Receiver<bool>,
+    out: watch::Sender<bool>,
+) {
+    let valid = valid_for(&config);
+    let lease_events = watcher(
+        api,
+        watcher::Config::default().fields(&format!("metadata.name={}", config.lease_name)),
+    );
+    let mut lease_events = std::pin::pin!(lease_events);
+    let mut renewed: Option<Timestamp> = None;
+    let mut stepped_down = false;
+    loop {
+        let says = *manager.borrow_and_update();
+        let now = Timestamp::now();
+        let leading = !stepped_down && leads(says, renewed, now, valid);
+        if says && !leading && *out.borrow() {
+            stepped_down = true;
+            tracing::error!(
+                identity = %config.identity,
+                lease = %config.lease_name,
+                "the leader lease was not renewed in time: stepping down"
+            );
+        }
+        out.send_if_modified(|v| std::mem::replace(v, leading) != leading);
+        // Wake when the current renewal runs out (or, while not leading, on events only).
+        let until_expiry = renewed
+            .filter(|_| leading)
+            .and_then(|r| Duration::try_from((r + valid).duration_since(now)).ok())
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            changed = manager.changed() => {
+                if changed.is_err() {
+                    out.send_replace(false);
+                    return;
+                }
+                if *manager.borrow() {
+                    // The manager just took or renewed the lease.
+                    renewed = Some(Timestamp::now());
+                }
+            }
+            event = lease_events.next() => match event {
+                Some(Ok(watcher::Event::Apply(lease) | watcher::Event::InitApply(lease))) => {
+                    let spec = lease.spec.unwrap_or_default();
+                    if spec.holder_identity.as_deref() == Some(config.identity.as_str())
+                        && let Some(at) = spec.renew_time
+                    {
+                        renewed = Some(renewed.map_or(at.0, |r| r.max(at.0)));
+                    }
+                }
+                Some(_) => {}
+                None => return,
+            },
+            () = tokio::time::sleep(until_expiry) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(duration: u64, grace: u64) -> LeaderConfig {
+        LeaderConfig {
+            enabled: true,
+            lease_name: "l".into(),
+            namespace: "ns".into(),
+            identity: "me".into(),
+            duration: Duration::from_secs(duration),
+            grace: Duration::from_secs(grace),
+        }
+    }
+
+    #[test]
+    fn a_renewal_is_valid_until_half_the_grace_before_expiry() {
+        assert_eq!(
+            valid_for(&config(15, 5)),
+            SignedDuration::from_millis(12_500)
+        );
+        assert_eq!(valid_for(&config(2, 1)), SignedDuration::from_millis(1_500));
+        // A grace longer than half the lease is cut to half.
+        assert_eq!(
+            valid_for(&config(10, 9)),
+            SignedDuration::from_millis(7_500)
+        );
+    }
+
+    #[test]
+    fn leads_only_while_the_manager_says_so_and_the_renewal_is_fresh() {
+        let t0 = Timestamp::from_second(1_000).unwrap();
+        let valid = SignedDuration::from_secs(12);
+        let at = |s: i64| t0 + SignedDuration::from_secs(s);
+        assert!(leads(true, Some(t0), at(11), valid));
+        assert!(!leads(true, Some(t0), at(12), valid));
+        assert!(!leads(true, None, at(0), valid));
+        assert!(!leads(false, Some(t0), at(1), valid));
+    }
 }

@@ -132,6 +132,11 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// 503 ServiceUnavailable (an injected fault).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
+    }
+
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)

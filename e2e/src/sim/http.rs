@@ -231,7 +231,14 @@ fn dispatch(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
         subresource: t.sub.clone().unwrap_or_default(),
         code: 0,
     };
-    let result = serve(sim, t, call);
+    let result = if key.is_write() && sim.writes_fail(&key.resource) {
+        Err(ApiError::unavailable(format!(
+            "writes of {} are failing (kube-sim fault)",
+            key.resource
+        )))
+    } else {
+        serve(sim, t, call)
+    };
     let code = match &result {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.code,

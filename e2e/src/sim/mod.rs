@@ -78,6 +78,8 @@ pub struct Sim {
     requests: audit::RequestLog,
     /// LISTs held back (see [`Sim::hold_lists`]).
     list_gate: gate::ListGate,
+    /// Resources whose writes fail (see [`Sim::fail_writes`]).
+    failing_writes: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Sim {
@@ -93,6 +95,7 @@ impl Sim {
             watch_epoch: tokio::sync::watch::Sender::new(0),
             requests: audit::RequestLog::default(),
             list_gate: gate::ListGate::default(),
+            failing_writes: Mutex::default(),
         };
         {
             let mut st = sim.lock();
@@ -148,6 +151,32 @@ impl Sim {
     /// the state at that moment).
     pub fn release_lists(&self) {
         self.list_gate.release_all();
+    }
+
+    /// Makes every write (create, update, patch, delete) of `plural` (e.g. `leases`) fail with
+    /// 503 Service Unavailable until [`Sim::restore_writes`], as when the API server or etcd is
+    /// in trouble for some requests only. Reads and watches are served as usual.
+    pub fn fail_writes(&self, plural: &str) {
+        self.failing_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(plural.to_owned());
+    }
+
+    /// Ends [`Sim::fail_writes`] for every resource.
+    pub fn restore_writes(&self) {
+        self.failing_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Whether writes of `plural` fail now (see [`Sim::fail_writes`]).
+    pub(crate) fn writes_fail(&self, plural: &str) -> bool {
+        self.failing_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(plural)
     }
 
     /// The gate behind [`Sim::hold_lists`] (to release one resource, or count waiting LISTs).

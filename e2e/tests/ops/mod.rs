@@ -31,15 +31,19 @@ pub struct OperatorOpts {
     pub reboot_timeout: &'static str,
     /// `--poll-interval`.
     pub poll_interval: &'static str,
+    /// `KAIROS_LEASE_DURATION` and `KAIROS_LEASE_GRACE` (leader election).
+    pub lease: (&'static str, &'static str),
 }
 
 impl OperatorOpts {
-    /// Defaults for tests: namespace `kairos-system`, 500 ms polls, 20 s reboot timeout.
+    /// Defaults for tests: namespace `kairos-system`, 500 ms polls, 20 s reboot timeout, a
+    /// lease of 2 s renewed 1 s before expiry (fast failovers).
     pub fn new() -> Self {
         Self {
             namespace: "kairos-system".into(),
             reboot_timeout: "20s",
             poll_interval: "500ms",
+            lease: ("2s", "1s"),
         }
     }
 }
@@ -117,8 +121,8 @@ pub fn spawn_as(c: &Cluster, opts: &OperatorOpts, grpc: u16, identity: &str) -> 
             // election; environment variables, which a binary without it ignores).
             &[
                 ("POD_NAME", identity),
-                ("KAIROS_LEASE_DURATION", "2s"),
-                ("KAIROS_LEASE_GRACE", "1s"),
+                ("KAIROS_LEASE_DURATION", opts.lease.0),
+                ("KAIROS_LEASE_GRACE", opts.lease.1),
             ],
         )
         .expect("operator spawns");
