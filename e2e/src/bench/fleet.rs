@@ -37,8 +37,11 @@ pub struct FleetResult {
     pub reports_per_second: f64,
     /// Operator CPU time per 1,000 accepted reports in that flood, ms.
     pub cpu_ms_per_1000_reports: f64,
-    /// Operator API writes per node per hour in the steady window.
+    /// Operator API writes of per-node objects (everything but its Lease) per node per hour in
+    /// the steady window.
     pub writes_per_node_hour: f64,
+    /// Operator writes of its leader-election Lease per hour (independent of the fleet size).
+    pub lease_writes_per_hour: f64,
     /// Of which, updates that changed only `status.lastSeen` of a KairosNode, per node per hour.
     pub last_seen_per_node_hour: f64,
     /// Operator writes by `verb resource[/subresource]` in the steady window.
@@ -116,7 +119,12 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     let kairos_node_changes = kn_watch.take_tally();
     let node_changes = node_watch.take_tally();
     let writes_by_kind = operator_writes(&requests);
-    let writes: u64 = writes_by_kind.values().sum();
+    let lease_writes: u64 = writes_by_kind
+        .iter()
+        .filter(|(kind, _)| kind.contains(" leases"))
+        .map(|(_, n)| n)
+        .sum();
+    let writes: u64 = writes_by_kind.values().sum::<u64>() - lease_writes;
     let per_node_hour =
         |count: u64| count as f64 * 3600.0 / (n as f64 * cfg.steady_window.as_secs_f64().max(1e-3));
     let steady = sample(pid)?;
@@ -150,6 +158,8 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
             cpu_ms * 1000.0 / accepted as f64
         },
         writes_per_node_hour: per_node_hour(writes),
+        lease_writes_per_hour: lease_writes as f64 * 3600.0
+            / cfg.steady_window.as_secs_f64().max(1e-3),
         last_seen_per_node_hour: per_node_hour(kairos_node_changes.last_seen_only),
         writes_by_kind,
         kairos_node_changes,

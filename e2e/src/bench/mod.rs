@@ -81,16 +81,16 @@ pub fn table(cfg: &BenchConfig, r: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| nodes | all KairosNodes correct | operator RSS (steady) | operator peak RSS | reports/s (flood) | operator CPU per 1,000 reports | writes/node/h | of which lastSeen-only | other KairosNode changes | Node changes | failed reports |"
+        "| nodes | all KairosNodes correct | operator RSS (steady) | operator peak RSS | reports/s (flood) | operator CPU per 1,000 reports | writes/node/h | of which lastSeen-only | other KairosNode changes | Node changes | Lease writes/h | failed reports |"
     );
     let _ = writeln!(
         s,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for f in &r.fleets {
         let _ = writeln!(
             s,
-            "| {} | {:.1} s | {} | {} | {:.0} | {:.0} ms | {:.2} | {:.2} | {} | {} | {} |",
+            "| {} | {:.1} s | {} | {} | {:.0} | {:.0} ms | {:.2} | {:.2} | {} | {} | {:.0} | {} |",
             f.nodes,
             f.time_to_correct.as_secs_f64(),
             mib(f.rss_kib),
@@ -101,6 +101,7 @@ pub fn table(cfg: &BenchConfig, r: &BenchReport) -> String {
             f.last_seen_per_node_hour,
             f.kairos_node_changes.other,
             f.node_changes.last_seen_only + f.node_changes.other,
+            f.lease_writes_per_hour,
             f.failed_reports,
         );
     }
