@@ -113,8 +113,10 @@ struct RunArgs {
     /// How long the lease holds without renewal: the longest a failover takes.
     #[arg(long, env = "KAIROS_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     lease_duration: Duration,
-    /// How long before the lease expires the leader renews it.
-    #[arg(long, env = "KAIROS_LEASE_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    /// How long before the lease expires the leader renews it. A leader that has not renewed for
+    /// `duration - grace / 2` steps down (with the defaults: renewals every 5 s, step down
+    /// after 10 s without one, another replica takes over after 15 s).
+    #[arg(long, env = "KAIROS_LEASE_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     lease_grace: Duration,
     /// How long to wait for the API server to answer at start.
     #[arg(long, env = "KAIROS_API_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]

@@ -89,10 +89,14 @@ pub(crate) async fn elect(
 }
 
 /// How long after its last renewal a leader still leads: half the grace period before the lease
-/// expires, so it has stopped before any other replica can take the lease over.
+/// expires, half-way between the next renewal (due `duration - grace` after the last) and the
+/// expiry, so a late renewal has time to land and the leader has stopped before any other
+/// replica can take the lease over.
 fn valid_for(config: &LeaderConfig) -> SignedDuration {
     let duration = config.duration.max(Duration::from_secs(2));
-    let grace = config.grace.clamp(Duration::from_secs(1), duration / 2);
+    let grace = config
+        .grace
+        .clamp(Duration::from_secs(1), duration - Duration::from_secs(1));
     SignedDuration::try_from(duration - grace / 2).unwrap_or(SignedDuration::MAX)
 }
 
@@ -187,16 +191,13 @@ mod tests {
 
     #[test]
     fn a_renewal_is_valid_until_half_the_grace_before_expiry() {
-        assert_eq!(
-            valid_for(&config(15, 5)),
-            SignedDuration::from_millis(12_500)
-        );
-        assert_eq!(valid_for(&config(2, 1)), SignedDuration::from_millis(1_500));
-        // A grace longer than half the lease is cut to half.
-        assert_eq!(
-            valid_for(&config(10, 9)),
-            SignedDuration::from_millis(7_500)
-        );
+        let secs = SignedDuration::from_secs;
+        let millis = SignedDuration::from_millis;
+        assert_eq!(valid_for(&config(15, 10)), secs(10));
+        assert_eq!(valid_for(&config(15, 5)), millis(12_500));
+        assert_eq!(valid_for(&config(2, 1)), millis(1_500));
+        // A grace as long as the lease is cut to a second less (as the manager's own).
+        assert_eq!(valid_for(&config(10, 10)), millis(5_500));
     }
 
     #[test]
