@@ -384,7 +384,7 @@ async fn operator_recovers_when_the_api_server_restarts() {
             .expect("node added");
         label_node(&c, &name, "kairos.io/managed", "true").await;
     }
-    // The default lease (15 s, renewed 10 s before expiry) outlives a 1.5 s outage; the tests.
+    // The default lease (15 s, renewed 10 s before expiry) outlives a 1.5 s outage; the tests'
     // 2 s lease would not, and the leader would rightly step down and exit.
     let opts = OperatorOpts {
         lease: ("15s", "10s"),
