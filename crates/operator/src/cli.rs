@@ -83,6 +83,11 @@ struct RunArgs {
     /// `KairosNode.status.lastSeen` is written at most this often per node.
     #[arg(long, env = "KAIROS_LASTSEEN_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     lastseen_interval: Duration,
+    /// At most this many API requests of the report channel at once (TokenReviews and
+    /// KairosNode/Node writes); more reports wait in the operator, so a fleet reporting at once
+    /// cannot flood the API server.
+    #[arg(long, env = "KAIROS_REPORT_API_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    report_api_concurrency: u16,
     /// How often an operation in flight is re-examined (drain retries, timeouts) when nothing
     /// it watches changes.
     #[arg(long, env = "KAIROS_POLL_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -167,6 +172,7 @@ impl RunArgs {
             insecure_grpc,
             heartbeat,
             lastseen_interval,
+            report_api_concurrency,
             poll_interval,
             reboot_timeout,
             job_timeout,
@@ -225,6 +231,7 @@ impl RunArgs {
                 },
                 lastseen_interval,
                 heartbeat,
+                api_concurrency: usize::from(report_api_concurrency),
             },
             report_metrics,
             grpc_ready_tx,

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod service;
 pub mod store;
 pub mod sweep;
+pub mod throttle;
 pub mod tls;
 
 use std::future::Future;
@@ -25,10 +26,12 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_proto::v1::report_service_server::ReportServiceServer;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
+
+use throttle::Throttled;
 
 pub use metrics::ReportMetrics;
 
@@ -71,6 +74,8 @@ pub struct ReportConfig {
     pub lastseen_interval: Duration,
     /// How often agents are told to report when nothing changes.
     pub heartbeat: Duration,
+    /// At most this many API requests of the report path at once (see [`throttle`]).
+    pub api_concurrency: usize,
 }
 
 impl ReportConfig {
@@ -121,13 +126,21 @@ pub async fn serve(
         stop_tx.send_replace(true);
     });
 
-    let store = Arc::new(store::KubeStore::new(client.clone()));
+    let slots = Arc::new(Semaphore::new(config.api_concurrency.max(1)));
+    let store = Arc::new(Throttled::new(
+        store::KubeStore::new(client.clone()),
+        slots.clone(),
+    ));
     let cache = Arc::new(service::NodeCache::default());
-    let reviewer = auth::TokenReviewAuthenticator::new(
-        client.clone(),
-        config.namespace.clone(),
-        config.agent_service_account.clone(),
-        metrics.clone(),
+    // Inside the cache: only TokenReviews take a slot, not cached answers.
+    let reviewer = Throttled::new(
+        auth::TokenReviewAuthenticator::new(
+            client.clone(),
+            config.namespace.clone(),
+            config.agent_service_account.clone(),
+            metrics.clone(),
+        ),
+        slots,
     );
     let auth = auth::Cached::new(reviewer, TOKEN_CACHE_TTL, TOKEN_CACHE_CAPACITY);
     let report = service::ReportServer::new(
@@ -141,7 +154,10 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<ReportServiceServer<
-            service::ReportServer<auth::Cached<auth::TokenReviewAuthenticator>, store::KubeStore>,
+            service::ReportServer<
+                auth::Cached<Throttled<auth::TokenReviewAuthenticator>>,
+                Throttled<store::KubeStore>,
+            >,
         >>()
         .await;
     let router = tonic::transport::Server::builder()

@@ -28,6 +28,7 @@ fn config(port: u16, tls: TlsMode) -> ReportConfig {
         tls,
         lastseen_interval: Duration::from_secs(300),
         heartbeat: Duration::from_secs(60),
+        api_concurrency: 8,
     }
 }
 
