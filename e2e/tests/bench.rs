@@ -18,6 +18,7 @@ async fn bench_small_fleet_and_rollout() {
         heartbeat: Duration::from_millis(700),
         lastseen_interval: Duration::from_secs(2),
         settle: Duration::from_secs(2),
+        shared_connection: false,
         steady_window: Duration::from_secs(6),
         flood_window: Duration::from_secs(2),
         rollout_nodes: 12,

@@ -93,7 +93,12 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
 
     // All reporters start at once, as after an operator or cluster restart.
     let t0 = Instant::now();
-    let reporters = Reporters::start(&op.endpoint(), false, &fleet, Pace::Every(cfg.heartbeat))?;
+    let reporters = Reporters::start(
+        &op.endpoint(),
+        cfg.shared_connection,
+        &fleet,
+        Pace::Every(cfg.heartbeat),
+    )?;
     let timeout = Duration::from_secs(60) + Duration::from_millis(60 * n as u64);
     if !kn_watch.wait_correct(n, timeout).await {
         let failed = reporters.failed();

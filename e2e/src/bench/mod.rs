@@ -24,6 +24,9 @@ pub struct BenchConfig {
     pub lastseen_interval: Duration,
     /// Wait after all KairosNodes are correct before counting writes.
     pub settle: Duration,
+    /// Every reporter on one HTTP/2 connection instead of one each (to tell the per-connection
+    /// cost apart).
+    pub shared_connection: bool,
     /// The steady-state window in which API writes are counted.
     pub steady_window: Duration,
     /// The saturation window (every reporter back to back).

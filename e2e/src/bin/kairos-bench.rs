@@ -36,6 +36,9 @@ struct Args {
     /// Length of the saturation window, in seconds.
     #[arg(long, default_value_t = 15)]
     flood_seconds: u64,
+    /// All reporters share one HTTP/2 connection (real agents have one each).
+    #[arg(long)]
+    shared_connection: bool,
     /// Nodes of the rollout (0 skips it).
     #[arg(long, default_value_t = 1000)]
     rollout_nodes: usize,
@@ -57,6 +60,7 @@ impl Args {
             heartbeat: Duration::from_secs(self.heartbeat_seconds.max(1)),
             lastseen_interval: Duration::from_secs(self.lastseen_seconds),
             settle: Duration::from_secs(self.settle_seconds),
+            shared_connection: self.shared_connection,
             steady_window: Duration::from_secs(self.steady_seconds.max(1)),
             flood_window: Duration::from_secs(self.flood_seconds.max(1)),
             rollout_nodes: self.rollout_nodes,

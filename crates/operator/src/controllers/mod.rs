@@ -56,7 +56,7 @@ impl Caches {
         .for_each(|_| async {});
         let node_stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
             .default_backoff()
-            .modify(strip_managed_fields)
+            .modify(slim_node)
             .reflect(nodes_writer)
             .applied_objects()
             .for_each(|_| async {});
@@ -95,6 +95,27 @@ impl Caches {
 /// each object's size.
 fn strip_managed_fields<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
+}
+
+/// Keeps of a Node what the operator reads (metadata, spec, the conditions and the boot ID):
+/// on a real cluster `status.images` alone is often most of a Node object's size.
+fn slim_node(node: &mut Node) {
+    strip_managed_fields(node);
+    if let Some(status) = node.status.as_mut() {
+        let boot_id = status
+            .node_info
+            .take()
+            .map(|info| info.boot_id)
+            .unwrap_or_default();
+        *status = k8s_openapi::api::core::v1::NodeStatus {
+            conditions: status.conditions.take(),
+            node_info: Some(k8s_openapi::api::core::v1::NodeSystemInfo {
+                boot_id,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+    }
 }
 
 /// The [`Verifier`] of `op`: the upgrade verifier for upgrade `NodeOp`s, else reboot-only.
@@ -290,4 +311,34 @@ fn nodeop_controller(
         .graceful_shutdown_on(shutdown)
         .run(nodeop::reconcile, nodeop::error_policy, state)
         .for_each(log_result)
+}
+
+#[cfg(test)]
+mod slim_tests {
+    use super::*;
+
+    #[test]
+    fn a_slim_node_keeps_what_the_engine_reads() {
+        let mut node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1", "labels": {"a": "b"}, "annotations": {"c": "d"},
+                "managedFields": [{"manager": "kubelet"}]},
+            "spec": {"unschedulable": true, "taints": [{"key": "k", "effect": "NoSchedule"}]},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "nodeInfo": {"bootID": "b-1", "machineID": "m", "systemUUID": "s", "kernelVersion": "6",
+                    "osImage": "o", "containerRuntimeVersion": "c", "kubeletVersion": "v",
+                    "kubeProxyVersion": "v", "operatingSystem": "linux", "architecture": "amd64"},
+                "images": [{"names": ["registry.example/big:1"], "sizeBytes": 1}],
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+            },
+        }))
+        .expect("a node");
+        let before = kairos_core::nodeop::NodeInfo::from_node(&node);
+        slim_node(&mut node);
+        assert_eq!(kairos_core::nodeop::NodeInfo::from_node(&node), before);
+        let status = node.status.as_ref().expect("status");
+        assert!(status.images.is_none() && status.addresses.is_none());
+        assert!(node.metadata.managed_fields.is_none());
+        assert_eq!(node.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
+    }
 }

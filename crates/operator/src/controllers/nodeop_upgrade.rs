@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kairos_api::names::OPERATOR_FIELD_MANAGER;
-use kairos_api::{NodeOp, NodeOpUpgrade};
+use kairos_api::{KairosNode, NodeOp, NodeOpUpgrade};
 use kairos_core::upgrade::fleet::{self, FleetObserved, ObservedNode};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -35,7 +35,13 @@ pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) ->
     let nodeops: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &ns);
 
     // Observe.
-    let kairos_nodes = state.caches.kairos_nodes.state();
+    let kairos_nodes: std::collections::HashMap<String, Arc<KairosNode>> = state
+        .caches
+        .kairos_nodes
+        .state()
+        .into_iter()
+        .map(|kn| (kn.name_any(), kn))
+        .collect();
     let nodes = state
         .caches
         .nodes
@@ -45,8 +51,7 @@ pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) ->
             name: n.name_any(),
             labels: n.labels().clone(),
             kairos_node: kairos_nodes
-                .iter()
-                .find(|kn| kn.name_any() == n.name_any())
+                .get(&n.name_any())
                 .map(|kn| kn.as_ref().clone()),
         })
         .collect();
