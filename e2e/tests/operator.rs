@@ -127,20 +127,7 @@ async fn operator_leader_failover_finishes_the_rollout() {
         lease_holder(&c, &opts.namespace).await.as_deref(),
         Some(follower.identity.as_str())
     );
-    let t = rec.timeline();
-    assert_eq!(t.jobs_per_node.len(), 4, "{t:#?}");
-    assert!(
-        t.jobs_per_node.values().all(|jobs| jobs.len() == 1),
-        "one Job per node: {t:#?}"
-    );
-    assert!(t.max_in_flight <= 1, "{t:#?}");
-    for node in all_nodes(&c).await {
-        assert!(
-            !unschedulable(&node),
-            "{} left cordoned",
-            kube::ResourceExt::name_any(&node)
-        );
-    }
+    assert_clean_rollout(&c, &rec.timeline(), 4, 1).await;
 }
 
 #[tokio::test]
@@ -218,13 +205,15 @@ async fn operator_readyz_and_metrics() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     wait_for(Duration::from_secs(10), || async {
-        (!std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z")))
-        .then_some(())
+        exited(pid).then_some(())
     })
     .await
-    .expect("the operator exits after SIGTERM");
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: the operator did not exit after SIGTERM\n{}",
+            replica.logs(&c)
+        )
+    });
 }
 
 #[tokio::test]
@@ -286,19 +275,7 @@ async fn operator_recovers_when_every_watch_drops() {
         "{:#?}",
         done.status
     );
-    let t = rec.timeline();
-    assert_eq!(t.jobs_per_node.len(), 4, "{t:#?}");
-    assert!(
-        t.jobs_per_node.values().all(|jobs| jobs.len() == 1),
-        "one Job per node: {t:#?}"
-    );
-    for node in all_nodes(&c).await {
-        assert!(
-            !unschedulable(&node),
-            "{} left cordoned",
-            kube::ResourceExt::name_any(&node)
-        );
-    }
+    assert_clean_rollout(&c, &rec.timeline(), 4, 1).await;
 }
 
 /// Whether process `pid` has exited (gone, or a zombie not yet reaped).
@@ -450,20 +427,7 @@ async fn operator_recovers_when_the_api_server_restarts() {
         "the operator process exited\n{}",
         op.logs(&c)
     );
-    let t = rec.timeline();
-    assert_eq!(t.jobs_per_node.len(), 4, "{t:#?}");
-    assert!(
-        t.jobs_per_node.values().all(|jobs| jobs.len() == 1),
-        "one Job per node: {t:#?}"
-    );
-    assert!(t.max_in_flight <= 1, "{t:#?}");
-    for node in all_nodes(&c).await {
-        assert!(
-            !unschedulable(&node),
-            "{} left cordoned",
-            kube::ResourceExt::name_any(&node)
-        );
-    }
+    assert_clean_rollout(&c, &rec.timeline(), 4, 1).await;
 }
 
 #[tokio::test]

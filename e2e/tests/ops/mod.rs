@@ -242,6 +242,24 @@ pub struct Timeline {
     pub samples: usize,
 }
 
+/// Asserts a clean rollout over `nodes` nodes: exactly one Job per node, at most
+/// `max_in_flight` nodes in flight at any sample, and no node left cordoned.
+pub async fn assert_clean_rollout(c: &Cluster, t: &Timeline, nodes: usize, max_in_flight: usize) {
+    assert_eq!(t.jobs_per_node.len(), nodes, "{t:#?}");
+    assert!(
+        t.jobs_per_node.values().all(|jobs| jobs.len() == 1),
+        "one Job per node: {t:#?}"
+    );
+    assert!(t.max_in_flight <= max_in_flight, "{t:#?}");
+    for node in all_nodes(c).await {
+        assert!(
+            !unschedulable(&node),
+            "{} left cordoned",
+            kube::ResourceExt::name_any(&node)
+        );
+    }
+}
+
 /// Samples Nodes, engine Jobs and engine pods (label `operator.kairos.io/nodeop-uid`) in the
 /// operator's namespace every 40 ms through the API. Stops when dropped.
 pub struct Recorder {
