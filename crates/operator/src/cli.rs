@@ -292,8 +292,11 @@ impl RunArgs {
         };
         cache_task.abort();
         result.context("the controllers task panicked")??;
+        tracing::debug!("controllers stopped");
         report.await.context("the report service task panicked")??;
+        tracing::debug!("report channel stopped");
         admin.await.context("the admin server task panicked")??;
+        tracing::debug!("admin server stopped");
         Ok(())
     }
 }

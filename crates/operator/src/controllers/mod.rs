@@ -8,6 +8,7 @@ pub(crate) mod nodeop_upgrade;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -138,6 +139,9 @@ pub(crate) fn upgrade_verifier(caches: &Caches, op: &NodeOp) -> Box<dyn Verifier
     Box::new(UpgradeVerifier { target, reports })
 }
 
+/// How long the controllers may take to finish their running reconciles once told to stop.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs every controller until `shutdown` resolves. `on_ready` is called once the caches are
 /// synced.
 pub(crate) async fn run(
@@ -236,11 +240,27 @@ pub(crate) async fn run(
         .run(kairos_node::reconcile, kairos_node::error_policy, state)
         .for_each(log_result)
     };
-    futures::join!(
-        nodeop_controller,
-        upgrade_controller,
-        kairos_node_controller
-    );
+    let controllers = async {
+        futures::join!(
+            nodeop_controller,
+            upgrade_controller,
+            kairos_node_controller
+        );
+    };
+    // A controller told to stop before its first LIST completed never stops (kube-runtime's
+    // applier waits for a store that is no longer being filled), so the stop is bounded. Every
+    // reconcile is safe to cut: status is written before actions.
+    let deadline = async {
+        shutdown().await;
+        tokio::time::sleep(STOP_GRACE).await;
+    };
+    tokio::select! {
+        () = controllers => {}
+        () = deadline => tracing::warn!(
+            grace = ?STOP_GRACE,
+            "the controllers did not stop in time after the stop signal; leaving them"
+        ),
+    }
     if !*shutdown_rx.borrow() && !*leader.borrow() {
         // Another replica leads now; exit so that this one starts afresh as a follower.
         anyhow::bail!("lost the leader lease: stopping the controllers");
