@@ -163,14 +163,32 @@ pub fn report_owned(status: &KairosNodeStatus) -> KairosNodeStatus {
 /// are, sorted by type.
 /// Whether two statuses are equal, conditions compared in any order (see [`conditions::same`]).
 fn same_status(a: &KairosNodeStatus, b: &KairosNodeStatus) -> bool {
-    conditions::same(&a.conditions, &b.conditions)
-        && KairosNodeStatus {
-            conditions: Vec::new(),
-            ..a.clone()
-        } == KairosNodeStatus {
-            conditions: Vec::new(),
-            ..b.clone()
-        }
+    // Field by field (no clones: this runs for every report); the exhaustive pattern makes a
+    // new status field a compile error here until it is compared.
+    let KairosNodeStatus {
+        kairos,
+        os,
+        boot_state,
+        boot_id,
+        cloud_config_hash,
+        agent_version,
+        report_errors,
+        last_seen,
+        upgrade,
+        conditions: a_conditions,
+        observed_generation,
+    } = a;
+    *kairos == b.kairos
+        && *os == b.os
+        && *boot_state == b.boot_state
+        && *boot_id == b.boot_id
+        && *cloud_config_hash == b.cloud_config_hash
+        && *agent_version == b.agent_version
+        && *report_errors == b.report_errors
+        && *last_seen == b.last_seen
+        && *upgrade == b.upgrade
+        && *observed_generation == b.observed_generation
+        && conditions::same(a_conditions, &b.conditions)
 }
 
 fn with_conditions(
