@@ -4,8 +4,6 @@
 //! reads from the node's host root), and `/proc` readings of a process's memory and CPU time.
 //! Does process, file, network and API I/O.
 
-use std::ffi::OsString;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,7 +15,7 @@ use kairos_proto::v1::report_service_client::ReportServiceClient;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::harness::{BootMode, Cluster, NodeHandle, ReleaseFixture, SimNode, process::target_dir};
+use crate::harness::{BootMode, Cluster, NodeHandle, ReleaseFixture, SimNode};
 
 /// One reading of a process: resident and peak memory (KiB) and CPU time (clock ticks).
 #[derive(Debug, Clone, Copy, Default)]
@@ -105,13 +103,13 @@ pub fn fixture(i: usize) -> SimNode {
     n
 }
 
-/// Adds simulated nodes `range` (see [`fixture`]), `parallel` at a time.
+/// Adds the simulated nodes `specs` (e.g. `(0..n).map(fixture)`), `parallel` at a time.
 pub async fn add_nodes(
     c: &Cluster,
-    range: std::ops::Range<usize>,
+    specs: impl IntoIterator<Item = SimNode>,
     parallel: usize,
 ) -> anyhow::Result<Vec<NodeHandle>> {
-    futures::stream::iter(range.map(|i| c.add_node(fixture(i))))
+    futures::stream::iter(specs.into_iter().map(|spec| c.add_node(spec)))
         .buffered(parallel.max(1))
         .try_collect()
         .await
@@ -285,40 +283,4 @@ async fn report_loop(
 fn random_below(max: Duration) -> Duration {
     let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
     Duration::from_millis(u64::from(rand::random::<u32>()) % ms)
-}
-
-/// Re-runs this program with `KAIROS_OPERATOR_BIN`/`KAIROS_AGENT_BIN` pointing at the release
-/// binaries of `bin_dir` (default `<target>/release`), unless both are set already (the
-/// harness finds the binaries through them). `Some(exit code)` when it re-ran.
-pub fn reexec_with_release_bins(
-    bin_dir: Option<&Path>,
-) -> anyhow::Result<Option<std::process::ExitCode>> {
-    if std::env::var_os("KAIROS_OPERATOR_BIN").is_some()
-        && std::env::var_os("KAIROS_AGENT_BIN").is_some()
-    {
-        return Ok(None);
-    }
-    let dir = bin_dir.map_or_else(|| target_dir().join("release"), Path::to_path_buf);
-    let op = dir.join("kairos-operator");
-    let agent = dir.join("kairos-node-agent");
-    for b in [&op, &agent] {
-        anyhow::ensure!(
-            b.exists(),
-            "{} not found: cargo build --release -p kairos-operator -p kairos-node-agent",
-            b.display()
-        );
-    }
-    let me = std::env::current_exe().context("failed to find this program")?;
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let status = std::process::Command::new(me)
-        .args(args)
-        .env("KAIROS_OPERATOR_BIN", op)
-        .env("KAIROS_AGENT_BIN", agent)
-        .status()
-        .context("failed to re-run with the release binaries")?;
-    Ok(Some(if status.success() {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    }))
 }

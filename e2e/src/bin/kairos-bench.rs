@@ -3,13 +3,12 @@
 //! size, and a NodeOp rollout's overhead over the ideal. See `kairos_e2e::bench`. Does process,
 //! network and API I/O.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use kairos_e2e::bench::{self, BenchConfig};
-use kairos_e2e::load::reexec_with_release_bins;
+use kairos_e2e::tool;
 
 /// Command line of `kairos-bench`.
 #[derive(Debug, Parser)]
@@ -72,29 +71,13 @@ impl Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    tool::init_logging();
     let args = Args::parse();
-    let result = match reexec_with_release_bins(args.bin_dir.as_deref()) {
-        Ok(Some(code)) => return code,
-        Ok(None) => {
-            let cfg = args.config();
-            bench::run(&cfg)
-                .await
-                .map(|report| bench::say(bench::table(&cfg, &report)))
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr().lock(), "error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let cfg = args.config();
+    tool::run_on_release_bins(args.bin_dir.as_deref(), || async {
+        let report = bench::run(&cfg).await?;
+        bench::say(bench::table(&cfg, &report));
+        Ok(())
+    })
+    .await
 }

@@ -21,10 +21,10 @@ use clap::Parser;
 use kairos_api::v1alpha1::KairosNode;
 use kairos_e2e::harness::{Cluster, NodeHandle, OperatorHandle, wait_for};
 use kairos_e2e::load::{
-    Pace, Reporters, Sample, add_nodes, agent_tokens, clock_ticks, fixture, mib,
-    reexec_with_release_bins, sample, spread,
+    Pace, Reporters, Sample, add_nodes, agent_tokens, clock_ticks, fixture, mib, sample, spread,
 };
 use kairos_e2e::sim::SimConfig;
+use kairos_e2e::tool;
 use kube::api::{Api, ListParams};
 
 /// Command line of `kairos-measure`.
@@ -158,7 +158,7 @@ async fn phase_agents(
 async fn phase_load(c: &Cluster, op: &OperatorHandle, args: &Args, hz: u64) -> anyhow::Result<()> {
     let extra = args.nodes.saturating_sub(args.agents);
     let t = Instant::now();
-    let nodes = add_nodes(c, args.agents..args.agents + extra, 16).await?;
+    let nodes = add_nodes(c, (args.agents..args.agents + extra).map(fixture), 16).await?;
     let tokens = agent_tokens(c, &op.namespace, &nodes, 16).await?;
     let gen_nodes: Vec<(NodeHandle, String)> = nodes.into_iter().zip(tokens).collect();
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -244,25 +244,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    tool::init_logging();
     let args = Args::parse();
-    let result = match reexec_with_release_bins(args.bin_dir.as_deref()) {
-        Ok(Some(code)) => return code,
-        Ok(None) => run(args).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let bin_dir = args.bin_dir.clone();
+    tool::run_on_release_bins(bin_dir.as_deref(), || run(args)).await
 }

@@ -20,6 +20,7 @@ use kairos_e2e::harness::{
     AutoAction, AutoEvent, BootMode, Cluster, NodeHandle, OperatorHandle, Policy, RebootChange,
     ReleaseFixture, SimNode, ensure_built, wait_for,
 };
+use kairos_e2e::tool;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
@@ -426,21 +427,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Args::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    tool::init_logging();
+    tool::exit_code(run(Args::parse()).await)
 }
 
 #[cfg(test)]
