@@ -15,7 +15,7 @@ use kube::api::Api;
 use super::observe::{Observer, Tally};
 use super::{BenchConfig, say};
 use crate::harness::{Cluster, NodeHandle};
-use crate::load::{Pace, Reporters, add_nodes, agent_tokens, clock_ticks, sample};
+use crate::load::{Pace, Reporters, add_nodes, agent_tokens, clock_ticks, fixture, sample};
 use crate::sim::SimConfig;
 use crate::sim::audit::RequestKey;
 
@@ -70,7 +70,7 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     let pid = c.operator_pid(op.index).context("the operator exited")?;
 
     let t = Instant::now();
-    let nodes = add_nodes(&c, 0..n, 32).await?;
+    let nodes = add_nodes(&c, (0..n).map(fixture), 32).await?;
     let tokens = agent_tokens(&c, ns, &nodes, 32).await?;
     say(format!(
         "  {n} nodes: {n} simulated nodes with agent pods and tokens created in {:.1?}",
@@ -124,12 +124,8 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     let kairos_node_changes = kn_watch.take_tally();
     let node_changes = node_watch.take_tally();
     let writes_by_kind = operator_writes(&requests);
-    let lease_writes: u64 = writes_by_kind
-        .iter()
-        .filter(|(kind, _)| kind.contains(" leases"))
-        .map(|(_, n)| n)
-        .sum();
-    let writes: u64 = writes_by_kind.values().sum::<u64>() - lease_writes;
+    let lease_writes = count_operator_writes(&requests, |k| k.resource == "leases");
+    let writes = count_operator_writes(&requests, |k| k.resource != "leases");
     let per_node_hour =
         |count: u64| count as f64 * 3600.0 / (n as f64 * cfg.steady_window.as_secs_f64().max(1e-3));
     let steady = sample(pid)?;
@@ -185,15 +181,29 @@ fn kairos_node_correct(kn: &KairosNode, expected: &HashMap<String, (String, Stri
         && status.boot_id.as_ref() == Some(boot_id)
 }
 
+/// Whether `k` is a write of the operator that stores something (reviews, such as TokenReview,
+/// are creates that store nothing).
+fn is_operator_write(k: &RequestKey) -> bool {
+    k.client == OPERATOR_CLIENT && k.is_write() && !k.resource.ends_with("reviews")
+}
+
+/// How many operator writes match `which`.
+fn count_operator_writes(
+    requests: &BTreeMap<RequestKey, u64>,
+    which: impl Fn(&RequestKey) -> bool,
+) -> u64 {
+    requests
+        .iter()
+        .filter(|(k, _)| is_operator_write(k) && which(k))
+        .map(|(_, n)| n)
+        .sum()
+}
+
 /// The operator's writes, counted by `verb resource[/subresource]` (and the status code when
 /// it is not a success).
 fn operator_writes(requests: &BTreeMap<RequestKey, u64>) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for (k, count) in requests {
-        // Reviews (TokenReview, SubjectAccessReview) are creates that store nothing.
-        if k.client != OPERATOR_CLIENT || !k.is_write() || k.resource.ends_with("reviews") {
-            continue;
-        }
+    for (k, count) in requests.iter().filter(|(k, _)| is_operator_write(k)) {
         let mut what = if k.subresource.is_empty() {
             format!("{} {}", k.verb, k.resource)
         } else {

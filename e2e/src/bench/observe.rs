@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Resource, ResourceExt as _};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -61,7 +61,9 @@ impl Observer {
         let (tx, correct) = watch::channel(0);
         let st = state.clone();
         let task = tokio::spawn(async move {
-            let mut events = watcher(api, watcher::Config::default()).boxed();
+            let mut events = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
             while let Some(ev) = events.next().await {
                 let (obj, deleted) = match ev {
                     Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
@@ -69,7 +71,6 @@ impl Observer {
                     Ok(_) => continue,
                     Err(e) => {
                         tracing::debug!(error = %e, "benchmark watch error (retrying)");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
                     }
                 };

@@ -8,18 +8,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Node;
 use kairos_api::v1alpha1::{NodeOp, OperationPhase};
 use kube::ResourceExt as _;
 use kube::api::{Api, ListParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::json;
 
 use super::{BenchConfig, say};
 use crate::harness::kubelet::job_finished;
 use crate::harness::{Cluster, Kubelet, Outcome, ReleaseFixture, SimNode};
+use crate::load::add_nodes;
 use crate::sim::SimConfig;
 
 /// What the rollout measured.
@@ -70,15 +71,13 @@ pub async fn run(cfg: &BenchConfig) -> anyhow::Result<RolloutResult> {
     let op = c
         .start_report_operator(ns, &["--log-level", "warn"])
         .await?;
-    futures::stream::iter((0..n).map(|i| {
-        c.add_node(SimNode::worker(
+    let workers = (0..n).map(|i| {
+        SimNode::worker(
             &format!("node-{i:05}"),
             ReleaseFixture::ubuntu_k3s("v3.5.0"),
-        ))
-    }))
-    .buffered(32)
-    .try_collect::<Vec<_>>()
-    .await?;
+        )
+    });
+    add_nodes(&c, workers, 32).await?;
 
     let jobs = Arc::new(Mutex::new(Jobs::default()));
     let kubelet = tokio::spawn(run_jobs(
@@ -168,7 +167,9 @@ pub async fn run(cfg: &BenchConfig) -> anyhow::Result<RolloutResult> {
 /// The kubelet stand-in of the rollout: every new unfinished Job runs for `duration` (from the
 /// moment its creation is seen on the watch), then succeeds with its node's boot ID.
 async fn run_jobs(kubelet: Kubelet, api: Api<Job>, duration: Duration, jobs: Arc<Mutex<Jobs>>) {
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     while let Some(ev) = events.next().await {
         let job = match ev {
             Ok(watcher::Event::Apply(j) | watcher::Event::InitApply(j)) => j,
