@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kairos_e2e::harness::process::free_port;
-use kairos_e2e::harness::{Cluster, RebootChange, ReleaseFixture, SimNode, http_get, wait_for};
+use kairos_e2e::harness::{
+    AutoKubelet, Cluster, RebootChange, ReleaseFixture, SimNode, http_get, wait_for,
+};
 use kube::api::Api;
 use serde_json::json;
 
@@ -31,6 +33,31 @@ async fn get(port: u16, path: &str) -> Option<(u16, String)> {
     http_get(std::net::SocketAddr::from(([127, 0, 0, 1], port)), path)
         .await
         .ok()
+}
+
+/// Nodes `n1..=n<count>` on Kairos v3.5.0 labelled `kairos.io/managed=true` (the selector of
+/// [`create_rollout`]); the first `control_planes` of them are control-plane nodes.
+async fn add_managed_nodes(c: &Cluster, count: usize, control_planes: usize) {
+    for i in 1..=count {
+        let name = format!("n{i}");
+        let rel = ReleaseFixture::ubuntu_k3s("v3.5.0");
+        let spec = if i <= control_planes {
+            SimNode::control_plane(&name, rel)
+        } else {
+            SimNode::worker(&name, rel)
+        };
+        c.add_node(spec).await.expect("node added");
+        label_node(c, &name, "kairos.io/managed", "true").await;
+    }
+}
+
+/// The kubelet stand-in of the rollouts: every Job succeeds after `job`; reboots change nothing.
+fn run_kubelet(c: &Cluster, job: Duration) -> AutoKubelet {
+    c.kubelet().run_auto(node_policy(
+        job,
+        |_, _, _| None,
+        |_| RebootChange::default(),
+    ))
 }
 
 /// A NodeOp over every `kairos.io/managed` node, one at a time, each rebooted.
@@ -54,17 +81,7 @@ async fn create_rollout(c: &Cluster, ns: &str, name: &str) {
 #[tokio::test]
 async fn operator_leader_failover_finishes_the_rollout() {
     let (c, ns) = common::cluster("operator-failover").await;
-    for i in 1..=4 {
-        let name = format!("n{i}");
-        let rel = ReleaseFixture::ubuntu_k3s("v3.5.0");
-        let spec = if i == 1 {
-            SimNode::control_plane(&name, rel)
-        } else {
-            SimNode::worker(&name, rel)
-        };
-        c.add_node(spec).await.expect("node added");
-        label_node(&c, &name, "kairos.io/managed", "true").await;
-    }
+    add_managed_nodes(&c, 4, 1).await;
     let opts = OperatorOpts::new();
     prepare(&c, &opts).await;
     let grpc = free_port().expect("free port");
@@ -73,12 +90,7 @@ async fn operator_leader_failover_finishes_the_rollout() {
         spawn_as(&c, &opts, free_port().expect("port"), "replica-b"),
     ];
     let rec = Recorder::start(c.client(), &opts.namespace);
-    let policy = node_policy(
-        Duration::from_millis(800),
-        |_, _, _| None,
-        |_| RebootChange::default(),
-    );
-    let _kubelet = c.kubelet().run_auto(policy);
+    let _kubelet = run_kubelet(&c, Duration::from_millis(800));
     create_rollout(&c, &ns, "failover").await;
 
     // Kill the leader once the rollout is under way.
@@ -225,23 +237,11 @@ async fn operator_recovers_when_every_watch_drops() {
         );
         return;
     };
-    for i in 1..=4 {
-        let name = format!("n{i}");
-        let rel = ReleaseFixture::ubuntu_k3s("v3.5.0");
-        c.add_node(SimNode::worker(&name, rel))
-            .await
-            .expect("node added");
-        label_node(&c, &name, "kairos.io/managed", "true").await;
-    }
+    add_managed_nodes(&c, 4, 0).await;
     let opts = OperatorOpts::new();
     let op = start_operator(&c, &opts).await;
     let rec = Recorder::start(c.client(), &opts.namespace);
-    let policy = node_policy(
-        Duration::from_millis(500),
-        |_, _, _| None,
-        |_| RebootChange::default(),
-    );
-    let _kubelet = c.kubelet().run_auto(policy);
+    let _kubelet = run_kubelet(&c, Duration::from_millis(500));
     create_rollout(&c, &ns, "watches").await;
     // Every second, end every watch (six times); every other time also compact, so resuming
     // gets 410 Gone. Then the operator must finish by itself.
@@ -353,14 +353,7 @@ async fn operator_recovers_when_the_api_server_restarts() {
         println!("skipping: restarting the API server needs the simulator");
         return;
     };
-    for i in 1..=4 {
-        let name = format!("n{i}");
-        let rel = ReleaseFixture::ubuntu_k3s("v3.5.0");
-        c.add_node(SimNode::worker(&name, rel))
-            .await
-            .expect("node added");
-        label_node(&c, &name, "kairos.io/managed", "true").await;
-    }
+    add_managed_nodes(&c, 4, 0).await;
     // The default lease (15 s, renewed 10 s before expiry) outlives a 1.5 s outage; the tests'
     // 2 s lease would not, and the leader would rightly step down and exit.
     let opts = OperatorOpts {
@@ -370,12 +363,7 @@ async fn operator_recovers_when_the_api_server_restarts() {
     let op = start_operator(&c, &opts).await;
     let pid = c.operator_pid(op.idx).expect("operator pid");
     let rec = Recorder::start(c.client(), &opts.namespace);
-    let policy = node_policy(
-        Duration::from_millis(500),
-        |_, _, _| None,
-        |_| RebootChange::default(),
-    );
-    let _kubelet = c.kubelet().run_auto(policy);
+    let _kubelet = run_kubelet(&c, Duration::from_millis(500));
     create_rollout(&c, &ns, "restarts").await;
     // Restart the API server (1.5 s down each time) when the first Job exists and again when
     // the third does; then the operator must finish by itself, as the same process.
