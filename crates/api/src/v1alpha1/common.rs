@@ -81,7 +81,8 @@ pub struct NodeStatus {
     pub phase: NodePhase,
     /// Position of the node in the rollout order fixed at start (control plane first).
     #[serde(default)]
-    pub order: u32,
+    #[schemars(range(min = 0))]
+    pub order: i32,
     /// Whether the node was a control-plane node when the operation started.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub control_plane: bool,

@@ -375,7 +375,7 @@ pub fn plan_with(
             Ok(targets) => {
                 for (i, t) in targets.into_iter().enumerate() {
                     let st = NodeStatus {
-                        order: u32::try_from(i).unwrap_or(u32::MAX),
+                        order: i32::try_from(i).unwrap_or(i32::MAX),
                         control_plane: t.control_plane,
                         ..NodeStatus::default()
                     };

@@ -52,7 +52,7 @@ fn targets_are_fixed_at_start_with_control_plane_first_and_operator_node_last() 
     ]);
     obs.operator_node = Some("w0".into());
     let p = step(&mut op, &obs, t(0));
-    let order: Vec<(&str, u32, bool)> = p
+    let order: Vec<(&str, i32, bool)> = p
         .status
         .node_statuses
         .iter()
