@@ -360,7 +360,7 @@ async fn harness_spawns_the_real_binaries() {
         .await
         .unwrap();
     n.spawn_agent(&["--help"]).await.unwrap();
-    let idx = c.spawn_operator(&["--help"], &[]).unwrap();
+    let idx = c.spawn_operator(&["--help"], &[]).await.unwrap();
     wait_for(Duration::from_secs(20), || async {
         (!n.agent_running() && !n.agent_logs().is_empty() && !c.operator_logs(idx).is_empty())
             .then_some(())

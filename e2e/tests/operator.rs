@@ -86,8 +86,8 @@ async fn operator_leader_failover_finishes_the_rollout() {
     prepare(&c, &opts).await;
     let grpc = free_port().expect("free port");
     let replicas = [
-        spawn_as(&c, &opts, grpc, "replica-a"),
-        spawn_as(&c, &opts, free_port().expect("port"), "replica-b"),
+        spawn_as(&c, &opts, grpc, "replica-a").await,
+        spawn_as(&c, &opts, free_port().expect("port"), "replica-b").await,
     ];
     let rec = Recorder::start(c.client(), &opts.namespace);
     let _kubelet = run_kubelet(&c, Duration::from_millis(800));
@@ -147,7 +147,7 @@ async fn operator_readyz_and_metrics() {
     let (c, _ns) = common::cluster("operator-admin").await;
     let opts = OperatorOpts::new();
     prepare(&c, &opts).await;
-    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-admin");
+    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-admin").await;
 
     // Never ready before it is bound and synced; then ready.
     let mut seen = Vec::new();
@@ -297,7 +297,7 @@ async fn operator_not_ready_while_its_initial_list_is_held() {
     // Only the caches list Nodes at start (the CRD check and leader election do not), so holding
     // Node LISTs stops exactly the initial cache sync.
     server.sim().hold_lists("nodes");
-    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-slow-sync");
+    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-slow-sync").await;
     let pid = c.operator_pid(replica.idx).expect("operator pid");
     wait_for(Duration::from_secs(30), || async {
         (server.sim().list_gate().waiting("nodes") > 0).then_some(())
@@ -428,7 +428,7 @@ async fn operator_leader_steps_down_when_it_cannot_renew_its_lease() {
     let opts = OperatorOpts::new();
     prepare(&c, &opts).await;
     // Lease of 2 s, renewed 1 s before expiry (see `spawn_as`).
-    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-renew");
+    let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-renew").await;
     let pid = c.operator_pid(replica.idx).expect("operator pid");
     wait_for(Duration::from_secs(30), || async {
         let leads =

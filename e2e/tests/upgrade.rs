@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Node;
 use kairos_api::v1alpha1::{BootState, KairosNode, NodeOpUpgrade, UpgradeState};
 use kairos_e2e::harness::{BootMode, Cluster, RebootChange, ReleaseFixture, SimNode, wait_for};
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use ops::*;
@@ -67,13 +67,6 @@ async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
     op
 }
 
-fn reports(kn: &KairosNode, version: &str, boot: BootState) -> bool {
-    kn.status.as_ref().is_some_and(|s| {
-        s.kairos.as_ref().and_then(|k| k.version.as_deref()) == Some(version)
-            && s.boot_state == Some(boot)
-    })
-}
-
 fn upgrade_state(kn: &KairosNode) -> Option<UpgradeState> {
     kn.status.as_ref()?.upgrade.as_ref().map(|u| u.state)
 }
@@ -87,67 +80,6 @@ async fn kairos_node(c: &Cluster, name: &str) -> KairosNode {
 
 async fn node(c: &Cluster, name: &str) -> Node {
     Api::<Node>::all(c.client()).get(name).await.expect("node")
-}
-
-/// The image of Kairos `version` for the fixture the nodes run.
-fn image(version: &str) -> String {
-    ReleaseFixture::ubuntu_k3s(version).image()
-}
-
-/// Jobs take 300 ms, then succeed with the boot ID; a reboot installs `to` (booted active).
-fn upgrade_policy(to: &'static str) -> kairos_e2e::harness::Policy {
-    node_policy(
-        Duration::from_millis(300),
-        |_, _, _| None,
-        move |n| RebootChange {
-            release: Some(n.release().with_version(to)),
-            boot_mode: None,
-        },
-    )
-}
-
-async fn create_upgrade(c: &Cluster, ns: &str, name: &str, spec: serde_json::Value) {
-    let u: NodeOpUpgrade = serde_json::from_value(json!({
-        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOpUpgrade",
-        "metadata": {"name": name}, "spec": spec,
-    }))
-    .expect("valid NodeOpUpgrade");
-    Api::<NodeOpUpgrade>::namespaced(c.client(), ns)
-        .create(&PostParams::default(), &u)
-        .await
-        .expect("NodeOpUpgrade created");
-}
-
-fn phase_str<T: serde::Serialize>(p: Option<&T>) -> Option<String> {
-    serde_json::to_value(p?).ok()?.as_str().map(str::to_owned)
-}
-
-async fn wait_upgrade(
-    c: &Cluster,
-    op: &Operator,
-    ns: &str,
-    name: &str,
-    secs: u64,
-) -> NodeOpUpgrade {
-    let api: Api<NodeOpUpgrade> = Api::namespaced(c.client(), ns);
-    let r = wait_for(Duration::from_secs(secs), || async {
-        let u = api.get(name).await.ok()?;
-        let p = phase_str(u.status.as_ref()?.phase.as_ref())?;
-        matches!(p.as_str(), "Completed" | "Failed" | "Stopped").then_some(u)
-    })
-    .await;
-    match r {
-        Ok(u) => u,
-        Err(e) => {
-            let u = api.get(name).await.ok();
-            let logs = op.logs(c);
-            let tail = &logs[logs.len().saturating_sub(6000)..];
-            panic!(
-                "NodeOpUpgrade {name} did not end: {e}\n{:#?}\n{tail}",
-                u.and_then(|u| u.status)
-            )
-        }
-    }
 }
 
 #[tokio::test]

@@ -137,7 +137,7 @@ impl Cluster {
             ns,
         ];
         args.extend_from_slice(extra);
-        let index = self.spawn_operator(&args, &[])?;
+        let index = self.spawn_operator(&args, &[]).await?;
         let last = std::sync::Mutex::new(String::new());
         let ready = wait_for(OPERATOR_READY_TIMEOUT, || async {
             match http_get(admin_addr, "/readyz").await {

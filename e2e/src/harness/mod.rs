@@ -9,6 +9,7 @@ pub mod certs;
 pub mod fixtures;
 pub mod fleet;
 pub mod identity;
+pub mod install;
 pub mod kubelet;
 pub mod node;
 pub mod process;
@@ -277,17 +278,32 @@ impl Cluster {
         }
     }
 
-    /// Spawns `kairos-operator args..` with `KUBECONFIG` set; returns its index for
-    /// [`Cluster::operator_logs`]. The process is killed with the cluster.
-    pub fn spawn_operator(&self, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<usize> {
+    /// Spawns `kairos-operator args..` as installed: with the install tree's permissions applied
+    /// for its namespace (`--namespace`, else `POD_NAMESPACE` in `env`, else `kairos-system`) and
+    /// `KUBECONFIG` authenticating as that namespace's `kairos-operator` service account, never as
+    /// admin. Returns its index for [`Cluster::operator_logs`]. The process is killed with the
+    /// cluster.
+    pub async fn spawn_operator(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<usize> {
+        let ns = args
+            .windows(2)
+            .find(|w| w[0] == "--namespace")
+            .map(|w| w[1])
+            .or_else(|| {
+                env.iter()
+                    .find(|(k, _)| *k == "POD_NAMESPACE")
+                    .map(|(_, v)| *v)
+            })
+            .unwrap_or(install::INSTALL_NAMESPACE);
+        let kubeconfig = self.operator_kubeconfig(ns).await?;
         let bin = locate("kairos-operator", "KAIROS_OPERATOR_BIN")?;
         let mut ops = self.operators.lock().unwrap_or_else(|e| e.into_inner());
         let idx = ops.len();
         let mut envs: Vec<(String, OsString)> = vec![
-            (
-                "KUBECONFIG".into(),
-                self.kubeconfig.clone().into_os_string(),
-            ),
+            ("KUBECONFIG".into(), kubeconfig.into_os_string()),
             (
                 "RUST_LOG".into(),
                 std::env::var_os("RUST_LOG").unwrap_or_else(|| "info".into()),

@@ -13,8 +13,11 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kairos_api::NodeOp;
 use kairos_api::names::{ANNOTATION_CORDONED_BY, LABEL_NODE, LABEL_ROLE};
+use kairos_api::v1alpha1::{BootState, KairosNode, NodeOpUpgrade};
 use kairos_e2e::harness::process::free_port;
-use kairos_e2e::harness::{Cluster, NodeHandle, ensure_built, wait_for};
+use kairos_e2e::harness::{
+    Cluster, NodeHandle, RebootChange, ReleaseFixture, ensure_built, wait_for,
+};
 use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -82,16 +85,12 @@ pub async fn prepare(c: &Cluster, opts: &OperatorOpts) {
 pub async fn start_operator(c: &Cluster, opts: &OperatorOpts) -> Operator {
     prepare(c, opts).await;
     let grpc = free_port().expect("free port");
-    spawn(c, opts, grpc)
-}
-
-fn spawn(c: &Cluster, opts: &OperatorOpts, grpc: u16) -> Operator {
-    spawn_as(c, opts, grpc, "kairos-operator-e2e")
+    spawn_as(c, opts, grpc, "kairos-operator-e2e").await
 }
 
 /// Starts one more `kairos-operator` with its own leader-election `identity` (a second replica
 /// when it differs from the others'), plaintext gRPC on `grpc` and the test intervals.
-pub fn spawn_as(c: &Cluster, opts: &OperatorOpts, grpc: u16, identity: &str) -> Operator {
+pub async fn spawn_as(c: &Cluster, opts: &OperatorOpts, grpc: u16, identity: &str) -> Operator {
     let admin = free_port().expect("free port");
     let grpc_addr = format!("127.0.0.1:{grpc}");
     let admin_addr = format!("127.0.0.1:{admin}");
@@ -125,6 +124,7 @@ pub fn spawn_as(c: &Cluster, opts: &OperatorOpts, grpc: u16, identity: &str) -> 
                 ("KAIROS_LEASE_GRACE", opts.lease.1),
             ],
         )
+        .await
         .expect("operator spawns");
     Operator {
         idx,
@@ -141,7 +141,7 @@ impl Operator {
     /// endpoint). Returns the new handle.
     pub async fn restart(self, c: &Cluster) -> Operator {
         c.kill_operator(self.idx).await;
-        spawn_as(c, &self.opts, self.grpc, &self.identity)
+        spawn_as(c, &self.opts, self.grpc, &self.identity).await
     }
 
     /// What it logged.
@@ -527,4 +527,73 @@ pub fn node_policy(
         }
         AutoEvent::Pod { .. } => AutoAction::Succeed(None),
     })
+}
+
+/// Whether `kn` reports Kairos `version` booted from `boot`.
+pub fn reports(kn: &KairosNode, version: &str, boot: BootState) -> bool {
+    kn.status.as_ref().is_some_and(|s| {
+        s.kairos.as_ref().and_then(|k| k.version.as_deref()) == Some(version)
+            && s.boot_state == Some(boot)
+    })
+}
+
+/// The image of Kairos `version` for the fixture the nodes run.
+pub fn image(version: &str) -> String {
+    ReleaseFixture::ubuntu_k3s(version).image()
+}
+
+/// Jobs take 300 ms, then succeed with the boot ID; a reboot installs `to` (booted active).
+pub fn upgrade_policy(to: &'static str) -> kairos_e2e::harness::Policy {
+    node_policy(
+        Duration::from_millis(300),
+        |_, _, _| None,
+        move |n| RebootChange {
+            release: Some(n.release().with_version(to)),
+            boot_mode: None,
+        },
+    )
+}
+
+pub async fn create_upgrade(c: &Cluster, ns: &str, name: &str, spec: serde_json::Value) {
+    let u: NodeOpUpgrade = serde_json::from_value(json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOpUpgrade",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .expect("valid NodeOpUpgrade");
+    Api::<NodeOpUpgrade>::namespaced(c.client(), ns)
+        .create(&PostParams::default(), &u)
+        .await
+        .expect("NodeOpUpgrade created");
+}
+
+pub fn phase_str<T: serde::Serialize>(p: Option<&T>) -> Option<String> {
+    serde_json::to_value(p?).ok()?.as_str().map(str::to_owned)
+}
+
+pub async fn wait_upgrade(
+    c: &Cluster,
+    op: &Operator,
+    ns: &str,
+    name: &str,
+    secs: u64,
+) -> NodeOpUpgrade {
+    let api: Api<NodeOpUpgrade> = Api::namespaced(c.client(), ns);
+    let r = wait_for(Duration::from_secs(secs), || async {
+        let u = api.get(name).await.ok()?;
+        let p = phase_str(u.status.as_ref()?.phase.as_ref())?;
+        matches!(p.as_str(), "Completed" | "Failed" | "Stopped").then_some(u)
+    })
+    .await;
+    match r {
+        Ok(u) => u,
+        Err(e) => {
+            let u = api.get(name).await.ok();
+            let logs = op.logs(c);
+            let tail = &logs[logs.len().saturating_sub(6000)..];
+            panic!(
+                "NodeOpUpgrade {name} did not end: {e}\n{:#?}\n{tail}",
+                u.and_then(|u| u.status)
+            )
+        }
+    }
 }
