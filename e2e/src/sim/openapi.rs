@@ -1,7 +1,8 @@
-//! OpenAPI v3 documents for the group-versions of custom resources (`/openapi/v3` and
-//! `/openapi/v3/apis/<group>/<version>`), built from CRD schemas: enough for `kubectl explain`
-//! and for kubectl to see that the server validates fields (`fieldValidation`). Built-in kinds
-//! have no documents. No I/O.
+//! OpenAPI v3 documents for every served group-version (`/openapi/v3`,
+//! `/openapi/v3/apis/<group>/<version>` and `/openapi/v3/api/v1`): custom kinds with their CRD
+//! schemas (enough for `kubectl explain`), built-in kinds with an open schema. Either way kubectl
+//! sees that the server validates fields (`fieldValidation`), so it leaves validation to the
+//! server, as with a real one. No I/O.
 
 use serde_json::{Map, Value, json};
 
@@ -9,9 +10,9 @@ use super::registry::{Registry, ResourceType};
 
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
-fn custom_group_versions(reg: &Registry) -> Vec<(String, String)> {
+fn group_versions(reg: &Registry) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vec![];
-    for t in reg.all().iter().filter(|t| t.is_custom()) {
+    for t in reg.all() {
         let gv = (t.group.clone(), t.version.clone());
         if !out.contains(&gv) {
             out.push(gv);
@@ -23,17 +24,36 @@ fn custom_group_versions(reg: &Registry) -> Vec<(String, String)> {
 /// `/openapi/v3`: the discovery document listing the served group-version documents.
 pub fn root(reg: &Registry) -> Value {
     let mut paths = Map::new();
-    for (g, v) in custom_group_versions(reg) {
+    for (g, v) in group_versions(reg) {
+        let path = prefix(&g, &v);
         paths.insert(
-            format!("apis/{g}/{v}"),
-            json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/{v}?hash=kube-sim")}),
+            path.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash=kube-sim")}),
         );
     }
     json!({"paths": paths})
 }
 
-/// The schema name of a custom kind (`io.kairos.operator.v1alpha1.NodeOp`).
+/// The path of a group-version (`api/v1` for the core group, else `apis/<group>/<version>`).
+fn prefix(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// The schema name of a kind (`io.kairos.operator.v1alpha1.NodeOp`, `io.k8s.api.core.v1.Pod`).
 fn schema_name(t: &ResourceType) -> String {
+    if !t.is_custom() {
+        let group = t
+            .group
+            .split('.')
+            .next()
+            .filter(|g| !g.is_empty())
+            .unwrap_or("core");
+        return format!("io.k8s.api.{group}.{}.{}", t.version, t.kind);
+    }
     let reversed: Vec<&str> = t.group.split('.').rev().collect();
     format!("{}.{}.{}", reversed.join("."), t.version, t.kind)
 }
@@ -47,22 +67,27 @@ fn operation(t: &ResourceType, patch: bool) -> Value {
         "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", schema_name(t))}}}}},
     });
     if patch {
-        // No strategic merge patch for custom resources: kubectl then sends a merge patch.
+        // Strategic merge patch for built-in kinds only: kubectl sends a merge patch to custom ones.
         op["requestBody"] = json!({"content": {
             "application/json-patch+json": {"schema": {"type": "object"}},
             "application/merge-patch+json": {"schema": {"type": "object"}},
             "application/apply-patch+yaml": {"schema": {"type": "object"}},
         }});
+        if !t.is_custom() {
+            op["requestBody"]["content"]["application/strategic-merge-patch+json"] =
+                json!({"schema": {"type": "object"}});
+        }
     }
     op
 }
 
-/// `/openapi/v3/apis/<group>/<version>`, or None for group-versions without custom kinds.
+/// `/openapi/v3/apis/<group>/<version>` (`group` empty: `/openapi/v3/api/<version>`), or None
+/// for group-versions that are not served.
 pub fn group_version(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let types: Vec<&ResourceType> = reg
         .all()
         .iter()
-        .filter(|t| t.is_custom() && t.group == group && t.version == version)
+        .filter(|t| t.group == group && t.version == version)
         .collect();
     if types.is_empty() {
         return None;
@@ -75,18 +100,23 @@ pub fn group_version(reg: &Registry, group: &str, version: &str) -> Option<Value
         } else {
             ""
         };
+        let gv = prefix(group, version);
         paths.insert(
-            format!("/apis/{group}/{version}/{ns}{}/{{name}}", t.plural),
+            format!("/{gv}/{ns}{}/{{name}}", t.plural),
             json!({"get": operation(t, false), "put": operation(t, false), "patch": operation(t, true)}),
         );
         paths.insert(
-            format!("/apis/{group}/{version}/{ns}{}", t.plural),
+            format!("/{gv}/{ns}{}", t.plural),
             json!({"post": operation(t, false)}),
         );
-        let mut s = t
-            .schema
-            .clone()
-            .unwrap_or_else(|| json!({"type": "object"}));
+        let mut s = match &t.schema {
+            Some(s) => s.clone(),
+            None if t.is_custom() => json!({"type": "object"}),
+            // Built-in kinds: an open schema (the simulator knows their fields, not their docs).
+            None => {
+                json!({"type": "object", "properties": {}, "x-kubernetes-preserve-unknown-fields": true})
+            }
+        };
         if let Some(props) = s["properties"].as_object_mut() {
             props.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
             props.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));

@@ -45,7 +45,7 @@ pub struct ResourceType {
     pub printer_columns: Vec<PrinterColumn>,
     /// CRD `openAPIV3Schema` (None for built-ins).
     pub schema: Option<Value>,
-    /// Only `create` is allowed (tokenreviews).
+    /// Only `create` is allowed (token and access reviews).
     pub create_only: bool,
 }
 
@@ -158,6 +158,24 @@ const BUILTINS: &[Builtin] = &[
         false,
     ),
     b(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        false,
+        false,
+        false,
+    ),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        false,
+        false,
+        false,
+    ),
+    b(
         "apiextensions.k8s.io",
         "v1",
         "CustomResourceDefinition",
@@ -203,6 +221,25 @@ const BUILTINS: &[Builtin] = &[
         false,
         false,
     ),
+    // Stored only: the simulator evaluates no admission policy.
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        false,
+        true,
+        true,
+    ),
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        false,
+        false,
+        true,
+    ),
 ];
 
 impl Builtin {
@@ -242,7 +279,10 @@ pub fn builtins() -> Vec<ResourceType> {
             },
             printer_columns: vec![],
             schema: None,
-            create_only: b.plural == "tokenreviews",
+            create_only: matches!(
+                b.plural,
+                "tokenreviews" | "selfsubjectaccessreviews" | "subjectaccessreviews"
+            ),
         })
         .collect()
 }
