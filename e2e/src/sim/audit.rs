@@ -1,5 +1,5 @@
-//! Request accounting of the simulator: how many API requests each client made, by verb and
-//! resource (what a real API server's audit log or `apiserver_request_total` would tell), so
+//! Request accounting of the simulator: how many API requests each client made, as which user, by
+//! verb and resource (what a real API server's audit log or `apiserver_request_total` would tell), so
 //! benchmarks and tests can count an operator's reads and writes. No I/O.
 
 use std::collections::BTreeMap;
@@ -8,6 +8,9 @@ use std::sync::Mutex;
 /// What one request is counted under.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestKey {
+    /// The authenticated username (`kube-sim-admin`, `system:serviceaccount:<ns>:<name>`,
+    /// `system:anonymous`), or empty when authentication failed (401).
+    pub user: String,
     /// The client: the product of its `User-Agent` (`kairos-operator` for
     /// `kairos-operator/0.1.0`), or `unknown`.
     pub client: String,
@@ -63,6 +66,21 @@ impl RequestLog {
     }
 }
 
+/// The static name of a resource verb (`other` for a verb a request cannot carry).
+pub fn verb_name(verb: &str) -> &'static str {
+    match verb {
+        "get" => "get",
+        "list" => "list",
+        "watch" => "watch",
+        "create" => "create",
+        "update" => "update",
+        "patch" => "patch",
+        "delete" => "delete",
+        "deletecollection" => "deletecollection",
+        _ => "other",
+    }
+}
+
 /// The client name of a `User-Agent` header: its first product token.
 pub fn client_of(user_agent: &str) -> String {
     let product = user_agent
@@ -83,6 +101,7 @@ mod tests {
 
     fn key(client: &str, verb: &'static str) -> RequestKey {
         RequestKey {
+            user: "u".into(),
             client: client.into(),
             verb,
             resource: "pods".into(),

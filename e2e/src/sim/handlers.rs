@@ -1,5 +1,5 @@
 //! Request handlers: list/get (JSON or Table), create, update, patch and server-side apply,
-//! delete and deletecollection, watch, eviction, TokenRequest and TokenReview. They lock the
+//! delete and deletecollection, watch, eviction, TokenRequest, TokenReview and access reviews. They lock the
 //! simulator state, call the pure store logic and build responses; no other I/O.
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::Sim;
 use super::apply;
+use super::attributes::{self, Attributes};
 use super::dryrun::writable;
 use super::error::{ApiError, ApiResult};
 use super::eviction;
@@ -21,6 +22,8 @@ use super::meta;
 use super::negotiate::{partial, strict_check, wants_metadata, wants_table};
 use super::objects::{self, Managed};
 use super::patch::{PatchKind, apply_patch};
+use super::rbac::{self, Policy};
+use super::reviews;
 use super::selectors::{self, FieldReq, LabelReq};
 use super::table;
 use super::tokens;
@@ -165,8 +168,19 @@ pub fn get(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 pub fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let body = call.json()?;
     let mut st = writable(sim, call);
-    if t.rt.plural == "tokenreviews" {
-        return Ok(respond(201, tokens::review(&st, &sim.key, &body)));
+    match t.rt.plural.as_str() {
+        "tokenreviews" => return Ok(respond(201, tokens::review(&st, &sim.key, &body))),
+        "selfsubjectaccessreviews" => {
+            let out = reviews::self_review(&call.user, &body, &Policy::from_state(&st))?;
+            return Ok(respond(201, out));
+        }
+        "subjectaccessreviews" => {
+            return Ok(respond(
+                201,
+                reviews::review(&body, &Policy::from_state(&st))?,
+            ));
+        }
+        _ => {}
     }
     strict_check(t, call, &body)?;
     if body["metadata"]["resourceVersion"]
@@ -270,6 +284,13 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let force = call.flag("force");
     match live {
         None if sub.is_empty() => {
+            // Creating by apply also needs `create` (named), as on a real server.
+            let create = Attributes::resource("create", &t.rt.group, &t.rt.plural)
+                .in_namespace(ns(t))
+                .named(name(t));
+            if let rbac::Decision::Deny { reason } = sim.decide_in(&st, &call.user, &create) {
+                return Err(attributes::forbidden_create_on_apply(&create, &reason));
+            }
             let mut merged = apply::apply(
                 None,
                 &applied,

@@ -1,5 +1,6 @@
-//! HTTP front of the simulator: parses Kubernetes API paths and query parameters and dispatches
-//! to discovery, CRUD, patch/apply, watch, eviction and token handlers. Does network I/O.
+//! HTTP front of the simulator: authenticates and authorizes every request, parses Kubernetes API
+//! paths and query parameters and dispatches to discovery, CRUD, patch/apply, watch, eviction,
+//! token and access-review handlers. Does network I/O.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Sim;
+use super::attributes::{self, Attributes};
 use super::audit::{self, RequestKey};
+use super::authn::{self, UserInfo};
 use super::discovery;
 use super::error::{ApiError, ApiResult};
 use super::handlers;
@@ -46,6 +49,8 @@ pub struct Call {
     pub manager: String,
     /// The client (the User-Agent's product), for request accounting.
     pub client: String,
+    /// Who made the request.
+    pub user: UserInfo,
     /// Raw body.
     pub body: bytes::Bytes,
 }
@@ -92,7 +97,20 @@ pub async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
+    let path = parts.uri.path().to_string();
+    let attrs = attributes::parse(parts.method.as_str(), &path, &query);
     let ua = h(header::USER_AGENT);
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let user = match authn::authenticate(&sim.lock(), &sim.key, authorization) {
+        Ok(u) => u,
+        Err(e) => {
+            record(&sim, "", &audit::client_of(&ua), &attrs, e.code);
+            return e.into_response();
+        }
+    };
     let manager = query
         .get("fieldManager")
         .cloned()
@@ -104,10 +122,10 @@ pub async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         content_type: h(header::CONTENT_TYPE),
         manager,
         client: audit::client_of(&ua),
+        user,
         body,
     };
-    let path = parts.uri.path().to_string();
-    tracing::debug!(method = %call.method, %path, "kube-sim request");
+    tracing::debug!(method = %call.method, %path, user = %call.user.name, "kube-sim request");
     if sim.list_gate().any_held()
         && call.method == Method::GET
         && !call.flag("watch")
@@ -116,9 +134,27 @@ pub async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         // Waits without any lock, on this connection's task only.
         sim.list_gate().pass(&plural).await;
     }
-    match route(&sim, &path, call) {
+    if let Err(e) = sim.authorize(&call.user, &attrs) {
+        record(&sim, &call.user.name, &call.client, &attrs, e.code);
+        return e.into_response();
+    }
+    match route(&sim, &path, call, &attrs) {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    }
+}
+
+/// Counts a resource request refused before it was routed (401, 403).
+fn record(sim: &Sim, user: &str, client: &str, a: &Attributes, code: u16) {
+    if a.is_resource_request() {
+        sim.requests().record(RequestKey {
+            user: user.to_string(),
+            client: client.to_string(),
+            verb: audit::verb_name(&a.verb),
+            resource: a.resource.clone(),
+            subresource: a.subresource.clone(),
+            code,
+        });
     }
 }
 
@@ -126,7 +162,7 @@ fn ok_json(v: Value) -> Response {
     (StatusCode::OK, axum::Json(v)).into_response()
 }
 
-fn route(sim: &Arc<Sim>, path: &str, call: Call) -> ApiResult<Response> {
+fn route(sim: &Arc<Sim>, path: &str, call: Call, attrs: &Attributes) -> ApiResult<Response> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let reg = || sim.lock().registry.clone();
     match segs.as_slice() {
@@ -146,6 +182,9 @@ fn route(sim: &Arc<Sim>, path: &str, call: Call) -> ApiResult<Response> {
             .unwrap_or_default()),
         // No per-group-version documents: kubectl falls back to its CRD check for custom kinds.
         ["openapi", "v3"] => Ok(ok_json(openapi::root(&reg()))),
+        ["openapi", "v3", "api", v] => openapi::group_version(&reg(), "", v)
+            .map(ok_json)
+            .ok_or_else(|| ApiError::no_route(path)),
         ["openapi", "v3", "apis", g, v] => openapi::group_version(&reg(), g, v)
             .map(ok_json)
             .ok_or_else(|| ApiError::no_route(path)),
@@ -161,8 +200,8 @@ fn route(sim: &Arc<Sim>, path: &str, call: Call) -> ApiResult<Response> {
         ["apis", g, v] => discovery::resource_list(&reg(), g, v)
             .map(ok_json)
             .ok_or_else(|| ApiError::no_route(path)),
-        ["api", "v1", rest @ ..] => dispatch(sim, target(sim, "", "v1", rest, path)?, call),
-        ["apis", g, v, rest @ ..] => dispatch(sim, target(sim, g, v, rest, path)?, call),
+        ["api", "v1", rest @ ..] => dispatch(sim, target(sim, "", "v1", rest, path)?, call, attrs),
+        ["apis", g, v, rest @ ..] => dispatch(sim, target(sim, g, v, rest, path)?, call, attrs),
         _ => Err(ApiError::no_route(path)),
     }
 }
@@ -223,10 +262,11 @@ fn list_plural(sim: &Arc<Sim>, path: &str) -> Option<String> {
     (t.name.is_none()).then_some(t.rt.plural)
 }
 
-fn dispatch(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
+fn dispatch(sim: &Arc<Sim>, t: Target, call: Call, attrs: &Attributes) -> ApiResult<Response> {
     let key = RequestKey {
+        user: call.user.name.clone(),
         client: call.client.clone(),
-        verb: verb(&call.method, t.name.is_some(), call.flag("watch")),
+        verb: audit::verb_name(&attrs.verb),
         resource: t.rt.plural.clone(),
         subresource: t.sub.clone().unwrap_or_default(),
         code: 0,
@@ -263,21 +303,6 @@ fn serve(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
         (m, _, _) => Err(ApiError::method_not_allowed(format!(
             "method {m} is not supported on this resource"
         ))),
-    }
-}
-
-/// The Kubernetes verb of a request on a resource (`name`: the path names an object).
-fn verb(method: &Method, name: bool, watch: bool) -> &'static str {
-    match (method, name) {
-        (&Method::GET, false) if watch => "watch",
-        (&Method::GET, false) => "list",
-        (&Method::GET, true) => "get",
-        (&Method::POST, _) => "create",
-        (&Method::PUT, _) => "update",
-        (&Method::PATCH, _) => "patch",
-        (&Method::DELETE, true) => "delete",
-        (&Method::DELETE, false) => "deletecollection",
-        _ => "other",
     }
 }
 

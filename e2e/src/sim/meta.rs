@@ -55,6 +55,26 @@ pub fn validate_name(kind: &str, name: &str) -> ApiResult<()> {
     }
 }
 
+/// Validates an object name as a path segment (what the RBAC kinds require, so that
+/// `system:discovery` is a valid name): not empty, `.` or `..`, and without `/` or `%`.
+pub fn validate_path_segment_name(kind: &str, name: &str) -> ApiResult<()> {
+    let why = match name {
+        "" => Some("Required value: name or generateName is required".to_string()),
+        "." | ".." => Some(format!("Invalid value: \"{name}\": may not be '{name}'")),
+        _ if name.contains('/') => Some(format!("Invalid value: \"{name}\": may not contain '/'")),
+        _ if name.contains('%') => Some(format!("Invalid value: \"{name}\": may not contain '%'")),
+        _ => None,
+    };
+    match why {
+        Some(why) => Err(ApiError::invalid(
+            kind,
+            name,
+            format!("metadata.name: {why}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn set_default(obj: &mut Value, key: &str, v: Value) {
     if let Some(m) = obj.as_object_mut() {
         m.entry(key.to_string()).or_insert(v);

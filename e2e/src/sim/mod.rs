@@ -1,10 +1,17 @@
 //! An in-process Kubernetes API simulator: enough of the HTTP API for kube-rs and kubectl (see
-//! `e2e/README.md` for what it checks and what it does not). [`SimServer::start`] binds a
+//! `e2e/README.md` for what it checks and what it does not). Every request is authenticated
+//! ([`authn`]: the admin token of the kubeconfigs it writes, service-account tokens it issued, or
+//! anonymous) and authorized by RBAC ([`rbac`]), and every decision is recorded
+//! ([`Sim::permissions`]). [`SimServer::start`] binds a
 //! loopback port and serves until dropped; [`SimServer::restart`] takes it down and brings it
 //! back with the same state. Does network and file I/O (CRD files, kubeconfig).
 
+pub mod access;
 pub mod apply;
+pub mod attributes;
 pub mod audit;
+pub mod authn;
+pub mod bootstrap;
 pub mod discovery;
 pub mod dryrun;
 pub mod error;
@@ -19,7 +26,9 @@ pub mod negotiate;
 pub mod objects;
 pub mod openapi;
 pub mod patch;
+pub mod rbac;
 pub mod registry;
+pub mod reviews;
 pub mod schema;
 pub mod selectors;
 pub mod store;
@@ -36,7 +45,11 @@ use anyhow::Context as _;
 use rand::RngCore;
 use serde_json::{Value, json};
 
+use attributes::Attributes;
+use authn::UserInfo;
+use error::ApiError;
 use objects::Managed;
+use rbac::{Decision, Grant, Policy};
 use store::State;
 
 /// Settings of a simulator.
@@ -76,6 +89,8 @@ pub struct Sim {
     watch_epoch: tokio::sync::watch::Sender<u64>,
     /// Requests served, by client, verb and resource.
     requests: audit::RequestLog,
+    /// Authorization decisions, by user.
+    permissions: access::PermissionLog,
     /// LISTs held back (see [`Sim::hold_lists`]).
     list_gate: gate::ListGate,
     /// Resources whose writes fail (see [`Sim::fail_writes`]).
@@ -94,6 +109,7 @@ impl Sim {
             addr: OnceLock::new(),
             watch_epoch: tokio::sync::watch::Sender::new(0),
             requests: audit::RequestLog::default(),
+            permissions: access::PermissionLog::default(),
             list_gate: gate::ListGate::default(),
             failing_writes: Mutex::default(),
         };
@@ -119,8 +135,63 @@ impl Sim {
                     );
                 }
             }
+            let rbac_objects = [
+                ("clusterroles", bootstrap::cluster_roles()),
+                ("clusterrolebindings", bootstrap::cluster_role_bindings()),
+            ];
+            for (plural, objects) in rbac_objects {
+                if let Some(rt) = st.registry.find(rbac::GROUP, "v1", plural).cloned() {
+                    for o in objects {
+                        let _ =
+                            objects::create(&mut st, &rt, "", o, Managed::Update("kube-apiserver"));
+                    }
+                }
+            }
         }
         sim
+    }
+
+    /// Decides whether `user` may do `a` with the RBAC objects stored now (so a Role or binding
+    /// written by one request applies to the next), and records the decision in
+    /// [`Sim::permissions`]. `system:masters` is allowed without looking at the state.
+    pub fn decide(&self, user: &UserInfo, a: &Attributes) -> Decision {
+        let decision = if user.in_group(authn::MASTERS) {
+            Decision::Allow(Grant::PrivilegedGroup)
+        } else {
+            rbac::authorize(user, a, &Policy::from_state(&self.lock()))
+        };
+        self.permissions.record(&user.name, a, &decision);
+        decision
+    }
+
+    /// Like [`Sim::decide`] with the state already locked (`st`).
+    pub(crate) fn decide_in(&self, st: &State, user: &UserInfo, a: &Attributes) -> Decision {
+        let decision = rbac::authorize(user, a, &Policy::from_state(st));
+        self.permissions.record(&user.name, a, &decision);
+        decision
+    }
+
+    /// [`Sim::decide`] as a result.
+    ///
+    /// # Errors
+    /// The real server's 403 Forbidden when denied.
+    pub fn authorize(&self, user: &UserInfo, a: &Attributes) -> Result<Grant, ApiError> {
+        match self.decide(user, a) {
+            Decision::Allow(grant) => Ok(grant),
+            Decision::Deny { reason } => Err(attributes::forbidden(&user.name, a, &reason)),
+        }
+    }
+
+    /// Every authorization decision so far, by username: what was asked, whether it was
+    /// allowed and by which rule (see [`access::PermissionLog`]). Access reviews are not
+    /// counted.
+    pub fn permissions(&self) -> &access::PermissionLog {
+        &self.permissions
+    }
+
+    /// Every request denied so far (403), of every user.
+    pub fn forbidden(&self) -> Vec<access::Denial> {
+        self.permissions.denied()
     }
 
     /// Ends every open watch, as an API server restart does; with `compact`, also forgets the
@@ -377,13 +448,15 @@ impl SimServer {
         &self.sim
     }
 
-    /// A kubeconfig pointing at this simulator (context `kube-sim`, a dummy token).
+    /// A kubeconfig pointing at this simulator as its admin (context `kube-sim`, the static
+    /// token [`authn::ADMIN_TOKEN`] of user `kube-sim-admin` in `system:masters`).
     pub fn kubeconfig_yaml(&self) -> String {
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {}\n\
-             users:\n- name: kube-sim\n  user:\n    token: kube-sim\ncontexts:\n- name: kube-sim\n  context:\n    \
-             cluster: kube-sim\n    user: kube-sim\n    namespace: default\ncurrent-context: kube-sim\n",
-            self.url()
+             users:\n- name: kube-sim-admin\n  user:\n    token: {}\ncontexts:\n- name: kube-sim\n  context:\n    \
+             cluster: kube-sim\n    user: kube-sim-admin\n    namespace: default\ncurrent-context: kube-sim\n",
+            self.url(),
+            authn::ADMIN_TOKEN,
         )
     }
 

@@ -127,7 +127,11 @@ pub fn create(
             }
         };
     }
-    meta::validate_name(&rt.kind, &name)?;
+    if rt.group == super::rbac::GROUP {
+        meta::validate_path_segment_name(&rt.kind, &name)?;
+    } else {
+        meta::validate_name(&rt.kind, &name)?;
+    }
     if st.get(&store, ns_of(rt, ns), &name).is_some() {
         return Err(ApiError::already_exists(&rt.plural, &rt.group, &name));
     }

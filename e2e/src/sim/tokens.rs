@@ -152,7 +152,11 @@ pub fn review(st: &State, key: &[u8], body: &Value) -> Value {
     out
 }
 
-fn check(st: &State, key: &[u8], token: &str, want: &[String]) -> Result<Value, String> {
+/// Verifies `token` for one of the audiences `want`: signature, expiry, audience, and that the
+/// service account and bound pod still exist with the same uids. Returns the TokenReview
+/// `status` (`authenticated`, `user`, `audiences`), or the reason it is refused. Used by
+/// TokenReview and by the API's own authentication ([`super::authn`]).
+pub(crate) fn check(st: &State, key: &[u8], token: &str, want: &[String]) -> Result<Value, String> {
     let c = decode(key, token).map_err(String::from)?;
     let now = chrono::Utc::now().timestamp();
     if c["exp"].as_i64().is_none_or(|e| e < now) {
