@@ -8,6 +8,7 @@ mod crud;
 mod custom;
 mod lifecycle;
 mod patch;
+mod rbac;
 mod tokens;
 mod watch;
 
