@@ -1,5 +1,6 @@
-//! The admin HTTP server: `/livez` (the process runs), `/readyz` (caches synced, gRPC bound, not
-//! shutting down) and `/metrics` (Prometheus text). Does network I/O.
+//! The admin HTTP server: `/livez` (the process runs), `/readyz` (caches synced, gRPC bound, no
+//! API request refused for lack of permission, not shutting down; a refusal is named in the
+//! answer) and `/metrics` (Prometheus text). Does network I/O.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +13,17 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
+use crate::permissions::Permissions;
+
 /// What the admin server shows.
 #[derive(Clone)]
 pub(crate) struct AdminState {
-    /// True while the operator is ready to serve (see [`Readiness`]).
+    /// True while the operator is ready to serve.
     pub(crate) ready: watch::Receiver<bool>,
     /// The metrics registry rendered at `/metrics`.
     pub(crate) registry: Arc<Registry>,
+    /// The API requests refused for lack of permission, named by `/readyz`.
+    pub(crate) permissions: Permissions,
 }
 
 /// The router of the admin server.
@@ -32,9 +37,19 @@ pub(crate) fn router(state: AdminState) -> Router {
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     if *state.ready.borrow() {
-        (StatusCode::OK, "ready")
+        return (StatusCode::OK, "ready".to_owned());
+    }
+    let missing = state.permissions.missing();
+    if missing.is_empty() {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the API server refuses (RBAC): {}",
+                missing.join("; ")
+            ),
+        )
     }
 }
 
@@ -92,9 +107,12 @@ mod tests {
     #[tokio::test]
     async fn readyz_follows_the_readiness_signal() {
         let (tx, rx) = watch::channel(false);
+        let mut registry = Registry::default();
+        let permissions = Permissions::register(&mut registry);
         let state = AdminState {
             ready: rx,
-            registry: Arc::new(Registry::default()),
+            registry: Arc::new(registry),
+            permissions,
         };
         assert_eq!(
             status(router(state.clone()), "/readyz").await,
@@ -117,15 +135,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn readyz_names_what_the_api_server_refuses() {
+        use crate::permissions::{Access, Classified};
+        let (_tx, rx) = watch::channel(false);
+        let permissions = Permissions::register(&mut Registry::default());
+        let lease_watch = Classified {
+            access: Access {
+                verb: "watch",
+                resource: "leases.coordination.k8s.io".into(),
+            },
+            namespace: Some("kairos-system".into()),
+        };
+        permissions.refused(&lease_watch, "leases.coordination.k8s.io is forbidden");
+        let state = AdminState {
+            ready: rx,
+            registry: Arc::new(Registry::default()),
+            permissions,
+        };
+        let response = router(state)
+            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "not ready: the API server refuses (RBAC): watch leases.coordination.k8s.io in kairos-system"
+        );
+    }
+
+    #[tokio::test]
     async fn metrics_render_as_openmetrics_text() {
         let (_tx, rx) = watch::channel(true);
         let mut registry = Registry::with_prefix("kairos");
+        let permissions = Permissions::register(&mut registry);
         let counter = prometheus_client::metrics::counter::Counter::<u64>::default();
         registry.register("test_events", "A test counter", counter.clone());
         counter.inc();
         let state = AdminState {
             ready: rx,
             registry: Arc::new(registry),
+            permissions,
         };
         let response = router(state)
             .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())

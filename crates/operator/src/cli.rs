@@ -19,7 +19,9 @@ use crate::controllers;
 use crate::fleet_metrics::FleetMetrics;
 use crate::leader::{self, LeaderConfig};
 use crate::metrics::ReconcileMetrics;
+use crate::permissions::Permissions;
 use crate::report::{self, ReportConfig, ReportMetrics, TlsMode};
+use crate::scope::OperationNamespaces;
 use crate::telemetry::{self, LogFormat};
 
 /// The Kairos operator: reports what OS every Kairos node runs, and rolls upgrades and privileged
@@ -60,71 +62,109 @@ struct RunArgs {
     )]
     log_format: LogFormat,
     /// Address of the admin server (`/livez`, `/readyz`, `/metrics`).
-    #[arg(long, env = "KAIROS_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        env = "KAIROS_ADMIN_ADDR",
+        default_value = "0.0.0.0:8080",
+        global = true
+    )]
     admin_addr: SocketAddr,
     /// Address of the gRPC report service the node agents connect to.
-    #[arg(long, env = "KAIROS_GRPC_ADDR", default_value = "0.0.0.0:9443")]
+    #[arg(
+        long,
+        env = "KAIROS_GRPC_ADDR",
+        default_value = "0.0.0.0:9443",
+        global = true
+    )]
     grpc_addr: SocketAddr,
     /// Namespace the operator runs in (its TLS Secret, CA ConfigMap and Lease live there).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "kairos-system")]
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "kairos-system",
+        global = true
+    )]
     namespace: String,
     /// Name of the Node the operator's pod runs on (it goes last in its rollout group).
-    #[arg(long, env = "NODE_NAME")]
+    #[arg(long, env = "NODE_NAME", global = true)]
     node_name: Option<String>,
     /// Name of the operator's pod (the instance named on Events).
-    #[arg(long, env = "POD_NAME")]
+    #[arg(long, env = "POD_NAME", global = true)]
     pod_name: Option<String>,
     /// Serve the report channel without TLS. For tests only: tokens then travel in clear text.
-    #[arg(long, env = "KAIROS_INSECURE_GRPC")]
+    #[arg(long, env = "KAIROS_INSECURE_GRPC", global = true)]
     insecure_grpc: bool,
     /// How often agents report when nothing changes.
-    #[arg(long, env = "KAIROS_HEARTBEAT", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KAIROS_HEARTBEAT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
     heartbeat: Duration,
     /// `KairosNode.status.lastSeen` is written at most this often per node.
-    #[arg(long, env = "KAIROS_LASTSEEN_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KAIROS_LASTSEEN_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
     lastseen_interval: Duration,
     /// At most this many API requests of the report channel at once (TokenReviews and
     /// KairosNode/Node writes); more reports wait in the operator, so a fleet reporting at once
     /// cannot flood the API server.
-    #[arg(long, env = "KAIROS_REPORT_API_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "KAIROS_REPORT_API_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..), global = true)]
     report_api_concurrency: u16,
     /// How often an operation in flight is re-examined (drain retries, timeouts) when nothing
     /// it watches changes.
-    #[arg(long, env = "KAIROS_POLL_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KAIROS_POLL_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     poll_interval: Duration,
     /// How long a node may take to come back with a new boot ID after its reboot.
-    #[arg(long, env = "KAIROS_REBOOT_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KAIROS_REBOOT_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration, global = true)]
     reboot_timeout: Duration,
     /// How long a node's Job may run when its NodeOp sets no `jobTimeoutSeconds`.
-    #[arg(long, env = "KAIROS_JOB_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KAIROS_JOB_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     job_timeout: Duration,
     /// Image of the reboot pod (needs `sh`, `cat` and `nsenter`).
-    #[arg(long, env = "KAIROS_REBOOT_IMAGE", default_value = "busybox:1.37")]
+    #[arg(
+        long,
+        env = "KAIROS_REBOOT_IMAGE",
+        default_value = "busybox:1.37",
+        global = true
+    )]
     reboot_image: String,
     /// Service account of the privileged Jobs and pods, in the operator's namespace.
     #[arg(
         long,
         env = "KAIROS_JOB_SERVICE_ACCOUNT",
-        default_value = "kairos-node-job"
+        default_value = "kairos-node-job",
+        global = true
     )]
     job_service_account: String,
+    /// Namespaces whose NodeOps and NodeOpUpgrades the operator acts on, comma-separated; empty
+    /// (the default) means every namespace. The operator's own namespace (`--namespace`), where
+    /// the NodeOps of per-node upgrades live, is always included. A NodeOp or NodeOpUpgrade
+    /// elsewhere is left alone (no Job, cordon, finalizer or status), and a Warning Event
+    /// `NamespaceNotAllowed` on it says so.
+    #[arg(
+        long,
+        env = "KAIROS_OPERATION_NAMESPACES",
+        value_delimiter = ',',
+        global = true
+    )]
+    operation_namespaces: Vec<String>,
     /// Take part in leader election on a Lease, so that only one replica runs the controllers
     /// (every replica serves the report channel).
-    #[arg(long, env = "KAIROS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KAIROS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     leader_election: bool,
     /// Name of the leader-election Lease, in `--namespace`.
-    #[arg(long, env = "KAIROS_LEASE_NAME", default_value = "kairos-operator")]
+    #[arg(
+        long,
+        env = "KAIROS_LEASE_NAME",
+        default_value = "kairos-operator",
+        global = true
+    )]
     lease_name: String,
     /// How long the lease holds without renewal: the longest a failover takes.
-    #[arg(long, env = "KAIROS_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KAIROS_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration, global = true)]
     lease_duration: Duration,
     /// How long before the lease expires the leader renews it. A leader that has not renewed for
     /// `duration - grace / 2` steps down (with the defaults: renewals every 5 s, step down
     /// after 10 s without one, another replica takes over after 15 s).
-    #[arg(long, env = "KAIROS_LEASE_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KAIROS_LEASE_GRACE", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     lease_grace: Duration,
     /// How long to wait for the API server to answer at start.
-    #[arg(long, env = "KAIROS_API_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "KAIROS_API_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration, global = true)]
     api_timeout: Duration,
 }
 
@@ -178,16 +218,25 @@ impl RunArgs {
             job_timeout,
             reboot_image,
             job_service_account,
+            operation_namespaces,
             leader_election,
             lease_name,
             lease_duration,
             lease_grace,
             api_timeout,
         } = self;
-        tracing::info!(version = env!("CARGO_PKG_VERSION"), %namespace, node = ?node_name, "starting");
-        let client = connect(api_timeout).await?;
-
+        let operation_namespaces = OperationNamespaces::new(&operation_namespaces, &namespace);
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            %namespace,
+            node = ?node_name,
+            operation_namespaces = %operation_namespaces,
+            "starting"
+        );
         let mut registry = Registry::with_prefix("kairos");
+        let permissions = Permissions::register(&mut registry);
+        let client = connect(api_timeout, &permissions).await?;
+
         let reconcile_metrics = ReconcileMetrics::register(&mut registry);
         let report_metrics = ReportMetrics::register(&mut registry);
         let (caches, cache_task) = controllers::Caches::start(&client);
@@ -203,16 +252,21 @@ impl RunArgs {
             AdminState {
                 ready: ready_rx,
                 registry: Arc::new(registry),
+                permissions: permissions.clone(),
             },
             wait_for(shutdown_rx.clone()),
         ));
 
-        // Ready = the CRDs are served, the caches are synced and the gRPC port is bound.
+        // Ready = the CRDs are served, the caches are synced, the gRPC port is bound and the API
+        // server refuses none of the operator's requests.
         let (grpc_ready_tx, grpc_ready) = watch::channel(false);
         let (caches_ready_tx, caches_ready) = watch::channel(false);
         tokio::spawn(readiness(
-            grpc_ready,
-            caches_ready,
+            ReadinessInputs {
+                grpc: grpc_ready,
+                caches: caches_ready,
+                permitted: permissions.granted(),
+            },
             ready_tx,
             shutdown_rx.clone(),
         ));
@@ -243,6 +297,7 @@ impl RunArgs {
             namespace: namespace.clone(),
             node_name,
             reboot_timeout,
+            operation_namespaces,
         };
         let engine = kairos_core::nodeop::Config {
             job_namespace: Some(namespace),
@@ -309,26 +364,42 @@ fn default_identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// Keeps `ready` true exactly while both inputs are true and no shutdown started. An input whose
+/// What the operator's readiness is made of.
+struct ReadinessInputs {
+    /// The gRPC port is bound.
+    grpc: watch::Receiver<bool>,
+    /// The caches are synced (after the CRDs are served).
+    caches: watch::Receiver<bool>,
+    /// The API server refuses none of the operator's requests ([`Permissions::granted`]).
+    permitted: watch::Receiver<bool>,
+}
+
+/// Keeps `ready` true exactly while every input is true and no shutdown started. An input whose
 /// sender is gone keeps its last value.
 async fn readiness(
-    mut grpc: watch::Receiver<bool>,
-    mut caches: watch::Receiver<bool>,
+    inputs: ReadinessInputs,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut grpc_open, mut caches_open, mut shutdown_open) = (true, true, true);
+    let ReadinessInputs {
+        mut grpc,
+        mut caches,
+        mut permitted,
+    } = inputs;
+    let mut open = [true; 4];
     loop {
         let now = *grpc.borrow_and_update()
             & *caches.borrow_and_update()
+            & *permitted.borrow_and_update()
             & !*shutdown.borrow_and_update();
         if ready.send_replace(now) != now {
             tracing::info!(ready = now, "readiness changed");
         }
         tokio::select! {
-            r = grpc.changed(), if grpc_open => grpc_open = r.is_ok(),
-            r = caches.changed(), if caches_open => caches_open = r.is_ok(),
-            r = shutdown.changed(), if shutdown_open => shutdown_open = r.is_ok(),
+            r = grpc.changed(), if open[0] => open[0] = r.is_ok(),
+            r = caches.changed(), if open[1] => open[1] = r.is_ok(),
+            r = permitted.changed(), if open[2] => open[2] = r.is_ok(),
+            r = shutdown.changed(), if open[3] => open[3] = r.is_ok(),
             else => break,
         }
     }
@@ -336,7 +407,7 @@ async fn readiness(
 
 /// Builds a client from the kubeconfig or the in-cluster config and checks that the API server
 /// answers, so a wrong or unreachable cluster fails at once with a clear message.
-async fn connect(timeout: Duration) -> anyhow::Result<kube::Client> {
+async fn connect(timeout: Duration, permissions: &Permissions) -> anyhow::Result<kube::Client> {
     let mut config = kube::Config::infer().await.context(
         "failed to find a Kubernetes configuration (in-cluster service account or kubeconfig)",
     )?;
@@ -355,7 +426,12 @@ async fn connect(timeout: Duration) -> anyhow::Result<kube::Client> {
         )),
     ));
     let url = config.cluster_url.clone();
-    let client = kube::Client::try_from(config).context("failed to build a Kubernetes client")?;
+    // Every request's answer goes through the permission record (403s: logged once, counted,
+    // readiness).
+    let client = kube::client::ClientBuilder::try_from(config)
+        .context("failed to build a Kubernetes client")?
+        .with_layer(&permissions.layer())
+        .build();
     match tokio::time::timeout(timeout, client.apiserver_version()).await {
         Ok(Ok(version)) => {
             tracing::info!(%url, server = %version.git_version, "connected to the API server");
@@ -415,9 +491,15 @@ mod tests {
     async fn ready_only_between_sync_and_shutdown_even_when_inputs_close() {
         let (grpc_tx, grpc) = watch::channel(false);
         let (caches_tx, caches) = watch::channel(false);
+        let (_permitted_tx, permitted) = watch::channel(true);
         let (stop_tx, stop) = watch::channel(false);
         let (ready_tx, mut ready) = watch::channel(false);
-        tokio::spawn(readiness(grpc, caches, ready_tx, stop));
+        let inputs = ReadinessInputs {
+            grpc,
+            caches,
+            permitted,
+        };
+        tokio::spawn(readiness(inputs, ready_tx, stop));
 
         grpc_tx.send_replace(true);
         tokio::task::yield_now().await;
@@ -427,5 +509,134 @@ mod tests {
         settle(&mut ready, true).await;
         stop_tx.send_replace(true);
         settle(&mut ready, false).await;
+    }
+
+    #[tokio::test]
+    async fn not_ready_while_a_permission_is_missing() {
+        use crate::permissions::{Access, Classified};
+        let (_grpc_tx, grpc) = watch::channel(true);
+        let (_caches_tx, caches) = watch::channel(true);
+        let (_stop_tx, stop) = watch::channel(false);
+        let (ready_tx, mut ready) = watch::channel(false);
+        let permissions = Permissions::register(&mut Registry::default());
+        let inputs = ReadinessInputs {
+            grpc,
+            caches,
+            permitted: permissions.granted(),
+        };
+        tokio::spawn(readiness(inputs, ready_tx, stop));
+        settle(&mut ready, true).await;
+
+        let access = |verb| Access {
+            verb,
+            resource: "leases.coordination.k8s.io".into(),
+        };
+        let watch = Classified {
+            access: access("watch"),
+            namespace: Some("ks".into()),
+        };
+        permissions.refused(&watch, "forbidden");
+        settle(&mut ready, false).await;
+        // A success of another verb does not end it; a watch that starts again does.
+        permissions.allowed(&access("get"));
+        tokio::task::yield_now().await;
+        assert!(!*ready.borrow());
+        permissions.allowed(&access("watch"));
+        settle(&mut ready, true).await;
+        // A refused Event does not make the operator unready.
+        let event = Classified {
+            access: Access {
+                verb: "create",
+                resource: "events.events.k8s.io".into(),
+            },
+            namespace: Some("ops".into()),
+        };
+        permissions.refused(&event, "forbidden");
+        tokio::task::yield_now().await;
+        assert!(*ready.borrow());
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn run_flags_are_accepted_before_and_after_the_subcommand_and_without_it() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        for args in [
+            &["kairos-operator", "run", "--admin-addr", "127.0.0.1:0"][..],
+            &["kairos-operator", "--admin-addr", "127.0.0.1:0", "run"],
+            &["kairos-operator", "--admin-addr", "127.0.0.1:0"],
+            &[
+                "kairos-operator",
+                "--grpc-addr",
+                "127.0.0.1:1",
+                "run",
+                "--admin-addr",
+                "127.0.0.1:0",
+            ],
+        ] {
+            let cli = parse(args);
+            assert!(matches!(cli.command, Some(Command::Run) | None), "{args:?}");
+            assert_eq!(cli.run.admin_addr, addr, "{args:?}");
+        }
+        let both = parse(&[
+            "kairos-operator",
+            "--grpc-addr",
+            "127.0.0.1:1",
+            "run",
+            "--admin-addr",
+            "127.0.0.1:0",
+        ]);
+        assert_eq!(
+            both.run.grpc_addr,
+            "127.0.0.1:1".parse::<SocketAddr>().unwrap()
+        );
+        let defaults = parse(&["kairos-operator", "run"]);
+        assert_eq!(
+            defaults.run.admin_addr,
+            "0.0.0.0:8080".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(defaults.run.lease_duration, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn run_help_lists_every_run_flag() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        cli.build(); // propagates the global flags to the subcommands, as parsing does
+        let run = cli.find_subcommand_mut("run").expect("a run subcommand");
+        let help = run.render_long_help().to_string();
+        for flag in [
+            "--admin-addr",
+            "--grpc-addr",
+            "--namespace",
+            "--log-level",
+            "--operation-namespaces",
+            "--leader-election",
+            "--lease-grace",
+            "--api-timeout",
+        ] {
+            assert!(help.contains(flag), "`run --help` lacks {flag}:\n{help}");
+        }
+    }
+
+    #[test]
+    fn crds_is_still_a_command() {
+        let cli = parse(&["kairos-operator", "crds"]);
+        assert!(matches!(cli.command, Some(Command::Crds)));
+    }
+
+    #[test]
+    fn operation_namespaces_are_a_comma_separated_list_defaulting_to_none() {
+        let cli = parse(&[
+            "kairos-operator",
+            "run",
+            "--operation-namespaces",
+            "ops,maintenance",
+        ]);
+        assert_eq!(cli.run.operation_namespaces, ["ops", "maintenance"]);
+        let cli = parse(&["kairos-operator", "run"]);
+        assert!(cli.run.operation_namespaces.is_empty());
     }
 }

@@ -1,12 +1,14 @@
 //! What every reconcile shares: the API client, the Event recorder, metrics and the operator's
 //! configuration. The clock is read here, never in `kairos-core`.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::metrics::ReconcileMetrics;
+use crate::scope::OperationNamespaces;
 
 /// The operator's settings that controllers need.
 #[derive(Clone, Debug)]
@@ -17,6 +19,8 @@ pub(crate) struct Config {
     pub(crate) node_name: Option<String>,
     /// How long a node may take to come back after a reboot.
     pub(crate) reboot_timeout: std::time::Duration,
+    /// The namespaces whose NodeOps and NodeOpUpgrades are acted on.
+    pub(crate) operation_namespaces: OperationNamespaces,
 }
 
 /// Shared state of the controllers.
@@ -29,6 +33,9 @@ pub(crate) struct Context {
     pub(crate) metrics: ReconcileMetrics,
     /// Settings.
     pub(crate) config: Config,
+    /// UIDs of the objects outside the operation namespaces already reported (log and Event
+    /// once per object, not on every reconcile).
+    pub(crate) noted_out_of_scope: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -49,6 +56,7 @@ impl Context {
             recorder,
             metrics,
             config,
+            noted_out_of_scope: Mutex::default(),
         })
     }
 

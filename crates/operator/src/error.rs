@@ -1,6 +1,10 @@
 //! The operator's error type: each variant names the operation that failed, and
 //! [`Error::category`] gives the bounded label used on metrics and Events. No I/O.
 
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+
 /// A failed reconcile step.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -55,7 +59,24 @@ impl Error {
     pub(crate) fn is_transient(&self) -> bool {
         !matches!(self, Self::Invalid(_))
     }
+
+    /// When a reconcile that failed with this error is retried: soon after an API hiccup, in
+    /// [`FORBIDDEN_RETRY`] when the API server refused (the RBAC must change first), in a
+    /// minute otherwise.
+    pub(crate) fn retry_after(&self) -> Action {
+        if crate::permissions::is_forbidden(self) {
+            Action::requeue(FORBIDDEN_RETRY)
+        } else if self.is_transient() {
+            Action::requeue(Duration::from_secs(2))
+        } else {
+            Action::requeue(Duration::from_secs(60))
+        }
+    }
 }
+
+/// How long a reconcile refused with 403 Forbidden waits before it is retried: as long as the
+/// watches' longest backoff.
+pub(crate) const FORBIDDEN_RETRY: Duration = crate::backoff::MAX_DELAY;
 
 /// The operator's result type.
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,9 +9,11 @@ use futures::StreamExt as _;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube_lease_manager::{LeaseManagerBuilder, LeaseParams};
 use tokio::sync::watch;
+
+use crate::backoff::WatchBackoff;
 
 /// How this replica takes part in leader election.
 #[derive(Clone, Debug)]
@@ -113,7 +115,11 @@ fn leads(
 
 /// Publishes the manager's view of the leadership, cut off when renewals stop (the manager keeps
 /// saying "leader" while it cannot reach the API server). Once stepped down, this replica stays
-/// down (the process then exits and rejoins as a follower). Watches the Lease.
+/// down (the process then exits and rejoins as a follower).
+///
+/// Renewals are seen on a watch of the Lease (with backoff). When none was seen in time, the
+/// Lease is read before stepping down: a watch that is refused (RBAC without list/watch on
+/// Leases) or broken must not end a leadership whose renewals succeed. Talks to the API server.
 async fn guard(
     api: Api<Lease>,
     config: LeaderConfig,
@@ -122,14 +128,20 @@ async fn guard(
 ) {
     let valid = valid_for(&config);
     let lease_events = watcher(
-        api,
+        api.clone(),
         watcher::Config::default().fields(&format!("metadata.name={}", config.lease_name)),
-    );
+    )
+    .backoff(WatchBackoff::default());
     let mut lease_events = std::pin::pin!(lease_events);
     let mut renewed: Option<Timestamp> = None;
     let mut stepped_down = false;
     loop {
+        let news = manager.has_changed().unwrap_or(false);
         let says = *manager.borrow_and_update();
+        if news && says {
+            // The manager just took or renewed the lease.
+            renewed = latest(renewed, Some(Timestamp::now()));
+        }
         let now = Timestamp::now();
         let leading = !stepped_down && leads(says, renewed, now, valid);
         if says && !leading && *out.borrow() {
@@ -152,30 +164,60 @@ async fn guard(
                     out.send_replace(false);
                     return;
                 }
-                if *manager.borrow() {
-                    // The manager just took or renewed the lease.
-                    renewed = Some(Timestamp::now());
-                }
             }
             event = lease_events.next() => match event {
                 Some(Ok(watcher::Event::Apply(lease) | watcher::Event::InitApply(lease))) => {
-                    let spec = lease.spec.unwrap_or_default();
-                    if spec.holder_identity.as_deref() == Some(config.identity.as_str())
-                        && let Some(at) = spec.renew_time
-                    {
-                        renewed = Some(renewed.map_or(at.0, |r| r.max(at.0)));
-                    }
+                    renewed = latest(renewed, renewal(&lease, &config.identity));
                 }
                 Some(_) => {}
                 None => return,
             },
-            () = tokio::time::sleep(until_expiry) => {}
+            () = tokio::time::sleep(until_expiry) => {
+                if leading {
+                    // No renewal seen in time: ask the Lease itself before stepping down.
+                    renewed = latest(renewed, read_renewal(&api, &config).await);
+                }
+            }
+        }
+    }
+}
+
+/// When `identity` last renewed `lease`, if it holds it. Pure.
+fn renewal(lease: &Lease, identity: &str) -> Option<Timestamp> {
+    let spec = lease.spec.as_ref()?;
+    if spec.holder_identity.as_deref() != Some(identity) {
+        return None;
+    }
+    spec.renew_time.as_ref().map(|t| t.0)
+}
+
+fn latest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    a.max(b)
+}
+
+/// Reads this replica's last renewal from the Lease; `None` when it cannot be read within a
+/// quarter of the grace period (half of what is left before the lease may expire), or when
+/// another replica holds it.
+async fn read_renewal(api: &Api<Lease>, config: &LeaderConfig) -> Option<Timestamp> {
+    let timeout = (config.grace / 4).max(Duration::from_millis(100));
+    match tokio::time::timeout(timeout, api.get(&config.lease_name)).await {
+        Ok(Ok(lease)) => renewal(&lease, &config.identity),
+        Ok(Err(e)) => {
+            tracing::warn!(lease = %config.lease_name, error = %e, "failed to read the leader lease");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(lease = %config.lease_name, ?timeout, "failed to read the leader lease in time");
+            None
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
     fn config(duration: u64, grace: u64) -> LeaderConfig {
@@ -198,6 +240,84 @@ mod tests {
         assert_eq!(valid_for(&config(2, 1)), millis(1_500));
         // A grace as long as the lease is cut to a second less (as the manager's own).
         assert_eq!(valid_for(&config(10, 10)), millis(5_500));
+    }
+
+    /// A fake API server for the Lease `l`: lists and watches are refused (403); a GET shows
+    /// the Lease held by `holder`, renewed just now. Counts the GETs.
+    fn lease_api(holder: Arc<Mutex<&'static str>>, gets: Arc<AtomicUsize>) -> kube::Client {
+        use k8s_openapi::api::coordination::v1::LeaseSpec;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+        use kube::client::Body;
+        let service = tower::service_fn(move |req: axum::http::Request<Body>| {
+            let (holder, gets) = (holder.clone(), gets.clone());
+            async move {
+                let named = req.uri().path().ends_with("/leases/l");
+                let (status, body) = if named {
+                    gets.fetch_add(1, Ordering::SeqCst);
+                    let lease = Lease {
+                        metadata: kube::api::ObjectMeta {
+                            name: Some("l".into()),
+                            namespace: Some("ns".into()),
+                            ..Default::default()
+                        },
+                        spec: Some(LeaseSpec {
+                            holder_identity: Some((*holder.lock().unwrap()).to_owned()),
+                            renew_time: Some(MicroTime(Timestamp::now())),
+                            lease_duration_seconds: Some(2),
+                            ..Default::default()
+                        }),
+                    };
+                    (200, serde_json::to_value(&lease).unwrap())
+                } else {
+                    let message = "leases.coordination.k8s.io is forbidden: User \"me\" cannot list resource \"leases\"";
+                    (
+                        403,
+                        serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "reason": "Forbidden", "code": 403, "message": message}),
+                    )
+                };
+                let mut response =
+                    axum::http::Response::new(Body::from(serde_json::to_vec(&body).unwrap()));
+                *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        kube::Client::new(service, "ns")
+    }
+
+    #[tokio::test]
+    async fn a_refused_watch_does_not_end_a_leadership_whose_renewals_succeed() {
+        let holder = Arc::new(Mutex::new("me"));
+        let gets = Arc::new(AtomicUsize::new(0));
+        let client = lease_api(holder.clone(), gets.clone());
+        let (manager_tx, manager_rx) = watch::channel(false);
+        let (out_tx, mut out) = watch::channel(false);
+        // Renewals are good for 1.5 s (2 s lease, 1 s grace).
+        tokio::spawn(guard(
+            Api::namespaced(client, "ns"),
+            config(2, 1),
+            manager_rx,
+            out_tx,
+        ));
+        manager_tx.send_replace(true); // the manager took the lease
+
+        tokio::time::timeout(Duration::from_secs(1), out.wait_for(|leads| *leads))
+            .await
+            .expect("leads")
+            .expect("open");
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        assert!(*out.borrow(), "still leading: the Lease shows the renewals");
+        assert!(
+            gets.load(Ordering::SeqCst) >= 2,
+            "the Lease was read instead of watched"
+        );
+
+        // Another replica holds the Lease now: this one steps down at the next check.
+        *holder.lock().unwrap() = "other";
+        tokio::time::timeout(Duration::from_secs(3), out.wait_for(|leads| !*leads))
+            .await
+            .expect("stepped down")
+            .expect("open");
     }
 
     #[test]

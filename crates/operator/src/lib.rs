@@ -2,6 +2,7 @@
 //! report service the node agents talk to, and the admin HTTP server.
 
 mod admin;
+mod backoff;
 mod cli;
 mod context;
 mod controllers;
@@ -10,7 +11,9 @@ mod error;
 mod fleet_metrics;
 mod leader;
 mod metrics;
+mod permissions;
 pub mod report;
+mod scope;
 mod telemetry;
 
 pub use cli::Cli;

@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::context::Context;
 use crate::controllers::Caches;
 use crate::error::{Error, Result};
+use crate::permissions::warn_unless_forbidden;
 
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "kairosnode";
@@ -53,8 +54,10 @@ pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<
         op.namespace().as_deref() == Some(state.config.namespace.as_str())
             && op.labels().get(LABEL_KAIROSNODE) == Some(&node_label)
     });
+    let scope = &ctx.config.operation_namespaces;
     let fleet = all.iter().filter(|op| {
         op.labels().contains_key(LABEL_NODEOP_UPGRADE)
+            && scope.allows(&op.namespace().unwrap_or_default())
             && op
                 .spec
                 .target_nodes
@@ -165,10 +168,6 @@ fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
 /// Decides when to retry a failed reconcile.
 pub(crate) fn error_policy(kn: Arc<KairosNode>, error: &Error, state: Arc<State>) -> Action {
     state.ctx.metrics.failure(CONTROLLER, error.category());
-    tracing::warn!(kairosnode = %kn.name_any(), error = %error, "reconcile failed");
-    Action::requeue(Duration::from_secs(if error.is_transient() {
-        2
-    } else {
-        60
-    }))
+    warn_unless_forbidden!(error, kairosnode = %kn.name_any(), error = %error, "reconcile failed");
+    error.retry_after()
 }

@@ -20,12 +20,15 @@ use kairos_core::nodeop::{RebootOnly, Verifier};
 use kairos_core::upgrade::upgrade_target;
 use kairos_core::upgrade_verifier::UpgradeVerifier;
 use kube::api::Api;
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
+use crate::backoff::WatchBackoff;
 use crate::context::Context;
 use crate::leader::Leadership;
+use crate::permissions::warn_unless_forbidden;
 
 /// Caches every controller reads instead of listing: all Nodes and all KairosNodes.
 #[derive(Clone)]
@@ -50,13 +53,13 @@ impl Caches {
             Api::<NodeOp>::all(client.clone()),
             watcher::Config::default(),
         )
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .modify(strip_managed_fields)
         .reflect(nodeops_writer)
         .applied_objects()
         .for_each(|_| async {});
         let node_stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-            .default_backoff()
+            .backoff(WatchBackoff::default())
             .modify(slim_node)
             .reflect(nodes_writer)
             .applied_objects()
@@ -65,7 +68,7 @@ impl Caches {
             Api::<KairosNode>::all(client.clone()),
             watcher::Config::default(),
         )
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .modify(strip_managed_fields)
         .reflect(kn_writer)
         .applied_objects()
@@ -139,6 +142,53 @@ pub(crate) fn upgrade_verifier(caches: &Caches, op: &NodeOp) -> Box<dyn Verifier
     Box::new(UpgradeVerifier { target, reports })
 }
 
+/// Reason of the Warning Event on a `NodeOp` or `NodeOpUpgrade` outside the operation namespaces.
+pub(crate) const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+
+/// Whether the operator acts on `obj`: its namespace is one of `--operation-namespaces`. The
+/// first time it is not, says so in the log and in a Warning Event on the object (best effort:
+/// the RBAC may not allow Events there); never writes the object itself.
+pub(crate) async fn in_scope<K>(ctx: &Context, obj: &K) -> bool
+where
+    K: Resource<DynamicType = ()>,
+{
+    let namespace = obj.namespace().unwrap_or_default();
+    let allowed = &ctx.config.operation_namespaces;
+    if allowed.allows(&namespace) {
+        return true;
+    }
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    let first = ctx
+        .noted_out_of_scope
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(uid);
+    if first {
+        let kind = K::kind(&());
+        tracing::warn!(
+            %kind,
+            %namespace,
+            name = %obj.name_any(),
+            %allowed,
+            "not acting on an object outside the operation namespaces (--operation-namespaces)"
+        );
+        let event = Event {
+            type_: EventType::Warning,
+            reason: NAMESPACE_NOT_ALLOWED.to_owned(),
+            note: Some(format!(
+                "the operator acts only on {kind}s in {allowed} (--operation-namespaces): \
+                 this one is left alone"
+            )),
+            action: "Skip".to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+            warn_unless_forbidden!(&e, error = %e, %kind, "failed to publish an event");
+        }
+    }
+    false
+}
+
 /// How long the controllers may take to finish their running reconciles once told to stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -195,6 +245,7 @@ pub(crate) async fn run(
             Api::<NodeOp>::all(client.clone()),
             watcher::Config::default(),
         )
+        .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(shutdown())
         .run(
             nodeop_upgrade::reconcile,
@@ -236,6 +287,7 @@ pub(crate) async fn run(
             watcher::Config::default(),
             targets,
         )
+        .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(shutdown())
         .run(kairos_node::reconcile, kairos_node::error_policy, state)
         .for_each(log_result)
@@ -328,6 +380,7 @@ fn nodeop_controller(
             engine_pods,
             move |pod: Pod| by_uid_pods(pod.labels().get(LABEL_NODEOP_UID)),
         )
+        .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(shutdown)
         .run(nodeop::reconcile, nodeop::error_policy, state)
         .for_each(log_result)
@@ -360,5 +413,111 @@ mod slim_tests {
         assert!(status.images.is_none() && status.addresses.is_none());
         assert!(node.metadata.managed_fields.is_none());
         assert_eq!(node.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use std::sync::Mutex;
+
+    use http_body_util::BodyExt as _;
+    use kube::client::Body;
+    use prometheus_client::registry::Registry;
+
+    use kube::runtime::controller::Action;
+
+    use super::*;
+    use crate::context::Config;
+    use crate::metrics::ReconcileMetrics;
+    use crate::scope::OperationNamespaces;
+
+    /// A fake API server that records every request and echoes what is created.
+    fn recording_client(requests: Arc<Mutex<Vec<String>>>) -> kube::Client {
+        let service = tower::service_fn(move |req: axum::http::Request<Body>| {
+            let requests = requests.clone();
+            async move {
+                requests
+                    .lock()
+                    .unwrap()
+                    .push(format!("{} {}", req.method(), req.uri().path()));
+                let body = req.into_body().collect().await?.to_bytes();
+                let mut response = axum::http::Response::new(Body::from(body.to_vec()));
+                *response.status_mut() = axum::http::StatusCode::CREATED;
+                Ok::<_, kube::Error>(response)
+            }
+        });
+        kube::Client::new(service, "kairos-system")
+    }
+
+    fn context(client: kube::Client, only: &[&str]) -> Arc<Context> {
+        let listed: Vec<String> = only.iter().map(|s| (*s).to_owned()).collect();
+        let config = Config {
+            namespace: "kairos-system".into(),
+            node_name: None,
+            reboot_timeout: Duration::from_secs(60),
+            operation_namespaces: OperationNamespaces::new(&listed, "kairos-system"),
+        };
+        Context::new(
+            client,
+            ReconcileMetrics::register(&mut Registry::default()),
+            config,
+            None,
+        )
+    }
+
+    fn caches() -> Caches {
+        Caches {
+            nodes: reflector::store().0,
+            kairos_nodes: reflector::store().0,
+            nodeops: reflector::store().0,
+        }
+    }
+
+    fn nodeop(namespace: &str) -> NodeOp {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
+            "metadata": {"name": "fw", "namespace": namespace, "uid": "uid-1", "resourceVersion": "1"},
+            "spec": {"command": ["sh", "-c", "true"], "targetNodes": ["n1"]},
+        }))
+        .expect("a NodeOp")
+    }
+
+    #[tokio::test]
+    async fn a_nodeop_outside_the_operation_namespaces_is_left_alone_and_noted_once() {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let ctx = context(recording_client(requests.clone()), &["ops"]);
+        let state = Arc::new(nodeop::State {
+            ctx,
+            caches: caches(),
+            engine: kairos_core::nodeop::Config::default(),
+        });
+        let op = Arc::new(nodeop("default"));
+        for _ in 0..3 {
+            let action = nodeop::reconcile(op.clone(), state.clone()).await;
+            assert_eq!(action.expect("no error"), Action::await_change());
+        }
+        // One Event, nothing else: no finalizer, no status, no Job, no cordon.
+        assert_eq!(
+            *requests.lock().unwrap(),
+            ["POST /apis/events.k8s.io/v1/namespaces/default/events"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_nodeop_in_an_operation_namespace_is_acted_on() {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let ctx = context(recording_client(requests.clone()), &["ops"]);
+        let state = Arc::new(nodeop::State {
+            ctx,
+            caches: caches(),
+            engine: kairos_core::nodeop::Config::default(),
+        });
+        let _ = nodeop::reconcile(Arc::new(nodeop("ops")), state).await;
+        let requests = requests.lock().unwrap();
+        assert_eq!(
+            requests.first().map(String::as_str),
+            Some("PATCH /apis/operator.kairos.io/v1alpha1/namespaces/ops/nodeops/fw"),
+            "the finalizer first: {requests:?}"
+        );
     }
 }

@@ -7,7 +7,6 @@ mod observe;
 mod report;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kairos_api::NodeOp;
 use kairos_core::nodeop::{self, Verifier};
@@ -17,6 +16,7 @@ use kube::runtime::controller::Action;
 use crate::context::Context;
 use crate::controllers::Caches;
 use crate::error::{Error, Result};
+use crate::permissions::warn_unless_forbidden;
 
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "nodeop";
@@ -35,6 +35,9 @@ pub(crate) struct State {
 pub(crate) async fn reconcile(op: Arc<NodeOp>, state: Arc<State>) -> Result<Action> {
     let ctx = &state.ctx;
     let _timer = ctx.metrics.start(CONTROLLER);
+    if !crate::controllers::in_scope(ctx, op.as_ref()).await {
+        return Ok(Action::await_change());
+    }
     if op.metadata.deletion_timestamp.is_none() && apply::ensure_finalizer(ctx, &op).await? {
         return Ok(Action::await_change());
     }
@@ -59,10 +62,6 @@ pub(crate) async fn reconcile(op: Arc<NodeOp>, state: Arc<State>) -> Result<Acti
 /// Decides when to retry a failed reconcile.
 pub(crate) fn error_policy(op: Arc<NodeOp>, error: &Error, state: Arc<State>) -> Action {
     state.ctx.metrics.failure(CONTROLLER, error.category());
-    tracing::warn!(nodeop = %op.name_any(), error = %error, "reconcile failed");
-    if error.is_transient() {
-        Action::requeue(Duration::from_secs(2))
-    } else {
-        Action::requeue(Duration::from_secs(60))
-    }
+    warn_unless_forbidden!(error, nodeop = %op.name_any(), error = %error, "reconcile failed");
+    error.retry_after()
 }

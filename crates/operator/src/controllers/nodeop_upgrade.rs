@@ -15,6 +15,7 @@ use kube::runtime::controller::Action;
 use crate::context::Context;
 use crate::controllers::Caches;
 use crate::error::{Error, Result};
+use crate::permissions::warn_unless_forbidden;
 
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "nodeopupgrade";
@@ -31,6 +32,9 @@ pub(crate) struct State {
 pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) -> Result<Action> {
     let ctx = &state.ctx;
     let _timer = ctx.metrics.start(CONTROLLER);
+    if !crate::controllers::in_scope(ctx, upgrade.as_ref()).await {
+        return Ok(Action::await_change());
+    }
     let ns = upgrade.namespace().unwrap_or_default();
     let nodeops: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &ns);
 
@@ -109,10 +113,6 @@ pub(crate) fn error_policy(
     state: Arc<State>,
 ) -> Action {
     state.ctx.metrics.failure(CONTROLLER, error.category());
-    tracing::warn!(nodeopupgrade = %upgrade.name_any(), error = %error, "reconcile failed");
-    Action::requeue(Duration::from_secs(if error.is_transient() {
-        2
-    } else {
-        60
-    }))
+    warn_unless_forbidden!(error, nodeopupgrade = %upgrade.name_any(), error = %error, "reconcile failed");
+    error.retry_after()
 }

@@ -286,7 +286,7 @@ pub async fn keep_rotated(
                 }
             },
             Err(e) => {
-                tracing::warn!(error = %e, "failed to check the report channel's TLS material");
+                crate::permissions::warn_unless_forbidden!(&e, error = %e, "failed to check the report channel's TLS material");
                 RETRY_INTERVAL
             }
         };

@@ -245,7 +245,7 @@ async fn load_initial(
         match outcome {
             Ok(()) => return true,
             Err(e) => {
-                tracing::warn!(error = %e, "failed to set up the report channel's TLS, retrying")
+                crate::permissions::warn_unless_forbidden!(&e, error = %e, "failed to set up the report channel's TLS, retrying")
             }
         }
         tokio::select! {

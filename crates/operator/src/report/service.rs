@@ -348,7 +348,7 @@ impl<A: Authenticator, S: Store> ReportService for ReportServer<A, S> {
                 }))
             }
             Err(e) => {
-                tracing::warn!(node, error = %e, source = ?std::error::Error::source(&e), "failed to record a report");
+                crate::permissions::warn_unless_forbidden!(&e, node, error = %e, source = ?std::error::Error::source(&e), "failed to record a report");
                 self.metrics.report(ReportResult::error);
                 Err(match e {
                     StoreError::NotFound { .. } => Status::failed_precondition(e.to_string()),

@@ -66,7 +66,7 @@ pub async fn run<S: Store>(
             () = super::stopped(&mut shutdown) => return,
         }
         if let Err(e) = sweep_once(store.as_ref(), &cache, threshold, Timestamp::now()).await {
-            tracing::warn!(error = %e, "failed to sweep for silent node agents");
+            crate::permissions::warn_unless_forbidden!(&e, error = %e, "failed to sweep for silent node agents");
         }
     }
 }
