@@ -33,6 +33,7 @@ pub mod schema;
 pub mod selectors;
 pub mod store;
 pub mod table;
+pub mod tls;
 pub mod tokens;
 pub mod watch;
 
@@ -311,6 +312,7 @@ impl Sim {
 pub struct SimServer {
     addr: SocketAddr,
     sim: Arc<Sim>,
+    tls: tls::ServingTls,
     serving: Mutex<Option<Serving>>,
 }
 
@@ -324,7 +326,11 @@ struct Serving {
 impl Serving {
     /// Serves `sim` on `listener` on a new thread with its own tokio runtime. When stopped, the
     /// listener closes and the runtime shuts down, which drops every open connection and watch.
-    fn start(sim: Arc<Sim>, listener: std::net::TcpListener) -> anyhow::Result<Self> {
+    fn start(
+        sim: Arc<Sim>,
+        listener: std::net::TcpListener,
+        tls: tls::ServingTls,
+    ) -> anyhow::Result<Self> {
         listener.set_nonblocking(true)?;
         let app = axum::Router::new().fallback(http::handle).with_state(sim);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -340,7 +346,7 @@ impl Serving {
                 runtime.block_on(async move {
                     let serve = async move {
                         let listener = tokio::net::TcpListener::from_std(listener)?;
-                        axum::serve(listener, app).await
+                        axum::serve(tls.listen(listener), app).await
                     };
                     tokio::select! {
                         r = serve => if let Err(e) = r {
@@ -392,10 +398,12 @@ impl SimServer {
             std::net::TcpListener::bind(addr).with_context(|| format!("failed to bind {addr}"))?;
         let addr = listener.local_addr()?;
         let _ = sim.addr.set(addr);
-        let serving = Serving::start(sim.clone(), listener)?;
+        let tls = tls::ServingTls::generate()?;
+        let serving = Serving::start(sim.clone(), listener, tls.clone())?;
         Ok(Self {
             addr,
             sim,
+            tls,
             serving: Mutex::new(Some(serving)),
         })
     }
@@ -427,7 +435,7 @@ impl SimServer {
         tracing::info!(addr = %self.addr, ?downtime, "kube-sim down");
         tokio::time::sleep(downtime).await;
         let listener = bind_again(self.addr).await?;
-        let serving = Serving::start(self.sim.clone(), listener)?;
+        let serving = Serving::start(self.sim.clone(), listener, self.tls.clone())?;
         *self.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
         tracing::info!(addr = %self.addr, "kube-sim up again");
         Ok(())
@@ -438,9 +446,14 @@ impl SimServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `https://127.0.0.1:<port>` (the certificate is signed by [`SimServer::ca_pem`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
+    }
+
+    /// The PEM of the CA that signed the simulator's serving certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.tls.ca_pem
     }
 
     /// The simulator state (for white-box tests).
@@ -448,12 +461,15 @@ impl SimServer {
         &self.sim
     }
 
-    /// A kubeconfig pointing at this simulator as its admin (context `kube-sim`, the static
-    /// token [`authn::ADMIN_TOKEN`] of user `kube-sim-admin` in `system:masters`).
+    /// A kubeconfig pointing at this simulator as its admin (context `kube-sim`, the CA of its
+    /// serving certificate, the static token [`authn::ADMIN_TOKEN`] of user `kube-sim-admin` in
+    /// `system:masters`).
     pub fn kubeconfig_yaml(&self) -> String {
+        use base64::Engine as _;
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.tls.ca_pem);
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {}\n\
-             users:\n- name: kube-sim-admin\n  user:\n    token: {}\ncontexts:\n- name: kube-sim\n  context:\n    \
+             \x20   certificate-authority-data: {ca}\nusers:\n- name: kube-sim-admin\n  user:\n    token: {}\ncontexts:\n- name: kube-sim\n  context:\n    \
              cluster: kube-sim\n    user: kube-sim-admin\n    namespace: default\ncurrent-context: kube-sim\n",
             self.url(),
             authn::ADMIN_TOKEN,
