@@ -1,6 +1,7 @@
 //! Simulator-only behaviour: the `kube-sim` binary, streaming lists, the disruption-controller
 //! stand-in, graceful pod deletion, propagation policies, bounded watch history, namespace
-//! termination, Table output, held LISTs and restarts. Does API and process I/O.
+//! termination, Table output, held LISTs, restarts, the permission accounting and the create
+//! check of an apply that creates. Does API and process I/O.
 
 mod common;
 
@@ -506,4 +507,143 @@ async fn sim_restart_keeps_the_state_and_refuses_connections_while_down() {
         .map(|cm| cm.name_any())
         .collect();
     assert_eq!(names, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn sim_permissions_record_each_decision_and_the_rule_that_allowed_it() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kairos_e2e::sim::attributes::Attributes;
+    use kairos_e2e::sim::rbac::{Grant, ObjectRef, RuleRef};
+
+    let c = sim(SimConfig::default()).await;
+    let ns = fresh_ns(&c, "sim-permissions").await;
+    c.ensure_service_account(&ns, "op").await.unwrap();
+    let role: Role = serde_json::from_value(json!({"metadata": {"name": "r"}, "rules": [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]},
+    ]}))
+    .unwrap();
+    Api::<Role>::namespaced(c.client(), &ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let rb: RoleBinding = serde_json::from_value(json!({"metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+        "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": ns}]}))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(c.client(), &ns)
+        .create(&PostParams::default(), &rb)
+        .await
+        .unwrap();
+    let kc = c.service_account_kubeconfig(&ns, "op").await.unwrap();
+    let op = client_from(&kc).await.unwrap();
+    let user = format!("system:serviceaccount:{ns}:op");
+    let server = c.sim().expect("sim backend");
+    server.sim().permissions().clear();
+
+    // The binding takes effect at once: the very next request is allowed.
+    let cms: Api<ConfigMap> = Api::namespaced(op.clone(), &ns);
+    cms.list(&ListParams::default()).await.expect("allowed");
+    cms.list(&ListParams::default()).await.expect("allowed");
+    let (code, _) = api_err(cms.get("x").await);
+    assert_eq!(code, 403);
+
+    let perms = server.sim().permissions();
+    let rule = RuleRef {
+        binding: ObjectRef::new("RoleBinding", &ns, "b"),
+        role: ObjectRef::new("Role", &ns, "r"),
+        source: ObjectRef::new("Role", &ns, "r"),
+        index: 1,
+    };
+    let mine = perms.of(&user);
+    let list = Attributes::resource("list", "", "configmaps").in_namespace(&ns);
+    let listed = mine
+        .iter()
+        .find(|a| a.attributes == list)
+        .expect("the list");
+    assert_eq!(listed.allowed_by, Some(Grant::Rule(Box::new(rule.clone()))));
+    assert_eq!(listed.count, 2);
+    assert_eq!(perms.rules_used(&user), [rule].into_iter().collect());
+    let denied = server.sim().forbidden();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0].user, user);
+    assert_eq!(
+        denied[0].attributes,
+        Attributes::resource("get", "", "configmaps")
+            .in_namespace(&ns)
+            .named("x")
+    );
+    // The admin's requests are recorded as allowed by its group.
+    Api::<ConfigMap>::namespaced(c.client(), &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        perms
+            .of("kube-sim-admin")
+            .iter()
+            .all(|a| a.allowed_by == Some(Grant::PrivilegedGroup))
+    );
+    // The request log names the user.
+    let log = server.sim().requests().snapshot();
+    assert!(
+        log.keys()
+            .any(|k| k.user == user && k.verb == "get" && k.code == 403),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn sim_apply_that_creates_needs_create_but_updating_needs_patch_only() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::{Patch, PatchParams};
+
+    let c = sim(SimConfig::default()).await;
+    let ns = fresh_ns(&c, "sim-apply-create").await;
+    c.ensure_service_account(&ns, "applier").await.unwrap();
+    let role: Role = serde_json::from_value(json!({"metadata": {"name": "r"}, "rules": [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["patch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["named"], "verbs": ["create"]},
+    ]}))
+    .unwrap();
+    Api::<Role>::namespaced(c.client(), &ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let rb: RoleBinding = serde_json::from_value(json!({"metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+        "subjects": [{"kind": "ServiceAccount", "name": "applier", "namespace": ns}]}))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(c.client(), &ns)
+        .create(&PostParams::default(), &rb)
+        .await
+        .unwrap();
+    let kc = c.service_account_kubeconfig(&ns, "applier").await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client_from(&kc).await.unwrap(), &ns);
+    let apply = |name: &str| {
+        let api = api.clone();
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}});
+        let name = name.to_string();
+        async move {
+            api.patch(&name, &PatchParams::apply("t"), &Patch::Apply(&cm))
+                .await
+        }
+    };
+    match apply("other").await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 403);
+            assert_eq!(s.message, "configmaps \"other\" is forbidden: ");
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    apply("named")
+        .await
+        .expect("a named create rule allows creating by apply");
+    Api::<ConfigMap>::namespaced(c.client(), &ns)
+        .create(&PostParams::default(), &config_map("existing"))
+        .await
+        .unwrap();
+    apply("existing")
+        .await
+        .expect("updating by apply needs patch only");
 }
