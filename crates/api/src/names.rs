@@ -32,6 +32,17 @@ pub const LABEL_PREFIX: &str = "kairos.io/";
 pub const LABEL_NODEOP: &str = "operator.kairos.io/nodeop";
 /// Label put on Jobs and pods to link them to their target node.
 pub const LABEL_NODE: &str = "operator.kairos.io/node";
+/// Label put on the Jobs, pods and `NodeOpTarget`s of a `NodeOp` and on the node locks it holds:
+/// the `NodeOp`'s UID.
+pub const LABEL_NODEOP_UID: &str = "operator.kairos.io/nodeop-uid";
+/// Label of the per-node lock Leases (in the operator's namespace): the node's name.
+pub const LABEL_NODE_LOCK: &str = "operator.kairos.io/node-lock";
+/// Annotation of a node lock Lease: `true` when the node was a control-plane node when it was
+/// taken.
+pub const ANNOTATION_LOCK_CONTROL_PLANE: &str = "operator.kairos.io/control-plane";
+/// Annotation of a node lock Lease: the full name of the node it locks (a label value is
+/// limited to 63 characters).
+pub const ANNOTATION_LOCK_NODE: &str = "operator.kairos.io/node";
 /// Label saying what a pod of the engine is for: `job`, `reboot` or `preflight`.
 pub const LABEL_ROLE: &str = "operator.kairos.io/role";
 /// Label put on the `NodeOp` a `NodeOpUpgrade` owns (the upgrade's name).

@@ -8,6 +8,8 @@ mod kairos_node;
 #[allow(unreachable_pub)]
 mod nodeop;
 #[allow(unreachable_pub)]
+mod nodeop_target;
+#[allow(unreachable_pub)]
 mod nodeop_upgrade;
 
 pub use common::{NodePhase, NodeStatus, OperationPhase};
@@ -16,4 +18,5 @@ pub use kairos_node::{
     UpgradeStatus,
 };
 pub use nodeop::{DrainOptions, NodeOp, NodeOpSpec, NodeOpStatus, Preflight};
+pub use nodeop_target::{NodeOpTarget, NodeOpTargetSpec};
 pub use nodeop_upgrade::{NodeOpUpgrade, NodeOpUpgradeSpec, NodeOpUpgradeStatus};

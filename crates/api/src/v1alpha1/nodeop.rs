@@ -163,7 +163,10 @@ pub struct NodeOpStatus {
     /// Phase of the whole operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<OperationPhase>,
-    /// Progress per target node, keyed by node name. The keys are the target list fixed at start.
+    /// The nodes in flight, then the failed ones, keyed by node name: at most
+    /// 100 entries, so the status stays small whatever the fleet's size. Every target's
+    /// progress is in its `NodeOpTarget`
+    /// (`kubectl get nodeoptargets -n <ns> -l operator.kairos.io/nodeop=<name>`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_statuses: BTreeMap<String, NodeStatus>,
     /// Number of target nodes.

@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::fixtures::{cp, node, pod};
+use super::fixtures::{apply_targets, cp, node, ours, pod};
+use super::lock::NodeLock;
 use super::plan::{
-    Action, EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, Observed, PodPhase,
+    Acquire, Action, EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, Observed,
+    PodPhase, Target, TargetWrite,
 };
 
 /// A Job in the fake cluster: its info, ticks left, and whether it will succeed.
@@ -33,6 +35,10 @@ pub(super) struct World {
     pub(super) preflight_skip: BTreeSet<String>,
     pub(super) deleting: bool,
     pub(super) finalizer_removed: bool,
+    /// The operation's target records.
+    pub(super) targets: BTreeMap<String, Target>,
+    /// Node locks, by node.
+    pub(super) locks: BTreeMap<String, NodeLock>,
 }
 
 /// Name of the `i`th node; the first `cps` are control-plane nodes.
@@ -61,6 +67,8 @@ impl World {
             deleting: false,
             finalizer_removed: false,
             preflight_skip: BTreeSet::new(),
+            targets: BTreeMap::new(),
+            locks: BTreeMap::new(),
         };
         for (i, (blocked, admin)) in nodes.iter().enumerate() {
             let n = name(i, cps);
@@ -106,7 +114,30 @@ impl World {
             agent_boot_ids: self.boot_ids.clone(),
             operator_node: self.operator_node.clone(),
             deleting: self.deleting,
+            targets: self.targets.clone(),
+            locks: self.locks.clone(),
+            live_operations: BTreeSet::from([ours()]),
         }
+    }
+
+    /// Takes a lock: it must be free or ours already.
+    pub(super) fn acquire(&mut self, a: &Acquire) -> Result<(), TestCaseError> {
+        if let Some(l) = self.locks.get(&a.node) {
+            prop_assert_eq!(&l.holder, &a.holder, "lock of {} held by another", &a.node);
+        }
+        self.locks.insert(
+            a.node.clone(),
+            NodeLock {
+                holder: a.holder.clone(),
+                control_plane: a.control_plane,
+            },
+        );
+        Ok(())
+    }
+
+    /// Writes target records.
+    pub(super) fn write_targets(&mut self, writes: &[TargetWrite]) {
+        apply_targets(&mut self.targets, writes);
     }
 
     fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
@@ -198,6 +229,11 @@ impl World {
             Action::DeleteJob { name, .. } => self.jobs.retain(|j| j.info.name != name),
             Action::DeletePod { name, .. } => self.pods.retain(|p| p.name != name),
             Action::RemoveFinalizer => self.finalizer_removed = true,
+            Action::Release { node, holder } | Action::BreakLock { node, holder } => {
+                if self.locks.get(&node).is_some_and(|l| l.holder == holder) {
+                    self.locks.remove(&node);
+                }
+            }
         }
         Ok(())
     }

@@ -8,7 +8,8 @@ use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, NodePhase};
 
 use super::job::{self, Role};
 use super::plan::{
-    Action, Config, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef, Plan, PodPhase, plan,
+    Action, Config, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef, Plan, PodPhase,
+    Target, TargetWrite, plan,
 };
 
 pub(super) const UID: &str = "0a1b2c3d-0000-4000-8000-000000000001";
@@ -96,9 +97,61 @@ pub(super) fn pod(ns: &str, name: &str, controller: Option<&str>) -> NodePod {
     }
 }
 
-/// Plans and stores the new status on the object, as the operator would.
+/// Applies a plan's target record writes to `targets`, as the API server would.
+pub(super) fn apply_targets(targets: &mut BTreeMap<String, Target>, writes: &[TargetWrite]) {
+    for w in writes {
+        match w {
+            TargetWrite::Create {
+                node,
+                order,
+                control_plane,
+                status,
+            } => {
+                targets.entry(node.clone()).or_insert(Target {
+                    order: *order,
+                    control_plane: *control_plane,
+                    status: Some(status.clone()),
+                });
+            }
+            TargetWrite::Status { node, status } => {
+                if let Some(t) = targets.get_mut(node) {
+                    t.status = Some(status.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The target records as the previous plan of `op` left them, read back from its status
+/// (which lists every node of an operation of at most 100 nodes).
+pub(super) fn records(op: &NodeOp) -> BTreeMap<String, Target> {
+    op.status
+        .iter()
+        .flat_map(|s| &s.node_statuses)
+        .map(|(n, st)| {
+            let t = Target {
+                order: st.order,
+                control_plane: st.control_plane,
+                status: Some(st.clone()),
+            };
+            (n.clone(), t)
+        })
+        .collect()
+}
+
+/// `obs` with the records `op`'s previous plan left, when `obs` brings none.
+pub(super) fn with_records(op: &NodeOp, obs: &Observed) -> Observed {
+    let mut obs = obs.clone();
+    if obs.targets.is_empty() {
+        obs.targets = records(op);
+    }
+    obs
+}
+
+/// Plans and stores the new status on the object, as the operator would (the target records
+/// follow the status, see [`with_records`]).
 pub(super) fn step(op: &mut NodeOp, obs: &Observed, now: Timestamp) -> Plan {
-    let p = plan(op, obs, &Config::default(), now).unwrap();
+    let p = plan(op, &with_records(op, obs), &Config::default(), now).unwrap();
     op.status = Some(p.status.clone());
     p
 }

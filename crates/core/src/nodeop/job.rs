@@ -17,7 +17,7 @@ use super::plan::{Config, OpRef};
 
 /// Label carrying the `NodeOp`'s UID on every object of the engine: `observe` selects by it,
 /// since names may be shared by `NodeOp`s of different namespaces.
-pub const LABEL_NODEOP_UID: &str = "operator.kairos.io/nodeop-uid";
+pub use kairos_api::names::LABEL_NODEOP_UID;
 /// The Job's default `backoffLimit` (Kubernetes' own default).
 pub const DEFAULT_BACKOFF_LIMIT: i32 = 6;
 /// Name of the host-root volume.

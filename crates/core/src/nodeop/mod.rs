@@ -104,6 +104,7 @@
 pub mod convert;
 pub mod drain;
 pub mod job;
+pub mod lock;
 pub mod order;
 pub mod plan;
 mod rollout;
@@ -111,9 +112,10 @@ pub mod status;
 mod step;
 pub mod verify;
 
+pub use lock::{Limits, NodeLock};
 pub use plan::{
-    Action, Config, EnginePod, EngineRole, Event, JobCondition, JobInfo, NodeInfo, NodePod,
-    Observed, OpRef, Plan, PlanError, PodPhase, plan, plan_with,
+    Acquire, Action, Config, EnginePod, EngineRole, Event, JobCondition, JobInfo, NodeInfo,
+    NodePod, Observed, OpRef, Plan, PlanError, PodPhase, Target, TargetWrite, plan, plan_with,
 };
 pub use verify::{RebootOnly, Verdict, Verifier};
 
@@ -129,6 +131,8 @@ mod tests;
 mod tests_convert;
 #[cfg(test)]
 mod tests_drain;
+#[cfg(test)]
+mod tests_engine;
 #[cfg(test)]
 mod tests_parts;
 #[cfg(test)]

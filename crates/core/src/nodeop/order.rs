@@ -130,8 +130,20 @@ pub fn pick_starts(
     concurrency: i32,
     hold: Option<Hold>,
 ) -> Vec<String> {
+    let (candidates, slots) = start_order(nodes, concurrency, hold);
+    candidates.into_iter().take(slots).collect()
+}
+
+/// The Pending nodes that may start, in order, and how many of them may start now (see
+/// [`pick_starts`]). A candidate that cannot be taken (another operation holds it) leaves its
+/// slot to the next one.
+pub fn start_order(
+    nodes: &BTreeMap<String, NodeStatus>,
+    concurrency: i32,
+    hold: Option<Hold>,
+) -> (Vec<String>, usize) {
     if hold.is_some() {
-        return Vec::new();
+        return (Vec::new(), 0);
     }
     let in_flight = nodes.values().filter(|s| s.phase.is_in_flight()).count();
     let cp_open = nodes
@@ -148,9 +160,6 @@ pub fn pick_starts(
         .filter(|(_, s)| s.control_plane || !cp_open)
         .collect();
     pending.sort_by_key(|(_, s)| (!s.control_plane, s.order));
-    pending
-        .into_iter()
-        .take(limit.saturating_sub(in_flight))
-        .map(|(n, _)| n.clone())
-        .collect()
+    let names = pending.into_iter().map(|(n, _)| n.clone()).collect();
+    (names, limit.saturating_sub(in_flight))
 }

@@ -2,7 +2,7 @@
 //! the operator observed, decide the next actions, the new status and the events. Pure: no I/O,
 //! no clock (`now` is a parameter).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kairos_api::v1alpha1::{NodeOp, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 
+use super::lock::{Limits, NodeLock};
 use super::verify::{RebootOnly, Verifier};
 use super::{order, rollout, status, step};
 
@@ -35,6 +36,8 @@ pub struct Config {
     pub preflight_timeout: Duration,
     /// Re-plan at least this often while nodes are in flight (drain retries, timeouts).
     pub poll_interval: Duration,
+    /// The cluster-wide limits on taking nodes (the operator's `--max-disrupted-nodes`).
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             job_timeout: Duration::from_secs(60 * 60),
             preflight_timeout: Duration::from_secs(10 * 60),
             poll_interval: Duration::from_secs(10),
+            limits: Limits::default(),
         }
     }
 }
@@ -175,7 +179,7 @@ pub struct NodePod {
 
 /// Everything the planner looks at besides the `NodeOp` itself. `observe` fills it without
 /// deciding anything.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observed {
     /// Every Node of the cluster.
     pub nodes: Vec<NodeInfo>,
@@ -191,6 +195,70 @@ pub struct Observed {
     pub operator_node: Option<String>,
     /// Whether the `NodeOp` has a deletion timestamp (its finalizer must clean up).
     pub deleting: bool,
+    /// This `NodeOp`'s target records (`NodeOpTarget`s), by node.
+    pub targets: BTreeMap<String, Target>,
+    /// Every node lock of the cluster (whichever operation holds it), by node.
+    pub locks: BTreeMap<String, NodeLock>,
+    /// The identity (`<ns>/<name>@<uid>`) of every `NodeOp` that exists: a lock held by
+    /// anything else is stale and may be broken.
+    pub live_operations: BTreeSet<String>,
+}
+
+/// A target record of this `NodeOp`, as observed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Target {
+    /// Position in the rollout order fixed at start.
+    pub order: i32,
+    /// Whether the node was a control-plane node at start.
+    pub control_plane: bool,
+    /// Where the node stands; `None` until first written (the node is Pending).
+    pub status: Option<NodeStatus>,
+}
+
+impl Target {
+    /// The node's status: the recorded one, or Pending with the fixed order.
+    pub fn current(&self) -> NodeStatus {
+        self.status.clone().unwrap_or_else(|| NodeStatus {
+            order: self.order,
+            control_plane: self.control_plane,
+            ..NodeStatus::default()
+        })
+    }
+}
+
+/// A write of a target record, made before the NodeOp's status and its actions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TargetWrite {
+    /// Create the record (the targets are fixed at start), then write `status` into it.
+    Create {
+        /// Node name.
+        node: String,
+        /// Position in the rollout order.
+        order: i32,
+        /// Whether the node is a control-plane node.
+        control_plane: bool,
+        /// Its status after this plan.
+        status: NodeStatus,
+    },
+    /// Replace the record's status (it changed).
+    Status {
+        /// Node name.
+        node: String,
+        /// The new status.
+        status: NodeStatus,
+    },
+}
+
+/// A node lock to take before anything else of the plan is written: the plan starts the node.
+/// If the lock cannot be taken (another operation was faster), nothing of the plan is applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acquire {
+    /// Node name.
+    pub node: String,
+    /// Whether the node is a control-plane node.
+    pub control_plane: bool,
+    /// The holder identity `<ns>/<name>@<uid>` of this `NodeOp`.
+    pub holder: String,
 }
 
 /// One write the operator must make. Every action is idempotent; see [`plan`] for how each is
@@ -244,6 +312,22 @@ pub enum Action {
     },
     /// Remove [`kairos_api::names::NODEOP_FINALIZER`] from the `NodeOp`: cleanup is done.
     RemoveFinalizer,
+    /// Release this operation's lock of the node (delete the Lease only while `holder` still
+    /// holds it).
+    Release {
+        /// Node name.
+        node: String,
+        /// This operation's holder identity.
+        holder: String,
+    },
+    /// Break a lock whose holder no longer exists (delete the Lease only while that `holder`
+    /// still holds it).
+    BreakLock {
+        /// Node name.
+        node: String,
+        /// The vanished holder's identity.
+        holder: String,
+    },
 }
 
 /// A Kubernetes Event to record on the `NodeOp` (and on the Node when `node` is set).
@@ -262,7 +346,11 @@ pub struct Event {
 /// What the operator must do after one observation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// Writes to make, in order.
+    /// Node locks to take first; if one cannot be taken, apply nothing else of this plan.
+    pub acquire: Vec<Acquire>,
+    /// Target records to write next (creates and status changes), before the status.
+    pub targets: Vec<TargetWrite>,
+    /// Writes to make after the status, in order.
     pub actions: Vec<Action>,
     /// The complete new status (write it even if actions fail: it only records observations).
     pub status: NodeOpStatus,
@@ -352,43 +440,54 @@ pub fn plan_with(
 ) -> Result<Plan, PlanError> {
     let op_ref = OpRef::of(op)?;
     let old = op.status.clone().unwrap_or_default();
-    let ctx = step::Ctx {
-        op: &op_ref,
-        spec: &op.spec,
-        observed,
-        config,
-        verifier,
-        now,
-    };
+    let ctx = step::Ctx::new(&op_ref, &op.spec, observed, config, verifier, now);
     let mut out = step::Out::default();
-    let mut nodes = old.node_statuses.clone();
+    let recorded: BTreeMap<String, NodeStatus> = observed
+        .targets
+        .iter()
+        .map(|(n, t)| (n.clone(), t.current()))
+        .collect();
+    let mut nodes = recorded.clone();
     let mut fixed = None;
 
     if old.phase.is_none() {
+        // The first plan fixes the targets (records left by an interrupted first plan join).
         match order::select_targets(&op.spec, &observed.nodes, observed.operator_node.as_deref()) {
-            Ok(targets) if targets.is_empty() => {
+            Ok(targets) if targets.is_empty() && nodes.is_empty() => {
                 fixed = Some((
                     OperationPhase::Completed,
                     order::NO_MATCH_MESSAGE.to_owned(),
                 ));
             }
             Ok(targets) => {
+                let base = i32::try_from(nodes.len()).unwrap_or(i32::MAX);
                 for (i, t) in targets.into_iter().enumerate() {
-                    let st = NodeStatus {
-                        order: i32::try_from(i).unwrap_or(i32::MAX),
+                    let order = base.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
+                    nodes.entry(t.name).or_insert(NodeStatus {
+                        order,
                         control_plane: t.control_plane,
                         ..NodeStatus::default()
-                    };
-                    nodes.entry(t.name).or_insert(st);
+                    });
                 }
             }
             Err(e) => fixed = Some((OperationPhase::Failed, e.to_string())),
         }
-    } else if nodes.is_empty() {
+    } else if old.total == 0 {
         // No targets were fixed at start: keep the outcome recorded then.
         let phase = old.phase.unwrap_or(OperationPhase::Completed);
         let message = old.message.clone().unwrap_or_default();
         fixed = Some((phase, message));
+    } else if usize::try_from(old.total).unwrap_or(usize::MAX) > recorded.len() {
+        // Not every target record is seen yet (the cache is catching up with their creation):
+        // decide nothing on a partial view.
+        return Ok(Plan {
+            acquire: Vec::new(),
+            targets: Vec::new(),
+            actions: Vec::new(),
+            status: old,
+            events: Vec::new(),
+            requeue_after: Some(config.poll_interval.min(Duration::from_secs(1))),
+        });
     }
 
     if observed.deleting {
@@ -396,17 +495,45 @@ pub fn plan_with(
     } else {
         rollout::advance_all(&ctx, &mut nodes, &mut out);
     }
-    if !out.actions.is_empty() {
+    if !out.actions.is_empty() || !out.acquire.is_empty() {
         // Look again soon even if no watch fires for what the actions change.
         out.requeue(config.poll_interval);
     }
-    let status = status::summarize(&ctx, &old, nodes, fixed, &mut out);
+    let targets = target_writes(observed, &recorded, &nodes);
+    let status = status::summarize(&ctx, &old, &nodes, fixed, &mut out);
     Ok(Plan {
+        acquire: out.acquire,
+        targets,
         actions: out.actions,
         status,
         events: out.events,
         requeue_after: out.requeue,
     })
+}
+
+/// The target records to create (not observed yet) and the statuses that changed.
+fn target_writes(
+    observed: &Observed,
+    recorded: &BTreeMap<String, NodeStatus>,
+    nodes: &BTreeMap<String, NodeStatus>,
+) -> Vec<TargetWrite> {
+    nodes
+        .iter()
+        .filter_map(|(node, st)| {
+            if !observed.targets.contains_key(node) {
+                return Some(TargetWrite::Create {
+                    node: node.clone(),
+                    order: st.order,
+                    control_plane: st.control_plane,
+                    status: st.clone(),
+                });
+            }
+            (recorded.get(node) != Some(st)).then(|| TargetWrite::Status {
+                node: node.clone(),
+                status: st.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Whether a finished node keeps this operation's cordon: only when it failed (or rolled

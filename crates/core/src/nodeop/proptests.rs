@@ -179,6 +179,9 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
         }
         let obs = world.observe();
         let p = plan(&op, &obs, &config, now).unwrap();
+        // What the cluster holds once this plan's locks and records are written.
+        let mut after = obs.clone();
+        super::fixtures::apply_targets(&mut after.targets, &p.targets);
         let before = op.status.clone().unwrap_or_default();
         let started: BTreeSet<String> = obs
             .nodes
@@ -191,8 +194,8 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
         // after this plan, never asks for a Job that already exists.
         let mut replanned = op.clone();
         replanned.status = Some(p.status.clone());
-        for o in [&op, &replanned] {
-            let again = plan(o, &obs, &config, now).unwrap();
+        for (o, seen) in [(&op, &obs), (&replanned, &after)] {
+            let again = plan(o, seen, &config, now).unwrap();
             for a in &again.actions {
                 if let Action::CreateJob(j) = a {
                     let name = j.metadata.name.as_ref().unwrap();
@@ -206,10 +209,43 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
         }
         // A plan goes as far as the observation allows: planning again from its own status
         // with the same observation (and clock) changes nothing and says nothing new.
-        let again = plan(&replanned, &obs, &config, now).unwrap();
+        let mut after_locks = after.clone();
+        for a in &p.acquire {
+            after_locks.locks.insert(
+                a.node.clone(),
+                super::lock::NodeLock {
+                    holder: a.holder.clone(),
+                    control_plane: a.control_plane,
+                },
+            );
+        }
+        let again = plan(&replanned, &after_locks, &config, now).unwrap();
         prop_assert_eq!(&again.status, &p.status, "not a fixpoint");
         prop_assert!(again.events.is_empty(), "new events: {:?}", again.events);
-        let quiet = p.actions.is_empty();
+        prop_assert!(
+            again.targets.is_empty(),
+            "new record writes: {:?}",
+            again.targets
+        );
+        prop_assert!(again.acquire.is_empty(), "new locks: {:?}", again.acquire);
+        let quiet = p.actions.is_empty() && p.acquire.is_empty() && p.targets.is_empty();
+        let lost = s.lost_writes.get(round).copied().unwrap_or(false);
+        for a in &p.acquire {
+            world.acquire(a)?;
+        }
+        if !lost {
+            world.write_targets(&p.targets);
+        }
+        // Every node in flight holds its lock.
+        for (n, st) in &p.status.node_statuses {
+            if st.phase.is_in_flight() {
+                prop_assert!(
+                    world.locks.get(n).is_some_and(|l| l.holder == ours()),
+                    "{} in flight without its lock",
+                    n
+                );
+            }
+        }
         for a in p.actions {
             world.apply(a)?;
         }
@@ -221,7 +257,7 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
             .count();
         let limit = usize::try_from(s.concurrency).unwrap();
         prop_assert!(limit == 0 || running <= limit, "{} Jobs running", running);
-        if !s.lost_writes.get(round).copied().unwrap_or(false) {
+        if !lost {
             op.status = Some(p.status.clone());
         }
         if world.finalizer_removed {
@@ -250,6 +286,7 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
 
 fn check_finished(s: &Scenario, w: &World, st: &NodeOpStatus) -> Result<(), TestCaseError> {
     prop_assert_eq!(st.node_statuses.len(), s.nodes.len());
+    prop_assert!(w.locks.is_empty(), "locks left: {:?}", w.locks);
     for (name, ns) in &st.node_statuses {
         prop_assert!(ns.phase.is_terminal(), "{} not terminal", name);
         let n = w.nodes.iter().find(|n| &n.name == name).unwrap();
@@ -288,6 +325,11 @@ fn check_deleted(w: &World) -> Result<(), TestCaseError> {
     prop_assert!(
         w.jobs.is_empty() && w.pods.is_empty(),
         "objects left after deletion"
+    );
+    prop_assert!(
+        w.locks.is_empty(),
+        "locks left after deletion: {:?}",
+        w.locks
     );
     for n in &w.nodes {
         prop_assert!(

@@ -1,13 +1,15 @@
-//! The rollout of a `NodeOp` across its nodes: which waiting nodes start or stop, the uncordon
-//! of finished nodes this operation still holds, and the cleanup on deletion. Pure: no I/O.
+//! The rollout of a `NodeOp` across its nodes: which waiting nodes start or stop (a node
+//! starts only with its lock, see [`super::lock`]), the uncordon and release of finished nodes
+//! this operation still holds, and the cleanup on deletion. Pure: no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kairos_api::v1alpha1::{NodePhase, NodeStatus};
 
 use super::job::{self, Role};
+use super::lock::{self, NodeLock};
 use super::order::{self, Hold};
-use super::plan::{Action, NodeInfo, keeps_cordon};
+use super::plan::{Acquire, Action, NodeInfo, keeps_cordon};
 use super::step::{Ctx, Out, advance, enter, entry_event, next_phase, uncordon};
 
 /// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
@@ -30,31 +32,110 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
         .map(|(n, _)| n.clone())
         .collect();
     for name in resumed {
+        if !c.observed.locks.contains_key(&name) {
+            let control_plane = nodes.get(&name).is_some_and(|s| s.control_plane);
+            out.acquire.push(Acquire {
+                node: name.clone(),
+                control_plane,
+                holder: c.holder.clone(),
+            });
+        }
         start(c, &name, nodes, out);
     }
     // A node may finish in the plan that starts it (a preflight that says "skip", or fails),
     // freeing its slot or stopping the rollout at once: decide again until nothing more
     // starts. Each round moves at least one node out of Pending, so this ends.
+    let cordoned: BTreeSet<String> = c
+        .observed
+        .nodes
+        .iter()
+        .filter(|n| n.cordoned_by.is_some())
+        .map(|n| n.name.clone())
+        .collect();
+    let mut locks = c.observed.locks.clone();
     loop {
         let hold = hold(c, nodes);
         if hold == Some(Hold::StoppedOnFailure) {
             stop_pending(c, nodes, out);
         }
-        let picks = order::pick_starts(nodes, c.spec.concurrency, hold);
-        if picks.is_empty() {
+        let (candidates, mut slots) = order::start_order(nodes, c.spec.concurrency, hold);
+        let mut started = false;
+        for name in candidates {
+            if slots == 0 {
+                break;
+            }
+            let Some(control_plane) = nodes.get(&name).map(|s| s.control_plane) else {
+                continue;
+            };
+            match lock::admit(
+                &locks,
+                &cordoned,
+                &name,
+                control_plane,
+                &c.holder,
+                c.config.limits,
+            ) {
+                Ok(()) => {
+                    if !c.holds_lock(&name) {
+                        out.acquire.push(Acquire {
+                            node: name.clone(),
+                            control_plane,
+                            holder: c.holder.clone(),
+                        });
+                    }
+                    let held = NodeLock {
+                        holder: c.holder.clone(),
+                        control_plane,
+                    };
+                    locks.insert(name.clone(), held);
+                    start(c, &name, nodes, out);
+                    started = true;
+                    slots -= 1;
+                }
+                Err(wait) => {
+                    if let Some(st) = nodes.get_mut(&name) {
+                        st.message = Some(wait.to_string());
+                    }
+                    out.requeue(c.config.poll_interval);
+                }
+            }
+        }
+        if !started {
             break;
         }
-        for name in picks {
-            start(c, &name, nodes, out);
-        }
     }
+    break_stale_locks(c, out);
     for (name, st) in nodes.iter() {
-        let Some(node) = c.node(name) else { continue };
-        if st.phase.is_terminal()
-            && c.ours(node)
-            && !keeps_cordon(st.phase, c.spec.uncordon_on_failure())
+        if !st.phase.is_terminal() {
+            continue;
+        }
+        let node = c.node(name);
+        if node.is_some_and(|n| c.ours(n)) && !keeps_cordon(st.phase, c.spec.uncordon_on_failure())
         {
             out.actions.push(uncordon(c, name));
+        } else if c.holds_lock(name) {
+            out.actions.push(release(c, name));
+        }
+    }
+}
+
+/// Releases this operation's lock of `node`.
+fn release(c: &Ctx, node: &str) -> Action {
+    Action::Release {
+        node: node.to_owned(),
+        holder: c.holder.clone(),
+    }
+}
+
+/// Breaks every lock whose holder no longer exists (its `NodeOp` was removed without its
+/// cleanup): such a lock would hold its node, and the budget, forever.
+fn break_stale_locks(c: &Ctx, out: &mut Out) {
+    for (node, l) in &c.observed.locks {
+        if l.holder != c.holder && !c.observed.live_operations.contains(&l.holder) {
+            out.actions.push(Action::BreakLock {
+                node: node.clone(),
+                holder: l.holder.clone(),
+            });
         }
     }
 }
@@ -135,7 +216,17 @@ pub(crate) fn cleanup(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &m
     for n in &held {
         out.actions.push(uncordon(c, &n.name));
     }
-    if obs.jobs.is_empty() && obs.engine_pods.is_empty() && held.is_empty() {
+    let locked: Vec<&String> = obs
+        .locks
+        .iter()
+        .filter(|(_, l)| l.holder == c.holder)
+        .map(|(n, _)| n)
+        .collect();
+    for node in &locked {
+        out.actions.push(release(c, node));
+    }
+    let clean = locked.is_empty() && held.is_empty();
+    if obs.jobs.is_empty() && obs.engine_pods.is_empty() && clean {
         out.actions.push(Action::RemoveFinalizer);
     } else {
         out.requeue(c.config.poll_interval);

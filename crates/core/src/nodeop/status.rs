@@ -9,6 +9,10 @@ use kairos_api::v1alpha1::{NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 use super::step::{Ctx, Out, listing};
 use crate::conditions::{Desired, merge};
 
+/// Most nodes a `NodeOp` status lists (see [`listed`]): the status stays well under the API
+/// server's object size limit whatever the fleet's size.
+pub const MAX_LISTED_NODES: usize = 100;
+
 /// The operation's phase when its targets could not be fixed: `Some((phase, message))` for an
 /// operation without nodes (no match, or an invalid selector).
 pub(crate) type Fixed = Option<(OperationPhase, String)>;
@@ -128,11 +132,11 @@ fn summary(c: &Ctx, k: Counts, failed_names: &[String], fixed: Fixed) -> Summary
 pub(crate) fn summarize(
     c: &Ctx,
     old: &NodeOpStatus,
-    nodes: BTreeMap<String, NodeStatus>,
+    nodes: &BTreeMap<String, NodeStatus>,
     fixed: Fixed,
     out: &mut Out,
 ) -> NodeOpStatus {
-    let k = count(&nodes);
+    let k = count(nodes);
     let failed_names: Vec<String> = nodes
         .iter()
         .filter(|(_, s)| s.phase.is_failure())
@@ -170,7 +174,7 @@ pub(crate) fn summarize(
     }
     NodeOpStatus {
         phase: Some(s.phase),
-        node_statuses: nodes,
+        node_statuses: listed(nodes),
         total: k.total,
         completed: k.completed,
         failed: k.failed,
@@ -179,4 +183,27 @@ pub(crate) fn summarize(
         conditions: merge(&old.conditions, &desired, c.op.generation, c.now),
         observed_generation: c.op.generation,
     }
+}
+
+/// The nodes a `NodeOp`'s status lists: every node of an operation of at most
+/// [`MAX_LISTED_NODES`] targets, else the nodes in flight (in rollout order), then the failed
+/// ones, [`MAX_LISTED_NODES`] at most. Every node's record is its `NodeOpTarget`.
+pub fn listed(nodes: &BTreeMap<String, NodeStatus>) -> BTreeMap<String, NodeStatus> {
+    if nodes.len() <= MAX_LISTED_NODES {
+        return nodes.clone();
+    }
+    let mut picked: Vec<(&String, &NodeStatus)> = nodes
+        .iter()
+        .filter(|(_, s)| s.phase.is_in_flight())
+        .collect();
+    picked.sort_by_key(|(_, s)| s.order);
+    let mut failed: Vec<(&String, &NodeStatus)> =
+        nodes.iter().filter(|(_, s)| s.phase.is_failure()).collect();
+    failed.sort_by_key(|(_, s)| s.order);
+    picked.extend(failed);
+    picked
+        .into_iter()
+        .take(MAX_LISTED_NODES)
+        .map(|(n, s)| (n.clone(), s.clone()))
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! The per-node state machine of the `NodeOp` engine: moves one node in flight as far as the
 //! observations allow, one phase handler per phase. Pure: no I/O.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -10,7 +11,8 @@ use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
 use super::drain;
 use super::job::{self, Role};
 use super::plan::{
-    Action, Config, EnginePod, Event, JobCondition, JobInfo, NodeInfo, Observed, OpRef, PodPhase,
+    Acquire, Action, Config, EnginePod, Event, JobCondition, JobInfo, NodeInfo, Observed, OpRef,
+    PodPhase,
 };
 use super::verify::{Verdict, Verifier};
 
@@ -19,7 +21,7 @@ const MAX_STEPS: usize = 12;
 /// At most this many names are listed in a message.
 const MAX_LISTED: usize = 10;
 
-/// Everything a step reads.
+/// Everything a step reads, with the observations indexed by name.
 pub(crate) struct Ctx<'a> {
     pub(crate) op: &'a OpRef,
     pub(crate) spec: &'a NodeOpSpec,
@@ -27,11 +29,17 @@ pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) verifier: &'a dyn Verifier,
     pub(crate) now: Timestamp,
+    /// This operation's holder identity (`<ns>/<name>@<uid>`).
+    pub(crate) holder: String,
+    nodes: BTreeMap<&'a str, &'a NodeInfo>,
+    jobs: BTreeMap<&'a str, &'a JobInfo>,
+    engine_pods: BTreeMap<&'a str, &'a EnginePod>,
 }
 
 /// Everything a step produces besides the node's status.
 #[derive(Default)]
 pub(crate) struct Out {
+    pub(crate) acquire: Vec<Acquire>,
     pub(crate) actions: Vec<Action>,
     pub(crate) events: Vec<Event>,
     pub(crate) requeue: Option<Duration>,
@@ -68,15 +76,51 @@ impl Out {
     }
 }
 
-impl Ctx<'_> {
-    pub(crate) fn node(&self, name: &str) -> Option<&NodeInfo> {
-        self.observed.nodes.iter().find(|n| n.name == name)
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        op: &'a OpRef,
+        spec: &'a NodeOpSpec,
+        observed: &'a Observed,
+        config: &'a Config,
+        verifier: &'a dyn Verifier,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            op,
+            spec,
+            observed,
+            config,
+            verifier,
+            now,
+            holder: op.cordoned_by(),
+            nodes: observed
+                .nodes
+                .iter()
+                .map(|n| (n.name.as_str(), n))
+                .collect(),
+            jobs: observed.jobs.iter().map(|j| (j.name.as_str(), j)).collect(),
+            engine_pods: observed
+                .engine_pods
+                .iter()
+                .map(|p| (p.name.as_str(), p))
+                .collect(),
+        }
     }
-    pub(crate) fn job(&self, name: &str) -> Option<&JobInfo> {
-        self.observed.jobs.iter().find(|j| j.name == name)
+    pub(crate) fn node(&self, name: &str) -> Option<&'a NodeInfo> {
+        self.nodes.get(name).copied()
     }
-    fn engine_pod(&self, name: &str) -> Option<&EnginePod> {
-        self.observed.engine_pods.iter().find(|p| p.name == name)
+    pub(crate) fn job(&self, name: &str) -> Option<&'a JobInfo> {
+        self.jobs.get(name).copied()
+    }
+    fn engine_pod(&self, name: &str) -> Option<&'a EnginePod> {
+        self.engine_pods.get(name).copied()
+    }
+    /// Whether this operation holds the node's lock (as observed).
+    pub(crate) fn holds_lock(&self, name: &str) -> bool {
+        self.observed
+            .locks
+            .get(name)
+            .is_some_and(|l| l.holder == self.holder)
     }
     /// The node's agent's last reported boot ID, if any.
     fn agent_boot_id(&self, node: &NodeInfo) -> Option<&String> {

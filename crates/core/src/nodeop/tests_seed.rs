@@ -25,6 +25,10 @@ fn the_seed_example_goes_one_node_at_a_time_control_plane_first_and_reboots_each
     let mut cordoned = Vec::new();
     for round in 0..500 {
         let p = plan(&op, &world.observe(), &Config::default(), t(round * 10)).unwrap();
+        for a in &p.acquire {
+            world.acquire(a).unwrap();
+        }
+        world.write_targets(&p.targets);
         assert!(p.status.in_progress <= 1, "concurrency 1");
         for a in &p.actions {
             if let Action::Cordon { node, .. } = a

@@ -29,7 +29,8 @@ fn step_with(
     v: &Fake,
     now: i64,
 ) -> Plan {
-    let p = plan_with(op, obs, &Config::default(), v, t(now)).unwrap();
+    let obs = super::fixtures::with_records(op, obs);
+    let p = plan_with(op, &obs, &Config::default(), v, t(now)).unwrap();
     op.status = Some(p.status.clone());
     p
 }

@@ -38,7 +38,7 @@ use kairos_api::v1alpha1::{
     OperationPhase, UpgradeState,
 };
 
-use super::fleet_status::Progress;
+use super::fleet_status::{Counts, Progress};
 use super::version::{image_matches_release, target_version_from_image};
 use super::{ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput};
 
@@ -250,10 +250,15 @@ pub fn plan_fleet(
         }
         let status = op.status.clone().unwrap_or_default();
         p.phase = status.phase.unwrap_or_default();
-        p.pending_targets = targets
-            .iter()
-            .filter(|t| !status.node_statuses.contains_key(*t))
-            .count();
+        p.pending_targets = targets.len();
+        if status.phase.is_some() {
+            p.counts = Some(Counts {
+                total: status.total,
+                completed: status.completed,
+                failed: status.failed,
+                in_progress: status.in_progress,
+            });
+        }
         p.running = status.node_statuses;
         p.node_op_name = Some(op_name.clone());
         if op.metadata.deletion_timestamp.is_some() {

@@ -11,6 +11,7 @@ use kairos_api::v1alpha1::{
 use super::fleet::{FleetPlan, ObservedNode, SPEC_APPLIED};
 use super::version::target_version_from_image;
 use crate::conditions::{Desired, merge};
+use crate::nodeop::status::MAX_LISTED_NODES;
 
 /// The status being assembled by [`super::fleet::plan_fleet`].
 pub(crate) struct Progress {
@@ -22,8 +23,11 @@ pub(crate) struct Progress {
     pub(crate) running: BTreeMap<String, NodeStatus>,
     /// The nodes left out, with why.
     pub(crate) skipped: BTreeMap<String, NodeStatus>,
-    /// Targets without an entry in `running` yet (the NodeOp is new).
+    /// The NodeOp's targets (its `targetNodes`).
     pub(crate) pending_targets: usize,
+    /// The NodeOp's own counts, once it has a status (its `nodeStatuses` lists only some
+    /// nodes of a large operation).
+    pub(crate) counts: Option<Counts>,
     /// The NodeOp running the upgrade, when it exists or is being created.
     pub(crate) node_op_name: Option<String>,
     /// A message overriding the one derived from the phase.
@@ -42,6 +46,7 @@ impl Progress {
             running: BTreeMap::new(),
             skipped: BTreeMap::new(),
             pending_targets: 0,
+            counts: None,
             node_op_name: None,
             message: None,
             spec_applied: (true, "Applied", "the current spec is in effect".to_owned()),
@@ -69,14 +74,23 @@ impl Progress {
         apply: Option<NodeOp>,
         now: Timestamp,
     ) -> FleetPlan {
-        let mut node_statuses = self.skipped;
-        node_statuses.extend(self.running);
-        let count =
-            |f: fn(NodePhase) -> bool| node_statuses.values().filter(|s| f(s.phase)).count();
-        let done = count(|p| matches!(p, NodePhase::Completed | NodePhase::Skipped));
-        let failed = count(NodePhase::is_failure);
-        let in_flight = count(NodePhase::is_in_flight);
-        let total = node_statuses.len() + self.pending_targets;
+        let skipped = self.skipped.len();
+        let (done, failed, in_flight, total) = match self.counts {
+            Some(k) => (
+                skipped + to_usize(k.completed),
+                to_usize(k.failed),
+                to_usize(k.in_progress),
+                skipped + to_usize(k.total),
+            ),
+            None => (skipped, 0, 0, skipped + self.pending_targets),
+        };
+        // The NodeOp's listed nodes first (in flight, failed), then the skipped ones: at most
+        // as many as a NodeOp lists.
+        let mut node_statuses = self.running;
+        let room = MAX_LISTED_NODES.saturating_sub(node_statuses.len());
+        for (name, st) in self.skipped.into_iter().take(room) {
+            node_statuses.entry(name).or_insert(st);
+        }
         let phase = self.phase;
         let target = &self.target;
         let message = self.message.unwrap_or_else(|| match phase {
@@ -146,4 +160,21 @@ fn phase_reason(phase: OperationPhase) -> &'static str {
 
 fn to_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn to_usize(n: i32) -> usize {
+    usize::try_from(n).unwrap_or_default()
+}
+
+/// A NodeOp's node counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Counts {
+    /// Target nodes.
+    pub(crate) total: i32,
+    /// Completed or skipped.
+    pub(crate) completed: i32,
+    /// Failed or rolled back.
+    pub(crate) failed: i32,
+    /// In flight.
+    pub(crate) in_progress: i32,
 }

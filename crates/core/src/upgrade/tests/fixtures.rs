@@ -116,12 +116,19 @@ pub(super) fn with_status(
     phase: OperationPhase,
     nodes: &[(&str, NodeStatus)],
 ) -> NodeOp {
+    let node_statuses: std::collections::BTreeMap<String, NodeStatus> = nodes
+        .iter()
+        .map(|(n, s)| ((*n).to_owned(), s.clone()))
+        .collect();
+    // The counts as the engine writes them.
+    let k = crate::nodeop::status::count(&node_statuses);
     op.status = Some(NodeOpStatus {
         phase: Some(phase),
-        node_statuses: nodes
-            .iter()
-            .map(|(n, s)| ((*n).to_owned(), s.clone()))
-            .collect(),
+        node_statuses,
+        total: k.total,
+        completed: k.completed,
+        failed: k.failed,
+        in_progress: k.in_progress,
         ..NodeOpStatus::default()
     });
     op.metadata.creation_timestamp = Some(Time(t(0)));
