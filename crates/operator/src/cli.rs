@@ -143,6 +143,12 @@ struct RunArgs {
         global = true
     )]
     operation_namespaces: Vec<String>,
+    /// At most this many nodes disrupted at once by all operations together: held by an
+    /// operation (from its start on the node to its completion) or still cordoned by one (a
+    /// failed node keeps its cordon). Unset: no limit beyond each operation's `concurrency`
+    /// (control-plane nodes always go one at a time across all operations).
+    #[arg(long, env = "KAIROS_MAX_DISRUPTED_NODES", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    max_disrupted_nodes: Option<u32>,
     /// Take part in leader election on a Lease, so that only one replica runs the controllers
     /// (every replica serves the report channel).
     #[arg(long, env = "KAIROS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -219,6 +225,7 @@ impl RunArgs {
             reboot_image,
             job_service_account,
             operation_namespaces,
+            max_disrupted_nodes,
             leader_election,
             lease_name,
             lease_duration,
@@ -239,11 +246,11 @@ impl RunArgs {
 
         let reconcile_metrics = ReconcileMetrics::register(&mut registry);
         let report_metrics = ReportMetrics::register(&mut registry);
-        let (caches, cache_task) = controllers::Caches::start(&client);
+        let (caches, cache_task) = controllers::Caches::start(&client, &namespace);
         let cache_task = tokio::spawn(cache_task);
         registry.register_collector(Box::new(FleetMetrics {
-            kairos_nodes: caches.kairos_nodes.clone(),
-            nodeops: caches.nodeops.clone(),
+            kairos_nodes: caches.kairos_nodes.store.clone(),
+            targets: caches.targets.store.clone(),
         }));
         let (ready_tx, ready_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -306,6 +313,9 @@ impl RunArgs {
             reboot_timeout,
             poll_interval,
             job_timeout,
+            limits: kairos_core::nodeop::Limits {
+                max_disrupted_nodes,
+            },
             ..kairos_core::nodeop::Config::default()
         };
         let identity = pod_name.clone().unwrap_or_else(default_identity);

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use kube::runtime::controller::Action;
-
 /// A failed reconcile step.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -60,17 +58,32 @@ impl Error {
         !matches!(self, Self::Invalid(_))
     }
 
-    /// When a reconcile that failed with this error is retried: soon after an API hiccup, in
-    /// [`FORBIDDEN_RETRY`] when the API server refused (the RBAC must change first), in a
-    /// minute otherwise.
-    pub(crate) fn retry_after(&self) -> Action {
+    /// The first delay before a reconcile that failed with this error is retried (see
+    /// `controllers::retry`, which doubles it per consecutive failure): at once after a
+    /// conflict (someone wrote in between: re-plan from fresh data), soon after an API hiccup,
+    /// in [`FORBIDDEN_RETRY`] when the API server refused (the RBAC must change first), in a
+    /// minute for an object that makes no sense.
+    pub(crate) fn first_retry(&self) -> Duration {
         if crate::permissions::is_forbidden(self) {
-            Action::requeue(FORBIDDEN_RETRY)
+            FORBIDDEN_RETRY
+        } else if self.is_conflict() {
+            Duration::from_millis(100)
         } else if self.is_transient() {
-            Action::requeue(Duration::from_secs(2))
+            Duration::from_secs(1)
         } else {
-            Action::requeue(Duration::from_secs(60))
+            Duration::from_secs(60)
         }
+    }
+
+    /// Whether the API server answered 409 Conflict (a stale `resourceVersion`).
+    pub(crate) fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::Observe { source: kube::Error::Api(e), .. }
+                | Self::Apply { source: kube::Error::Api(e), .. }
+                | Self::Report { source: kube::Error::Api(e), .. }
+                if e.code == 409
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use kairos_api::v1alpha1::{BootState, NodePhase, UpgradeState};
-use kairos_api::{KairosNode, NodeOp};
+use kairos_api::{KairosNode, NodeOpTarget};
 use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -21,8 +21,8 @@ struct StateLabel {
 pub(crate) struct FleetMetrics {
     /// Every KairosNode.
     pub(crate) kairos_nodes: Store<KairosNode>,
-    /// Every NodeOp (the NodeOp controller's store).
-    pub(crate) nodeops: Store<NodeOp>,
+    /// Every NodeOpTarget (the nodes of every NodeOp).
+    pub(crate) targets: Store<NodeOpTarget>,
 }
 
 fn encode_counts(
@@ -61,11 +61,13 @@ impl Collector for FleetMetrics {
             *boot.entry(label(&booted)).or_insert(0) += 1;
         }
         let mut phases = BTreeMap::new();
-        for op in self.nodeops.state() {
-            for node in op.status.iter().flat_map(|s| s.node_statuses.values()) {
-                if node.phase != NodePhase::Completed {
-                    *phases.entry(label(&node.phase)).or_insert(0) += 1;
-                }
+        for target in self.targets.state() {
+            let phase = target
+                .status
+                .as_ref()
+                .map_or(NodePhase::Pending, |s| s.phase);
+            if phase != NodePhase::Completed {
+                *phases.entry(label(&phase)).or_insert(0) += 1;
             }
         }
         encode_counts(

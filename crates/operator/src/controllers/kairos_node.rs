@@ -37,10 +37,21 @@ pub(crate) struct State {
     pub(crate) caches: Caches,
     /// Planner settings.
     pub(crate) config: NodeConfig,
+    /// Consecutive failures per object (the retry delays).
+    pub(crate) retries: super::retry::Retries,
 }
 
 /// Reconciles the upgrade side of one `KairosNode`.
 pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<Action> {
+    let key = super::retry::key(kn.as_ref());
+    let result = reconcile_once(kn, &state).await;
+    if result.is_ok() {
+        state.retries.succeeded(&key);
+    }
+    result
+}
+
+async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
     let ctx = &state.ctx;
     let _timer = ctx.metrics.start(CONTROLLER);
     let name = kn.name_any();
@@ -49,7 +60,7 @@ pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<
     // Observe: the cache says which NodeOps concern this node (no LIST per reconcile); those
     // are read fresh, since the cache may not yet hold the change that woke this reconcile.
     let node_label = label_value(&name);
-    let all = state.caches.nodeops.state();
+    let all = state.caches.nodeops.store.state();
     let own = all.iter().filter(|op| {
         op.namespace().as_deref() == Some(state.config.namespace.as_str())
             && op.labels().get(LABEL_KAIROSNODE) == Some(&node_label)
@@ -169,5 +180,5 @@ fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
 pub(crate) fn error_policy(kn: Arc<KairosNode>, error: &Error, state: Arc<State>) -> Action {
     state.ctx.metrics.failure(CONTROLLER, error.category());
     warn_unless_forbidden!(error, kairosnode = %kn.name_any(), error = %error, "reconcile failed");
-    error.retry_after()
+    Action::requeue(state.retries.failed(&super::retry::key(kn.as_ref()), error))
 }

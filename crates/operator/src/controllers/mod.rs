@@ -1,9 +1,14 @@
-//! Builds and runs the controllers over shared caches of Nodes and KairosNodes, and stops them
-//! gracefully on shutdown. Does I/O (watches).
+//! Builds and runs the controllers over the process's shared caches (one watch per kind, see
+//! [`caches`]), and stops them gracefully on shutdown. Does I/O (through the caches and the
+//! controllers' modules).
 
+pub(crate) mod caches;
 pub(crate) mod kairos_node;
 pub(crate) mod nodeop;
 pub(crate) mod nodeop_upgrade;
+pub(crate) mod retry;
+
+pub(crate) use caches::Caches;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -12,17 +17,18 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE, LABEL_ROLE};
-use kairos_api::{KairosNode, NodeOp, NodeOpUpgrade};
-use kairos_core::nodeop::job::LABEL_NODEOP_UID;
+use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UID, LABEL_NODEOP_UPGRADE};
+use kairos_api::v1alpha1::OperationPhase;
+use kairos_api::{KairosNode, NodeOp, NodeOpTarget};
+use kairos_core::nodeop::job::label_value;
 use kairos_core::nodeop::{RebootOnly, Verifier};
 use kairos_core::upgrade::upgrade_target;
 use kairos_core::upgrade_verifier::UpgradeVerifier;
-use kube::api::Api;
+use kube::runtime::Controller;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use crate::backoff::WatchBackoff;
@@ -30,114 +36,21 @@ use crate::context::Context;
 use crate::leader::Leadership;
 use crate::permissions::warn_unless_forbidden;
 
-/// Caches every controller reads instead of listing: all Nodes and all KairosNodes.
-#[derive(Clone)]
-pub(crate) struct Caches {
-    /// Every Node.
-    pub(crate) nodes: Store<Node>,
-    /// Every KairosNode.
-    pub(crate) kairos_nodes: Store<KairosNode>,
-    /// Every NodeOp (for metrics).
-    pub(crate) nodeops: Store<NodeOp>,
-}
-
-impl Caches {
-    /// Creates the caches and the task that fills them (it runs until dropped or aborted).
-    pub(crate) fn start(
-        client: &kube::Client,
-    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
-        let (nodes, nodes_writer) = reflector::store();
-        let (kairos_nodes, kn_writer) = reflector::store();
-        let (nodeops, nodeops_writer) = reflector::store();
-        let nodeop_stream = watcher(
-            Api::<NodeOp>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .backoff(WatchBackoff::default())
-        .modify(strip_managed_fields)
-        .reflect(nodeops_writer)
-        .applied_objects()
-        .for_each(|_| async {});
-        let node_stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-            .backoff(WatchBackoff::default())
-            .modify(slim_node)
-            .reflect(nodes_writer)
-            .applied_objects()
-            .for_each(|_| async {});
-        let kn_stream = watcher(
-            Api::<KairosNode>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .backoff(WatchBackoff::default())
-        .modify(strip_managed_fields)
-        .reflect(kn_writer)
-        .applied_objects()
-        .for_each(|_| async {});
-        let run = async move {
-            futures::join!(node_stream, kn_stream, nodeop_stream);
-        };
-        (
-            Self {
-                nodes,
-                kairos_nodes,
-                nodeops,
-            },
-            run,
-        )
-    }
-
-    /// Resolves once both caches hold a full list.
-    pub(crate) async fn wait_until_ready(&self) -> anyhow::Result<()> {
-        self.nodes.wait_until_ready().await?;
-        self.kairos_nodes.wait_until_ready().await?;
-        self.nodeops.wait_until_ready().await?;
-        Ok(())
-    }
-}
-
-/// Drops `managedFields` from cached objects: nothing reads them, and they are about half of
-/// each object's size.
-fn strip_managed_fields<K: Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
-}
-
-/// Keeps of a Node what the operator reads (metadata, spec, the conditions and the boot ID):
-/// on a real cluster `status.images` alone is often most of a Node object's size.
-fn slim_node(node: &mut Node) {
-    strip_managed_fields(node);
-    if let Some(status) = node.status.as_mut() {
-        let boot_id = status
-            .node_info
-            .take()
-            .map(|info| info.boot_id)
-            .unwrap_or_default();
-        *status = k8s_openapi::api::core::v1::NodeStatus {
-            conditions: status.conditions.take(),
-            node_info: Some(k8s_openapi::api::core::v1::NodeSystemInfo {
-                boot_id,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-    }
-}
-
 /// The [`Verifier`] of `op`: the upgrade verifier for upgrade `NodeOp`s, else reboot-only.
-pub(crate) fn upgrade_verifier(caches: &Caches, op: &NodeOp) -> Box<dyn Verifier + Send + Sync> {
+/// It judges the nodes in flight (`nodes`), from their KairosNodes' reports.
+pub(crate) fn upgrade_verifier<'a>(
+    caches: &Caches,
+    op: &NodeOp,
+    nodes: impl Iterator<Item = &'a String>,
+) -> Box<dyn Verifier + Send + Sync> {
     let Some(target) = upgrade_target(op) else {
         return Box::new(RebootOnly);
     };
-    let wanted: Vec<&String> = op
-        .status
-        .iter()
-        .flat_map(|s| s.node_statuses.keys())
-        .collect();
-    let reports: BTreeMap<String, _> = caches
-        .kairos_nodes
-        .state()
-        .iter()
-        .filter(|kn| wanted.contains(&&kn.name_any()))
-        .filter_map(|kn| Some((kn.name_any(), kn.status.clone()?)))
+    let reports: BTreeMap<String, _> = nodes
+        .filter_map(|n| {
+            let kn = caches.kairos_nodes.store.get(&ObjectRef::new(n))?;
+            Some((n.clone(), kn.status.clone()?))
+        })
         .collect();
     Box::new(UpgradeVerifier { target, reports })
 }
@@ -216,7 +129,6 @@ pub(crate) async fn run(
             }
         }
     };
-    let client = ctx.client.clone();
     caches.wait_until_ready().await?;
     on_ready();
 
@@ -236,23 +148,19 @@ pub(crate) async fn run(
         let state = Arc::new(nodeop_upgrade::State {
             ctx: ctx.clone(),
             caches: caches.clone(),
+            retries: retry::Retries::default(),
         });
-        Controller::new(
-            Api::<NodeOpUpgrade>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .owns(
-            Api::<NodeOp>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .trigger_backoff(WatchBackoff::default())
-        .graceful_shutdown_on(shutdown())
-        .run(
-            nodeop_upgrade::reconcile,
-            nodeop_upgrade::error_policy,
-            state,
-        )
-        .for_each(log_result)
+        Controller::for_stream(caches.upgrades.changes(), caches.upgrades.store.clone())
+            .owns_stream(caches.nodeops.changes())
+            .reconcile_all_on(futures::stream::once(std::future::ready(())))
+            .trigger_backoff(WatchBackoff::default())
+            .graceful_shutdown_on(shutdown())
+            .run(
+                nodeop_upgrade::reconcile,
+                nodeop_upgrade::error_policy,
+                state,
+            )
+            .for_each(log_result)
     };
     let kairos_node_controller = {
         let config = kairos_core::upgrade::node::NodeConfig {
@@ -263,6 +171,7 @@ pub(crate) async fn run(
             ctx: ctx.clone(),
             caches: caches.clone(),
             config,
+            retries: retry::Retries::default(),
         });
         // Any upgrade NodeOp (per-node or fleet) wakes the KairosNodes it targets.
         let targets = |op: NodeOp| -> Vec<ObjectRef<KairosNode>> {
@@ -278,15 +187,12 @@ pub(crate) async fn run(
                 .map(|n| ObjectRef::new(n))
                 .collect()
         };
-        Controller::new(
-            Api::<KairosNode>::all(client.clone()),
-            watcher::Config::default(),
+        Controller::for_stream(
+            caches.kairos_nodes.changes(),
+            caches.kairos_nodes.store.clone(),
         )
-        .watches(
-            Api::<NodeOp>::all(client.clone()),
-            watcher::Config::default(),
-            targets,
-        )
+        .watches_stream(caches.nodeops.changes(), targets)
+        .reconcile_all_on(futures::stream::once(std::future::ready(())))
         .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(shutdown())
         .run(kairos_node::reconcile, kairos_node::error_policy, state)
@@ -327,93 +233,98 @@ async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, 
     }
 }
 
-/// The `NodeOp` engine's controller: woken by its `NodeOp`s and by their Jobs and engine pods.
+/// The `NodeOp` engine's controller: woken by its `NodeOp`s, their target records, Jobs and
+/// engine pods, the locks they hold, and changes of the Nodes (and their KairosNodes) they hold.
 fn nodeop_controller(
     ctx: &Arc<Context>,
     caches: &Caches,
     engine: kairos_core::nodeop::Config,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
-    let client = ctx.client.clone();
-    let job_namespace = engine
-        .job_namespace
-        .clone()
-        .unwrap_or_else(|| ctx.config.namespace.clone());
     let state = Arc::new(nodeop::State {
         ctx: ctx.clone(),
         caches: caches.clone(),
         engine,
+        locking: tokio::sync::Mutex::new(()),
+        retries: retry::Retries::default(),
     });
-    let controller = Controller::new(
-        Api::<NodeOp>::all(client.clone()),
-        watcher::Config::default(),
-    );
-    let store = controller.store();
+    let store = caches.nodeops.store.clone();
     let by_uid = move |uid: Option<&String>| -> Vec<ObjectRef<NodeOp>> {
         let Some(uid) = uid else { return Vec::new() };
         store
             .state()
             .iter()
+            .filter(|op| op.meta().uid.as_deref().map(label_value).as_ref() == Some(uid))
+            .map(|op| ObjectRef::from_obj(op.as_ref()))
+            .collect()
+    };
+    let (by_uid_jobs, by_uid_pods, by_uid_targets) = (by_uid.clone(), by_uid.clone(), by_uid);
+    // A node lock wakes its holder, and every unfinished operation: one may wait for the node.
+    let ops = caches.nodeops.store.clone();
+    let by_lock = move |lease: Lease| -> Vec<ObjectRef<NodeOp>> {
+        let holder = lease.spec.and_then(|s| s.holder_identity);
+        ops.state()
+            .iter()
             .filter(|op| {
-                op.meta()
-                    .uid
-                    .as_deref()
-                    .map(kairos_core::nodeop::job::label_value)
-                    .as_ref()
-                    == Some(uid)
+                let finished = op.status.as_ref().and_then(|s| s.phase).is_some_and(|p| {
+                    !matches!(p, OperationPhase::Pending | OperationPhase::Running)
+                });
+                !finished || holder.as_deref() == Some(identity(op).as_str())
             })
             .map(|op| ObjectRef::from_obj(op.as_ref()))
             .collect()
     };
-    let by_uid_pods = by_uid.clone();
-    let engine_objects = watcher::Config::default().labels(LABEL_NODEOP_UID);
-    let engine_pods =
-        watcher::Config::default().labels(&format!("{LABEL_NODEOP_UID},{LABEL_ROLE}"));
-    controller
-        .watches(
-            Api::<Job>::namespaced(client.clone(), &job_namespace),
-            engine_objects,
-            move |job: Job| by_uid(job.labels().get(LABEL_NODEOP_UID)),
-        )
-        .watches(
-            Api::<Pod>::namespaced(client, &job_namespace),
-            engine_pods,
-            move |pod: Pod| by_uid_pods(pod.labels().get(LABEL_NODEOP_UID)),
-        )
+    // A Node (or its KairosNode) that changes wakes the operation holding it.
+    let (locks, ops) = (caches.locks.store.clone(), caches.nodeops.store.clone());
+    let lock_namespace = state.lock_namespace();
+    let holder_of = move |node: &str| -> Vec<ObjectRef<NodeOp>> {
+        let lease = ObjectRef::<Lease>::new(&kairos_core::nodeop::lock::lease_name(node))
+            .within(&lock_namespace);
+        let Some(holder) = locks
+            .get(&lease)
+            .and_then(|l| l.spec.clone()?.holder_identity)
+        else {
+            return Vec::new();
+        };
+        ops.state()
+            .iter()
+            .filter(|op| identity(op) == holder)
+            .map(|op| ObjectRef::from_obj(op.as_ref()))
+            .collect()
+    };
+    let holder_of_kn = holder_of.clone();
+    Controller::for_stream(caches.nodeops.changes(), caches.nodeops.store.clone())
+        .watches_stream(caches.targets.changes(), move |t: NodeOpTarget| {
+            by_uid_targets(t.labels().get(LABEL_NODEOP_UID))
+        })
+        .watches_stream(caches.jobs.changes(), move |job: Job| {
+            by_uid_jobs(job.labels().get(LABEL_NODEOP_UID))
+        })
+        .watches_stream(caches.engine_pods.changes(), move |pod: Pod| {
+            by_uid_pods(pod.labels().get(LABEL_NODEOP_UID))
+        })
+        .watches_stream(caches.locks.changes(), by_lock)
+        .watches_stream(caches.nodes.changes(), move |n: Node| {
+            holder_of(&n.name_any())
+        })
+        .watches_stream(caches.kairos_nodes.changes(), move |kn: KairosNode| {
+            holder_of_kn(&kn.name_any())
+        })
+        .reconcile_all_on(futures::stream::once(std::future::ready(())))
         .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(shutdown)
         .run(nodeop::reconcile, nodeop::error_policy, state)
         .for_each(log_result)
 }
 
-#[cfg(test)]
-mod slim_tests {
-    use super::*;
-
-    #[test]
-    fn a_slim_node_keeps_what_the_engine_reads() {
-        let mut node: Node = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "n1", "labels": {"a": "b"}, "annotations": {"c": "d"},
-                "managedFields": [{"manager": "kubelet"}]},
-            "spec": {"unschedulable": true, "taints": [{"key": "k", "effect": "NoSchedule"}]},
-            "status": {
-                "conditions": [{"type": "Ready", "status": "True"}],
-                "nodeInfo": {"bootID": "b-1", "machineID": "m", "systemUUID": "s", "kernelVersion": "6",
-                    "osImage": "o", "containerRuntimeVersion": "c", "kubeletVersion": "v",
-                    "kubeProxyVersion": "v", "operatingSystem": "linux", "architecture": "amd64"},
-                "images": [{"names": ["registry.example/big:1"], "sizeBytes": 1}],
-                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
-            },
-        }))
-        .expect("a node");
-        let before = kairos_core::nodeop::NodeInfo::from_node(&node);
-        slim_node(&mut node);
-        assert_eq!(kairos_core::nodeop::NodeInfo::from_node(&node), before);
-        let status = node.status.as_ref().expect("status");
-        assert!(status.images.is_none() && status.addresses.is_none());
-        assert!(node.metadata.managed_fields.is_none());
-        assert_eq!(node.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
-    }
+/// The holder identity of a `NodeOp` (`<ns>/<name>@<uid>`), as its locks record it.
+pub(crate) fn identity(op: &NodeOp) -> String {
+    format!(
+        "{}/{}@{}",
+        op.namespace().unwrap_or_default(),
+        op.name_any(),
+        op.meta().uid.as_deref().unwrap_or_default()
+    )
 }
 
 #[cfg(test)]
@@ -466,11 +377,7 @@ mod scope_tests {
     }
 
     fn caches() -> Caches {
-        Caches {
-            nodes: reflector::store().0,
-            kairos_nodes: reflector::store().0,
-            nodeops: reflector::store().0,
-        }
+        Caches::empty()
     }
 
     fn nodeop(namespace: &str) -> NodeOp {
@@ -490,6 +397,8 @@ mod scope_tests {
             ctx,
             caches: caches(),
             engine: kairos_core::nodeop::Config::default(),
+            locking: tokio::sync::Mutex::new(()),
+            retries: retry::Retries::default(),
         });
         let op = Arc::new(nodeop("default"));
         for _ in 0..3 {
@@ -511,6 +420,8 @@ mod scope_tests {
             ctx,
             caches: caches(),
             engine: kairos_core::nodeop::Config::default(),
+            locking: tokio::sync::Mutex::new(()),
+            retries: retry::Retries::default(),
         });
         let _ = nodeop::reconcile(Arc::new(nodeop("ops")), state).await;
         let requests = requests.lock().unwrap();

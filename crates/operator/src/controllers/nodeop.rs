@@ -1,12 +1,16 @@
-//! The `NodeOp` controller: observe → plan (`kairos_core::nodeop`) → apply → report, with a
-//! finalizer so that deleting a `NodeOp` stops it, deletes its Jobs and uncordons what it
-//! cordoned. Does I/O only through its submodules.
+//! The `NodeOp` controller: observe (the shared caches) → plan (`kairos_core::nodeop`) → take
+//! the node locks → write the target records → write the status → apply the actions, with a
+//! finalizer so that deleting a `NodeOp` stops it, deletes its Jobs, uncordons what it cordoned
+//! and releases its nodes. Does I/O only through its submodules.
 
 mod apply;
+mod locks;
 mod observe;
 mod report;
+mod targets;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kairos_api::NodeOp;
 use kairos_core::nodeop::{self, Verifier};
@@ -15,24 +19,52 @@ use kube::runtime::controller::Action;
 
 use crate::context::Context;
 use crate::controllers::Caches;
+use crate::controllers::retry::{self, Retries};
 use crate::error::{Error, Result};
 use crate::permissions::warn_unless_forbidden;
 
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "nodeop";
 
+/// How soon a reconcile whose node lock another operation took first plans again.
+const LOCK_LOST_RETRY: Duration = Duration::from_millis(200);
+
 /// Everything a `NodeOp` reconcile needs.
 pub(crate) struct State {
     /// Shared context.
     pub(crate) ctx: Arc<Context>,
-    /// Node and KairosNode caches.
+    /// The process's caches.
     pub(crate) caches: Caches,
     /// Engine settings.
     pub(crate) engine: nodeop::Config,
+    /// Held while node locks are taken: this process decides one acquisition at a time, on a
+    /// fresh read of every lock.
+    pub(crate) locking: tokio::sync::Mutex<()>,
+    /// Consecutive failures per `NodeOp` (the retry delays).
+    pub(crate) retries: Retries,
+}
+
+impl State {
+    /// Namespace of the node locks: the engine's (the operator's) namespace.
+    pub(crate) fn lock_namespace(&self) -> String {
+        self.engine
+            .job_namespace
+            .clone()
+            .unwrap_or_else(|| self.ctx.config.namespace.clone())
+    }
 }
 
 /// Reconciles one `NodeOp`.
 pub(crate) async fn reconcile(op: Arc<NodeOp>, state: Arc<State>) -> Result<Action> {
+    let key = retry::key(op.as_ref());
+    let result = reconcile_once(op, &state).await;
+    if result.is_ok() {
+        state.retries.succeeded(&key);
+    }
+    result
+}
+
+async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
     let ctx = &state.ctx;
     let _timer = ctx.metrics.start(CONTROLLER);
     if !crate::controllers::in_scope(ctx, op.as_ref()).await {
@@ -44,15 +76,26 @@ pub(crate) async fn reconcile(op: Arc<NodeOp>, state: Arc<State>) -> Result<Acti
     let op_ref = nodeop::OpRef::of(&op).map_err(|e| Error::Invalid(e.to_string()))?;
     let job_namespace = nodeop::job::namespace(&op_ref, &state.engine);
     let observed = observe::observe(ctx, &state.caches, &op, &op_ref.uid, &job_namespace).await?;
-    let verifier = crate::controllers::upgrade_verifier(&state.caches, &op);
+    let in_flight = observed
+        .targets
+        .iter()
+        .filter(|(_, t)| t.status.as_ref().is_some_and(|s| s.phase.is_in_flight()))
+        .map(|(n, _)| n);
+    let verifier = crate::controllers::upgrade_verifier(&state.caches, &op, in_flight);
     let verifier: &dyn Verifier = verifier.as_ref();
     let plan = nodeop::plan_with(&op, &observed, &state.engine, verifier, ctx.now())
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    // Status first: it records what was observed and decided, so a failed action is retried
-    // from the recorded phase, never repeated from an older one.
+    // The nodes it starts first: if another operation took one first, nothing of this plan
+    // is written, and the next plan sees who holds it.
+    if !locks::acquire(state, &plan.acquire).await? {
+        return Ok(Action::requeue(LOCK_LOST_RETRY));
+    }
+    // Then what it decided, records and status, so a failed action is retried from the
+    // recorded phase, never repeated from an older one.
+    targets::write(ctx, &state.caches, &op_ref, &plan.targets).await?;
     report::status(ctx, &op, &plan.status).await?;
+    apply::apply(ctx, &op, &plan.actions, &state.lock_namespace()).await?;
     report::events(ctx, &op, &plan.events).await;
-    apply::apply(ctx, &op, &plan.actions).await?;
     Ok(match plan.requeue_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
@@ -62,6 +105,10 @@ pub(crate) async fn reconcile(op: Arc<NodeOp>, state: Arc<State>) -> Result<Acti
 /// Decides when to retry a failed reconcile.
 pub(crate) fn error_policy(op: Arc<NodeOp>, error: &Error, state: Arc<State>) -> Action {
     state.ctx.metrics.failure(CONTROLLER, error.category());
-    warn_unless_forbidden!(error, nodeop = %op.name_any(), error = %error, "reconcile failed");
-    error.retry_after()
+    if error.is_conflict() {
+        tracing::debug!(nodeop = %op.name_any(), error = %error, "reconcile raced a write; planning again");
+    } else {
+        warn_unless_forbidden!(error, nodeop = %op.name_any(), error = %error, "reconcile failed");
+    }
+    Action::requeue(state.retries.failed(&retry::key(op.as_ref()), error))
 }

@@ -26,10 +26,21 @@ pub(crate) struct State {
     pub(crate) ctx: Arc<Context>,
     /// Node and KairosNode caches.
     pub(crate) caches: Caches,
+    /// Consecutive failures per object (the retry delays).
+    pub(crate) retries: super::retry::Retries,
 }
 
 /// Reconciles one `NodeOpUpgrade`.
 pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) -> Result<Action> {
+    let key = super::retry::key(upgrade.as_ref());
+    let result = reconcile_once(upgrade, &state).await;
+    if result.is_ok() {
+        state.retries.succeeded(&key);
+    }
+    result
+}
+
+async fn reconcile_once(upgrade: Arc<NodeOpUpgrade>, state: &State) -> Result<Action> {
     let ctx = &state.ctx;
     let _timer = ctx.metrics.start(CONTROLLER);
     if !crate::controllers::in_scope(ctx, upgrade.as_ref()).await {
@@ -42,6 +53,7 @@ pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) ->
     let kairos_nodes: std::collections::HashMap<String, Arc<KairosNode>> = state
         .caches
         .kairos_nodes
+        .store
         .state()
         .into_iter()
         .map(|kn| (kn.name_any(), kn))
@@ -49,6 +61,7 @@ pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) ->
     let nodes = state
         .caches
         .nodes
+        .store
         .state()
         .iter()
         .map(|n| ObservedNode {
@@ -114,5 +127,9 @@ pub(crate) fn error_policy(
 ) -> Action {
     state.ctx.metrics.failure(CONTROLLER, error.category());
     warn_unless_forbidden!(error, nodeopupgrade = %upgrade.name_any(), error = %error, "reconcile failed");
-    error.retry_after()
+    Action::requeue(
+        state
+            .retries
+            .failed(&super::retry::key(upgrade.as_ref()), error),
+    )
 }

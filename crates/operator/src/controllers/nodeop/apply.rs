@@ -1,5 +1,6 @@
 //! Carries out the `NodeOp` planner's actions against the API server: cordon and uncordon,
-//! evictions, Jobs and engine pods, the finalizer. Every write is idempotent. Writes only.
+//! evictions, Jobs and engine pods, node lock releases, the finalizer. Every write is
+//! idempotent. Writes only.
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -55,14 +56,25 @@ fn api(ctx: &Context, op: &NodeOp) -> Api<NodeOp> {
 }
 
 /// Applies the actions in order. Stops at the first failure (the next reconcile re-plans).
-pub(crate) async fn apply(ctx: &Context, op: &NodeOp, actions: &[Action]) -> Result<()> {
+/// `lock_namespace` is where the node locks live.
+pub(crate) async fn apply(
+    ctx: &Context,
+    op: &NodeOp,
+    actions: &[Action],
+    lock_namespace: &str,
+) -> Result<()> {
     for action in actions {
-        apply_one(ctx, op, action).await?;
+        apply_one(ctx, op, action, lock_namespace).await?;
     }
     Ok(())
 }
 
-async fn apply_one(ctx: &Context, op: &NodeOp, action: &Action) -> Result<()> {
+async fn apply_one(
+    ctx: &Context,
+    op: &NodeOp,
+    action: &Action,
+    lock_namespace: &str,
+) -> Result<()> {
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     match action {
         Action::Cordon { node, cordoned_by } => {
@@ -147,6 +159,13 @@ async fn apply_one(ctx: &Context, op: &NodeOp, action: &Action) -> Result<()> {
                 .map(drop)
                 .or_else(ignore(404))
                 .map_err(apply_err(format!("delete pod {namespace}/{name}")))
+        }
+        Action::Release { node, holder } => {
+            super::locks::release(ctx, lock_namespace, node, holder).await
+        }
+        Action::BreakLock { node, holder } => {
+            tracing::info!(%node, %holder, "breaking the lock of an operation that no longer exists");
+            super::locks::release(ctx, lock_namespace, node, holder).await
         }
         Action::RemoveFinalizer => {
             let finalizers: Vec<String> = op

@@ -1,20 +1,49 @@
-//! Reads everything the `NodeOp` planner looks at: Nodes and agent boot IDs (from the shared
-//! caches), this operation's Jobs and pods, and the pods on nodes being drained. Reads only.
+//! Reads everything the `NodeOp` planner looks at from the shared caches: Nodes and agent boot
+//! IDs, this operation's target records, Jobs and engine pods, every node lock and every live
+//! operation; and lists the pods of the nodes being drained (the only read that goes to the API
+//! server: the drain must see every pod on the node, and no cache holds every pod). Reads only.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kairos_api::NodeOp;
+use kairos_api::names::{ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODEOP_UID};
 use kairos_api::v1alpha1::NodePhase;
-use kairos_core::nodeop::job::{LABEL_NODEOP_UID, label_value};
-use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodePod, Observed};
-use kube::ResourceExt;
+use kairos_core::nodeop::job::label_value;
+use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodeLock, NodePod, Observed, Target};
 use kube::api::{Api, ListParams};
+use kube::{Resource, ResourceExt};
 
 use crate::context::Context;
-use crate::controllers::Caches;
+use crate::controllers::{Caches, identity};
 use crate::error::{Error, Result};
+
+/// Whether `obj` carries the label of the operation with `uid`.
+fn of_op<K: Resource>(obj: &K, uid: &str) -> bool {
+    obj.meta()
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_NODEOP_UID))
+        .is_some_and(|v| *v == label_value(uid))
+}
+
+/// A node lock as the planner sees it, from its Lease.
+pub(crate) fn node_lock(lease: &Lease) -> Option<(String, NodeLock)> {
+    let node = lease.annotations().get(ANNOTATION_LOCK_NODE)?.clone();
+    let holder = lease.spec.as_ref()?.holder_identity.clone()?;
+    let control_plane = lease
+        .annotations()
+        .get(ANNOTATION_LOCK_CONTROL_PLANE)
+        .is_some_and(|v| v == "true");
+    Some((
+        node,
+        NodeLock {
+            holder,
+            control_plane,
+        },
+    ))
+}
 
 /// Observes the world of one `NodeOp`; decides nothing.
 pub(crate) async fn observe(
@@ -26,12 +55,14 @@ pub(crate) async fn observe(
 ) -> Result<Observed> {
     let nodes: Vec<NodeInfo> = caches
         .nodes
+        .store
         .state()
         .iter()
         .map(|n| NodeInfo::from_node(n))
         .collect();
     let agent_boot_ids = caches
         .kairos_nodes
+        .store
         .state()
         .iter()
         .filter_map(|kn| {
@@ -39,49 +70,69 @@ pub(crate) async fn observe(
             Some((kn.name_any(), boot))
         })
         .collect();
-
-    let selector = format!("{LABEL_NODEOP_UID}={}", label_value(uid));
-    let lp = ListParams::default().labels(&selector);
-    let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), job_namespace);
-    let jobs = jobs_api.list(&lp).await.map_err(|source| Error::Observe {
-        what: format!("list the Jobs of NodeOp {}", op.name_any()),
-        source,
-    })?;
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), job_namespace);
-    let pods = pods_api.list(&lp).await.map_err(|source| Error::Observe {
-        what: format!("list the pods of NodeOp {}", op.name_any()),
-        source,
-    })?;
-
-    let mut job_pods: BTreeMap<String, Vec<Pod>> = BTreeMap::new();
-    let mut engine_pods = Vec::new();
-    for pod in pods.items {
-        if let Some(engine) = EnginePod::from_pod(&pod) {
-            engine_pods.push(engine);
-        } else if let Some(job) = pod.labels().get("job-name").cloned() {
-            job_pods.entry(job).or_default().push(pod);
-        }
-    }
-    let jobs = jobs
-        .items
+    let targets: BTreeMap<String, Target> = caches
+        .targets
+        .store
+        .state()
         .iter()
-        .map(|j| {
-            JobInfo::from_job(
-                j,
-                job_pods
-                    .get(&j.name_any())
-                    .map(Vec::as_slice)
-                    .unwrap_or_default(),
-            )
+        .filter(|t| of_op(t.as_ref(), uid) && t.namespace() == op.namespace())
+        .map(|t| {
+            let target = Target {
+                order: t.spec.order,
+                control_plane: t.spec.control_plane,
+                status: t.status.clone(),
+            };
+            (t.spec.node.clone(), target)
         })
         .collect();
 
-    let mut node_pods = BTreeMap::new();
-    let draining = op
-        .status
+    let mut job_pods: BTreeMap<String, Vec<Pod>> = BTreeMap::new();
+    let mut engine_pods = Vec::new();
+    for pod in caches.engine_pods.store.state() {
+        if !of_op(pod.as_ref(), uid) || pod.namespace().as_deref() != Some(job_namespace) {
+            continue;
+        }
+        if let Some(engine) = EnginePod::from_pod(&pod) {
+            engine_pods.push(engine);
+        } else if let Some(job) = pod.labels().get("job-name").cloned() {
+            job_pods.entry(job).or_default().push(pod.as_ref().clone());
+        }
+    }
+    let jobs = caches
+        .jobs
+        .store
+        .state()
         .iter()
-        .flat_map(|s| &s.node_statuses)
-        .filter(|(_, s)| s.phase == NodePhase::Draining || s.phase == NodePhase::Cordoning);
+        .filter(|j| of_op(j.as_ref(), uid) && j.namespace().as_deref() == Some(job_namespace))
+        .map(|j| {
+            let pods = job_pods
+                .get(&j.name_any())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            JobInfo::from_job(j, pods)
+        })
+        .collect();
+    let locks = caches
+        .locks
+        .store
+        .state()
+        .iter()
+        .filter_map(|l| node_lock(l))
+        .collect();
+    let live_operations = caches
+        .nodeops
+        .store
+        .state()
+        .iter()
+        .map(|o| identity(o))
+        .collect();
+
+    let mut node_pods = BTreeMap::new();
+    let draining = targets.iter().filter(|(_, t)| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| matches!(s.phase, NodePhase::Draining | NodePhase::Cordoning))
+    });
     for (node, _) in draining {
         let lp = ListParams::default().fields(&format!("spec.nodeName={node}"));
         let pods = Api::<Pod>::all(ctx.client.clone())
@@ -105,5 +156,8 @@ pub(crate) async fn observe(
         agent_boot_ids,
         operator_node: ctx.config.node_name.clone(),
         deleting: op.metadata.deletion_timestamp.is_some(),
+        targets,
+        locks,
+        live_operations,
     })
 }

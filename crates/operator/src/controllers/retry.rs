@@ -1,0 +1,75 @@
+//! When a failed reconcile is retried: per object, exponentially from the error's first delay
+//! (a conflict at once, an API hiccup in a second, a refusal in half a minute, an object that
+//! makes no sense in a minute) up to five minutes, with jitter, starting over after a success.
+//! So a bug is not retried every few seconds forever, and replicas and objects do not retry in
+//! step. Pure apart from a lock; no I/O.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// The longest delay between two attempts.
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(5 * 60);
+
+/// Consecutive failures per object.
+#[derive(Debug, Default)]
+pub(crate) struct Retries {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Retries {
+    /// Records a failure of `key` with `error` and returns the delay before the next attempt.
+    pub(crate) fn failed(&self, key: &str, error: &Error) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_owned()).or_default();
+        *n = n.saturating_add(1);
+        let base = error.first_retry();
+        let delay = base
+            .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)))
+            .min(MAX_DELAY);
+        delay + delay.mul_f64(fastrand::f64() / 4.0)
+    }
+
+    /// Forgets the failures of `key` (it reconciled).
+    pub(crate) fn succeeded(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(key);
+    }
+}
+
+/// The key of an object for [`Retries`]: `<namespace>/<name>`.
+pub(crate) fn key<K: kube::Resource>(obj: &K) -> String {
+    let m = obj.meta();
+    format!(
+        "{}/{}",
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_per_object_up_to_the_cap_and_a_success_starts_over() {
+        let r = Retries::default();
+        let bug = Error::Internal("a bug".into());
+        let first = bug.first_retry();
+        let mut last = Duration::ZERO;
+        for i in 0..12 {
+            let d = r.failed("ns/a", &bug);
+            let base = first.saturating_mul(1 << i).min(MAX_DELAY);
+            assert!(d >= base && d <= base + base / 4, "{i}: {d:?} for {base:?}");
+            assert!(d >= last || base == MAX_DELAY);
+            last = d;
+        }
+        assert!(last >= MAX_DELAY);
+        // Another object starts from the first delay.
+        assert!(r.failed("ns/b", &bug) <= first + first / 4);
+        r.succeeded("ns/a");
+        assert!(r.failed("ns/a", &bug) <= first + first / 4);
+    }
+}
