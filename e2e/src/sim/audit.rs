@@ -1,6 +1,7 @@
 //! Request accounting of the simulator: how many API requests each client made, as which user, by
-//! verb and resource (what a real API server's audit log or `apiserver_request_total` would tell), so
-//! benchmarks and tests can count an operator's reads and writes. No I/O.
+//! verb and resource (what a real API server's audit log or `apiserver_request_total` would tell),
+//! and the largest object each client's writes stored, by resource, so benchmarks and tests can
+//! count an operator's reads and writes and see how large its objects grow. No I/O.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -39,10 +40,28 @@ impl RequestKey {
     }
 }
 
-/// Request counts since the simulator started (or since the last [`RequestLog::take`]).
+/// What the size of a stored object is kept under: who wrote it, and where.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StoredKey {
+    /// The client, as in [`RequestKey::client`].
+    pub client: String,
+    /// The resource's plural name.
+    pub resource: String,
+    /// The subresource written (`status`), or empty.
+    pub subresource: String,
+}
+
+/// The size in bytes of the object a successful write stored (its JSON as the simulator keeps
+/// it, managedFields included), attached to the write's response for [`RequestLog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredBytes(pub u64);
+
+/// Request counts and largest stored objects since the simulator started (or since the last
+/// [`RequestLog::take`]).
 #[derive(Debug, Default)]
 pub struct RequestLog {
     counts: Mutex<BTreeMap<RequestKey, u64>>,
+    largest: Mutex<BTreeMap<StoredKey, u64>>,
 }
 
 impl RequestLog {
@@ -60,9 +79,44 @@ impl RequestLog {
             .clone()
     }
 
-    /// The counts so far, resetting them.
+    /// The counts so far, resetting them and the largest stored sizes
+    /// ([`RequestLog::largest_stored`]), so both describe the same window from then on.
     pub fn take(&self) -> BTreeMap<RequestKey, u64> {
+        self.largest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         std::mem::take(&mut *self.counts.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Records that a successful create, update or patch (also server-side apply, also of a
+    /// subresource) stored an object of `bytes`; only the largest per key is kept. Dry-run
+    /// writes store nothing and are not recorded.
+    pub fn record_stored(&self, key: StoredKey, bytes: u64) {
+        let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
+        let max = largest.entry(key).or_default();
+        *max = (*max).max(bytes);
+    }
+
+    /// The largest object stored by a successful write, in bytes of its JSON, per client,
+    /// resource and subresource.
+    pub fn largest_stored(&self) -> BTreeMap<StoredKey, u64> {
+        self.largest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The largest object `client` stored by a successful write of `resource` (any
+    /// subresource), in bytes; `None` when it stored none.
+    pub fn largest_stored_by(&self, client: &str, resource: &str) -> Option<u64> {
+        self.largest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(k, _)| k.client == client && k.resource == resource)
+            .map(|(_, b)| *b)
+            .max()
     }
 }
 
@@ -121,6 +175,32 @@ mod tests {
         assert_eq!(s[&key("a", "patch")], 1);
         assert_eq!(log.take().len(), 2);
         assert!(log.snapshot().is_empty());
+    }
+
+    fn stored(client: &str, resource: &str, subresource: &str) -> StoredKey {
+        StoredKey {
+            client: client.into(),
+            resource: resource.into(),
+            subresource: subresource.into(),
+        }
+    }
+
+    #[test]
+    fn keeps_the_largest_stored_size_per_key_until_take() {
+        let log = RequestLog::default();
+        log.record_stored(stored("op", "nodeops", "status"), 300);
+        log.record_stored(stored("op", "nodeops", "status"), 100);
+        log.record_stored(stored("op", "nodeops", ""), 200);
+        log.record_stored(stored("kubectl", "nodeops", ""), 900);
+        assert_eq!(
+            log.largest_stored()[&stored("op", "nodeops", "status")],
+            300
+        );
+        assert_eq!(log.largest_stored()[&stored("op", "nodeops", "")], 200);
+        assert_eq!(log.largest_stored_by("op", "nodeops"), Some(300));
+        assert_eq!(log.largest_stored_by("op", "jobs"), None);
+        log.take();
+        assert!(log.largest_stored().is_empty());
     }
 
     #[test]

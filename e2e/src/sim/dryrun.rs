@@ -35,10 +35,15 @@ impl std::ops::DerefMut for Writable<'_> {
     }
 }
 
+/// Whether the request is a `dryRun=All` write.
+pub fn is_dry_run(call: &Call) -> bool {
+    call.query.get("dryRun").is_some_and(|d| d == "All")
+}
+
 /// The state for this request's write (a copy when `dryRun=All`).
 pub fn writable<'a>(sim: &'a Sim, call: &Call) -> Writable<'a> {
     let st = sim.lock();
-    if call.query.get("dryRun").is_some_and(|d| d == "All") {
+    if is_dry_run(call) {
         Writable::Dry(Box::new(st.dry_copy()))
     } else {
         Writable::Live(st)

@@ -96,6 +96,42 @@ impl ApiError {
         .with_details(json!({"name": name, "kind": kind, "causes": [{"message": message}]}))
     }
 
+    /// 422 Invalid for field errors (`<field>: <detail>`, as [`super::schema::validate`] writes
+    /// them) of an object of `kind` in `group`, worded as `NewInvalid` does: the group-qualified
+    /// kind, the single error alone or several in brackets, one cause per error.
+    pub fn invalid_fields(group: &str, kind: &str, name: &str, errors: &[String]) -> Self {
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let aggregate = match errors {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let causes: Vec<Value> = errors
+            .iter()
+            .map(|e| {
+                let (field, body) = e.split_once(": ").unwrap_or(("", e));
+                let reason = match body.split(':').next().unwrap_or_default() {
+                    "Required value" => "FieldValueRequired",
+                    "Unsupported value" => "FieldValueNotSupported",
+                    "Too long" => "FieldValueTooLong",
+                    "Too many" => "FieldValueTooMany",
+                    "Forbidden" => "FieldValueForbidden",
+                    _ => "FieldValueInvalid",
+                };
+                json!({"reason": reason, "message": body, "field": field})
+            })
+            .collect();
+        Self::new(
+            422,
+            "Invalid",
+            format!("{qualified} \"{name}\" is invalid: {aggregate}"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
+    }
+
     /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
@@ -147,6 +183,24 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
+    /// What a real server answers when etcd refuses a write whose request exceeds its
+    /// `--max-request-bytes`: etcd's own error passed through unconverted, so a 500 with no
+    /// `reason` (`StatusReasonUnknown`) and etcd's message (k8s.io/apiserver
+    /// `responsewriters.ErrorToAPIStatus` for an error that is not an API status).
+    pub fn etcd_request_too_large() -> Self {
+        Self::new(500, "", "etcdserver: request is too large")
+    }
+
+    /// 413 RequestEntityTooLarge: a write whose body exceeds the server's `MaxRequestBodyBytes`
+    /// (k8s.io/apiserver `limitedReadBody`).
+    pub fn request_entity_too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
     /// Attaches `Status.details`.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
@@ -161,9 +215,12 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         });
+        // An unknown reason is omitted, as `metav1.Status` serializes it (`omitempty`).
+        if !self.reason.is_empty() {
+            s["reason"] = json!(self.reason);
+        }
         if let Some(d) = &self.details {
             s["details"] = d.clone();
         }

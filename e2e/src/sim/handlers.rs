@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use super::Sim;
 use super::apply;
 use super::attributes::{self, Attributes};
-use super::dryrun::writable;
+use super::dryrun::{is_dry_run, writable};
 use super::error::{ApiError, ApiResult};
 use super::eviction;
-use super::http::{Call, Target, respond};
+use super::http::{Call, Target, respond, respond_stored};
 use super::lifecycle::{self, DeleteOpts};
 use super::lists::Lists;
 use super::meta;
@@ -194,7 +194,7 @@ pub fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
         ));
     }
     let o = objects::create(&mut st, &t.rt, ns(t), body, Managed::Update(&call.manager))?;
-    Ok(respond(201, o))
+    Ok(respond_stored(201, o, is_dry_run(call)))
 }
 
 /// PUT on an object or its status.
@@ -226,7 +226,7 @@ pub fn update(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
         sub,
         Managed::Update(&call.manager),
     )?;
-    Ok(respond(200, with_version(t, o)))
+    Ok(respond_stored(200, with_version(t, o), is_dry_run(call)))
 }
 
 /// PATCH (merge, JSON, strategic or apply) on an object or its status.
@@ -249,7 +249,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
             sub,
             Managed::Update(&call.manager),
         )?;
-        return Ok(respond(200, with_version(t, o)));
+        return Ok(respond_stored(200, with_version(t, o), is_dry_run(call)));
     }
     let manager = call
         .query
@@ -303,7 +303,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
             )?;
             merged["metadata"]["name"] = json!(name(t));
             let o = objects::create(&mut st, &t.rt, ns(t), merged, Managed::Applied)?;
-            Ok(respond(201, with_version(t, o)))
+            Ok(respond_stored(201, with_version(t, o), is_dry_run(call)))
         }
         None => Err(ApiError::not_found(&t.rt.plural, &t.rt.group, name(t))),
         Some(live) => {
@@ -326,7 +326,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
                 sub,
                 Managed::Applied,
             )?;
-            Ok(respond(200, with_version(t, o)))
+            Ok(respond_stored(200, with_version(t, o), is_dry_run(call)))
         }
     }
 }

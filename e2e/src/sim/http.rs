@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::Sim;
 use super::attributes::{self, Attributes};
-use super::audit::{self, RequestKey};
+use super::audit::{self, RequestKey, StoredBytes, StoredKey};
 use super::authn::{self, UserInfo};
 use super::discovery;
 use super::error::{ApiError, ApiResult};
@@ -276,6 +276,9 @@ fn dispatch(sim: &Arc<Sim>, t: Target, call: Call, attrs: &Attributes) -> ApiRes
             "writes of {} are failing (kube-sim fault)",
             key.resource
         )))
+    } else if call.body.len() > sim.max_body_bytes {
+        // The real handlers read at most `MaxRequestBodyBytes` of a body, after authorization.
+        Err(ApiError::request_entity_too_large(sim.max_body_bytes))
     } else {
         serve(sim, t, call)
     };
@@ -283,6 +286,19 @@ fn dispatch(sim: &Arc<Sim>, t: Target, call: Call, attrs: &Attributes) -> ApiRes
         Ok(r) => r.status().as_u16(),
         Err(e) => e.code,
     };
+    if let Ok(r) = &result
+        && let Some(StoredBytes(bytes)) = r.extensions().get::<StoredBytes>()
+        && (200..300).contains(&code)
+    {
+        sim.requests().record_stored(
+            StoredKey {
+                client: key.client.clone(),
+                resource: key.resource.clone(),
+                subresource: key.subresource.clone(),
+            },
+            *bytes,
+        );
+    }
     sim.requests().record(RequestKey { code, ..key });
     result
 }
@@ -308,8 +324,25 @@ fn serve(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
 
 /// A JSON response with a status code.
 pub fn respond(code: u16, v: Value) -> Response {
+    json_response(code, v.to_string())
+}
+
+/// The answer to a write that stored `o` (create, update, patch, apply): a JSON response
+/// carrying, unless `dry_run`, the size of the stored object ([`StoredBytes`], the length of the
+/// same JSON) for the request log.
+pub fn respond_stored(code: u16, o: Value, dry_run: bool) -> Response {
+    let body = o.to_string();
+    let size = body.len() as u64;
+    let mut r = json_response(code, body);
+    if !dry_run {
+        r.extensions_mut().insert(StoredBytes(size));
+    }
+    r
+}
+
+fn json_response(code: u16, body: String) -> Response {
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    let mut r = Response::new(Body::from(v.to_string()));
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = code;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -62,6 +62,13 @@ pub struct SimConfig {
     pub history: usize,
     /// Directory of CRD YAML files installed at start (`deploy/crds`).
     pub crd_dir: Option<PathBuf>,
+    /// The largest object a write may store, in bytes of its JSON (managedFields included):
+    /// etcd's `--max-request-bytes`, 1.5 MiB by default. A larger one is refused as a real
+    /// server refuses it (500, `etcdserver: request is too large`) and nothing is stored.
+    pub max_request_bytes: usize,
+    /// The largest request body a write may send: the API server's `MaxRequestBodyBytes`, 3 MiB.
+    /// A larger body is refused with 413 `RequestEntityTooLarge`.
+    pub max_body_bytes: usize,
 }
 
 impl Default for SimConfig {
@@ -70,9 +77,14 @@ impl Default for SimConfig {
             bookmark_interval: Duration::from_secs(60),
             history: 10_000,
             crd_dir: Some(default_crd_dir()),
+            max_request_bytes: store::ETCD_MAX_REQUEST_BYTES,
+            max_body_bytes: MAX_REQUEST_BODY_BYTES,
         }
     }
 }
+
+/// The API server's `MaxRequestBodyBytes` (3 MiB, twice etcd's default request limit).
+pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// `deploy/crds` of this repository.
 pub fn default_crd_dir() -> PathBuf {
@@ -85,6 +97,8 @@ pub struct Sim {
     state: Mutex<State>,
     key: Vec<u8>,
     bookmark_interval: Duration,
+    /// Bodies larger than this are refused with 413 (see [`SimConfig::max_body_bytes`]).
+    max_body_bytes: usize,
     addr: OnceLock<SocketAddr>,
     /// Bumped to end every open watch (see [`Sim::drop_watches`]).
     watch_epoch: tokio::sync::watch::Sender<u64>,
@@ -103,10 +117,13 @@ impl Sim {
     pub fn new(cfg: &SimConfig) -> Self {
         let mut key = vec![0u8; 32];
         rand::rng().fill_bytes(&mut key);
+        let mut state = State::new(1000, cfg.history.max(1));
+        state.max_stored_bytes = cfg.max_request_bytes;
         let sim = Self {
-            state: Mutex::new(State::new(1000, cfg.history.max(1))),
+            state: Mutex::new(state),
             key,
             bookmark_interval: cfg.bookmark_interval,
+            max_body_bytes: cfg.max_body_bytes,
             addr: OnceLock::new(),
             watch_epoch: tokio::sync::watch::Sender::new(0),
             requests: audit::RequestLog::default(),

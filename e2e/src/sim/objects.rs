@@ -1,7 +1,7 @@
 //! Create and update semantics: metadata the server owns (uid, resourceVersion, generation,
 //! creationTimestamp), 409 on stale versions, `generateName`, status subresource rules, schema
-//! defaults/validation for custom resources, managedFields, and hooks (CRD registration, PDB
-//! status). Works on the in-memory [`State`]: no I/O.
+//! defaults/validation for custom resources, managedFields, etcd's size limit, and hooks (CRD
+//! registration, PDB status). Works on the in-memory [`State`]: no I/O.
 
 use serde_json::{Value, json};
 
@@ -61,11 +61,7 @@ fn custom_checks(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Api
         }
         if !errs.is_empty() {
             let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-            return Err(ApiError::invalid(
-                &rt.kind,
-                name,
-                format!("[{}]", errs.join(", ")),
-            ));
+            return Err(ApiError::invalid_fields(&rt.group, &rt.kind, name, &errs));
         }
     }
     Ok(())
@@ -175,6 +171,7 @@ pub fn create(
         }
         Managed::Applied => {}
     }
+    st.check_size(&obj)?;
     let rv = st.next_rv();
     obj["metadata"]["resourceVersion"] = json!(rv.to_string());
     st.put(&store, obj.clone(), None);
@@ -346,12 +343,16 @@ pub fn update(
         tracing::debug!(resource = %rt.plural, name = %old["metadata"]["name"], manager = ?managed, "no-op write");
         return Ok(old);
     }
-    let rv = st.next_rv();
-    next["metadata"]["resourceVersion"] = json!(rv.to_string());
     let finalizers_done = next["metadata"]["finalizers"]
         .as_array()
         .is_none_or(|f| f.is_empty());
-    if !next["metadata"]["deletionTimestamp"].is_null() && finalizers_done {
+    let removed = !next["metadata"]["deletionTimestamp"].is_null() && finalizers_done;
+    if !removed {
+        st.check_size(&next)?;
+    }
+    let rv = st.next_rv();
+    next["metadata"]["resourceVersion"] = json!(rv.to_string());
+    if removed {
         lifecycle::remove_now(st, rt, next.clone());
         return Ok(next);
     }

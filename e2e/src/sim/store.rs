@@ -1,5 +1,6 @@
 //! The in-memory object store: objects by type and key, the global `resourceVersion` counter,
-//! a bounded event history for watches, and the broadcast channel live watches read. No I/O.
+//! a bounded event history for watches, the broadcast channel live watches read, and etcd's
+//! size limit on what is stored. No I/O.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -7,7 +8,11 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::error::{ApiError, ApiResult};
 use super::registry::Registry;
+
+/// etcd's default `--max-request-bytes` (1.5 MiB): a write whose request is larger is refused.
+pub const ETCD_MAX_REQUEST_BYTES: usize = 1_572_864;
 
 /// A change to one object, as watches see it.
 #[derive(Debug, Clone)]
@@ -46,6 +51,9 @@ pub struct State {
     pub history_cap: usize,
     /// Live watch fan-out.
     pub tx: broadcast::Sender<Arc<ChangeEvent>>,
+    /// The largest object, in bytes of its JSON, a write may store (etcd's
+    /// `--max-request-bytes`; see [`State::check_size`]).
+    pub max_stored_bytes: usize,
 }
 
 impl State {
@@ -60,6 +68,7 @@ impl State {
             floor: first_rv,
             history_cap,
             tx,
+            max_stored_bytes: ETCD_MAX_REQUEST_BYTES,
         }
     }
 
@@ -74,7 +83,27 @@ impl State {
             floor: self.rv,
             history_cap: self.history_cap,
             tx,
+            max_stored_bytes: self.max_stored_bytes,
         }
+    }
+
+    /// Refuses to store `obj` when its JSON is larger than [`State::max_stored_bytes`], with
+    /// the answer of a real server whose etcd refuses the write (500, etcd's message; see
+    /// [`ApiError::etcd_request_too_large`]). Returns the size otherwise.
+    ///
+    /// etcd compares its whole request with the limit: the key and a few dozen bytes of framing
+    /// besides the value, which is JSON for custom resources and protobuf (a little smaller
+    /// than JSON) for built-in kinds. The simulator compares the object's compact JSON, so its
+    /// boundary is within about a kilobyte of a real server's.
+    ///
+    /// # Errors
+    /// The etcd error when the object is too large.
+    pub fn check_size(&self, obj: &Value) -> ApiResult<usize> {
+        let size = stored_size(obj);
+        if size > self.max_stored_bytes {
+            return Err(ApiError::etcd_request_too_large());
+        }
+        Ok(size)
     }
 
     /// Issues the next `resourceVersion`.
@@ -156,6 +185,26 @@ impl State {
         // No receivers is fine: nobody watches.
         let _ = self.tx.send(ev);
     }
+}
+
+/// The size of `obj`'s compact JSON in bytes (what the simulator stores), computed without
+/// building the string.
+pub fn stored_size(obj: &Value) -> usize {
+    /// Counts the bytes written to it.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    // Writing a `Value` to a sink that cannot fail cannot fail.
+    let _ = serde_json::to_writer(&mut c, obj);
+    c.0
 }
 
 /// (namespace, name) of an object.
