@@ -19,7 +19,7 @@ const VERBS: &[&str] = &[
 /// `/version`.
 pub fn version() -> Value {
     json!({
-        "major": "1", "minor": "33", "gitVersion": "v1.33.0-kube-sim", "gitCommit": "kube-sim",
+        "major": "1", "minor": "36", "gitVersion": "v1.36.0-kube-sim", "gitCommit": "kube-sim",
         "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "none",
         "compiler": "rustc", "platform": "linux/amd64",
     })

@@ -1,7 +1,8 @@
 //! Structural-schema handling of custom resources against a CRD's `openAPIV3Schema`: defaults,
 //! pruning of unknown fields, and a partial validation (type, enum, required, min/max,
-//! minItems/maxItems, minLength/maxLength, nullable). CEL rules and `pattern`/`format` are not
-//! checked. Pure: no I/O.
+//! minItems/maxItems, minLength/maxLength, nullable, and the range of numbers by their `format`:
+//! `int32`/`int64` integers, `float` numbers). CEL rules are checked elsewhere; `pattern` and
+//! string formats are not checked. Pure: no I/O.
 
 use serde_json::{Map, Value};
 
@@ -139,6 +140,18 @@ fn check(s: &Value, v: &Value, path: &str, errs: &mut Vec<String>, top: bool) {
         return;
     }
     if let Some(t) = s["type"].as_str()
+        && let Some(n) = v.as_number()
+        && matches!(t, "integer" | "number")
+    {
+        // Numbers go through kube-openapi's type and number validators, both of which report.
+        let type_err = number_type_error(s, t, n, path);
+        let range_err = range_error(s, t, n, path);
+        let failed = type_err.is_some();
+        errs.extend(type_err.into_iter().chain(range_err));
+        if failed {
+            return;
+        }
+    } else if let Some(t) = s["type"].as_str()
         && !type_ok(t, v)
     {
         errs.push(format!(
@@ -242,6 +255,88 @@ fn check_object(
     }
 }
 
+/// The `format` a real server (1.36 and later) keeps in a CRD schema for validation: `int32`
+/// and `int64` on integers, `float` and `double` on numbers; any other format of a number is
+/// dropped (apiextensions `StripUnsupportedFormatsPostProcessorForVersion`). Before 1.36 every
+/// numeric format was dropped.
+fn numeric_format<'a>(s: &'a Value, t: &str) -> &'a str {
+    match (t, s["format"].as_str().unwrap_or_default()) {
+        ("integer", f @ ("int32" | "int64")) | ("number", f @ ("float" | "double")) => f,
+        _ => "",
+    }
+}
+
+/// A number as the real server decodes it from JSON: an `int64` when it is an integer that
+/// fits, a `float64` otherwise.
+enum Decoded {
+    Int(i64),
+    Float(f64),
+}
+
+fn decoded(n: &serde_json::Number) -> Decoded {
+    match n.as_i64() {
+        Some(i) => Decoded::Int(i),
+        None => Decoded::Float(n.as_f64().unwrap_or(f64::NAN)),
+    }
+}
+
+/// kube-openapi's type check of a number: an integer field accepts an `int64`, or a `float64`
+/// that is a JSON integer (at most 2^53 - 1, no fraction). With a format kept
+/// ([`numeric_format`]), a float in an integer field is reported against the format.
+fn number_type_error(s: &Value, t: &str, n: &serde_json::Number, path: &str) -> Option<String> {
+    let Decoded::Float(f) = decoded(n) else {
+        return None;
+    };
+    const MAX_JSON_INT: f64 = 9_007_199_254_740_991.0;
+    if t != "integer" || (f.fract() == 0.0 && f.abs() <= MAX_JSON_INT) {
+        return None;
+    }
+    Some(match numeric_format(s, t) {
+        "" => format!(
+            "{path}: Invalid value: \"number\": {path} in body must be of type integer: \"number\""
+        ),
+        f => format!(
+            "{path}: Invalid value: \"double\": {path} in body must be of type {f}: \"double\""
+        ),
+    })
+}
+
+/// kube-openapi's range check of a number by its type and kept format (`IsValueValidAgainstRange`):
+/// an integer must fit an `int32` (format `int32`) or an `int64` (otherwise), written without
+/// exponent and fraction; a number of format `float` must fit a `float32`. The error is a plain
+/// one, which the real server reports against no field: `<nil>: Invalid value: "": Checked
+/// value must be of type integer with format int32 in spec.concurrency`.
+fn range_error(s: &Value, t: &str, n: &serde_json::Number, path: &str) -> Option<String> {
+    let format = numeric_format(s, t);
+    let ok = match (t, decoded(n)) {
+        ("integer", Decoded::Int(i)) => format != "int32" || i32::try_from(i).is_ok(),
+        // A float is written out in full ('f' format) and parsed as an integer again.
+        ("integer", Decoded::Float(f)) => {
+            f.fract() == 0.0
+                && if format == "int32" {
+                    f >= f64::from(i32::MIN) && f <= f64::from(i32::MAX)
+                } else {
+                    // 2^63 is the first float64 that no int64 holds.
+                    (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+                }
+        }
+        ("number", Decoded::Int(_)) => true,
+        ("number", Decoded::Float(f)) => format != "float" || f.abs() <= f64::from(f32::MAX),
+        _ => true,
+    };
+    if ok {
+        return None;
+    }
+    Some(match format {
+        "" => format!(
+            "<nil>: Invalid value: \"\": Checked value must be of type {t} (default format) in {path}"
+        ),
+        f => format!(
+            "<nil>: Invalid value: \"\": Checked value must be of type {t} with format {f} in {path}"
+        ),
+    })
+}
+
 fn kind_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -275,5 +370,69 @@ mod tests {
         let bad = json!({"spec": {"concurrency": -1, "mode": "c"}});
         let errs = validate(&schema(), &bad);
         assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    fn numbers() -> Value {
+        json!({"type": "object", "properties": {
+            "i32": {"type": "integer", "format": "int32", "minimum": 0},
+            "i64": {"type": "integer", "format": "int64"},
+            "int": {"type": "integer"},
+            "u32": {"type": "integer", "format": "uint32"},
+            "f": {"type": "number", "format": "float"},
+            "d": {"type": "number", "format": "double"},
+            "list": {"type": "array", "items": {"type": "integer", "format": "int32"}}}})
+    }
+
+    fn errors_of(doc: Value) -> Vec<String> {
+        validate(&numbers(), &doc)
+    }
+
+    #[test]
+    fn int32_fields_hold_int32_values_only() {
+        assert!(errors_of(json!({"i32": 2_147_483_647})).is_empty());
+        assert_eq!(
+            errors_of(json!({"i32": 99_999_999_999_i64})),
+            [
+                "<nil>: Invalid value: \"\": Checked value must be of type integer with format int32 in i32"
+            ]
+        );
+        assert_eq!(
+            errors_of(json!({"list": [1, 2_147_483_648_i64]})),
+            [
+                "<nil>: Invalid value: \"\": Checked value must be of type integer with format int32 in list[1]"
+            ]
+        );
+        // The range error comes with the schema's other checks.
+        assert_eq!(errors_of(json!({"i32": -2_147_483_649_i64})).len(), 2);
+    }
+
+    #[test]
+    fn int64_and_unformatted_integers_hold_int64_values() {
+        assert!(errors_of(json!({"i64": i64::MAX, "int": i64::MIN, "u32": -1})).is_empty());
+        assert_eq!(
+            errors_of(json!({"i64": u64::MAX})),
+            [
+                "i64: Invalid value: \"double\": i64 in body must be of type int64: \"double\"",
+                "<nil>: Invalid value: \"\": Checked value must be of type integer with format int64 in i64",
+            ]
+        );
+        assert_eq!(
+            errors_of(json!({"int": 1.5})),
+            [
+                "int: Invalid value: \"number\": int in body must be of type integer: \"number\"",
+                "<nil>: Invalid value: \"\": Checked value must be of type integer (default format) in int",
+            ]
+        );
+    }
+
+    #[test]
+    fn float_numbers_hold_float32_values() {
+        assert!(errors_of(json!({"f": 3.4e38, "d": 1e300})).is_empty());
+        assert_eq!(
+            errors_of(json!({"f": 3.5e38})),
+            [
+                "<nil>: Invalid value: \"\": Checked value must be of type number with format float in f"
+            ]
+        );
     }
 }
