@@ -1,7 +1,8 @@
 //! Simulator-only behaviour: the `kube-sim` binary, streaming lists, the disruption-controller
 //! stand-in, graceful pod deletion, propagation policies, bounded watch history, namespace
-//! termination, Table output, held LISTs, restarts, the permission accounting and the create
-//! check of an apply that creates. Does API and process I/O.
+//! termination, Table output, held LISTs, restarts, the permission accounting, the create
+//! check of an apply that creates, configurable size limits and the largest stored objects in
+//! the request log. Does API and process I/O.
 
 mod common;
 
@@ -65,6 +66,8 @@ async fn sim_kube_sim_binary_serves_a_kubeconfig() {
             "kairosnodes/status",
             "nodeops",
             "nodeops/status",
+            "nodeoptargets",
+            "nodeoptargets/status",
             "nodeopupgrades",
             "nodeopupgrades/status"
         ]
@@ -646,4 +649,93 @@ async fn sim_apply_that_creates_needs_create_but_updating_needs_patch_only() {
     apply("existing")
         .await
         .expect("updating by apply needs patch only");
+}
+
+#[tokio::test]
+async fn sim_size_limits_are_configurable_and_the_log_keeps_the_largest_stored_object() {
+    use kube::api::{Patch, PatchParams};
+
+    // No CRDs: they are larger than this limit.
+    let c = sim(SimConfig {
+        max_request_bytes: 4096,
+        max_body_bytes: 8192,
+        crd_dir: None,
+        ..SimConfig::default()
+    })
+    .await;
+    let server = c.sim().expect("a simulator");
+    let ns = fresh_ns(&c, "sim-limits").await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), &ns);
+    let cm = |name: &str, bytes: usize| -> ConfigMap {
+        serde_json::from_value(
+            json!({"metadata": {"name": name}, "data": {"k": "x".repeat(bytes)}}),
+        )
+        .unwrap()
+    };
+    let _ = server.sim().requests().take();
+    let small = api
+        .create(&PostParams::default(), &cm("small", 1000))
+        .await
+        .unwrap();
+    let stored = serde_json::to_vec(&small).unwrap().len() as u64;
+    match api.create(&PostParams::default(), &cm("over", 5000)).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(
+                (s.code, s.message.as_str()),
+                (500, "etcdserver: request is too large")
+            )
+        }
+        other => panic!("expected etcd's refusal, got {other:?}"),
+    }
+    match api.create(&PostParams::default(), &cm("body", 9000)).await {
+        Err(kube::Error::Api(s)) => assert_eq!(
+            (s.code, s.reason.as_str(), s.message.as_str()),
+            (
+                413,
+                "RequestEntityTooLarge",
+                "Request entity too large: limit is 8192"
+            )
+        ),
+        other => panic!("expected 413, got {other:?}"),
+    }
+    // A dry run stores nothing, so it does not count.
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    api.create(&dry, &cm("dry", 3000)).await.unwrap();
+    let log = server.sim().requests();
+    let largest = log.largest_stored();
+    let (key, bytes) = largest
+        .iter()
+        .find(|(k, _)| k.resource == "configmaps")
+        .expect("the create is recorded");
+    // Within the few bytes of key order kube-rs and the simulator may serialize differently.
+    assert!(bytes.abs_diff(stored) < 16, "{bytes} vs {stored}");
+    assert_eq!(key.subresource, "");
+    assert_eq!(
+        log.largest_stored_by(&key.client, "configmaps"),
+        Some(*bytes)
+    );
+    // A larger write raises it; a smaller one leaves it.
+    api.patch(
+        "small",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"data": {"k": "y".repeat(2000)}})),
+    )
+    .await
+    .unwrap();
+    let grown = log.largest_stored_by(&key.client, "configmaps").unwrap();
+    assert!(grown > *bytes + 900, "{grown} after {bytes}");
+    api.patch(
+        "small",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"data": {"k": "z"}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        log.largest_stored_by(&key.client, "configmaps"),
+        Some(grown)
+    );
 }

@@ -7,6 +7,7 @@ mod common;
 mod crud;
 mod custom;
 mod lifecycle;
+mod limits;
 mod patch;
 mod rbac;
 mod tokens;
