@@ -3,11 +3,11 @@
 //! simulator's request log).
 //! Besides the benchmark's own checks, asserts the operator's write discipline at steady state:
 //! every write it makes is a `lastSeen` update (or its Lease), no write is a no-op, and Nodes
-//! are not touched.
+//! are not touched; and that the JSON for machines carries every field.
 
 use std::time::Duration;
 
-use kairos_e2e::bench::{self, BenchConfig};
+use kairos_e2e::bench::{self, BenchConfig, Rollout};
 use kairos_e2e::harness::ensure_built;
 
 #[tokio::test]
@@ -21,8 +21,10 @@ async fn bench_small_fleet_and_rollout() {
         shared_connection: false,
         steady_window: Duration::from_secs(6),
         flood_window: Duration::from_secs(2),
-        rollout_nodes: 12,
-        concurrency: 3,
+        rollouts: vec![Rollout {
+            nodes: 12,
+            concurrency: 3,
+        }],
         job_duration: Duration::from_millis(300),
     };
     let report = bench::run(&cfg).await.expect("the benchmark runs");
@@ -62,12 +64,61 @@ async fn bench_small_fleet_and_rollout() {
         );
     }
 
-    let r = report.rollout.expect("the rollout ran");
-    assert_eq!(r.jobs, 12, "one Job per node: {r:?}");
+    let [r] = report.rollouts.as_slice() else {
+        panic!("one rollout: {report:?}");
+    };
+    assert_eq!(r.targets, 12, "every node is a target: {r:?}");
+    assert_eq!(r.jobs, 12, "one Job created per node: {r:?}");
+    assert_eq!(r.jobs_run, 12, "the kubelet stand-in ran each: {r:?}");
+    assert_eq!(r.failed_nodes, 0, "{r:?}");
+    assert_eq!(r.phase, "Completed", "{r:?}");
     assert!(
         r.max_in_flight <= 3,
         "never more than the concurrency: {r:?}"
     );
     assert_eq!(r.left_cordoned, 0, "{r:?}");
     assert!(r.ratio() >= 1.0, "the ideal is a lower bound: {r:?}");
+    assert!(
+        r.max_status_bytes > 0 && r.max_status_bytes < 1_572_864,
+        "the operator's largest write is measured, and far from etcd's limit: {r:?}"
+    );
+
+    // The JSON for machines has every field, with the values of the report.
+    let doc = bench::json(&report);
+    let fleet = &doc["fleets"][0];
+    for field in [
+        "nodes",
+        "tls",
+        "correct_s",
+        "rss_steady_mib",
+        "rss_peak_mib",
+        "reports_per_s",
+        "writes_per_node_h",
+    ] {
+        assert!(
+            fleet.get(field).is_some_and(|v| !v.is_null()),
+            "fleet field {field}: {doc}"
+        );
+    }
+    assert_eq!(fleet["nodes"], 12);
+    let rollout = &doc["rollouts"][0];
+    for field in [
+        "nodes",
+        "concurrency",
+        "wall_s",
+        "ideal_s",
+        "ratio",
+        "jobs",
+        "failed_nodes",
+        "left_cordoned",
+        "max_status_bytes",
+    ] {
+        assert!(
+            rollout.get(field).is_some_and(|v| !v.is_null()),
+            "rollout field {field}: {doc}"
+        );
+    }
+    assert_eq!(rollout["jobs"], 12);
+    assert_eq!(rollout["concurrency"], 3);
+    assert_eq!(rollout["max_status_bytes"], r.max_status_bytes);
 }

@@ -39,9 +39,11 @@ enum Task {
         filter: Option<String>,
     },
     /// Benchmark the release operator against the API simulator: 100, 1,000 and 5,000
-    /// reporting nodes, then a NodeOp rollout over 1,000 nodes (`-- --help` for the options).
+    /// reporting nodes, then a NodeOp rollout over 1,000 nodes (`-- --help` for the options;
+    /// `-- --json FILE` also writes the results for machines).
     Bench {
-        /// Options of `kairos-bench` (e.g. `--sizes 100,1000 --rollout-nodes 0`).
+        /// Options of `kairos-bench` (e.g. `--sizes 100,1000 --rollout-nodes 1000,5000
+        /// --concurrency 10,50 --json bench.json`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -209,8 +211,29 @@ fn bench(args: &[String]) -> Result<()> {
         "kairos-bench",
         "--",
     ];
+    let args = absolute_json_path(args, &std::env::current_dir()?);
     cmd.extend(args.iter().map(String::as_str));
     run("cargo", &cmd)
+}
+
+/// `args` with the file of `--json FILE` (or `--json=FILE`) made absolute against `cwd`: the
+/// benchmark runs from the project root, the file is meant where the command was typed.
+fn absolute_json_path(args: &[String], cwd: &Path) -> Vec<String> {
+    let abs = |p: &str| cwd.join(p).to_string_lossy().into_owned();
+    let mut out = Vec::with_capacity(args.len());
+    let mut next_is_path = false;
+    for a in args {
+        if next_is_path {
+            out.push(abs(a));
+            next_is_path = false;
+        } else if let Some(p) = a.strip_prefix("--json=") {
+            out.push(format!("--json={}", abs(p)));
+        } else {
+            next_is_path = a == "--json";
+            out.push(a.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -218,5 +241,19 @@ mod tests {
     #[test]
     fn generated_files_are_fresh() {
         super::codegen(true).expect("generated files are fresh");
+    }
+
+    #[test]
+    fn the_bench_json_file_is_where_the_command_was_typed() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cwd = std::path::Path::new("/home/me/work");
+        assert_eq!(
+            super::absolute_json_path(&args(&["--sizes", "100", "--json", "out.json"]), cwd),
+            args(&["--sizes", "100", "--json", "/home/me/work/out.json"])
+        );
+        assert_eq!(
+            super::absolute_json_path(&args(&["--json=/tmp/b.json"]), cwd),
+            args(&["--json=/tmp/b.json"])
+        );
     }
 }

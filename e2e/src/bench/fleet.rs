@@ -27,6 +27,9 @@ const OPERATOR_CLIENT: &str = "kairos-operator";
 pub struct FleetResult {
     /// Reporting nodes.
     pub nodes: usize,
+    /// Whether the report channel ran over TLS (the harness's report operator serves it in
+    /// plain text on loopback, `--insecure-grpc`).
+    pub tls: bool,
     /// From all reporters starting to every KairosNode correct.
     pub time_to_correct: Duration,
     /// Operator VmRSS at the end of the steady window, KiB.
@@ -149,6 +152,7 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     c.kill_operator(op.index).await;
     Ok(FleetResult {
         nodes: n,
+        tls: op.endpoint().starts_with("https://"),
         time_to_correct,
         rss_kib: steady.rss_kib,
         hwm_kib: end.hwm_kib,

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the operator at fleet scale against the API simulator. For each fleet
 //! size, the release operator with that many in-process reporting nodes ([`fleet`]); then one
-//! NodeOp rollout ([`rollout`]). Prints a table. Does process, network and API I/O.
+//! NodeOp rollout per (nodes, concurrency) pair ([`rollout`]). Renders a table for people and a
+//! JSON document for machines ([`json`]). Does process, network and API I/O.
 
 pub mod changes;
 pub mod fleet;
@@ -10,6 +11,8 @@ pub mod rollout;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
+
+use serde_json::{Value, json};
 
 use crate::load::mib;
 
@@ -31,12 +34,49 @@ pub struct BenchConfig {
     pub steady_window: Duration,
     /// The saturation window (every reporter back to back).
     pub flood_window: Duration,
-    /// Nodes of the rollout scenario (0: skip it).
-    pub rollout_nodes: usize,
-    /// The rollout NodeOp's concurrency.
-    pub concurrency: usize,
+    /// The rollouts to run, one after the other, each on a fresh simulator.
+    pub rollouts: Vec<Rollout>,
     /// How long each rollout Job runs.
     pub job_duration: Duration,
+}
+
+/// One rollout scenario: a NodeOp over `nodes` workers, at most `concurrency` in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollout {
+    /// Worker nodes, all targets.
+    pub nodes: usize,
+    /// The NodeOp's `spec.concurrency`.
+    pub concurrency: usize,
+}
+
+/// The rollouts of `--rollout-nodes` and `--concurrency`: the two lists zipped, or the one
+/// concurrency applied to every size. A size of 0 is skipped (`--rollout-nodes 0` runs none).
+///
+/// # Errors
+/// When both lists have several entries but not the same number, or a concurrency is 0.
+pub fn rollouts(nodes: &[usize], concurrency: &[usize]) -> anyhow::Result<Vec<Rollout>> {
+    anyhow::ensure!(
+        concurrency.iter().all(|c| *c > 0),
+        "a concurrency must be at least 1"
+    );
+    let concurrency: Vec<usize> = match concurrency {
+        [one] => vec![*one; nodes.len()],
+        many => {
+            anyhow::ensure!(
+                many.len() == nodes.len(),
+                "{} rollout sizes but {} concurrencies: give one concurrency, or one per size",
+                nodes.len(),
+                many.len()
+            );
+            many.to_vec()
+        }
+    };
+    Ok(nodes
+        .iter()
+        .zip(concurrency)
+        .filter(|(n, _)| **n > 0)
+        .map(|(&nodes, concurrency)| Rollout { nodes, concurrency })
+        .collect())
 }
 
 /// Everything measured.
@@ -44,8 +84,8 @@ pub struct BenchConfig {
 pub struct BenchReport {
     /// One row per fleet size.
     pub fleets: Vec<fleet::FleetResult>,
-    /// The rollout, when run.
-    pub rollout: Option<rollout::RolloutResult>,
+    /// One row per rollout, in the order run.
+    pub rollouts: Vec<rollout::RolloutResult>,
 }
 
 /// Prints a progress line on stdout.
@@ -62,16 +102,60 @@ pub async fn run(cfg: &BenchConfig) -> anyhow::Result<BenchReport> {
         say(format!("fleet of {n} reporting nodes ..."));
         fleets.push(fleet::run(cfg, n).await?);
     }
-    let rollout = if cfg.rollout_nodes > 0 {
+    let mut rollouts = Vec::new();
+    for &r in &cfg.rollouts {
         say(format!(
             "rollout over {} nodes, concurrency {}, Jobs of {:?} ...",
-            cfg.rollout_nodes, cfg.concurrency, cfg.job_duration
+            r.nodes, r.concurrency, cfg.job_duration
         ));
-        Some(rollout::run(cfg).await?)
-    } else {
-        None
-    };
-    Ok(BenchReport { fleets, rollout })
+        rollouts.push(rollout::run(cfg, r).await?);
+    }
+    Ok(BenchReport { fleets, rollouts })
+}
+
+/// The report as a JSON document for machines: `fleets` (per size: `nodes`, `tls`, `correct_s`,
+/// `rss_steady_mib`, `rss_peak_mib`, `reports_per_s`, `writes_per_node_h`) and `rollouts` (per
+/// rollout: `nodes`, `concurrency`, `wall_s`, `ideal_s`, `ratio`, `jobs`, `failed_nodes`,
+/// `left_cordoned`, `max_status_bytes`, and `targets`, `jobs_run`, `phase`). A rate that could
+/// not be measured is `null`.
+pub fn json(r: &BenchReport) -> Value {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let fleets: Vec<Value> = r
+        .fleets
+        .iter()
+        .map(|f| {
+            json!({
+                "nodes": f.nodes,
+                "tls": f.tls,
+                "correct_s": f.time_to_correct.as_secs_f64(),
+                "rss_steady_mib": mib(f.rss_kib),
+                "rss_peak_mib": mib(f.hwm_kib),
+                "reports_per_s": f.reports_per_second,
+                "writes_per_node_h": f.writes_per_node_hour,
+            })
+        })
+        .collect();
+    let rollouts: Vec<Value> = r
+        .rollouts
+        .iter()
+        .map(|ro| {
+            json!({
+                "nodes": ro.nodes,
+                "concurrency": ro.concurrency,
+                "wall_s": ro.wall.as_secs_f64(),
+                "ideal_s": ro.ideal.as_secs_f64(),
+                "ratio": ro.ratio(),
+                "jobs": ro.jobs,
+                "failed_nodes": ro.failed_nodes,
+                "left_cordoned": ro.left_cordoned,
+                "max_status_bytes": ro.max_status_bytes,
+                "targets": ro.targets,
+                "jobs_run": ro.jobs_run,
+                "phase": ro.phase,
+            })
+        })
+        .collect();
+    json!({"fleets": fleets, "rollouts": rollouts})
 }
 
 /// The report as a table (Markdown, so it pastes into notes).
@@ -84,17 +168,18 @@ pub fn table(cfg: &BenchConfig, r: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| nodes | all KairosNodes correct | operator RSS (steady) | operator peak RSS | reports/s (flood) | operator CPU per 1,000 reports | writes/node/h | of which lastSeen-only | other KairosNode changes | Node changes | Lease writes/h | failed reports |"
+        "| nodes | report TLS | all KairosNodes correct | operator RSS (steady) | operator peak RSS | reports/s (flood) | operator CPU per 1,000 reports | writes/node/h | of which lastSeen-only | other KairosNode changes | Node changes | Lease writes/h | failed reports |"
     );
     let _ = writeln!(
         s,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for f in &r.fleets {
         let _ = writeln!(
             s,
-            "| {} | {:.1} s | {} | {} | {:.0} | {:.0} ms | {:.2} | {:.2} | {} | {} | {:.0} | {} |",
+            "| {} | {} | {:.1} s | {} | {} | {:.0} | {:.0} ms | {:.2} | {:.2} | {} | {} | {:.0} | {} |",
             f.nodes,
+            if f.tls { "yes" } else { "no" },
             f.time_to_correct.as_secs_f64(),
             mib(f.rss_kib),
             mib(f.hwm_kib),
@@ -115,7 +200,7 @@ pub fn table(cfg: &BenchConfig, r: &BenchReport) -> String {
             f.nodes, f.writes_by_kind
         );
     }
-    if let Some(ro) = &r.rollout {
+    if !r.rollouts.is_empty() {
         let _ = writeln!(
             s,
             "\nNodeOp rollout (cordon, drain, Job of {:?}, uncordon; no reboot)\n",
@@ -123,21 +208,50 @@ pub fn table(cfg: &BenchConfig, r: &BenchReport) -> String {
         );
         let _ = writeln!(
             s,
-            "| nodes | concurrency | Jobs | most in flight | wall time | ideal (sum of Job times / concurrency) | wall / ideal | left cordoned |"
+            "| nodes | concurrency | targets | Jobs created | Jobs run | failed nodes | phase | most in flight | wall time | ideal (sum of Job times / concurrency) | wall / ideal | left cordoned | largest operator write |"
         );
-        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|");
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.1} s | {:.1} s | {:.3} | {} |",
+            "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+        );
+    }
+    for ro in &r.rollouts {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s | {:.1} s | {:.3} | {} | {} B ({}) |",
             ro.nodes,
             ro.concurrency,
+            ro.targets,
             ro.jobs,
+            ro.jobs_run,
+            ro.failed_nodes,
+            ro.phase,
             ro.max_in_flight,
             ro.wall.as_secs_f64(),
             ro.ideal.as_secs_f64(),
             ro.ratio(),
-            ro.left_cordoned
+            ro.left_cordoned,
+            ro.max_status_bytes,
+            ro.max_status_resource,
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollouts_zip_sizes_and_concurrencies() {
+        let r = |nodes, concurrency| Rollout { nodes, concurrency };
+        assert_eq!(
+            rollouts(&[1000, 5000], &[10, 50]).unwrap(),
+            [r(1000, 10), r(5000, 50)]
+        );
+        assert_eq!(rollouts(&[100, 200], &[7]).unwrap(), [r(100, 7), r(200, 7)]);
+        assert_eq!(rollouts(&[0], &[10]).unwrap(), []);
+        assert!(rollouts(&[1, 2, 3], &[1, 2]).is_err());
+        assert!(rollouts(&[1], &[0]).is_err());
+    }
 }

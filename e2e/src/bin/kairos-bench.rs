@@ -1,12 +1,14 @@
 //! `kairos-bench`: the operator at fleet scale (`cargo xtask bench` runs it against the release
 //! binaries): time to all KairosNodes correct, memory, reports/s and API writes for each fleet
-//! size, and a NodeOp rollout's overhead over the ideal. See `kairos_e2e::bench`. Does process,
-//! network and API I/O.
+//! size, and NodeOp rollouts' overhead over the ideal. Prints a table, and with `--json FILE`
+//! writes the results for machines. See `kairos_e2e::bench`. Does process, network, API and
+//! file I/O.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use anyhow::Context as _;
+use clap::{CommandFactory as _, Parser};
 use kairos_e2e::bench::{self, BenchConfig};
 use kairos_e2e::tool;
 
@@ -38,23 +40,26 @@ struct Args {
     /// All reporters share one HTTP/2 connection (real agents have one each).
     #[arg(long)]
     shared_connection: bool,
-    /// Nodes of the rollout (0 skips it).
-    #[arg(long, default_value_t = 1000)]
-    rollout_nodes: usize,
-    /// The rollout's concurrency.
-    #[arg(long, default_value_t = 10)]
-    concurrency: usize,
+    /// Nodes of each rollout, comma separated (0 skips it).
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    rollout_nodes: Vec<usize>,
+    /// Each rollout's concurrency, comma separated: one per rollout size, or one for all.
+    #[arg(long, value_delimiter = ',', default_value = "10")]
+    concurrency: Vec<usize>,
     /// How long each rollout Job runs, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     job_ms: u64,
     /// Where the release binaries are (default `<target>/release`).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Also write the results as JSON to this file (see `kairos_e2e::bench::json`).
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 impl Args {
-    fn config(&self) -> BenchConfig {
-        BenchConfig {
+    fn config(&self) -> anyhow::Result<BenchConfig> {
+        Ok(BenchConfig {
             sizes: self.sizes.clone(),
             heartbeat: Duration::from_secs(self.heartbeat_seconds.max(1)),
             lastseen_interval: Duration::from_secs(self.lastseen_seconds),
@@ -62,10 +67,9 @@ impl Args {
             shared_connection: self.shared_connection,
             steady_window: Duration::from_secs(self.steady_seconds.max(1)),
             flood_window: Duration::from_secs(self.flood_seconds.max(1)),
-            rollout_nodes: self.rollout_nodes,
-            concurrency: self.concurrency.max(1),
+            rollouts: bench::rollouts(&self.rollout_nodes, &self.concurrency)?,
             job_duration: Duration::from_millis(self.job_ms),
-        }
+        })
     }
 }
 
@@ -73,10 +77,21 @@ impl Args {
 async fn main() -> std::process::ExitCode {
     tool::init_logging();
     let args = Args::parse();
-    let cfg = args.config();
+    let cfg = match args.config() {
+        Ok(cfg) => cfg,
+        Err(e) => Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, format!("{e:#}"))
+            .exit(),
+    };
     tool::run_on_release_bins(args.bin_dir.as_deref(), || async {
         let report = bench::run(&cfg).await?;
         bench::say(bench::table(&cfg, &report));
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&bench::json(&report))?;
+            std::fs::write(path, text + "\n")
+                .with_context(|| format!("failed to write {}", path.display()))?;
+            bench::say(format!("results written to {}", path.display()));
+        }
         Ok(())
     })
     .await
