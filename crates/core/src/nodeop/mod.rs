@@ -13,9 +13,20 @@
 //! uses `now` except timeouts, so the same inputs give the same status.
 //!
 //! # Decisions
-//! - **Targets** are fixed by the first plan (the one that finds `status.phase` unset) as the
-//!   keys of `status.nodeStatuses`, with `order` and `controlPlane`; later plans never add
-//!   nodes. A `targetNodes` entry that is no Node, or a target Node that disappears, fails with
+//! - **Targets** are fixed by the first plan (the one that finds `status.phase` unset): one
+//!   target record (`NodeOpTarget`, [`TargetWrite::Create`]) per node, with `order` and
+//!   `controlPlane`; later plans never add nodes. The records hold where each node stands
+//!   ([`Observed::targets`]); a plan writes only the records that changed, before the status.
+//!   While fewer records are observed than `status.total` (a cache catching up), nothing is
+//!   decided. The `NodeOp` status keeps counts and lists at most
+//!   [`status::MAX_LISTED_NODES`] nodes (every node of a small operation; else the nodes in
+//!   flight, then the failed ones), so no object grows with the fleet.
+//! - **Node locks** ([`lock`]): a node starts only with its lock ([`Acquire`], taken before
+//!   anything else of the plan is written), so a node is worked by one operation at a time; a
+//!   node held by another operation waits and says for whom. Across operations one
+//!   control-plane node at a time, and at most `Config::limits` nodes disrupted together. A
+//!   node's lock is released when it finishes ([`Action::Release`]) or the operation is
+//!   deleted; a lock whose holder no longer exists is broken ([`Action::BreakLock`]). A `targetNodes` entry that is no Node, or a target Node that disappears, fails with
 //!   "node X not found" / "node X no longer exists". No match completes at once with
 //!   [`order::NO_MATCH_MESSAGE`]; an invalid selector fails the operation.
 //! - **Order**: control-plane nodes (role label `control-plane` or `master`) first, by name,
@@ -92,7 +103,8 @@
 //! `OperationFailed`, `OperationStopped`.
 //!
 //! # What `observe` must provide
-//! See [`Observed`]: all Nodes; the Jobs and engine pods labelled with this operation's UID
+//! See [`Observed`]: all Nodes; this operation's target records; every node lock and the
+//! identity of every existing `NodeOp`; the Jobs and engine pods labelled with this operation's UID
 //! (a Job's node from `spec.template.spec.nodeName`, its termination message from its latest
 //! finished pod, its condition only from `Complete`/`Failed` = True); an entry in `node_pods`
 //! (possibly empty) for every node in Cordoning or Draining, since a node without an entry

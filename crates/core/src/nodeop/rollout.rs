@@ -119,6 +119,26 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
     }
 }
 
+/// Releases the locks of the nodes that finished in this plan, whether or not their lock is
+/// observed yet (the cache may not show a lock taken moments ago; the node is done either way).
+pub(crate) fn release_finished(
+    c: &Ctx,
+    before: &BTreeMap<String, NodeStatus>,
+    nodes: &BTreeMap<String, NodeStatus>,
+    out: &mut Out,
+) {
+    for (name, st) in nodes {
+        let was_running = before.get(name).is_none_or(|b| !b.phase.is_terminal());
+        let already = out
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Release { node, .. } if node == name));
+        if st.phase.is_terminal() && was_running && !already && st.started_at.is_some() {
+            out.actions.push(release(c, name));
+        }
+    }
+}
+
 /// Releases this operation's lock of `node`.
 fn release(c: &Ctx, node: &str) -> Action {
     Action::Release {

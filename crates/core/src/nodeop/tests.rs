@@ -155,10 +155,17 @@ fn cordon_then_record_it_and_an_admin_cordon_is_left_alone() {
     let p = step(&mut op, &obs, t(20));
     assert_eq!(
         p.actions,
-        [Action::Uncordon {
-            node: "w1".into(),
-            cordoned_by: ours()
-        }]
+        [
+            Action::Uncordon {
+                node: "w1".into(),
+                cordoned_by: ours()
+            },
+            Action::Release {
+                node: "w2".into(),
+                holder: ours()
+            }
+        ],
+        "w2 is done and lets go of its lock"
     );
     assert_eq!(phase_of(&p, "w1"), P::Uncordoning);
     assert_eq!(
@@ -171,7 +178,13 @@ fn cordon_then_record_it_and_an_admin_cordon_is_left_alone() {
     let p = step(&mut op, &obs, t(30));
     assert_eq!(phase_of(&p, "w1"), P::Completed);
     assert_eq!(p.status.phase, Some(OperationPhase::Completed));
-    assert!(p.actions.is_empty());
+    assert_eq!(
+        p.actions,
+        [Action::Release {
+            node: "w1".into(),
+            holder: ours()
+        }]
+    );
 }
 
 #[test]

@@ -247,6 +247,8 @@ fn nodeop_controller(
         engine,
         locking: tokio::sync::Mutex::new(()),
         retries: retry::Retries::default(),
+        recent_targets: Default::default(),
+        recent_ops: Default::default(),
     });
     let store = caches.nodeops.store.clone();
     let by_uid = move |uid: Option<&String>| -> Vec<ObjectRef<NodeOp>> {
@@ -399,6 +401,8 @@ mod scope_tests {
             engine: kairos_core::nodeop::Config::default(),
             locking: tokio::sync::Mutex::new(()),
             retries: retry::Retries::default(),
+            recent_targets: Default::default(),
+            recent_ops: Default::default(),
         });
         let op = Arc::new(nodeop("default"));
         for _ in 0..3 {
@@ -422,6 +426,8 @@ mod scope_tests {
             engine: kairos_core::nodeop::Config::default(),
             locking: tokio::sync::Mutex::new(()),
             retries: retry::Retries::default(),
+            recent_targets: Default::default(),
+            recent_ops: Default::default(),
         });
         let _ = nodeop::reconcile(Arc::new(nodeop("ops")), state).await;
         let requests = requests.lock().unwrap();

@@ -6,6 +6,7 @@
 mod apply;
 mod locks;
 mod observe;
+mod recent;
 mod report;
 mod targets;
 
@@ -42,6 +43,10 @@ pub(crate) struct State {
     pub(crate) locking: tokio::sync::Mutex<()>,
     /// Consecutive failures per `NodeOp` (the retry delays).
     pub(crate) retries: Retries,
+    /// The target records this process wrote lately (read-your-writes over the cache).
+    pub(crate) recent_targets: recent::Recent<kairos_api::NodeOpTarget>,
+    /// The `NodeOp` statuses this process wrote lately.
+    pub(crate) recent_ops: recent::Recent<NodeOp>,
 }
 
 impl State {
@@ -65,6 +70,7 @@ pub(crate) async fn reconcile(op: Arc<NodeOp>, state: Arc<State>) -> Result<Acti
 }
 
 async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
+    let op = state.recent_ops.fresher(op);
     let ctx = &state.ctx;
     let _timer = ctx.metrics.start(CONTROLLER);
     if !crate::controllers::in_scope(ctx, op.as_ref()).await {
@@ -75,7 +81,7 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
     }
     let op_ref = nodeop::OpRef::of(&op).map_err(|e| Error::Invalid(e.to_string()))?;
     let job_namespace = nodeop::job::namespace(&op_ref, &state.engine);
-    let observed = observe::observe(ctx, &state.caches, &op, &op_ref.uid, &job_namespace).await?;
+    let observed = observe::observe(state, &op, &op_ref.uid, &job_namespace).await?;
     let in_flight = observed
         .targets
         .iter()
@@ -92,8 +98,12 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
     }
     // Then what it decided, records and status, so a failed action is retried from the
     // recorded phase, never repeated from an older one.
-    targets::write(ctx, &state.caches, &op_ref, &plan.targets).await?;
-    report::status(ctx, &op, &plan.status).await?;
+    targets::write(state, &op_ref, &plan.targets).await?;
+    if let Some(written) = report::status(ctx, &op, &plan.status).await? {
+        state
+            .recent_ops
+            .wrote(op.metadata.resource_version.clone(), written);
+    }
     apply::apply(ctx, &op, &plan.actions, &state.lock_namespace()).await?;
     report::events(ctx, &op, &plan.events).await;
     Ok(match plan.requeue_after {

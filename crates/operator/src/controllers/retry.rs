@@ -22,10 +22,14 @@ pub(crate) struct Retries {
 impl Retries {
     /// Records a failure of `key` with `error` and returns the delay before the next attempt.
     pub(crate) fn failed(&self, key: &str, error: &Error) -> Duration {
+        let base = error.first_retry();
+        if error.is_conflict() {
+            // Someone wrote in between: plan again from fresh data, without backing off.
+            return base + base.mul_f64(fastrand::f64());
+        }
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = failures.entry(key.to_owned()).or_default();
         *n = n.saturating_add(1);
-        let base = error.first_retry();
         let delay = base
             .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)))
             .min(MAX_DELAY);

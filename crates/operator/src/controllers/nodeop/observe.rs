@@ -3,20 +3,22 @@
 //! operation; and lists the pods of the nodes being drained (the only read that goes to the API
 //! server: the drain must see every pod on the node, and no cache holds every pod). Reads only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
-use kairos_api::NodeOp;
 use kairos_api::names::{ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODEOP_UID};
 use kairos_api::v1alpha1::NodePhase;
+use kairos_api::{NodeOp, NodeOpTarget};
 use kairos_core::nodeop::job::label_value;
 use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodeLock, NodePod, Observed, Target};
 use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
 
-use crate::context::Context;
-use crate::controllers::{Caches, identity};
+use super::State;
+use super::recent::key;
+use crate::controllers::identity;
 use crate::error::{Error, Result};
 
 /// Whether `obj` carries the label of the operation with `uid`.
@@ -47,12 +49,12 @@ pub(crate) fn node_lock(lease: &Lease) -> Option<(String, NodeLock)> {
 
 /// Observes the world of one `NodeOp`; decides nothing.
 pub(crate) async fn observe(
-    ctx: &Context,
-    caches: &Caches,
+    state: &State,
     op: &NodeOp,
     uid: &str,
     job_namespace: &str,
 ) -> Result<Observed> {
+    let (ctx, caches) = (&state.ctx, &state.caches);
     let nodes: Vec<NodeInfo> = caches
         .nodes
         .store
@@ -70,12 +72,26 @@ pub(crate) async fn observe(
             Some((kn.name_any(), boot))
         })
         .collect();
-    let targets: BTreeMap<String, Target> = caches
+    // The records as cached, or as this process last wrote them when the cache lags.
+    let namespace = op.namespace();
+    let mut records: Vec<Arc<NodeOpTarget>> = caches
         .targets
         .store
         .state()
+        .into_iter()
+        .filter(|t| of_op(t.as_ref(), uid) && t.namespace() == namespace)
+        .map(|t| state.recent_targets.fresher(t))
+        .collect();
+    let shown: BTreeSet<String> = records.iter().map(|t| key(t.as_ref())).collect();
+    records.extend(
+        state
+            .recent_targets
+            .unseen(&|k| shown.contains(k))
+            .into_iter()
+            .filter(|t| of_op(t.as_ref(), uid) && t.namespace() == namespace),
+    );
+    let targets: BTreeMap<String, Target> = records
         .iter()
-        .filter(|t| of_op(t.as_ref(), uid) && t.namespace() == op.namespace())
         .map(|t| {
             let target = Target {
                 order: t.spec.order,
@@ -127,11 +143,14 @@ pub(crate) async fn observe(
         .map(|o| identity(o))
         .collect();
 
+    // The pods of the nodes about to be drained (an operation that does not drain needs none).
     let mut node_pods = BTreeMap::new();
+    let drains = op.spec.drain();
     let draining = targets.iter().filter(|(_, t)| {
-        t.status
-            .as_ref()
-            .is_some_and(|s| matches!(s.phase, NodePhase::Draining | NodePhase::Cordoning))
+        drains
+            && t.status
+                .as_ref()
+                .is_some_and(|s| matches!(s.phase, NodePhase::Draining | NodePhase::Cordoning))
     });
     for (node, _) in draining {
         let lp = ListParams::default().fields(&format!("spec.nodeName={node}"));

@@ -12,11 +12,15 @@ use kube::{Resource, ResourceExt};
 use crate::context::Context;
 use crate::error::{Error, Result};
 
-/// Replaces the status when it differs from the observed one. A conflict (someone wrote in
-/// between) fails the reconcile, which re-plans from fresh data.
-pub(crate) async fn status(ctx: &Context, op: &NodeOp, status: &NodeOpStatus) -> Result<()> {
+/// Replaces the status when it differs from the observed one, returning the written object. A
+/// conflict (someone wrote in between) fails the reconcile, which re-plans from fresh data.
+pub(crate) async fn status(
+    ctx: &Context,
+    op: &NodeOp,
+    status: &NodeOpStatus,
+) -> Result<Option<NodeOp>> {
     if op.status.as_ref() == Some(status) {
-        return Ok(());
+        return Ok(None);
     }
     let mut updated = op.clone();
     updated.status = Some(status.clone());
@@ -24,7 +28,7 @@ pub(crate) async fn status(ctx: &Context, op: &NodeOp, status: &NodeOpStatus) ->
     let api: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &op.namespace().unwrap_or_default());
     api.replace_status(&op.name_any(), &PostParams::default(), &updated)
         .await
-        .map(drop)
+        .map(Some)
         .map_err(|source| Error::Report {
             name: op.name_any(),
             source,

@@ -13,8 +13,8 @@ use kairos_core::nodeop::{OpRef, Target, TargetWrite};
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
 
-use crate::context::Context;
-use crate::controllers::Caches;
+use super::State;
+use super::recent::Recent;
 use crate::error::{Error, Result};
 
 /// How many record writes are in flight at once (the first plan of a large operation creates
@@ -27,16 +27,11 @@ pub(crate) fn name(op: &OpRef, node: &str) -> String {
 }
 
 /// Makes every write; stops at the first failure.
-pub(super) async fn write(
-    ctx: &Context,
-    caches: &Caches,
-    op_ref: &OpRef,
-    writes: &[TargetWrite],
-) -> Result<()> {
-    let api: Api<NodeOpTarget> = Api::namespaced(ctx.client.clone(), &op_ref.namespace);
+pub(super) async fn write(state: &State, op_ref: &OpRef, writes: &[TargetWrite]) -> Result<()> {
+    let api: Api<NodeOpTarget> = Api::namespaced(state.ctx.client.clone(), &op_ref.namespace);
     let pending: Vec<_> = writes
         .iter()
-        .map(|w| write_one(&api, caches, op_ref, w))
+        .map(|w| write_one(&api, state, op_ref, w))
         .collect();
     futures::stream::iter(pending)
         .buffer_unordered(PARALLEL)
@@ -46,10 +41,11 @@ pub(super) async fn write(
 
 async fn write_one(
     api: &Api<NodeOpTarget>,
-    caches: &Caches,
+    state: &State,
     op_ref: &OpRef,
     w: &TargetWrite,
 ) -> Result<()> {
+    let recent = &state.recent_targets;
     match w {
         TargetWrite::Create {
             node,
@@ -59,7 +55,10 @@ async fn write_one(
         } => {
             let record = record(op_ref, node, *order, *control_plane);
             let created = match api.create(&PostParams::default(), &record).await {
-                Ok(created) => created,
+                Ok(created) => {
+                    recent.wrote(None, created.clone());
+                    created
+                }
                 // An earlier plan created it (it was not in the cache yet).
                 Err(kube::Error::Api(e)) if e.code == 409 => return Ok(()),
                 Err(source) => {
@@ -77,36 +76,46 @@ async fn write_one(
             if *status == pending.current() {
                 return Ok(());
             }
-            replace_status(api, created, status, node).await
+            replace_status(api, recent, created, status, node).await
         }
         TargetWrite::Status { node, status } => {
             let key = ObjectRef::new(&name(op_ref, node)).within(&op_ref.namespace);
-            let Some(cached) = caches.targets.store.get(&key) else {
-                return Err(Error::Internal(format!(
-                    "the target record of node {node} is not cached"
-                )));
+            let name = format!("{}/{}", op_ref.namespace, name(op_ref, node));
+            let current = match state.caches.targets.store.get(&key) {
+                Some(cached) => recent.fresher(cached),
+                None => recent
+                    .unseen(&|k| k != name)
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        Error::Internal(format!("the target record of node {node} is not known"))
+                    })?,
             };
-            replace_status(api, cached.as_ref().clone(), status, node).await
+            replace_status(api, recent, current.as_ref().clone(), status, node).await
         }
     }
 }
 
 async fn replace_status(
     api: &Api<NodeOpTarget>,
+    recent: &Recent<NodeOpTarget>,
     mut record: NodeOpTarget,
     status: &NodeStatus,
     node: &str,
 ) -> Result<()> {
+    let replaced = record.metadata.resource_version.clone();
     record.status = Some(status.clone());
     record.metadata.managed_fields = None;
     let name = record.metadata.name.clone().unwrap_or_default();
-    api.replace_status(&name, &PostParams::default(), &record)
+    let written = api
+        .replace_status(&name, &PostParams::default(), &record)
         .await
-        .map(drop)
         .map_err(|source| Error::Report {
             name: format!("the target record of node {node}"),
             source,
-        })
+        })?;
+    recent.wrote(replaced, written);
+    Ok(())
 }
 
 /// The record of `node`, fixed at start, owned by the `NodeOp`.
