@@ -71,12 +71,11 @@ pub fn list(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let (labels, fields) = selectors_of(t, call)?;
     let st = sim.lock();
     let mut items: Vec<Value> = st
-        .list(&t.rt.store_key(), t.namespace.as_deref())
-        .into_iter()
-        .filter(|o| {
+        .list_matching(&t.rt.store_key(), t.namespace.as_deref(), |o| {
             selectors::labels_match(&labels, &o["metadata"]["labels"])
                 && selectors::fields_match(&fields, o)
         })
+        .into_iter()
         .map(|o| with_version(t, o))
         .collect();
     let rv = st.rv.to_string();

@@ -159,6 +159,9 @@ pub fn remove_now(st: &mut State, rt: &ResourceType, mut last: Value) -> Value {
 /// Objects (store key, namespace, name) with an owner reference to `uid`.
 fn dependents(st: &State, uid: &str) -> Vec<(String, String, String)> {
     let mut out = vec![];
+    if !st.has_dependents(uid) {
+        return out;
+    }
     for (store, objs) in &st.objects {
         for ((ns, name), o) in objs {
             let owned = o["metadata"]["ownerReferences"]

@@ -54,6 +54,18 @@ pub struct State {
     /// The largest object, in bytes of its JSON, a write may store (etcd's
     /// `--max-request-bytes`; see [`State::check_size`]).
     pub max_stored_bytes: usize,
+    /// How many stored objects name each owner UID in their owner references, so that deleting
+    /// an object with no dependents (most deletes) does not scan every object.
+    owners: HashMap<String, usize>,
+}
+
+/// The owner UIDs `obj` names.
+fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uid"].as_str())
 }
 
 impl State {
@@ -69,6 +81,22 @@ impl State {
             history_cap,
             tx,
             max_stored_bytes: ETCD_MAX_REQUEST_BYTES,
+            owners: HashMap::new(),
+        }
+    }
+
+    /// Whether some stored object names `uid` as an owner.
+    pub fn has_dependents(&self, uid: &str) -> bool {
+        self.owners.get(uid).is_some_and(|n| *n > 0)
+    }
+
+    fn count_owners(&mut self, obj: &Value, delta: isize) {
+        for uid in owner_uids(obj) {
+            let n = self.owners.entry(uid.to_owned()).or_default();
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                self.owners.remove(uid);
+            }
         }
     }
 
@@ -84,6 +112,7 @@ impl State {
             history_cap: self.history_cap,
             tx,
             max_stored_bytes: self.max_stored_bytes,
+            owners: self.owners.clone(),
         }
     }
 
@@ -127,15 +156,30 @@ impl State {
 
     /// All objects of a type, optionally in one namespace.
     pub fn list(&self, store_key: &str, ns: Option<&str>) -> Vec<Value> {
-        self.objects
-            .get(store_key)
-            .map(|m| {
-                m.iter()
-                    .filter(|((n, _), _)| ns.is_none_or(|ns| ns == n))
-                    .map(|(_, v)| v.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.list_matching(store_key, ns, |_| true)
+    }
+
+    /// The objects of a type (optionally in one namespace) for which `keep` holds: only those
+    /// are copied, so a selective list of a large collection stays cheap.
+    pub fn list_matching(
+        &self,
+        store_key: &str,
+        ns: Option<&str>,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let Some(m) = self.objects.get(store_key) else {
+            return Vec::new();
+        };
+        let pick = |(_, v): (&(String, String), &Value)| keep(v).then(|| v.clone());
+        match ns {
+            // Keys sort by namespace first: one namespace is one range.
+            Some(ns) => m
+                .range((ns.to_owned(), String::new())..)
+                .take_while(|((n, _), _)| n == ns)
+                .filter_map(pick)
+                .collect(),
+            None => m.iter().filter_map(pick).collect(),
+        }
     }
 
     /// Stores `obj` (whose `resourceVersion` is already set) and records the change.
@@ -143,10 +187,15 @@ impl State {
         let (ns, name) = key_of(&obj);
         let rv = rv_of(&obj);
         let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
-        self.objects
+        let replaced = self
+            .objects
             .entry(store_key.to_string())
             .or_default()
             .insert((ns.clone(), name), obj.clone());
+        if let Some(replaced) = &replaced {
+            self.count_owners(replaced, -1);
+        }
+        self.count_owners(&obj, 1);
         self.record(ChangeEvent {
             rv,
             store_key: store_key.into(),
@@ -160,8 +209,12 @@ impl State {
     /// Removes an object; `last` is its final state (with a fresh `resourceVersion`).
     pub fn remove(&mut self, store_key: &str, last: Value) {
         let (ns, name) = key_of(&last);
-        if let Some(m) = self.objects.get_mut(store_key) {
-            m.remove(&(ns.clone(), name));
+        let removed = self
+            .objects
+            .get_mut(store_key)
+            .and_then(|m| m.remove(&(ns.clone(), name)));
+        if let Some(removed) = &removed {
+            self.count_owners(removed, -1);
         }
         let rv = rv_of(&last);
         self.record(ChangeEvent {
