@@ -34,39 +34,6 @@ async fn fleet(c: &Cluster, count: usize, cp: &[&str]) -> Operator {
     fleet_of(c, &nodes).await
 }
 
-/// Adds the nodes `(name, control plane, Kairos version)`, starts the operator and every
-/// node's agent, and waits until each KairosNode reports its version booted active.
-async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
-    let opts = OperatorOpts::new();
-    let op = start_operator(c, &opts).await;
-    for (name, cp, version) in nodes {
-        let rel = ReleaseFixture::ubuntu_k3s(version);
-        let spec = if *cp {
-            SimNode::control_plane(name, rel)
-        } else {
-            SimNode::worker(name, rel)
-        };
-        let h = c.add_node(spec).await.expect("node added");
-        start_agent(c, &op, &h).await;
-    }
-    let api: Api<KairosNode> = Api::all(c.client());
-    let r = wait_for(Duration::from_secs(30), || async {
-        let kns = api.list(&Default::default()).await.ok()?;
-        let ok = nodes
-            .iter()
-            .filter(|(name, _, version)| {
-                kns.items
-                    .iter()
-                    .any(|kn| kn.name_any() == *name && reports(kn, version, BootState::Active))
-            })
-            .count();
-        (ok == nodes.len()).then_some(())
-    })
-    .await;
-    r.unwrap_or_else(|e| panic!("agents did not report: {e}\n{}", op.logs(c)));
-    op
-}
-
 fn upgrade_state(kn: &KairosNode) -> Option<UpgradeState> {
     kn.status.as_ref()?.upgrade.as_ref().map(|u| u.state)
 }

@@ -217,6 +217,55 @@ impl Kubelet {
             .with_context(|| format!("failed to finish pod {ns}/{name}"))
     }
 
+    /// Runs every Job of `ns` that appears (on a watch, so it scales to thousands) for
+    /// `duration`, then succeeds it with its node's boot ID. Stops when the handle is dropped
+    /// or aborted.
+    pub fn serve_jobs(
+        &self,
+        ns: &str,
+        duration: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        use futures::StreamExt as _;
+        use kube::runtime::{WatchStreamExt as _, watcher};
+        let kubelet = self.clone();
+        let api = Api::<Job>::namespaced(self.client.clone(), ns);
+        let ns = ns.to_owned();
+        tokio::spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            let mut events = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .applied_objects()
+                .boxed();
+            while let Some(ev) = events.next().await {
+                let Ok(job) = ev else { continue };
+                if job_finished(&job) || job.metadata.deletion_timestamp.is_some() {
+                    continue;
+                }
+                if !seen.insert(job.name_any()) {
+                    continue;
+                }
+                let (kubelet, ns) = (kubelet.clone(), ns.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(duration).await;
+                    let boot_id = kubelet
+                        .job_node(&job)
+                        .and_then(|n| kubelet.node(&n))
+                        .map(|n| n.boot_id());
+                    for _ in 0..5 {
+                        let outcome = Outcome::Succeed(boot_id.clone());
+                        match kubelet.finish_job(&ns, &job.name_any(), outcome).await {
+                            Ok(_) => break,
+                            Err(e) => {
+                                tracing::debug!(error = %format!("{e:#}"), "finishing a Job (retrying)");
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
+                });
+            }
+        })
+    }
+
     /// Runs one attempt of a Job to the given outcome: uses (or creates) its pending pod, ends
     /// it, and updates the Job status as the Job controller would (Complete, or a new pod after a
     /// failure, or Failed with `BackoffLimitExceeded` once failures exceed `backoffLimit`).

@@ -12,18 +12,20 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kairos_api::NodeOp;
-use kairos_api::names::{ANNOTATION_CORDONED_BY, LABEL_NODE, LABEL_ROLE};
+use kairos_api::names::{ANNOTATION_CORDONED_BY, CONTROL_PLANE_LABELS, LABEL_NODE, LABEL_ROLE};
 use kairos_api::v1alpha1::{BootState, KairosNode, NodeOpUpgrade};
 use kairos_e2e::harness::process::free_port;
 use kairos_e2e::harness::{
-    Cluster, NodeHandle, RebootChange, ReleaseFixture, ensure_built, wait_for,
+    Cluster, NodeHandle, RebootChange, ReleaseFixture, SimNode, ensure_built, wait_for,
 };
 use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 /// Label every engine Job and pod carries: the NodeOp's UID.
-pub const LABEL_NODEOP_UID: &str = "operator.kairos.io/nodeop-uid";
+pub use kairos_api::names::LABEL_NODEOP_UID;
+/// The control-plane role label simulated control-plane nodes carry.
+const LABEL_CONTROL_PLANE: &str = CONTROL_PLANE_LABELS[0];
 
 /// A running operator of a test.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct OperatorOpts {
     pub poll_interval: &'static str,
     /// `KAIROS_LEASE_DURATION` and `KAIROS_LEASE_GRACE` (leader election).
     pub lease: (&'static str, &'static str),
+    /// More flags.
+    pub extra: Vec<&'static str>,
 }
 
 impl OperatorOpts {
@@ -47,6 +51,7 @@ impl OperatorOpts {
             reboot_timeout: "20s",
             poll_interval: "500ms",
             lease: ("2s", "1s"),
+            extra: Vec::new(),
         }
     }
 }
@@ -94,27 +99,29 @@ pub async fn spawn_as(c: &Cluster, opts: &OperatorOpts, grpc: u16, identity: &st
     let admin = free_port().expect("free port");
     let grpc_addr = format!("127.0.0.1:{grpc}");
     let admin_addr = format!("127.0.0.1:{admin}");
+    let mut args = vec![
+        "--insecure-grpc",
+        "--grpc-addr",
+        &grpc_addr,
+        "--admin-addr",
+        &admin_addr,
+        "--namespace",
+        &opts.namespace,
+        "--poll-interval",
+        opts.poll_interval,
+        "--reboot-timeout",
+        opts.reboot_timeout,
+        "--heartbeat",
+        "2s",
+        "--lastseen-interval",
+        "1s",
+        "--log-level",
+        "info,kairos_operator=debug",
+    ];
+    args.extend(opts.extra.iter().copied());
     let idx = c
         .spawn_operator(
-            &[
-                "--insecure-grpc",
-                "--grpc-addr",
-                &grpc_addr,
-                "--admin-addr",
-                &admin_addr,
-                "--namespace",
-                &opts.namespace,
-                "--poll-interval",
-                opts.poll_interval,
-                "--reboot-timeout",
-                opts.reboot_timeout,
-                "--heartbeat",
-                "2s",
-                "--lastseen-interval",
-                "1s",
-                "--log-level",
-                "info,kairos_operator=debug",
-            ],
+            &args,
             // One pod name for every process of a test: a restart is the container restarting
             // in its pod, so it keeps its leader-election identity (when the binary has leader
             // election; environment variables, which a binary without it ignores).
@@ -238,6 +245,12 @@ pub struct Timeline {
     pub max_active_jobs: usize,
     /// Every Job name seen per node.
     pub jobs_per_node: BTreeMap<String, BTreeSet<String>>,
+    /// Largest number of unfinished engine Jobs on one node at one sample (of any operation).
+    pub max_active_jobs_on_a_node: usize,
+    /// Largest number of control-plane nodes in flight at one sample.
+    pub max_control_plane_in_flight: usize,
+    /// Nodes seen running an unfinished engine Job while not cordoned.
+    pub jobs_on_uncordoned_nodes: BTreeSet<String>,
     /// Samples taken.
     pub samples: usize,
 }
@@ -320,6 +333,7 @@ impl Recorder {
                         }
                     }
                     let mut active = 0;
+                    let mut active_per_node: BTreeMap<String, usize> = BTreeMap::new();
                     for j in &js.items {
                         let Some(node) = j.labels().get(LABEL_NODE).cloned() else {
                             continue;
@@ -333,9 +347,19 @@ impl Recorder {
                             .insert(j.name_any());
                         if !job_done(j) {
                             active += 1;
+                            *active_per_node.entry(node.clone()).or_default() += 1;
+                            let cordoned = ns
+                                .items
+                                .iter()
+                                .any(|n| n.name_any() == node && unschedulable(n));
+                            if !cordoned {
+                                t.jobs_on_uncordoned_nodes.insert(node.clone());
+                            }
                             in_flight.insert(node);
                         }
                     }
+                    let most_on_one = active_per_node.values().copied().max().unwrap_or(0);
+                    t.max_active_jobs_on_a_node = t.max_active_jobs_on_a_node.max(most_on_one);
                     for p in &ps.items {
                         let (Some(node), Some(role)) =
                             (p.labels().get(LABEL_NODE), p.labels().get(LABEL_ROLE))
@@ -354,6 +378,14 @@ impl Recorder {
                     t.max_cordoned_by_us = t.max_cordoned_by_us.max(cordoned);
                     t.max_active_jobs = t.max_active_jobs.max(active);
                     t.max_in_flight = t.max_in_flight.max(in_flight.len());
+                    let control_plane = ns
+                        .items
+                        .iter()
+                        .filter(|n| in_flight.contains(&n.name_any()))
+                        .filter(|n| n.labels().contains_key(LABEL_CONTROL_PLANE))
+                        .count();
+                    t.max_control_plane_in_flight =
+                        t.max_control_plane_in_flight.max(control_plane);
                 }
                 tokio::time::sleep(Duration::from_millis(40)).await;
             }
@@ -596,4 +628,37 @@ pub async fn wait_upgrade(
             )
         }
     }
+}
+
+/// Adds the nodes `(name, control plane, Kairos version)`, starts the operator and every
+/// node's agent, and waits until each KairosNode reports its version booted active.
+pub async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
+    let opts = OperatorOpts::new();
+    let op = start_operator(c, &opts).await;
+    for (name, cp, version) in nodes {
+        let rel = ReleaseFixture::ubuntu_k3s(version);
+        let spec = if *cp {
+            SimNode::control_plane(name, rel)
+        } else {
+            SimNode::worker(name, rel)
+        };
+        let h = c.add_node(spec).await.expect("node added");
+        start_agent(c, &op, &h).await;
+    }
+    let api: Api<KairosNode> = Api::all(c.client());
+    let r = wait_for(Duration::from_secs(30), || async {
+        let kns = api.list(&Default::default()).await.ok()?;
+        let ok = nodes
+            .iter()
+            .filter(|(name, _, version)| {
+                kns.items
+                    .iter()
+                    .any(|kn| kn.name_any() == *name && reports(kn, version, BootState::Active))
+            })
+            .count();
+        (ok == nodes.len()).then_some(())
+    })
+    .await;
+    r.unwrap_or_else(|e| panic!("agents did not report: {e}\n{}", op.logs(c)));
+    op
 }
