@@ -121,6 +121,25 @@ impl Cluster {
         ns: &str,
         extra: &[&str],
     ) -> anyhow::Result<OperatorHandle> {
+        let mut args = vec!["--insecure-grpc"];
+        args.extend_from_slice(extra);
+        self.start_ready_operator(ns, &args, &[]).await
+    }
+
+    /// Like [`Cluster::start_report_operator`], but the report channel serves TLS with the CA
+    /// and serving certificate the operator creates (and shares through a Secret and a
+    /// ConfigMap in `ns`); it takes part in leader election as a replica of its own.
+    pub async fn start_report_operator_tls(&self, ns: &str) -> anyhow::Result<OperatorHandle> {
+        self.start_ready_operator(ns, &[], &[("POD_NAME", "kairos-operator-tls")])
+            .await
+    }
+
+    async fn start_ready_operator(
+        &self,
+        ns: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<OperatorHandle> {
         self.ensure_namespace(ns).await?;
         self.ensure_service_account(ns, kairos_api::names::AGENT_SERVICE_ACCOUNT)
             .await?;
@@ -128,7 +147,6 @@ impl Cluster {
         let admin_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
         let (grpc, admin) = (grpc_addr.to_string(), admin_addr.to_string());
         let mut args = vec![
-            "--insecure-grpc",
             "--grpc-addr",
             &grpc,
             "--admin-addr",
@@ -137,7 +155,7 @@ impl Cluster {
             ns,
         ];
         args.extend_from_slice(extra);
-        let index = self.spawn_operator(&args, &[]).await?;
+        let index = self.spawn_operator(&args, env).await?;
         let last = std::sync::Mutex::new(String::new());
         let ready = wait_for(OPERATOR_READY_TIMEOUT, || async {
             match http_get(admin_addr, "/readyz").await {

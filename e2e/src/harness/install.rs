@@ -145,9 +145,14 @@ fn set_namespace(o: &mut Value, ns: &str) {
 }
 
 fn set_image_tag(o: &mut Value, name: &str, tag: &str) {
-    let spec = &mut o["spec"]["template"]["spec"];
+    let Some(spec) = o.pointer_mut("/spec/template/spec") else {
+        return;
+    };
     for list in ["containers", "initContainers"] {
-        for c in spec[list].as_array_mut().into_iter().flatten() {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in containers {
             let image = c["image"].as_str().unwrap_or_default();
             if image == name || image.split_once(':').is_some_and(|(n, _)| n == name) {
                 c["image"] = json!(format!("{name}:{tag}"));

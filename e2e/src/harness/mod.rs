@@ -83,6 +83,21 @@ impl Cluster {
         }
     }
 
+    /// Starts the backend the environment selects without the project's CRDs (for a test that
+    /// installs them as an admin would).
+    pub async fn start_bare() -> anyhow::Result<Self> {
+        match RealBinaries::from_env() {
+            Some(b) => Self::start_real_with(&b, false).await,
+            None => {
+                let cfg = SimConfig {
+                    crd_dir: None,
+                    ..SimConfig::default()
+                };
+                Self::start_sim(cfg).await
+            }
+        }
+    }
+
     /// Starts the simulator backend with `cfg`.
     pub async fn start_sim(cfg: SimConfig) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("kairos-e2e-").tempdir()?;
@@ -100,6 +115,10 @@ impl Cluster {
 
     /// Starts the real backend with `bins` and installs the CRDs of `deploy/crds`.
     pub async fn start_real(bins: &RealBinaries) -> anyhow::Result<Self> {
+        Self::start_real_with(bins, true).await
+    }
+
+    async fn start_real_with(bins: &RealBinaries, crds: bool) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("kairos-e2e-real-")
             .tempdir()?;
@@ -108,7 +127,9 @@ impl Cluster {
         std::fs::write(&kubeconfig, &server.kubeconfig_yaml)?;
         let client = client_from(&kubeconfig).await?;
         let c = Self::assemble(dir, kubeconfig, client, Backend::Real(Box::new(server)));
-        c.install_crds(&default_crd_dir()).await?;
+        if crds {
+            c.install_crds(&default_crd_dir()).await?;
+        }
         c.ensure_namespace("default").await?;
         Ok(c)
     }
