@@ -278,6 +278,9 @@ impl RunArgs {
             shutdown_rx.clone(),
         ));
 
+        // Whether this replica leads, for the report channel's sweep (the election starts
+        // after the report channel, which every replica serves).
+        let (leading_tx, leading_rx) = watch::channel(false);
         let report = tokio::spawn(report::serve(
             client.clone(),
             ReportConfig {
@@ -293,6 +296,7 @@ impl RunArgs {
                 lastseen_interval,
                 heartbeat,
                 api_concurrency: usize::from(report_api_concurrency),
+                leading: leading_rx,
             },
             report_metrics,
             grpc_ready_tx,
@@ -331,6 +335,15 @@ impl RunArgs {
             },
         )
         .await?;
+        let mut is_leader = leadership.is_leader.clone();
+        tokio::spawn(async move {
+            loop {
+                leading_tx.send_replace(*is_leader.borrow_and_update());
+                if is_leader.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
         let ctx = Context::new(client, reconcile_metrics, config, pod_name);
         let controllers = tokio::spawn(controllers::run(
             ctx,

@@ -192,6 +192,30 @@ impl Caches {
         }
     }
 
+    /// Caches holding `nodes`, `locks` and `nodeops` (everything else empty), as synced
+    /// watches would (tests of a single reconcile).
+    #[cfg(test)]
+    pub(crate) fn holding(nodes: Vec<Node>, locks: Vec<Lease>, nodeops: Vec<NodeOp>) -> Self {
+        fn filled<K: Resource<DynamicType = ()> + Clone>(objects: Vec<K>) -> Cache<K> {
+            let (store, mut writer) = reflector::store();
+            writer.apply_watcher_event(&watcher::Event::Init);
+            for o in objects {
+                writer.apply_watcher_event(&watcher::Event::InitApply(o));
+            }
+            writer.apply_watcher_event(&watcher::Event::InitDone);
+            Cache {
+                store,
+                changes: broadcast::channel(1).0,
+            }
+        }
+        Self {
+            nodes: filled(nodes),
+            locks: filled(locks),
+            nodeops: filled(nodeops),
+            ..Self::empty()
+        }
+    }
+
     /// Resolves once every cache holds a full list.
     pub(crate) async fn wait_until_ready(&self) -> anyhow::Result<()> {
         self.nodes.store.wait_until_ready().await?;

@@ -122,3 +122,6 @@ pub(crate) fn error_policy(op: Arc<NodeOp>, error: &Error, state: Arc<State>) ->
     }
     Action::requeue(state.retries.failed(&retry::key(op.as_ref()), error))
 }
+
+#[cfg(test)]
+mod tests;

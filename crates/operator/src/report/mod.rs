@@ -76,6 +76,9 @@ pub struct ReportConfig {
     pub heartbeat: Duration,
     /// At most this many API requests of the report path at once (see [`throttle`]).
     pub api_concurrency: usize,
+    /// True while this replica leads: only the leader sweeps for silent agents (every replica
+    /// serves reports).
+    pub leading: watch::Receiver<bool>,
 }
 
 impl ReportConfig {
@@ -198,6 +201,7 @@ pub async fn serve(
         store,
         cache,
         config.silent_after(),
+        config.leading.clone(),
         stop_rx.clone(),
     ));
     tracing::info!(addr = %config.grpc_addr, tls = ?config.tls, "report channel listening");

@@ -3,8 +3,9 @@
 //! threshold. The decision is `kairos_core::kairos_node::stale_reporting`; this module only
 //! reads and writes. Does I/O (through the [`Store`]).
 //!
-//! Every replica may sweep: each write carries the listed `resourceVersion` as a precondition,
-//! so a sweep never overwrites a report that arrived in between (it skips that node instead).
+//! Only the leader sweeps (one list of every KairosNode a minute for the whole operator, not one
+//! per replica), and each write carries the listed `resourceVersion` as a precondition, so a
+//! sweep never overwrites a report that arrived in between (it skips that node instead).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,17 +54,22 @@ pub async fn sweep_once<S: Store>(
     Ok(marked)
 }
 
-/// Runs [`sweep_once`] every [`SWEEP_INTERVAL`] until `shutdown` turns true.
+/// Runs [`sweep_once`] every [`SWEEP_INTERVAL`] while `leading` is true, until `shutdown`
+/// turns true.
 pub async fn run<S: Store>(
     store: Arc<S>,
     cache: Arc<NodeCache>,
     threshold: SignedDuration,
+    leading: tokio::sync::watch::Receiver<bool>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(SWEEP_INTERVAL) => {}
             () = super::stopped(&mut shutdown) => return,
+        }
+        if !*leading.borrow() {
+            continue;
         }
         if let Err(e) = sweep_once(store.as_ref(), &cache, threshold, Timestamp::now()).await {
             crate::permissions::warn_unless_forbidden!(&e, error = %e, "failed to sweep for silent node agents");

@@ -29,6 +29,7 @@ fn config(port: u16, tls: TlsMode) -> ReportConfig {
         lastseen_interval: Duration::from_secs(300),
         heartbeat: Duration::from_secs(60),
         api_concurrency: 8,
+        leading: tokio::sync::watch::channel(true).1,
     }
 }
 
