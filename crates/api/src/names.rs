@@ -6,6 +6,12 @@ pub const GROUP: &str = "operator.kairos.io";
 /// The only served API version.
 pub const VERSION: &str = "v1alpha1";
 
+/// A Kairos version (`KAIROS_VERSION`) as the CRDs accept it (a regular expression): `v3.6.0`,
+/// `3.6.0`, or with a pre-release `v3.6.0-rc1`, `v3.6.0-beta.2`, `v3.6.0-alpha`. The same
+/// grammar reads a version out of an image tag (`kairos_core::upgrade::version`).
+pub const KAIROS_VERSION_PATTERN: &str =
+    r"^v?[0-9]+\.[0-9]+\.[0-9]+(-(alpha|beta|rc)(\.?[0-9]+)?)?$";
+
 /// Field manager of the operator's server-side apply patches.
 pub const OPERATOR_FIELD_MANAGER: &str = "kairos-operator";
 /// Finalizer the operator puts on a `NodeOp` so it can clean up Jobs and cordons on deletion.

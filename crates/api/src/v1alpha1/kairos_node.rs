@@ -2,10 +2,12 @@
 //! version an admin asks for (spec). Declarations only: no I/O.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::core::{Message, Rule};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::conditions_schema;
+use crate::names::KAIROS_VERSION_PATTERN;
 
 /// Desired state of one Kairos node. Every field is optional: an empty spec only observes.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -27,9 +29,11 @@ use super::common::conditions_schema;
 #[serde(rename_all = "camelCase")]
 pub struct KairosNodeSpec {
     /// The Kairos version (`KAIROS_VERSION`, for example `v3.6.0`) this node should run. Setting it
-    /// to another version than the node runs starts an upgrade of this node.
+    /// to another version than the node runs starts an upgrade of this node. Must look like
+    /// `v3.6.0`, `v3.6.0-rc1` or `v3.6.0-beta.2` (the leading `v` is optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = version_rule("spec.version"))]
     pub version: Option<String>,
 
     /// Container image to upgrade from. When empty, the operator derives it from the node's
@@ -50,6 +54,15 @@ pub struct KairosNodeSpec {
     /// Hold any upgrade of this node; an upgrade in flight finishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
+}
+
+/// The CEL rule refusing a `field` that is not a Kairos version
+/// ([`KAIROS_VERSION_PATTERN`]), with a message naming the field.
+pub(crate) fn version_rule(field: &str) -> Rule {
+    let pattern = KAIROS_VERSION_PATTERN.replace('\\', "\\\\");
+    Rule::new(format!("self.matches('{pattern}')")).message(Message::Message(format!(
+        "{field} must be a Kairos version such as v3.6.0, v3.6.0-rc1 or v3.6.0-beta.2"
+    )))
 }
 
 /// Which image the node booted, from the kernel command line.

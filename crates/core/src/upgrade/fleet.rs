@@ -27,6 +27,11 @@
 //!   change the fixed list: condition [`SPEC_APPLIED`] turns False with reason `TargetsFixed`
 //!   saying so (create a new NodeOpUpgrade to change targets).
 //! - A NodeOpUpgrade whose targets were all skipped creates no NodeOp and completes at once.
+//! - **The target version must be known**: an `image` whose tag names no Kairos version
+//!   (`quay.io/kairos/ubuntu`, `nginx:1.27`, `...:latest`) creates no NodeOp (nothing is
+//!   cordoned); the upgrade is `Failed` with condition [`SPEC_APPLIED`] False, reason
+//!   `VersionUnknown`, saying so. Fixing `image` starts it. An upgrade whose NodeOp exists
+//!   already is followed as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -278,6 +283,19 @@ pub fn plan_fleet(
     if finished {
         p.skipped = old.node_statuses.clone();
         p.phase = OperationPhase::Completed;
+        return Ok(p.finish(&old, None, now));
+    }
+    if target_version_from_image(&upgrade.spec.image).is_none() {
+        let msg = format!(
+            "image {:?} names no Kairos version in its tag (such as \
+             24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1 or v3.6.0): nothing could verify \
+             that a node booted it, so the upgrade does not start; set an image whose tag carries \
+             the version",
+            upgrade.spec.image
+        );
+        p.spec_applied = (false, "VersionUnknown", msg.clone());
+        p.phase = OperationPhase::Failed;
+        p.message = Some(msg);
         return Ok(p.finish(&old, None, now));
     }
     report_missing(&mut p, &BTreeSet::new());

@@ -48,27 +48,49 @@ pub fn target_version_from_image(image: &str) -> Option<String> {
     Some(version)
 }
 
-/// `vMAJOR.MINOR.PATCH` with decimal numbers.
-fn is_release_field(field: &str) -> bool {
-    let Some(rest) = field.strip_prefix('v') else {
-        return false;
+/// Whether `version` is a Kairos version as the CRDs accept it
+/// ([`KAIROS_VERSION_PATTERN`](kairos_api::names::KAIROS_VERSION_PATTERN)): `MAJOR.MINOR.PATCH`
+/// with decimal numbers and an optional leading `v`, optionally followed by `-` and a
+/// pre-release (`alpha`, `beta` or `rc`, optionally followed by a number, itself optionally
+/// after a `.`: `v3.6.0-rc1`, `v3.6.0-beta.2`). Nothing else, not even surrounding whitespace.
+///
+/// # Guarantees
+/// Accepts exactly what the pattern matches; every version [`target_version_from_image`]
+/// returns is accepted. Never panics.
+pub fn is_kairos_version(version: &str) -> bool {
+    let (release, pre) = match version.split_once('-') {
+        Some((release, pre)) => (release, Some(pre)),
+        None => (version, None),
     };
-    let parts: Vec<&str> = rest.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    let release = release.strip_prefix('v').unwrap_or(release);
+    is_release_numbers(release) && pre.is_none_or(is_prerelease_field)
 }
 
-/// `alpha`, `beta` or `rc`, optionally followed by a number (`rc1`, `beta.2`).
+/// `vMAJOR.MINOR.PATCH` with decimal numbers.
+fn is_release_field(field: &str) -> bool {
+    field.strip_prefix('v').is_some_and(is_release_numbers)
+}
+
+/// `MAJOR.MINOR.PATCH` with decimal numbers.
+fn is_release_numbers(release: &str) -> bool {
+    let parts: Vec<&str> = release.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| is_number(p))
+}
+
+/// `alpha`, `beta` or `rc`, optionally followed by a number, itself optionally after a `.`
+/// (`rc`, `rc1`, `beta.2`).
 fn is_prerelease_field(field: &str) -> bool {
     ["alpha", "beta", "rc"].iter().any(|word| {
         field.strip_prefix(word).is_some_and(|rest| {
-            rest.trim_start_matches('.')
-                .bytes()
-                .all(|b| b.is_ascii_digit())
+            let number = rest.strip_prefix('.').unwrap_or(rest);
+            rest.is_empty() || is_number(number)
         })
     })
+}
+
+/// One or more ASCII digits.
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether the image `image` certainly carries the release a node reports (`kairos`): the

@@ -466,3 +466,37 @@ fn a_nodeop_being_deleted_is_not_applied_again() {
         Some("NodeOp ops/up is being deleted")
     );
 }
+
+#[test]
+fn an_image_without_a_version_fails_before_any_nodeop_exists() {
+    for image in [
+        "quay.io/kairos/ubuntu",
+        "docker.io/library/nginx:1.27",
+        "quay.io/kairos/ubuntu:latest",
+        "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-vbanana-k3sv1.33.1-k3s1",
+        "quay.io/kairos/ubuntu@sha256:abcd",
+    ] {
+        let p = plan(&upgrade(json!({"image": image})), six("v3.5.0"), None);
+        assert!(p.nodeop_to_apply.is_none(), "{image}: no NodeOp");
+        assert_eq!(p.status.phase, Some(OperationPhase::Failed), "{image}");
+        assert_eq!(p.status.node_op_name, None, "{image}");
+        let c = find(&p.status.conditions, SPEC_APPLIED).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "VersionUnknown"),
+            "{image}"
+        );
+        assert!(c.message.contains(image), "{image}: {}", c.message);
+        assert!(
+            p.status
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("no Kairos version"),
+            "{image}"
+        );
+    }
+    // Fixing the image starts the upgrade.
+    let p = plan(&upgrade(json!({"image": IMAGE_360})), six("v3.5.0"), None);
+    assert_eq!(targets(&p).len(), 6);
+}

@@ -4,7 +4,10 @@ use kairos_api::v1alpha1::KairosInfo;
 use proptest::prelude::*;
 
 use crate::upgrade::image::{DeriveError, derive_image};
-use crate::upgrade::version::{image_matches_release, target_version_from_image, versions_equal};
+use crate::upgrade::version::{
+    image_matches_release, is_kairos_version, target_version_from_image, versions_equal,
+};
+use kairos_api::names::KAIROS_VERSION_PATTERN;
 
 #[test]
 fn versions_compare_with_unknown_never_equal() {
@@ -232,7 +235,60 @@ fn an_image_matches_a_release_only_when_both_versions_are_certain() {
     ));
 }
 
+#[test]
+fn kairos_versions_are_recognised_as_the_crd_does() {
+    let table = [
+        ("v3.6.0", true),
+        ("3.6.0", true),
+        ("v3.6.0-rc1", true),
+        ("v3.6.0-rc.1", true),
+        ("v3.6.0-beta.2", true),
+        ("v3.6.0-alpha", true),
+        ("banana", false),
+        ("latest", false),
+        ("", false),
+        ("v3.6", false),
+        ("V3.6.0", false),
+        (" v3.6.0", false),
+        ("v3.6.0-rc.", false),
+        ("v3.6.0-rc..1", false),
+        ("v3.6.0-k3sv1.33.1", false),
+        ("v3.6.0-rc1-k3s1", false),
+    ];
+    for (version, valid) in table {
+        assert_eq!(is_kairos_version(version), valid, "{version:?}");
+    }
+}
+
+#[test]
+fn a_tag_pre_release_is_read_only_in_the_accepted_form() {
+    let image = |tag: &str| format!("quay.io/kairos/ubuntu:24.04-core-amd64-generic-{tag}");
+    assert_eq!(
+        target_version_from_image(&image("v3.6.0-beta.2-k3sv1.33.1-k3s1")).as_deref(),
+        Some("v3.6.0-beta.2")
+    );
+    assert_eq!(
+        target_version_from_image(&image("v3.6.0-rc.-k3sv1.33.1-k3s1")).as_deref(),
+        Some("v3.6.0")
+    );
+}
+
 proptest! {
+    #[test]
+    fn is_kairos_version_agrees_with_the_crd_pattern(
+        version in "v?[0-9]{1,3}(\\.[0-9]{1,3}){1,3}(-(alpha|beta|rc|k3s|[a-z.]{0,4})\\.{0,2}[0-9]{0,2}){0,2}",
+        noise in ".{0,16}",
+    ) {
+        let pattern = regex::Regex::new(KAIROS_VERSION_PATTERN).expect("the pattern compiles");
+        for candidate in [version.clone(), noise.clone(), format!("{version}{noise}")] {
+            prop_assert_eq!(
+                is_kairos_version(&candidate),
+                pattern.is_match(&candidate),
+                "{:?}", candidate
+            );
+        }
+    }
+
     #[test]
     fn version_functions_never_panic(a in ".{0,40}", b in ".{0,40}", image in ".{0,120}") {
         let _ = versions_equal(Some(&a), Some(&b));
@@ -242,6 +298,7 @@ proptest! {
         if let Some(v) = target_version_from_image(&image) {
             prop_assert!(v.starts_with('v'));
             prop_assert!(image.contains(&v));
+            prop_assert!(is_kairos_version(&v), "{:?}", v);
         }
     }
 
