@@ -12,6 +12,15 @@
 //!   and no NodeOp for this very target exists already. A NodeOp for the same target that
 //!   ended (Completed, Failed, RolledBack) is not restarted by itself, so a failure never turns
 //!   into a reboot loop: delete that NodeOp to retry (the message says so; `attempts` counts).
+//! - Nothing is started for a KairosNode no agent reports for (made by hand: not created by
+//!   the report service): `Upgrading` and `UpToDate` say so with reason `NoAgentReport`. Nor for
+//!   a `spec.version` that is not a Kairos version (reason `InvalidVersion`; the CRD refuses
+//!   one, this guards objects stored before). A KairosNode whose Node does not exist is
+//!   deleted (`delete_kairos_node`; its NodeOps go with it through their owner reference).
+//! - `spec.paused` is carried to the node's own NodeOp (`spec.paused`, re-applied on every
+//!   reconcile), so pausing after the NodeOp was created still holds the node while the engine
+//!   has not started it; the engine decides what a paused NodeOp does with a node already
+//!   started.
 //! - A finished NodeOp for an older target is deleted first (its finalizer uncordons what it
 //!   cordoned), and the new one is created on a later reconcile.
 //! - `status.upgrade.state` maps the engine's node phase: Pending/Preflight -> Pending;
@@ -38,7 +47,7 @@ use super::image::derive_image;
 use super::node_status::{
     MapCtx, entry, idle, in_flight, newest, note, pending, qualified, starting, state_reason,
 };
-use super::version::versions_equal;
+use super::version::{is_kairos_version, versions_equal};
 use super::{ANNOTATION_TARGET_VERSION, ScriptOptions, SpecInput};
 use crate::conditions::{Desired, merge};
 
@@ -60,6 +69,23 @@ pub struct NodeObserved {
     /// The newest fleet upgrade NodeOp (label `operator.kairos.io/nodeopupgrade`) whose
     /// `spec.targetNodes` contains the node, if any.
     pub fleet_nodeop: Option<NodeOp>,
+    /// No agent reports for this KairosNode: it was not created by the report service (no
+    /// managed-fields entry of [`REPORT_FIELD_MANAGER`](crate::kairos_node::REPORT_FIELD_MANAGER);
+    /// see [`reported_by_agent`]), so it was made by hand.
+    pub no_agent_report: bool,
+    /// The Node the KairosNode is named after does not exist (confirmed by a fresh read).
+    pub node_missing: bool,
+}
+
+/// Whether `kn` was written by the report service, i.e. an agent reports for it: its managed
+/// fields name [`REPORT_FIELD_MANAGER`](crate::kairos_node::REPORT_FIELD_MANAGER). Needs the
+/// object as read from the API server (caches may drop managed fields).
+pub fn reported_by_agent(kn: &KairosNode) -> bool {
+    kn.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .any(|m| m.manager.as_deref() == Some(crate::kairos_node::REPORT_FIELD_MANAGER))
 }
 
 /// What [`plan_node`] decided.
@@ -69,6 +95,8 @@ pub struct NodePlan {
     pub nodeop_to_apply: Option<NodeOp>,
     /// Name of a finished NodeOp (in the operator's namespace) to delete.
     pub delete_nodeop: Option<String>,
+    /// Delete the KairosNode itself: its Node does not exist.
+    pub delete_kairos_node: bool,
     /// The new `status.upgrade`.
     pub upgrade: UpgradeStatus,
     /// The new `UpToDate` and `Upgrading` conditions (merged, transition times kept).
@@ -147,12 +175,27 @@ pub fn plan_node(
         .map(|op| (op, entry(op, node)));
     let mut plan = Outcome::default();
 
+    if observed.node_missing {
+        plan.upgrade = prev.clone().unwrap_or_else(|| idle(current));
+        let msg = format!("no Node named {node} exists: this KairosNode is removed");
+        note(&mut plan.upgrade, &msg);
+        plan.blocked = Some(("NodeMissing", msg));
+        plan.delete_kairos_node = true;
+        return Ok(plan.finish(kn, desired, now));
+    }
+
     if let Some((op, e)) = in_flight(own) {
         plan.upgrade = ctx.map(op, e);
         if let Some(want) = desired.map(|v| nodeop_name(node, v)) {
             let terminating = op.metadata.deletion_timestamp.is_some();
             if op.metadata.name.as_deref() == Some(want.as_str()) && !terminating {
                 plan.apply = build(kn, uid, &want, desired, config, &status).ok();
+                if kn.spec.paused.unwrap_or(false) {
+                    note(
+                        &mut plan.upgrade,
+                        "paused: the node is held unless it is already past its start",
+                    );
+                }
             } else if let Some(v) = desired {
                 note(
                     &mut plan.upgrade,
@@ -193,6 +236,20 @@ pub fn plan_node(
                     &format!("delete NodeOp {} to retry", qualified(op)),
                 );
             }
+        } else if observed.no_agent_report {
+            let msg = format!(
+                "no agent reports for this node (the KairosNode was not created by the report \
+                 service): spec.version {want_version} is not acted on"
+            );
+            plan.upgrade = pending(&ctx, want_version, None, msg.clone());
+            plan.blocked = Some(("NoAgentReport", msg));
+        } else if !is_kairos_version(want_version) {
+            let msg = format!(
+                "spec.version {want_version:?} is not a Kairos version (such as v3.6.0, v3.6.0-rc1 \
+                 or v3.6.0-beta.2): nothing is done"
+            );
+            plan.upgrade = pending(&ctx, want_version, None, msg.clone());
+            plan.blocked = Some(("InvalidVersion", msg));
         } else if at_version
             && (!force
                 || record_for_want
@@ -253,6 +310,7 @@ pub fn plan_node(
 struct Outcome {
     apply: Option<NodeOp>,
     delete: Option<String>,
+    delete_kairos_node: bool,
     upgrade: UpgradeStatus,
     blocked: Option<(&'static str, String)>,
 }
@@ -310,6 +368,7 @@ impl Outcome {
         NodePlan {
             nodeop_to_apply: self.apply,
             delete_nodeop: self.delete,
+            delete_kairos_node: self.delete_kairos_node,
             upgrade: self.upgrade,
             conditions: merge(
                 &status.conditions,
@@ -349,7 +408,7 @@ fn build(
         force: kn.spec.force.unwrap_or(false),
         debug: false,
     };
-    let spec = super::nodeop_spec(SpecInput {
+    let mut spec = super::nodeop_spec(SpecInput {
         image: &image,
         image_pull_secrets: None,
         opts,
@@ -358,6 +417,7 @@ fn build(
         stop_on_failure: false,
         uncordon_on_failure: false,
     });
+    spec.paused = kn.spec.paused.filter(|paused| *paused);
     Ok(NodeOp {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),

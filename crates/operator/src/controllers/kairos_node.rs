@@ -1,11 +1,13 @@
 //! The `KairosNode` upgrade controller: when `spec.version` asks for another version, observe
 //! (the node's own upgrade `NodeOp` and any fleet `NodeOp` targeting it) → plan
 //! (`kairos_core::upgrade::node`) → apply (create or delete the single-node `NodeOp`) → report
-//! (`status.upgrade` and the `UpToDate`/`Upgrading` conditions). Does I/O.
+//! (`status.upgrade` and the `UpToDate`/`Upgrading` conditions). A KairosNode no agent reports
+//! for is never upgraded, and one whose Node does not exist is deleted. Does I/O.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Node;
 use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::UpgradeState;
 use kairos_api::{KairosNode, NodeOp};
@@ -13,8 +15,9 @@ use kairos_core::conditions;
 use kairos_core::upgrade::label_value;
 use kairos_core::upgrade::node::{self, NodeConfig, NodeObserved};
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use crate::context::Context;
@@ -77,9 +80,34 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
     });
     let own = newest(own.map(|op| op.as_ref().clone()));
     let fleet = newest(fleet.map(|op| op.as_ref().clone()));
+    let node_missing = node_missing(state, &name).await?;
+    // Whether an agent reports for it shows in the managed fields, which the cache drops: read
+    // them only when the KairosNode asks for something.
+    let asks = kn
+        .spec
+        .version
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty());
+    let no_agent_report = if asks && !node_missing {
+        let fresh_kn = Api::<KairosNode>::all(ctx.client.clone())
+            .get_opt(&name)
+            .await
+            .map_err(|source| Error::Observe {
+                what: format!("get KairosNode {name}"),
+                source,
+            })?;
+        let Some(fresh_kn) = fresh_kn else {
+            return Ok(Action::await_change());
+        };
+        !node::reported_by_agent(&fresh_kn)
+    } else {
+        false
+    };
     let observed = NodeObserved {
         own_nodeop: fresh(ctx, own).await?,
         fleet_nodeop: fresh(ctx, fleet).await?,
+        no_agent_report,
+        node_missing,
     };
 
     // Plan.
@@ -87,6 +115,29 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
         .map_err(|e| Error::Invalid(e.to_string()))?;
 
     // Apply.
+    if plan.delete_kairos_node {
+        let uid = kn.uid().unwrap_or_default();
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        Api::<KairosNode>::all(ctx.client.clone())
+            .delete(&name, &params)
+            .await
+            .map(drop)
+            .or_else(|e| match e {
+                kube::Error::Api(s) if s.code == 404 || s.code == 409 => Ok(()),
+                source => Err(Error::Apply {
+                    what: format!("delete KairosNode {name}"),
+                    source,
+                }),
+            })?;
+        tracing::info!(kairosnode = %name, "deleted the KairosNode: no Node of that name exists");
+        return Ok(Action::await_change());
+    }
     if let Some(done) = &plan.delete_nodeop {
         nodeops
             .delete(done, &DeleteParams::background())
@@ -157,6 +208,28 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
     } else {
         300
     })))
+}
+
+/// Whether the Node `name` does not exist: absent from the cache and confirmed by a fresh read
+/// (a Node created moments ago may not be cached yet).
+async fn node_missing(state: &State, name: &str) -> Result<bool> {
+    if state
+        .caches
+        .nodes
+        .store
+        .get(&ObjectRef::new(name))
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let node = Api::<Node>::all(state.ctx.client.clone())
+        .get_opt(name)
+        .await
+        .map_err(|source| Error::Observe {
+            what: format!("get Node {name}"),
+            source,
+        })?;
+    Ok(node.is_none())
 }
 
 /// The current version of a cached NodeOp (`None` when it is gone).

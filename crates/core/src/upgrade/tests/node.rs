@@ -43,6 +43,7 @@ pub(super) fn plan_at(
     let observed = NodeObserved {
         own_nodeop: own,
         fleet_nodeop: fleet,
+        ..NodeObserved::default()
     };
     plan_node(k, &observed, t(secs), &config()).unwrap()
 }
@@ -363,4 +364,106 @@ fn a_nodeop_being_deleted_is_followed_but_not_applied_again() {
     let p = plan(&k, Some(op), None);
     assert!(p.nodeop_to_apply.is_none());
     assert_eq!(p.upgrade.state, UpgradeState::InProgress);
+}
+
+fn observed(no_agent_report: bool, node_missing: bool) -> NodeObserved {
+    NodeObserved {
+        no_agent_report,
+        node_missing,
+        ..NodeObserved::default()
+    }
+}
+
+#[test]
+fn a_kairosnode_no_agent_reports_for_is_never_upgraded() {
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let p = plan_node(&k, &observed(true, false), t(100), &config()).unwrap();
+    assert!(p.nodeop_to_apply.is_none());
+    assert!(p.delete_nodeop.is_none());
+    assert!(!p.delete_kairos_node);
+    cond_is(&p, conditions::UPGRADING, "False", "NoAgentReport");
+    cond_is(&p, conditions::UP_TO_DATE, "False", "NoAgentReport");
+    assert!(
+        cond(&p, conditions::UPGRADING)
+            .message
+            .contains("no agent reports for this node"),
+        "{}",
+        cond(&p, conditions::UPGRADING).message
+    );
+    // A hand-made object without any status is not acted on either.
+    let mut bare = k.clone();
+    bare.status = None;
+    let p = plan_node(&bare, &observed(true, false), t(100), &config()).unwrap();
+    assert!(p.nodeop_to_apply.is_none());
+    cond_is(&p, conditions::UPGRADING, "False", "NoAgentReport");
+    // The same KairosNode written by the report service is upgraded.
+    assert!(plan(&k, None, None).nodeop_to_apply.is_some());
+}
+
+#[test]
+fn reported_by_agent_reads_the_report_services_field_manager() {
+    use crate::upgrade::node::reported_by_agent;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    let entry = |manager: &str| ManagedFieldsEntry {
+        manager: Some(manager.into()),
+        ..ManagedFieldsEntry::default()
+    };
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    assert!(!reported_by_agent(&k));
+    k.metadata.managed_fields = Some(vec![entry("kubectl-client-side-apply")]);
+    assert!(!reported_by_agent(&k));
+    k.metadata.managed_fields = Some(vec![
+        entry("kubectl-patch"),
+        entry(crate::kairos_node::REPORT_FIELD_MANAGER),
+    ]);
+    assert!(reported_by_agent(&k));
+}
+
+#[test]
+fn a_kairosnode_without_its_node_is_deleted_and_starts_nothing() {
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    for no_agent_report in [false, true] {
+        let p = plan_node(&k, &observed(no_agent_report, true), t(100), &config()).unwrap();
+        assert!(p.delete_kairos_node);
+        assert!(p.nodeop_to_apply.is_none());
+        cond_is(&p, conditions::UPGRADING, "False", "NodeMissing");
+    }
+    assert!(!plan(&k, None, None).delete_kairos_node);
+}
+
+#[test]
+fn a_version_that_is_not_a_kairos_version_starts_nothing() {
+    for version in ["banana", "latest", "v3.6", "v3.6.1-k3s1"] {
+        let k = n4("v3.6.0", BootState::Active, Some(version));
+        let p = plan(&k, None, None);
+        assert!(p.nodeop_to_apply.is_none(), "{version}");
+        cond_is(&p, conditions::UPGRADING, "False", "InvalidVersion");
+        assert_eq!(p.upgrade.state, UpgradeState::Pending, "{version}");
+    }
+    for version in ["3.6.1", "v3.6.1-rc1", "v3.6.1-beta.2"] {
+        let k = n4("v3.6.0", BootState::Active, Some(version));
+        assert!(plan(&k, None, None).nodeop_to_apply.is_some(), "{version}");
+    }
+}
+
+#[test]
+fn pausing_after_the_nodeop_exists_pauses_that_nodeop() {
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let created = plan(&k, None, None).nodeop_to_apply.unwrap();
+    assert_eq!(created.spec.paused, None);
+    k.spec.paused = Some(true);
+    for phase in [NodePhase::Pending, NodePhase::Preflight, NodePhase::Running] {
+        let p = plan(&k, Some(own(at(phase))), None);
+        let applied = p.nodeop_to_apply.expect("the NodeOp is applied again");
+        assert_eq!(applied.spec.paused, Some(true), "{phase:?}");
+        assert!(
+            p.upgrade.message.as_deref().unwrap().contains("paused"),
+            "{:?}",
+            p.upgrade.message
+        );
+    }
+    // Unpausing removes the field again.
+    k.spec.paused = Some(false);
+    let p = plan(&k, Some(own(at(NodePhase::Pending))), None);
+    assert_eq!(p.nodeop_to_apply.unwrap().spec.paused, None);
 }

@@ -60,6 +60,7 @@ fn six_nodes_upgrade_through_the_fleet_then_one_through_its_kairosnode() {
         let observed = NodeObserved {
             own_nodeop: None,
             fleet_nodeop: Some(op.clone()),
+            ..NodeObserved::default()
         };
         let p = plan_node(&k, &observed, t(600), &config()).unwrap();
         // then `kubectl get kairosnodes` shows each Completed, no per-node NodeOp.
@@ -95,6 +96,7 @@ fn six_nodes_upgrade_through_the_fleet_then_one_through_its_kairosnode() {
         let observed = NodeObserved {
             own_nodeop: None,
             fleet_nodeop: Some(op.clone()),
+            ..NodeObserved::default()
         };
         let p = plan_node(&k, &observed, t(700), &config()).unwrap();
         let started = p.nodeop_to_apply.map(|o| o.spec.image);
