@@ -1,0 +1,259 @@
+//! End to end: bad input never disrupts a node. A nonsense `KairosNode.spec.version` is refused
+//! by the API server, a `NodeOpUpgrade` whose image names no version fails before anything
+//! runs, a KairosNode made by hand (no agent reports for it) is never upgraded, and one whose
+//! Node does not exist is removed. Each test then checks that nothing was cordoned or run
+//! where it must not be, and that a valid per-node upgrade of another node still completes.
+//! Real `kairos-operator` and `kairos-node-agent`s against the API server; every assertion
+//! reads objects through the API. Does API and process I/O.
+
+mod common;
+mod ops;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kairos_api::names::{LABEL_KAIROSNODE, conditions};
+use kairos_api::v1alpha1::{KairosNode, NodeOpUpgrade, UpgradeState};
+use kairos_e2e::harness::{Cluster, ReleaseFixture, SimNode, wait_for};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use ops::*;
+
+const FROM: &str = "v3.5.0";
+const TO: &str = "v3.6.0";
+
+/// Three reporting workers `n1..n3` on [`FROM`], the operator, a recorder and a kubelet that
+/// upgrades to [`TO`].
+async fn setup(test: &str) -> (Cluster, String, Operator, Recorder, impl Drop) {
+    let (c, ns) = common::cluster(test).await;
+    let nodes: Vec<(String, bool, &str)> =
+        (1..=3).map(|i| (format!("n{i}"), false, FROM)).collect();
+    let op = fleet_of(&c, &nodes).await;
+    let rec = Recorder::start(c.client(), &op.opts.namespace);
+    let kubelet = c.kubelet().run_auto(upgrade_policy(TO));
+    (c, ns, op, rec, kubelet)
+}
+
+fn kairos_nodes(c: &Cluster) -> Api<KairosNode> {
+    Api::all(c.client())
+}
+
+fn condition<'a>(kn: &'a KairosNode, ty: &str) -> Option<&'a Condition> {
+    kn.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == ty)
+}
+
+/// The per-node upgrade NodeOps of `node` in the operator's namespace.
+async fn own_nodeops(c: &Cluster, op: &Operator, node: &str) -> usize {
+    nodeops(c, &op.opts.namespace)
+        .list(&ListParams::default().labels(&format!("{LABEL_KAIROSNODE}={node}")))
+        .await
+        .expect("list NodeOps")
+        .items
+        .len()
+}
+
+/// Asks node `node` for [`TO`] through its KairosNode and waits until it completes: the
+/// operator keeps acting on valid requests.
+async fn per_node_upgrade_completes(c: &Cluster, op: &Operator, node: &str) {
+    kairos_nodes(c)
+        .patch(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": TO}})),
+        )
+        .await
+        .expect("a valid version is accepted");
+    let r = wait_for(Duration::from_secs(40), || async {
+        let kn = kairos_nodes(c).get(node).await.ok()?;
+        let state = kn.status.as_ref()?.upgrade.as_ref()?.state;
+        matches!(
+            state,
+            UpgradeState::Completed | UpgradeState::Failed | UpgradeState::RolledBack
+        )
+        .then_some(kn)
+    })
+    .await;
+    let kn = r.unwrap_or_else(|e| panic!("{node} did not finish: {e}\n{}", op.logs(c)));
+    let up = kn.status.as_ref().and_then(|s| s.upgrade.clone());
+    assert_eq!(
+        up.as_ref().map(|u| u.state),
+        Some(UpgradeState::Completed),
+        "{up:#?}"
+    );
+    assert!(reports(&kn, TO, kairos_api::v1alpha1::BootState::Active));
+}
+
+/// Only `upgraded` ever got a Job or our cordon, and no node is left cordoned.
+async fn only_touched(c: &Cluster, rec: &Recorder, upgraded: &[&str]) {
+    let t = rec.timeline();
+    let jobs: Vec<&str> = t.jobs_per_node.keys().map(String::as_str).collect();
+    assert_eq!(jobs, upgraded, "Jobs ran only where asked: {t:#?}");
+    let mut cordoned = t.cordon_order.clone();
+    cordoned.sort();
+    assert_eq!(cordoned, upgraded, "cordoned only where asked: {t:#?}");
+    for node in all_nodes(c).await {
+        assert!(!unschedulable(&node), "{node:?} left cordoned");
+    }
+}
+
+#[tokio::test]
+async fn safety_nonsense_version_is_refused_at_apply() {
+    let (c, _ns, op, rec, _kubelet) = setup("safety-version").await;
+    for bad in ["banana", "latest", "", "v3.6", "3.6.0-k3s1"] {
+        let r = kairos_nodes(&c)
+            .patch(
+                "n1",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"version": bad}})),
+            )
+            .await;
+        let (code, reason) = common::api_err(r);
+        assert_eq!((code, reason.as_str()), (422, "Invalid"), "{bad:?}");
+    }
+    if let Some((ok, out)) = c
+        .kubectl(&[
+            "patch",
+            "kn",
+            "n1",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"version":"banana"}}"#,
+        ])
+        .await
+    {
+        assert!(!ok && out.contains("spec.version"), "{out}");
+    }
+    let kn = kairos_nodes(&c).get("n1").await.expect("n1");
+    assert_eq!(kn.spec.version, None, "nothing was stored");
+    // Give the operator time to act on anything it might have seen.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(own_nodeops(&c, &op, "n1").await, 0);
+
+    per_node_upgrade_completes(&c, &op, "n2").await;
+    only_touched(&c, &rec, &["n2"]).await;
+}
+
+#[tokio::test]
+async fn safety_upgrade_without_a_version_is_refused_before_anything_runs() {
+    let (c, ns, op, rec, _kubelet) = setup("safety-noversion").await;
+    for (name, image) in [
+        ("untagged", "quay.io/kairos/ubuntu"),
+        ("nginx", "docker.io/library/nginx:1.27"),
+    ] {
+        create_upgrade(
+            &c,
+            &ns,
+            name,
+            json!({"image": image, "targetNodes": ["n1", "n3"], "concurrency": 1}),
+        )
+        .await;
+        let u: NodeOpUpgrade = wait_upgrade(&c, &op, &ns, name, 20).await;
+        let st = u.status.clone().expect("status");
+        assert_eq!(
+            phase_str(st.phase.as_ref()).as_deref(),
+            Some("Failed"),
+            "{st:#?}"
+        );
+        assert_eq!(st.node_op_name, None, "{st:#?}");
+        let applied = st
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "SpecApplied")
+            .expect("SpecApplied");
+        assert_eq!(
+            (applied.status.as_str(), applied.reason.as_str()),
+            ("False", "VersionUnknown"),
+            "{st:#?}"
+        );
+        assert!(applied.message.contains(image), "{}", applied.message);
+        let r = nodeops(&c, &ns).get_opt(name).await.expect("get NodeOp");
+        assert!(r.is_none(), "no NodeOp for {name}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    per_node_upgrade_completes(&c, &op, "n2").await;
+    only_touched(&c, &rec, &["n2"]).await;
+}
+
+#[tokio::test]
+async fn safety_hand_made_kairosnode_is_never_upgraded() {
+    let (c, _ns, op, rec, _kubelet) = setup("safety-handmade").await;
+    // A Kairos node whose agent never runs, and a KairosNode for it made by hand, with an image
+    // so that nothing but the missing report holds it.
+    c.add_node(SimNode::worker("n9", ReleaseFixture::ubuntu_k3s(FROM)))
+        .await
+        .expect("node added");
+    let kn: KairosNode = serde_json::from_value(json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode",
+        "metadata": {"name": "n9"}, "spec": {"version": TO, "image": image(TO)},
+    }))
+    .expect("KairosNode");
+    kairos_nodes(&c)
+        .create(&PostParams::default(), &kn)
+        .await
+        .expect("KairosNode created");
+    let r = wait_for(Duration::from_secs(20), || async {
+        let kn = kairos_nodes(&c).get("n9").await.ok()?;
+        let cond = kn
+            .status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == conditions::UPGRADING)?
+            .clone();
+        (cond.reason == "NoAgentReport").then_some(cond)
+    })
+    .await;
+    let cond = r.unwrap_or_else(|e| panic!("no NoAgentReport condition: {e}\n{}", op.logs(&c)));
+    assert_eq!(cond.status, "False");
+    assert!(
+        cond.message.contains("no agent reports for this node"),
+        "{}",
+        cond.message
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(own_nodeops(&c, &op, "n9").await, 0);
+    let kn = kairos_nodes(&c).get("n9").await.expect("still there");
+    assert!(condition(&kn, conditions::UPGRADING).is_some());
+
+    per_node_upgrade_completes(&c, &op, "n2").await;
+    assert_eq!(own_nodeops(&c, &op, "n9").await, 0);
+    only_touched(&c, &rec, &["n2"]).await;
+    let n9 = Api::<Node>::all(c.client()).get("n9").await.expect("n9");
+    assert!(cordoned_by(&n9).is_none() && !unschedulable(&n9));
+}
+
+#[tokio::test]
+async fn safety_kairosnode_without_node_is_removed() {
+    let (c, _ns, op, rec, _kubelet) = setup("safety-ghost").await;
+    let kn: KairosNode = serde_json::from_value(json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode",
+        "metadata": {"name": "ghost"}, "spec": {"version": TO},
+    }))
+    .expect("KairosNode");
+    kairos_nodes(&c)
+        .create(&PostParams::default(), &kn)
+        .await
+        .expect("KairosNode created");
+    let r = wait_for(Duration::from_secs(20), || async {
+        let gone = kairos_nodes(&c).get_opt("ghost").await.ok()?.is_none();
+        gone.then_some(())
+    })
+    .await;
+    r.unwrap_or_else(|e| panic!("KairosNode ghost was not removed: {e}\n{}", op.logs(&c)));
+    assert_eq!(own_nodeops(&c, &op, "ghost").await, 0);
+    // KairosNodes of existing nodes stay.
+    for n in ["n1", "n2", "n3"] {
+        kairos_nodes(&c).get(n).await.expect("KairosNode kept");
+    }
+
+    per_node_upgrade_completes(&c, &op, "n2").await;
+    only_touched(&c, &rec, &["n2"]).await;
+}
