@@ -289,6 +289,11 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
                 "NodeSkipped",
                 format!("skipped: preflight pod {pod_name} said: {m}"),
             ),
+            // `paused` holds every node that has not been cordoned yet, one that passed its
+            // preflight included.
+            None if p.phase == PodPhase::Succeeded && c.spec.paused() => Flow::Wait(format!(
+                "preflight pod {pod_name} passed; paused: spec.paused holds the node before anything disruptive"
+            )),
             None if p.phase == PodPhase::Succeeded => Flow::Go(
                 next_phase(c.spec, NodePhase::Preflight),
                 "PreflightPassed",

@@ -414,6 +414,42 @@ fn preflight_termination_message_skips_the_node() {
 }
 
 #[test]
+fn paused_holds_a_node_that_passed_its_preflight_before_the_cordon() {
+    let mut s = spec();
+    s.cordon = Some(true);
+    s.preflight = serde_yaml::from_str("command: [check]").unwrap();
+    let mut op = op(s);
+    let mut obs = observed(vec![node("w1")]);
+    let p = step(&mut op, &obs, t(0));
+    let [Action::CreatePreflightPod(pod)] = p.actions.as_slice() else {
+        panic!()
+    };
+    obs.engine_pods.push(EnginePod {
+        name: pod.metadata.name.clone().unwrap(),
+        node: "w1".into(),
+        role: EngineRole::Preflight,
+        phase: PodPhase::Succeeded,
+        termination_message: None,
+        deleting: false,
+    });
+    op.spec.paused = Some(true);
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "w1"), P::Preflight);
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert!(
+        p.status.node_statuses["w1"]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("paused")
+    );
+    // Resumed, it goes on; the preflight's wait is no timeout.
+    op.spec.paused = Some(false);
+    let p = step(&mut op, &obs, t(100_000));
+    assert_eq!(phase_of(&p, "w1"), P::Cordoning);
+}
+
+#[test]
 fn deletion_deletes_jobs_and_pods_uncordons_and_then_removes_the_finalizer() {
     let (mut op, mut obs) = draining_op();
     step(&mut op, &obs, t(0));
