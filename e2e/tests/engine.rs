@@ -41,15 +41,12 @@ async fn workers(c: &Cluster, names: &[&str]) {
     }
 }
 
+/// Every message seen per `<nodeop>/<node>`.
+type Messages = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
+
 /// Every message the target records of `ns` showed while it ran, per `<nodeop>/<node>`.
-fn record_messages(
-    c: &Cluster,
-    ns: &str,
-) -> (
-    Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
-    tokio::task::JoinHandle<()>,
-) {
-    let seen: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
+fn record_messages(c: &Cluster, ns: &str) -> (Messages, tokio::task::JoinHandle<()>) {
+    let seen: Messages = Arc::default();
     let api: Api<NodeOpTarget> = Api::namespaced(c.client(), ns);
     let s = seen.clone();
     let task = tokio::spawn(async move {
@@ -110,14 +107,7 @@ async fn engine_two_nodeops_on_one_node_never_work_it_at_once() {
     create_nodeop(&c, &ns, nodeop("first", spec(&["w1"], true))).await;
     create_nodeop(&c, &ns, nodeop("second", spec(&["w1", "w2"], false))).await;
     for name in ["first", "second"] {
-        let done = wait_phase(&c, &ns, name, &["Completed", "Failed", "Stopped"], 60).await;
-        assert_eq!(
-            phase_of(&done).as_deref(),
-            Some("Completed"),
-            "{name}: {:#?}\n{}",
-            done.status,
-            op.logs(&c)
-        );
+        wait_completed(&c, &op, &ns, name, 60).await;
     }
     watcher.abort();
     let t = rec.timeline();
@@ -333,21 +323,7 @@ async fn engine_max_disrupted_nodes_holds_across_three_operations() {
         create_nodeop(&c, &ns, nodeop(&format!("op-{i}"), spec)).await;
     }
     for i in 0..3 {
-        let done = wait_phase(
-            &c,
-            &ns,
-            &format!("op-{i}"),
-            &["Completed", "Failed", "Stopped"],
-            90,
-        )
-        .await;
-        assert_eq!(
-            phase_of(&done).as_deref(),
-            Some("Completed"),
-            "{:#?}\n{}",
-            done.status,
-            op.logs(&c)
-        );
+        wait_completed(&c, &op, &ns, &format!("op-{i}"), 90).await;
     }
     let t = rec.timeline();
     assert!(t.max_cordoned_by_us <= 2, "{t:#?}");

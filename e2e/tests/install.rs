@@ -101,21 +101,7 @@ async fn install_journey_runs_under_the_shipped_rbac_with_least_privilege() {
         }),
     )
     .await;
-    let done = wait_phase(
-        &c,
-        &ns,
-        "maintenance",
-        &["Completed", "Failed", "Stopped"],
-        60,
-    )
-    .await;
-    assert_eq!(
-        phase_of(&done).as_deref(),
-        Some("Completed"),
-        "{:#?}\n{}",
-        done.status,
-        op.logs(&c)
-    );
+    wait_completed(&c, &op, &ns, "maintenance", 60).await;
     assert!(
         Api::<Pod>::namespaced(c.client(), &ns)
             .get_opt("web-0")
@@ -271,13 +257,11 @@ async fn install_tree_renders_as_kubectl_kustomize_renders_it() {
     // Kustomize v5 does not know that admission policies are cluster-scoped and gives them the
     // tree's namespace; the API server drops a namespace on a cluster-scoped object.
     for o in &mut theirs {
-        if o["kind"]
+        let policy = o["kind"]
             .as_str()
-            .is_some_and(|k| k.starts_with("ValidatingAdmissionPolicy"))
-        {
-            if let Some(m) = o["metadata"].as_object_mut() {
-                m.remove("namespace");
-            }
+            .is_some_and(|k| k.starts_with("ValidatingAdmissionPolicy"));
+        if policy && let Some(m) = o["metadata"].as_object_mut() {
+            m.remove("namespace");
         }
     }
     let mut ours = install::render(&install::default_install_dir()).expect("renders");

@@ -192,6 +192,20 @@ pub async fn wait_phase(c: &Cluster, ns: &str, name: &str, phases: &[&str], secs
     }
 }
 
+/// Waits until the NodeOp ends and asserts that it `Completed` (else fails with its status and
+/// the operator's log); returns it.
+pub async fn wait_completed(c: &Cluster, op: &Operator, ns: &str, name: &str, secs: u64) -> NodeOp {
+    let done = wait_phase(c, ns, name, &["Completed", "Failed", "Stopped"], secs).await;
+    assert_eq!(
+        phase_of(&done).as_deref(),
+        Some("Completed"),
+        "{ns}/{name}: {:#?}\n{}",
+        done.status,
+        op.logs(c)
+    );
+    done
+}
+
 /// `status.phase` of a NodeOp as a string.
 pub fn phase_of(op: &NodeOp) -> Option<String> {
     let s = op.status.as_ref()?;

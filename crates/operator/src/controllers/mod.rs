@@ -241,15 +241,7 @@ fn nodeop_controller(
     engine: kairos_core::nodeop::Config,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
-    let state = Arc::new(nodeop::State {
-        ctx: ctx.clone(),
-        caches: caches.clone(),
-        engine,
-        locking: tokio::sync::Mutex::new(()),
-        retries: retry::Retries::default(),
-        recent_targets: Default::default(),
-        recent_ops: Default::default(),
-    });
+    let state = Arc::new(nodeop::State::new(ctx.clone(), caches.clone(), engine));
     let store = caches.nodeops.store.clone();
     let by_uid = move |uid: Option<&String>| -> Vec<ObjectRef<NodeOp>> {
         let Some(uid) = uid else { return Vec::new() };
@@ -395,15 +387,11 @@ mod scope_tests {
     async fn a_nodeop_outside_the_operation_namespaces_is_left_alone_and_noted_once() {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let ctx = context(recording_client(requests.clone()), &["ops"]);
-        let state = Arc::new(nodeop::State {
+        let state = Arc::new(nodeop::State::new(
             ctx,
-            caches: caches(),
-            engine: kairos_core::nodeop::Config::default(),
-            locking: tokio::sync::Mutex::new(()),
-            retries: retry::Retries::default(),
-            recent_targets: Default::default(),
-            recent_ops: Default::default(),
-        });
+            caches(),
+            kairos_core::nodeop::Config::default(),
+        ));
         let op = Arc::new(nodeop("default"));
         for _ in 0..3 {
             let action = nodeop::reconcile(op.clone(), state.clone()).await;
@@ -420,15 +408,11 @@ mod scope_tests {
     async fn a_nodeop_in_an_operation_namespace_is_acted_on() {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let ctx = context(recording_client(requests.clone()), &["ops"]);
-        let state = Arc::new(nodeop::State {
+        let state = Arc::new(nodeop::State::new(
             ctx,
-            caches: caches(),
-            engine: kairos_core::nodeop::Config::default(),
-            locking: tokio::sync::Mutex::new(()),
-            retries: retry::Retries::default(),
-            recent_targets: Default::default(),
-            recent_ops: Default::default(),
-        });
+            caches(),
+            kairos_core::nodeop::Config::default(),
+        ));
         let _ = nodeop::reconcile(Arc::new(nodeop("ops")), state).await;
         let requests = requests.lock().unwrap();
         assert_eq!(

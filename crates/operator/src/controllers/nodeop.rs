@@ -50,6 +50,19 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The state of a controller that starts with nothing recent and no failures.
+    pub(crate) fn new(ctx: Arc<Context>, caches: Caches, engine: nodeop::Config) -> Self {
+        Self {
+            ctx,
+            caches,
+            engine,
+            locking: tokio::sync::Mutex::new(()),
+            retries: Retries::default(),
+            recent_targets: recent::Recent::default(),
+            recent_ops: recent::Recent::default(),
+        }
+    }
+
     /// Namespace of the node locks: the engine's (the operator's) namespace.
     pub(crate) fn lock_namespace(&self) -> String {
         self.engine

@@ -12,7 +12,13 @@ use kube::Resource;
 /// What this process wrote: per `<namespace>/<name>`, the version it replaced (`None` for a
 /// create) and the object as the API server returned it.
 pub(crate) struct Recent<K> {
-    written: Mutex<HashMap<String, (Option<String>, Arc<K>)>>,
+    written: Mutex<HashMap<String, Written<K>>>,
+}
+
+/// One write: the version it replaced (`None` for a create) and the object written.
+struct Written<K> {
+    replaced: Option<String>,
+    object: Arc<K>,
 }
 
 impl<K> Default for Recent<K> {
@@ -37,7 +43,8 @@ impl<K: Resource> Recent<K> {
     /// Records that `written` replaced version `replaced` (`None`: it was created).
     pub(crate) fn wrote(&self, replaced: Option<String>, written: K) {
         let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        w.insert(key(&written), (replaced, Arc::new(written)));
+        let object = Arc::new(written);
+        w.insert(key(object.as_ref()), Written { replaced, object });
     }
 
     /// The freshest known copy of the cached object `cached`: what this process wrote when the
@@ -45,12 +52,12 @@ impl<K: Resource> Recent<K> {
     pub(crate) fn fresher(&self, cached: Arc<K>) -> Arc<K> {
         let k = key(cached.as_ref());
         let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((replaced, written)) = w.get(&k) else {
+        let Some(written) = w.get(&k) else {
             return cached;
         };
         let rv = cached.meta().resource_version.as_ref();
-        if rv.is_some() && rv == replaced.as_ref() {
-            return written.clone();
+        if rv.is_some() && rv == written.replaced.as_ref() {
+            return written.object.clone();
         }
         w.remove(&k);
         cached
@@ -62,7 +69,7 @@ impl<K: Resource> Recent<K> {
         let w = self.written.lock().unwrap_or_else(|e| e.into_inner());
         w.iter()
             .filter(|(k, _)| !shown(k))
-            .map(|(_, (_, written))| written.clone())
+            .map(|(_, written)| written.object.clone())
             .collect()
     }
 

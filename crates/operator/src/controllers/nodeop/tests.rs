@@ -16,7 +16,6 @@ use prometheus_client::registry::Registry;
 use super::{State, reconcile};
 use crate::context::{Config, Context};
 use crate::controllers::Caches;
-use crate::controllers::retry::Retries;
 use crate::metrics::ReconcileMetrics;
 use crate::scope::OperationNamespaces;
 
@@ -70,18 +69,11 @@ fn state(client: kube::Client, caches: Caches) -> Arc<State> {
         config,
         None,
     );
-    Arc::new(State {
-        ctx,
-        caches,
-        engine: kairos_core::nodeop::Config {
-            job_namespace: Some("kairos-system".into()),
-            ..kairos_core::nodeop::Config::default()
-        },
-        locking: tokio::sync::Mutex::new(()),
-        retries: Retries::default(),
-        recent_targets: Default::default(),
-        recent_ops: Default::default(),
-    })
+    let engine = kairos_core::nodeop::Config {
+        job_namespace: Some("kairos-system".into()),
+        ..kairos_core::nodeop::Config::default()
+    };
+    Arc::new(State::new(ctx, caches, engine))
 }
 
 fn node(name: &str) -> Node {
