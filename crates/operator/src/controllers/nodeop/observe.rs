@@ -102,6 +102,34 @@ pub(crate) async fn observe(
         })
         .collect();
 
+    // The Jobs and pods of the nodes still to finish (all of them while the NodeOp is being
+    // deleted): a finished node's are never looked at again, and a large operation has
+    // thousands.
+    let deleting = op.metadata.deletion_timestamp.is_some();
+    let wanted = |node: Option<&str>| {
+        deleting
+            || node.is_none_or(|n| {
+                targets
+                    .get(n)
+                    .and_then(|t| t.status.as_ref())
+                    .is_none_or(|s| !s.phase.is_terminal())
+            })
+    };
+    let jobs_of_op: Vec<_> = caches
+        .jobs
+        .store
+        .state()
+        .into_iter()
+        .filter(|j| of_op(j.as_ref(), uid) && j.namespace().as_deref() == Some(job_namespace))
+        .filter(|j| {
+            let node = j
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref()?.node_name.as_deref());
+            wanted(node)
+        })
+        .collect();
+    let job_names: BTreeSet<String> = jobs_of_op.iter().map(|j| j.name_any()).collect();
     let mut job_pods: BTreeMap<String, Vec<Pod>> = BTreeMap::new();
     let mut engine_pods = Vec::new();
     for pod in caches.engine_pods.store.state() {
@@ -109,17 +137,22 @@ pub(crate) async fn observe(
             continue;
         }
         if let Some(engine) = EnginePod::from_pod(&pod) {
-            engine_pods.push(engine);
-        } else if let Some(job) = pod.labels().get("job-name").cloned() {
-            job_pods.entry(job).or_default().push(pod.as_ref().clone());
+            if wanted(Some(&engine.node)) {
+                engine_pods.push(engine);
+            }
+        } else if let Some(job) = pod
+            .labels()
+            .get("job-name")
+            .filter(|j| job_names.contains(*j))
+        {
+            job_pods
+                .entry(job.clone())
+                .or_default()
+                .push(pod.as_ref().clone());
         }
     }
-    let jobs = caches
-        .jobs
-        .store
-        .state()
+    let jobs = jobs_of_op
         .iter()
-        .filter(|j| of_op(j.as_ref(), uid) && j.namespace().as_deref() == Some(job_namespace))
         .map(|j| {
             let pods = job_pods
                 .get(&j.name_any())
@@ -174,7 +207,7 @@ pub(crate) async fn observe(
         node_pods,
         agent_boot_ids,
         operator_node: ctx.config.node_name.clone(),
-        deleting: op.metadata.deletion_timestamp.is_some(),
+        deleting,
         targets,
         locks,
         live_operations,
