@@ -7,9 +7,10 @@ use kairos_api::names::CONTROL_PLANE_LABELS;
 use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, NodePhase};
 
 use super::job::{self, Role};
+use super::lock::NodeLock;
 use super::plan::{
-    Action, Config, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef, Plan, PodPhase,
-    Target, TargetWrite, plan,
+    Acquire, Action, Config, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef, Plan,
+    PodPhase, Target, TargetWrite, plan,
 };
 
 pub(super) const UID: &str = "0a1b2c3d-0000-4000-8000-000000000001";
@@ -94,6 +95,17 @@ pub(super) fn pod(ns: &str, name: &str, controller: Option<&str>) -> NodePod {
         controller_kind: controller.map(str::to_owned),
         phase: PodPhase::Running,
         ..NodePod::default()
+    }
+}
+
+/// Takes a plan's locks in `locks`, as the operator would.
+pub(super) fn take_locks(locks: &mut BTreeMap<String, NodeLock>, acquire: &[Acquire]) {
+    for a in acquire {
+        let held = NodeLock {
+            holder: a.holder.clone(),
+            control_plane: a.control_plane,
+        };
+        locks.insert(a.node.clone(), held);
     }
 }
 

@@ -494,7 +494,6 @@ pub fn plan_with(
         rollout::cleanup(&ctx, &mut nodes, &mut out);
     } else {
         rollout::advance_all(&ctx, &mut nodes, &mut out);
-        rollout::release_finished(&ctx, &recorded, &nodes, &mut out);
     }
     if !out.actions.is_empty() || !out.acquire.is_empty() {
         // Look again soon even if no watch fires for what the actions change.

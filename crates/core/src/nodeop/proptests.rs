@@ -210,15 +210,7 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
         // A plan goes as far as the observation allows: planning again from its own status
         // with the same observation (and clock) changes nothing and says nothing new.
         let mut after_locks = after.clone();
-        for a in &p.acquire {
-            after_locks.locks.insert(
-                a.node.clone(),
-                super::lock::NodeLock {
-                    holder: a.holder.clone(),
-                    control_plane: a.control_plane,
-                },
-            );
-        }
+        super::fixtures::take_locks(&mut after_locks.locks, &p.acquire);
         let again = plan(&replanned, &after_locks, &config, now).unwrap();
         prop_assert_eq!(&again.status, &p.status, "not a fixpoint");
         prop_assert!(again.events.is_empty(), "new events: {:?}", again.events);

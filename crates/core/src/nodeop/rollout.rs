@@ -13,8 +13,13 @@ use super::plan::{Acquire, Action, NodeInfo, keeps_cordon};
 use super::step::{Ctx, Out, advance, enter, entry_event, next_phase, uncordon};
 
 /// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
-/// and finally uncordons finished nodes this operation still holds.
+/// and finally uncordons and releases the finished nodes this operation still holds.
 pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out) {
+    let unfinished: BTreeSet<String> = nodes
+        .iter()
+        .filter(|(_, s)| !s.phase.is_terminal())
+        .map(|(n, _)| n.clone())
+        .collect();
     for (name, st) in nodes.iter_mut() {
         if st.phase.is_in_flight() {
             advance(c, name, st, out);
@@ -110,30 +115,16 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
             continue;
         }
         let node = c.node(name);
-        if node.is_some_and(|n| c.ours(n)) && !keeps_cordon(st.phase, c.spec.uncordon_on_failure())
-        {
+        let uncordons = node.is_some_and(|n| c.ours(n))
+            && !keeps_cordon(st.phase, c.spec.uncordon_on_failure());
+        if uncordons {
             out.actions.push(uncordon(c, name));
-        } else if c.holds_lock(name) {
-            out.actions.push(release(c, name));
         }
-    }
-}
-
-/// Releases the locks of the nodes that finished in this plan, whether or not their lock is
-/// observed yet (the cache may not show a lock taken moments ago; the node is done either way).
-pub(crate) fn release_finished(
-    c: &Ctx,
-    before: &BTreeMap<String, NodeStatus>,
-    nodes: &BTreeMap<String, NodeStatus>,
-    out: &mut Out,
-) {
-    for (name, st) in nodes {
-        let was_running = before.get(name).is_none_or(|b| !b.phase.is_terminal());
-        let already = out
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::Release { node, .. } if node == name));
-        if st.phase.is_terminal() && was_running && !already && st.started_at.is_some() {
+        // A node that finished in this plan lets go of its lock whether or not the lock is
+        // observed yet (the cache may not show a lock taken moments ago); an earlier finished
+        // one, once its cordon is gone.
+        let just_finished = unfinished.contains(name) && st.started_at.is_some();
+        if just_finished || (!uncordons && c.holds_lock(name)) {
             out.actions.push(release(c, name));
         }
     }

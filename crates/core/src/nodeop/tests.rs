@@ -383,6 +383,21 @@ fn without_an_agent_the_kubelet_confirms_the_reboot() {
     assert_eq!(phase_of(&p, "w1"), P::Completed);
 }
 
+/// The preflight pod `p` creates on w1, finished in `phase` with `message`.
+fn finished_preflight(p: &super::plan::Plan, phase: PodPhase, message: Option<&str>) -> EnginePod {
+    let [Action::CreatePreflightPod(pod)] = p.actions.as_slice() else {
+        panic!("one preflight pod: {:?}", p.actions)
+    };
+    EnginePod {
+        name: pod.metadata.name.clone().unwrap(),
+        node: "w1".into(),
+        role: EngineRole::Preflight,
+        phase,
+        termination_message: message.map(str::to_owned),
+        deleting: false,
+    }
+}
+
 #[test]
 fn preflight_termination_message_skips_the_node() {
     for (message, phase, expected) in [
@@ -397,17 +412,7 @@ fn preflight_termination_message_skips_the_node() {
         let mut obs = observed(vec![node("w1")]);
         let p = step(&mut op, &obs, t(0));
         assert_eq!(phase_of(&p, "w1"), P::Preflight);
-        let [Action::CreatePreflightPod(pod)] = p.actions.as_slice() else {
-            panic!()
-        };
-        obs.engine_pods.push(EnginePod {
-            name: pod.metadata.name.clone().unwrap(),
-            node: "w1".into(),
-            role: EngineRole::Preflight,
-            phase,
-            termination_message: message.map(str::to_owned),
-            deleting: false,
-        });
+        obs.engine_pods.push(finished_preflight(&p, phase, message));
         let p = step(&mut op, &obs, t(10));
         assert_eq!(phase_of(&p, "w1"), expected, "{message:?} {phase:?}");
     }
@@ -421,17 +426,8 @@ fn paused_holds_a_node_that_passed_its_preflight_before_the_cordon() {
     let mut op = op(s);
     let mut obs = observed(vec![node("w1")]);
     let p = step(&mut op, &obs, t(0));
-    let [Action::CreatePreflightPod(pod)] = p.actions.as_slice() else {
-        panic!()
-    };
-    obs.engine_pods.push(EnginePod {
-        name: pod.metadata.name.clone().unwrap(),
-        node: "w1".into(),
-        role: EngineRole::Preflight,
-        phase: PodPhase::Succeeded,
-        termination_message: None,
-        deleting: false,
-    });
+    obs.engine_pods
+        .push(finished_preflight(&p, PodPhase::Succeeded, None));
     op.spec.paused = Some(true);
     let p = step(&mut op, &obs, t(10));
     assert_eq!(phase_of(&p, "w1"), P::Preflight);

@@ -206,28 +206,12 @@ fn a_large_operation_lists_only_nodes_in_flight_and_failed_but_counts_all() {
     // A whole rollout with every Job failing on even nodes: failed nodes stay listed (bounded).
     let mut now = 1;
     let mut locks: BTreeMap<String, NodeLock> = BTreeMap::new();
-    for a in &p.acquire {
-        locks.insert(
-            a.node.clone(),
-            NodeLock {
-                holder: a.holder.clone(),
-                control_plane: false,
-            },
-        );
-    }
+    take_locks(&mut locks, &p.acquire);
     loop {
         obs.locks = locks.clone();
         let p = plan(&op, &obs, &Config::default(), t(now)).unwrap();
         super::fixtures::apply_targets(&mut obs.targets, &p.targets);
-        for a in &p.acquire {
-            locks.insert(
-                a.node.clone(),
-                NodeLock {
-                    holder: a.holder.clone(),
-                    control_plane: false,
-                },
-            );
-        }
+        take_locks(&mut locks, &p.acquire);
         for a in &p.actions {
             if let Action::Release { node, .. } = a {
                 locks.remove(node);
