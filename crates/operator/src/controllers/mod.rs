@@ -311,14 +311,12 @@ fn nodeop_controller(
         .for_each(log_result)
 }
 
-/// The holder identity of a `NodeOp` (`<ns>/<name>@<uid>`), as its locks record it.
+/// The holder identity of a `NodeOp` (`<ns>/<name>@<uid>`, `OpRef::cordoned_by`), as its locks
+/// record it; empty for an object without namespace, name or uid, which holds nothing.
 pub(crate) fn identity(op: &NodeOp) -> String {
-    format!(
-        "{}/{}@{}",
-        op.namespace().unwrap_or_default(),
-        op.name_any(),
-        op.meta().uid.as_deref().unwrap_or_default()
-    )
+    kairos_core::nodeop::OpRef::of(op)
+        .map(|r| r.cordoned_by())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kairos_api::names::{
-    ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODE_LOCK, LABEL_NODEOP_UID,
+    ANNOTATION_CORDONED_BY, ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODE_LOCK,
+    LABEL_NODEOP_UID,
 };
+use kairos_core::nodeop::Acquire;
 use kairos_core::nodeop::job::label_value;
 use kairos_core::nodeop::lock::{self, NodeLock};
-use kairos_core::nodeop::{Acquire, NodeInfo};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 
 use super::State;
@@ -45,9 +47,8 @@ pub(super) async fn acquire(state: &State, acquire: &[Acquire]) -> Result<bool> 
         .store
         .state()
         .iter()
-        .map(|n| NodeInfo::from_node(n))
-        .filter(|n| n.cordoned_by.is_some())
-        .map(|n| n.name)
+        .filter(|n| n.annotations().contains_key(ANNOTATION_CORDONED_BY))
+        .map(|n| n.name_any())
         .collect();
     for a in acquire {
         let limits = state.engine.limits;

@@ -73,11 +73,10 @@ impl<K: Resource> Recent<K> {
             .collect()
     }
 
-    /// Forgets the object at `<namespace>/<name>`.
-    #[cfg(test)]
-    pub(crate) fn forget(&self, key: &str) {
-        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        w.remove(key);
+    /// What this process last wrote at `<namespace>/<name>`, if anything.
+    pub(crate) fn written(&self, key: &str) -> Option<Arc<K>> {
+        let w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        w.get(key).map(|written| written.object.clone())
     }
 }
 
@@ -139,7 +138,10 @@ mod tests {
         r.wrote(None, cm("5", "new"));
         assert_eq!(r.unseen(&|_| false).len(), 1);
         assert!(r.unseen(&|k| k == "ns/a").is_empty());
-        r.forget("ns/a");
+        assert!(r.written("ns/a").is_some());
+        // Once the cache shows it, the entry goes.
+        r.fresher(Arc::new(cm("5", "new")));
         assert!(r.unseen(&|_| false).is_empty());
+        assert!(r.written("ns/a").is_none());
     }
 }

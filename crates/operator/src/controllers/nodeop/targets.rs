@@ -83,13 +83,9 @@ async fn write_one(
             let name = format!("{}/{}", op_ref.namespace, name(op_ref, node));
             let current = match state.caches.targets.store.get(&key) {
                 Some(cached) => recent.fresher(cached),
-                None => recent
-                    .unseen(&|k| k != name)
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| {
-                        Error::Internal(format!("the target record of node {node} is not known"))
-                    })?,
+                None => recent.written(&name).ok_or_else(|| {
+                    Error::Internal(format!("the target record of node {node} is not known"))
+                })?,
             };
             replace_status(api, recent, current.as_ref().clone(), status, node).await
         }
