@@ -30,17 +30,6 @@ fn nodeop(name: &str, spec: Value) -> Value {
         "metadata": {"name": name}, "spec": spec})
 }
 
-async fn workers(c: &Cluster, names: &[&str]) {
-    for n in names {
-        c.add_node(SimNode::worker(
-            n,
-            kairos_e2e::harness::ReleaseFixture::ubuntu_k3s(FROM),
-        ))
-        .await
-        .expect("node added");
-    }
-}
-
 /// Every message seen per `<nodeop>/<node>`.
 type Messages = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
 
@@ -160,10 +149,8 @@ fn installs_the_job_version() -> kairos_e2e::harness::Policy {
                 .containers
                 .first()?
                 .image
-                .clone()?;
-            let version = image
-                .rsplit_once("-v")
-                .map(|(_, v)| format!("v{}", v.split('-').next().unwrap_or(v)))?;
+                .as_deref()?;
+            let version = kairos_core::upgrade::version::target_version_from_image(image)?;
             seen.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(node.to_owned(), version);

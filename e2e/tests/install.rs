@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kairos_api::v1alpha1::{BootState, KairosNode, UpgradeState};
 use kairos_e2e::harness::install::{self, INSTALL_NAMESPACE};
-use kairos_e2e::harness::{Cluster, ReleaseFixture, SimNode, wait_for};
+use kairos_e2e::harness::{Cluster, wait_for};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -22,33 +22,6 @@ use ops::*;
 
 const FROM: &str = "v3.5.0";
 const TO: &str = "v3.6.0";
-
-/// Adds the control-plane node `cp1` and workers `w1`, `w2` on [`FROM`], starts their agents
-/// reporting to `op`, and waits until every KairosNode reports [`FROM`].
-async fn three_nodes(c: &Cluster, op: &Operator) {
-    for (name, cp) in [("cp1", true), ("w1", false), ("w2", false)] {
-        let rel = ReleaseFixture::ubuntu_k3s(FROM);
-        let spec = if cp {
-            SimNode::control_plane(name, rel)
-        } else {
-            SimNode::worker(name, rel)
-        };
-        let h = c.add_node(spec).await.expect("node added");
-        start_agent(c, op, &h).await;
-    }
-    let api: Api<KairosNode> = Api::all(c.client());
-    wait_for(Duration::from_secs(30), || async {
-        let kns = api.list(&Default::default()).await.ok()?;
-        let ok = kns
-            .items
-            .iter()
-            .filter(|kn| reports(kn, FROM, BootState::Active))
-            .count();
-        (ok == 3).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("agents did not report: {e}\n{}", op.logs(c)));
-}
 
 /// Lines of `logs` that speak of a refused request.
 fn refusals(logs: &str) -> Vec<&str> {
@@ -63,9 +36,11 @@ fn refusals(logs: &str) -> Vec<&str> {
 #[tokio::test]
 async fn install_journey_runs_under_the_shipped_rbac_with_least_privilege() {
     let (c, ns) = common::cluster("install-journey").await;
-    let opts = OperatorOpts::new();
-    let op = start_operator(&c, &opts).await;
-    three_nodes(&c, &op).await;
+    // The control-plane node cp1 and workers w1, w2, their agents reporting FROM.
+    let nodes =
+        [("cp1", true), ("w1", false), ("w2", false)].map(|(n, cp)| (n.to_owned(), cp, FROM));
+    let op = fleet_of(&c, &nodes).await;
+    let opts = op.opts.clone();
 
     // A workload pod on w1 guarded by a PodDisruptionBudget that allows one disruption (a real
     // API server needs the disruption controller to compute the budget's status).

@@ -268,14 +268,6 @@ fn nodeop_json(name: &str, spec: serde_json::Value) -> serde_json::Value {
         "metadata": {"name": name}, "spec": s})
 }
 
-async fn workers(c: &Cluster, names: &[&str]) {
-    for n in names {
-        c.add_node(SimNode::worker(n, ReleaseFixture::ubuntu_k3s("v3.5.0")))
-            .await
-            .expect("node added");
-    }
-}
-
 fn secs(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> i64 {
     t.0.as_second()
 }

@@ -676,3 +676,12 @@ pub async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
     r.unwrap_or_else(|e| panic!("agents did not report: {e}\n{}", op.logs(c)));
     op
 }
+
+/// Adds worker nodes `names` running Kairos v3.5.0.
+pub async fn workers(c: &Cluster, names: &[&str]) {
+    for n in names {
+        c.add_node(SimNode::worker(n, ReleaseFixture::ubuntu_k3s("v3.5.0")))
+            .await
+            .expect("node added");
+    }
+}
