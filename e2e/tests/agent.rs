@@ -187,7 +187,10 @@ async fn agent_fleet_of_twenty() {
                 })
             });
         let accepted = op.metric(ACCEPTED).await.ok()?;
-        (ok && accepted >= everyone.len() as f64).then_some(list)
+        // The operator counts a report before the agent logs its answer, and one agent may be
+        // counted twice: the Debian agent's own line says its report went through.
+        let debian_delivered = debian.agent_logs().contains("report delivered");
+        (ok && accepted >= everyone.len() as f64 && debian_delivered).then_some(list)
     })
     .await;
     let list = match settled {
