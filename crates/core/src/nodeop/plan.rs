@@ -181,7 +181,9 @@ pub struct NodePod {
 /// deciding anything.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observed {
-    /// Every Node of the cluster.
+    /// The Nodes of the cluster the plan looks at: every Node until the targets are fixed,
+    /// then at least those [`Observed::looks_at_node`] names (a large rollout's finished nodes
+    /// are never looked at again).
     pub nodes: Vec<NodeInfo>,
     /// Every Job of this `NodeOp`.
     pub jobs: Vec<JobInfo>,
@@ -204,6 +206,27 @@ pub struct Observed {
     pub live_operations: BTreeSet<String>,
 }
 
+impl Observed {
+    /// Whether a plan of `op` looks at the Node `name`, given the operation's target records and
+    /// whether an operation cordoned the node (its `cordoned-by` annotation): every Node before
+    /// the first plan fixed the targets; afterwards the targets not finished yet (to move them,
+    /// or to fail a vanished one) and every node an operation cordoned (the cluster-wide
+    /// budget, and the cordons this operation must lift).
+    pub fn looks_at_node(
+        op: &NodeOp,
+        targets: &BTreeMap<String, Target>,
+        name: &str,
+        cordoned: bool,
+    ) -> bool {
+        let fixed = op.status.as_ref().is_some_and(|s| s.phase.is_some());
+        !fixed
+            || cordoned
+            || targets
+                .get(name)
+                .is_some_and(|t| t.status.as_ref().is_none_or(|s| !s.phase.is_terminal()))
+    }
+}
+
 /// A target record of this `NodeOp`, as observed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Target {
@@ -218,11 +241,23 @@ pub struct Target {
 impl Target {
     /// The node's status: the recorded one, or Pending with the fixed order.
     pub fn current(&self) -> NodeStatus {
-        self.status.clone().unwrap_or_else(|| NodeStatus {
+        self.status.clone().unwrap_or_else(|| self.pending())
+    }
+
+    /// Whether the record shows `status` (an unwritten record shows Pending).
+    fn shows(&self, status: &NodeStatus) -> bool {
+        match &self.status {
+            Some(recorded) => recorded == status,
+            None => self.pending() == *status,
+        }
+    }
+
+    fn pending(&self) -> NodeStatus {
+        NodeStatus {
             order: self.order,
             control_plane: self.control_plane,
             ..NodeStatus::default()
-        })
+        }
     }
 }
 
@@ -442,12 +477,12 @@ pub fn plan_with(
     let old = op.status.clone().unwrap_or_default();
     let ctx = step::Ctx::new(&op_ref, &op.spec, observed, config, verifier, now);
     let mut out = step::Out::default();
-    let recorded: BTreeMap<String, NodeStatus> = observed
+    let mut nodes: BTreeMap<String, NodeStatus> = observed
         .targets
         .iter()
         .map(|(n, t)| (n.clone(), t.current()))
         .collect();
-    let mut nodes = recorded.clone();
+    let recorded = observed.targets.len();
     let mut fixed = None;
 
     if old.phase.is_none() {
@@ -477,7 +512,7 @@ pub fn plan_with(
         let phase = old.phase.unwrap_or(OperationPhase::Completed);
         let message = old.message.clone().unwrap_or_default();
         fixed = Some((phase, message));
-    } else if usize::try_from(old.total).unwrap_or(usize::MAX) > recorded.len() {
+    } else if usize::try_from(old.total).unwrap_or(usize::MAX) > recorded {
         // Not every target record is seen yet (the cache is catching up with their creation):
         // decide nothing on a partial view.
         return Ok(Plan {
@@ -499,7 +534,7 @@ pub fn plan_with(
         // Look again soon even if no watch fires for what the actions change.
         out.requeue(config.poll_interval);
     }
-    let targets = target_writes(observed, &recorded, &nodes);
+    let targets = target_writes(observed, &nodes);
     let status = status::summarize(&ctx, &old, &nodes, fixed, &mut out);
     Ok(Plan {
         acquire: out.acquire,
@@ -512,23 +547,19 @@ pub fn plan_with(
 }
 
 /// The target records to create (not observed yet) and the statuses that changed.
-fn target_writes(
-    observed: &Observed,
-    recorded: &BTreeMap<String, NodeStatus>,
-    nodes: &BTreeMap<String, NodeStatus>,
-) -> Vec<TargetWrite> {
+fn target_writes(observed: &Observed, nodes: &BTreeMap<String, NodeStatus>) -> Vec<TargetWrite> {
     nodes
         .iter()
         .filter_map(|(node, st)| {
-            if !observed.targets.contains_key(node) {
+            let Some(recorded) = observed.targets.get(node) else {
                 return Some(TargetWrite::Create {
                     node: node.clone(),
                     order: st.order,
                     control_plane: st.control_plane,
                     status: st.clone(),
                 });
-            }
-            (recorded.get(node) != Some(st)).then(|| TargetWrite::Status {
+            };
+            (!recorded.shows(st)).then(|| TargetWrite::Status {
                 node: node.clone(),
                 status: st.clone(),
             })

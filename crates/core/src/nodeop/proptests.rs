@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use super::fake_cluster::{World, name};
 use super::fixtures::{drain_opts, op, ours, spec, t};
-use super::plan::{Action, Config, plan};
+use super::plan::{Action, Config, Observed, plan};
 
 const TICK: i64 = 10;
 const MAX_ROUNDS: usize = 3000;
@@ -179,6 +179,12 @@ fn run(s: &Scenario) -> Result<(), TestCaseError> {
         }
         let obs = world.observe();
         let p = plan(&op, &obs, &config, now).unwrap();
+        // The plan from only the Nodes it looks at is the same plan.
+        let mut narrowed = obs.clone();
+        narrowed.nodes.retain(|n| {
+            Observed::looks_at_node(&op, &obs.targets, &n.name, n.cordoned_by.is_some())
+        });
+        prop_assert_eq!(&plan(&op, &narrowed, &config, now).unwrap(), &p);
         // What the cluster holds once this plan's locks and records are written.
         let mut after = obs.clone();
         super::fixtures::apply_targets(&mut after.targets, &p.targets);

@@ -31,12 +31,7 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
     }
     // A Pending node that shows our Job or our cordon did start: its status write was lost.
     // It is in flight whatever the rules for new starts say, so it resumes first.
-    let resumed: Vec<String> = nodes
-        .iter()
-        .filter(|(n, s)| s.phase == NodePhase::Pending && shows_start(c, n))
-        .map(|(n, _)| n.clone())
-        .collect();
-    for name in resumed {
+    for name in started_unrecorded(c, nodes) {
         if !c.observed.locks.contains_key(&name) {
             let control_plane = nodes.get(&name).is_some_and(|s| s.control_plane);
             out.acquire.push(Acquire {
@@ -175,10 +170,28 @@ fn stop_pending(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out
     }
 }
 
-/// Whether the node carries traces of having started: this operation's Job or cordon.
-fn shows_start(c: &Ctx, name: &str) -> bool {
-    let job = job::object_name(c.op, name, Role::Job);
-    c.job(&job).is_some() || c.node(name).is_some_and(|n| c.ours(n))
+/// The Pending nodes that carry traces of having started, this operation's Job or cordon, in
+/// name order. Found from the Jobs and cordons observed (a few), not by looking at every
+/// Pending node (thousands, early in a large rollout).
+fn started_unrecorded(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>) -> Vec<String> {
+    let with_job = c
+        .observed
+        .jobs
+        .iter()
+        .filter(|j| j.name == job::object_name(c.op, &j.node, Role::Job))
+        .map(|j| j.node.as_str());
+    let cordoned = c
+        .observed
+        .nodes
+        .iter()
+        .filter(|n| c.ours(n))
+        .map(|n| n.name.as_str());
+    let traces: BTreeSet<&str> = with_job.chain(cordoned).collect();
+    traces
+        .into_iter()
+        .filter(|n| nodes.get(*n).is_some_and(|s| s.phase == NodePhase::Pending))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Moves a Pending node to its first phase and as far as the observations allow.

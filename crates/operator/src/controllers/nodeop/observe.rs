@@ -8,26 +8,29 @@ use std::sync::Arc;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
-use kairos_api::names::{ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODEOP_UID};
+use kairos_api::names::{
+    ANNOTATION_CORDONED_BY, ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODEOP_UID,
+};
 use kairos_api::v1alpha1::NodePhase;
 use kairos_api::{NodeOp, NodeOpTarget};
 use kairos_core::nodeop::job::label_value;
 use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodeLock, NodePod, Observed, Target};
 use kube::api::{Api, ListParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::State;
-use super::recent::key;
 use crate::controllers::identity;
 use crate::error::{Error, Result};
 
-/// Whether `obj` carries the label of the operation with `uid`.
-fn of_op<K: Resource>(obj: &K, uid: &str) -> bool {
-    obj.meta()
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(LABEL_NODEOP_UID))
-        .is_some_and(|v| *v == label_value(uid))
+/// Whether `obj` is in `namespace` and carries `uid_label`, the operation's uid label value.
+fn of_op<K: Resource>(obj: &K, namespace: &str, uid_label: &str) -> bool {
+    let m = obj.meta();
+    m.namespace.as_deref() == Some(namespace)
+        && m.labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_NODEOP_UID))
+            .is_some_and(|v| v == uid_label)
 }
 
 /// A node lock as the planner sees it, from its Lease.
@@ -55,40 +58,26 @@ pub(crate) async fn observe(
     job_namespace: &str,
 ) -> Result<Observed> {
     let (ctx, caches) = (&state.ctx, &state.caches);
-    let nodes: Vec<NodeInfo> = caches
-        .nodes
-        .store
-        .state()
-        .iter()
-        .map(|n| NodeInfo::from_node(n))
-        .collect();
-    let agent_boot_ids = caches
-        .kairos_nodes
-        .store
-        .state()
-        .iter()
-        .filter_map(|kn| {
-            let boot = kn.status.as_ref()?.boot_id.clone()?;
-            Some((kn.name_any(), boot))
-        })
-        .collect();
+    let uid_label = label_value(uid);
     // The records as cached, or as this process last wrote them when the cache lags.
-    let namespace = op.namespace();
+    let namespace = op.namespace().unwrap_or_default();
     let mut records: Vec<Arc<NodeOpTarget>> = caches
         .targets
         .store
         .state()
         .into_iter()
-        .filter(|t| of_op(t.as_ref(), uid) && t.namespace() == namespace)
+        .filter(|t| of_op(t.as_ref(), &namespace, &uid_label))
         .map(|t| state.recent_targets.fresher(t))
         .collect();
-    let shown: BTreeSet<String> = records.iter().map(|t| key(t.as_ref())).collect();
     records.extend(
         state
             .recent_targets
-            .unseen(&|k| shown.contains(k))
+            .unseen(&|ns, name| {
+                let key = ObjectRef::new(name).within(ns);
+                caches.targets.store.get(&key).is_some()
+            })
             .into_iter()
-            .filter(|t| of_op(t.as_ref(), uid) && t.namespace() == namespace),
+            .filter(|t| of_op(t.as_ref(), &namespace, &uid_label)),
     );
     let targets: BTreeMap<String, Target> = records
         .iter()
@@ -99,6 +88,30 @@ pub(crate) async fn observe(
                 status: t.status.clone(),
             };
             (t.spec.node.clone(), target)
+        })
+        .collect();
+    // Only the Nodes the plan looks at: once the targets are fixed, a finished node is never
+    // converted again.
+    let nodes: Vec<NodeInfo> = caches
+        .nodes
+        .store
+        .state()
+        .iter()
+        .filter(|n| {
+            let cordoned = n.annotations().contains_key(ANNOTATION_CORDONED_BY);
+            let name = n.metadata.name.as_deref().unwrap_or_default();
+            Observed::looks_at_node(op, &targets, name, cordoned)
+        })
+        .map(|n| NodeInfo::from_node(n))
+        .collect();
+    let agent_boot_ids = caches
+        .kairos_nodes
+        .store
+        .state()
+        .iter()
+        .filter_map(|kn| {
+            let boot = kn.status.as_ref()?.boot_id.clone()?;
+            Some((kn.name_any(), boot))
         })
         .collect();
 
@@ -120,7 +133,7 @@ pub(crate) async fn observe(
         .store
         .state()
         .into_iter()
-        .filter(|j| of_op(j.as_ref(), uid) && j.namespace().as_deref() == Some(job_namespace))
+        .filter(|j| of_op(j.as_ref(), job_namespace, &uid_label))
         .filter(|j| {
             let node = j
                 .spec
@@ -133,7 +146,7 @@ pub(crate) async fn observe(
     let mut job_pods: BTreeMap<String, Vec<Pod>> = BTreeMap::new();
     let mut engine_pods = Vec::new();
     for pod in caches.engine_pods.store.state() {
-        if !of_op(pod.as_ref(), uid) || pod.namespace().as_deref() != Some(job_namespace) {
+        if !of_op(pod.as_ref(), job_namespace, &uid_label) {
             continue;
         }
         if let Some(engine) = EnginePod::from_pod(&pod) {

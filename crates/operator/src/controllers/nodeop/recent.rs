@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use kube::Resource;
 
-/// What this process wrote: per `<namespace>/<name>`, the version it replaced (`None` for a
-/// create) and the object as the API server returned it.
+/// What this process wrote: per namespace and name, the version it replaced (`None` for a
+/// create) and the object as the API server returned it. Keyed in two levels so that a lookup
+/// (one per cached object per reconcile) allocates nothing.
 pub(crate) struct Recent<K> {
-    written: Mutex<HashMap<String, Written<K>>>,
+    written: Mutex<HashMap<String, HashMap<String, Written<K>>>>,
 }
 
 /// One write: the version it replaced (`None` for a create) and the object written.
@@ -29,13 +30,12 @@ impl<K> Default for Recent<K> {
     }
 }
 
-/// `<namespace>/<name>` of `obj`.
-pub(crate) fn key<K: Resource>(obj: &K) -> String {
+/// The namespace and name of `obj`.
+fn parts<K: Resource>(obj: &K) -> (&str, &str) {
     let m = obj.meta();
-    format!(
-        "{}/{}",
+    (
         m.namespace.as_deref().unwrap_or_default(),
-        m.name.as_deref().unwrap_or_default()
+        m.name.as_deref().unwrap_or_default(),
     )
 }
 
@@ -44,39 +44,48 @@ impl<K: Resource> Recent<K> {
     pub(crate) fn wrote(&self, replaced: Option<String>, written: K) {
         let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
         let object = Arc::new(written);
-        w.insert(key(object.as_ref()), Written { replaced, object });
+        let (ns, name) = parts(object.as_ref());
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        w.entry(ns)
+            .or_default()
+            .insert(name, Written { replaced, object });
     }
 
     /// The freshest known copy of the cached object `cached`: what this process wrote when the
     /// cache still shows the version that write replaced, else the cached one.
     pub(crate) fn fresher(&self, cached: Arc<K>) -> Arc<K> {
-        let k = key(cached.as_ref());
+        let (ns, name) = parts(cached.as_ref());
         let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(written) = w.get(&k) else {
+        let Some(in_ns) = w.get_mut(ns) else {
+            return cached;
+        };
+        let Some(written) = in_ns.get(name) else {
             return cached;
         };
         let rv = cached.meta().resource_version.as_ref();
         if rv.is_some() && rv == written.replaced.as_ref() {
             return written.object.clone();
         }
-        w.remove(&k);
+        in_ns.remove(name);
         cached
     }
 
     /// Objects written by this process that the cache does not show at all yet (`shown` says
-    /// whether it shows `<namespace>/<name>`): created moments ago.
-    pub(crate) fn unseen(&self, shown: &dyn Fn(&str) -> bool) -> Vec<Arc<K>> {
+    /// whether it shows the object of a namespace and name): created moments ago.
+    pub(crate) fn unseen(&self, shown: &dyn Fn(&str, &str) -> bool) -> Vec<Arc<K>> {
         let w = self.written.lock().unwrap_or_else(|e| e.into_inner());
         w.iter()
-            .filter(|(k, _)| !shown(k))
-            .map(|(_, written)| written.object.clone())
+            .flat_map(|(ns, in_ns)| in_ns.iter().map(move |(name, w)| (ns, name, w)))
+            .filter(|(ns, name, _)| !shown(ns, name))
+            .map(|(_, _, written)| written.object.clone())
             .collect()
     }
 
-    /// What this process last wrote at `<namespace>/<name>`, if anything.
-    pub(crate) fn written(&self, key: &str) -> Option<Arc<K>> {
+    /// What this process last wrote at `namespace`/`name`, if anything.
+    pub(crate) fn written(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
         let w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        w.get(key).map(|written| written.object.clone())
+        let written = w.get(namespace)?.get(name)?;
+        Some(written.object.clone())
     }
 }
 
@@ -136,12 +145,13 @@ mod tests {
     fn a_created_object_is_known_until_the_cache_shows_it() {
         let r = Recent::default();
         r.wrote(None, cm("5", "new"));
-        assert_eq!(r.unseen(&|_| false).len(), 1);
-        assert!(r.unseen(&|k| k == "ns/a").is_empty());
-        assert!(r.written("ns/a").is_some());
+        assert_eq!(r.unseen(&|_, _| false).len(), 1);
+        assert!(r.unseen(&|ns, name| (ns, name) == ("ns", "a")).is_empty());
+        assert!(r.written("ns", "a").is_some());
+        assert!(r.written("other", "a").is_none());
         // Once the cache shows it, the entry goes.
         r.fresher(Arc::new(cm("5", "new")));
-        assert!(r.unseen(&|_| false).is_empty());
-        assert!(r.written("ns/a").is_none());
+        assert!(r.unseen(&|_, _| false).is_empty());
+        assert!(r.written("ns", "a").is_none());
     }
 }

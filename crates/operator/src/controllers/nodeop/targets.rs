@@ -79,11 +79,11 @@ async fn write_one(
             replace_status(api, recent, created, status, node).await
         }
         TargetWrite::Status { node, status } => {
-            let key = ObjectRef::new(&name(op_ref, node)).within(&op_ref.namespace);
-            let name = format!("{}/{}", op_ref.namespace, name(op_ref, node));
+            let name = name(op_ref, node);
+            let key = ObjectRef::new(&name).within(&op_ref.namespace);
             let current = match state.caches.targets.store.get(&key) {
                 Some(cached) => recent.fresher(cached),
-                None => recent.written(&name).ok_or_else(|| {
+                None => recent.written(&op_ref.namespace, &name).ok_or_else(|| {
                     Error::Internal(format!("the target record of node {node} is not known"))
                 })?,
             };
