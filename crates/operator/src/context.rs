@@ -1,4 +1,4 @@
-//! What every reconcile shares: the API client, the Event recorder, metrics and the operator's
+//! What every reconcile shares: the API client, the Event queue, metrics and the operator's
 //! configuration. The clock is read here, never in `kairos-core`.
 
 use std::collections::HashSet;
@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::events::Events;
 use crate::metrics::ReconcileMetrics;
 use crate::scope::OperationNamespaces;
 
@@ -27,8 +28,8 @@ pub(crate) struct Config {
 pub(crate) struct Context {
     /// The API client.
     pub(crate) client: kube::Client,
-    /// Publishes Kubernetes Events.
-    pub(crate) recorder: Recorder,
+    /// Publishes Kubernetes Events (queued: a reconcile never waits for them).
+    pub(crate) events: Events,
     /// Reconcile metrics.
     pub(crate) metrics: ReconcileMetrics,
     /// Settings.
@@ -39,7 +40,7 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// Builds the context; Events are reported as `kairos-operator` from `instance`.
+    /// Builds the context and starts publishing Events, as `kairos-operator` from `instance`.
     pub(crate) fn new(
         client: kube::Client,
         metrics: ReconcileMetrics,
@@ -51,9 +52,10 @@ impl Context {
             instance,
         };
         let recorder = Recorder::new(client.clone(), reporter);
+        let events = Events::start(recorder, metrics.events_dropped());
         Arc::new(Self {
             client,
-            recorder,
+            events,
             metrics,
             config,
             noted_out_of_scope: Mutex::default(),

@@ -8,6 +8,7 @@ mod context;
 mod controllers;
 mod crd;
 mod error;
+mod events;
 mod fleet_metrics;
 mod leader;
 mod metrics;

@@ -1,4 +1,4 @@
-//! Reconcile metrics (runs, failures by category, durations) with bounded labels: the
+//! Reconcile metrics (runs, failures by category, durations, Events dropped) with bounded labels: the
 //! controller name and the error category, never an object name. No I/O.
 
 use std::time::Instant;
@@ -26,6 +26,7 @@ pub(crate) struct ReconcileMetrics {
     runs: Family<ControllerLabel, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Family<ControllerLabel, Histogram>,
+    events_dropped: Counter,
 }
 
 impl ReconcileMetrics {
@@ -51,11 +52,23 @@ impl ReconcileMetrics {
             "Time spent in one reconcile, by controller",
             duration.clone(),
         );
+        let events_dropped = Counter::default();
+        registry.register(
+            "events_dropped",
+            "Kubernetes Events not published because the queue was full",
+            events_dropped.clone(),
+        );
         Self {
             runs,
             failures,
             duration,
+            events_dropped,
         }
+    }
+
+    /// The counter of Events dropped by a full queue.
+    pub(crate) fn events_dropped(&self) -> Counter {
+        self.events_dropped.clone()
     }
 
     /// Counts a reconcile start; the returned guard records its duration when dropped.

@@ -34,7 +34,6 @@ use kube::{Resource, ResourceExt};
 use crate::backoff::WatchBackoff;
 use crate::context::Context;
 use crate::leader::Leadership;
-use crate::permissions::warn_unless_forbidden;
 
 /// The [`Verifier`] of `op`: the upgrade verifier for upgrade `NodeOp`s, else reboot-only.
 /// It judges the nodes in flight (`nodes`), from their KairosNodes' reports.
@@ -95,9 +94,7 @@ where
             action: "Skip".to_owned(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-            warn_unless_forbidden!(&e, error = %e, %kind, "failed to publish an event");
-        }
+        ctx.events.publish(event, obj.object_ref(&()));
     }
     false
 }
@@ -395,7 +392,15 @@ mod scope_tests {
             let action = nodeop::reconcile(op.clone(), state.clone()).await;
             assert_eq!(action.expect("no error"), Action::await_change());
         }
-        // One Event, nothing else: no finalizer, no status, no Job, no cordon.
+        // One Event (published by the queue's task), nothing else: no finalizer, no status,
+        // no Job, no cordon.
+        for _ in 0..100 {
+            if !requests.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(
             *requests.lock().unwrap(),
             ["POST /apis/events.k8s.io/v1/namespaces/default/events"]

@@ -118,7 +118,7 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
             .wrote(op.metadata.resource_version.clone(), written);
     }
     apply::apply(ctx, &op, &plan.actions, &state.lock_namespace()).await?;
-    report::events(ctx, &op, &plan.events).await;
+    report::events(ctx, &op, &plan.events);
     Ok(match plan.requeue_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),

@@ -1,4 +1,4 @@
-//! Writes the `NodeOp` status the planner computed (only when it changed) and publishes its
+//! Writes the `NodeOp` status the planner computed (only when it changed) and queues its
 //! Events on the `NodeOp` and on the Node concerned. Writes only.
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -35,11 +35,11 @@ pub(crate) async fn status(
         })
 }
 
-/// Publishes the events; a failure to publish is logged, never fatal (Events are best effort).
-pub(crate) async fn events(ctx: &Context, op: &NodeOp, events: &[Event]) {
+/// Queues the events, on the `NodeOp` and on the Node concerned (Events are best effort).
+pub(crate) fn events(ctx: &Context, op: &NodeOp, events: &[Event]) {
     let op_ref = op.object_ref(&());
     for event in events {
-        let ev = KubeEvent {
+        let ev = |secondary: Option<ObjectReference>| KubeEvent {
             type_: if event.warning {
                 EventType::Warning
             } else {
@@ -48,19 +48,12 @@ pub(crate) async fn events(ctx: &Context, op: &NodeOp, events: &[Event]) {
             reason: event.reason.to_owned(),
             note: Some(truncate(&event.message)),
             action: "NodeOp".to_owned(),
-            secondary: event.node.as_ref().map(|n| node_ref(n)),
+            secondary,
         };
-        if let Err(e) = ctx.recorder.publish(&ev, &op_ref).await {
-            tracing::warn!(error = %e, reason = event.reason, "failed to publish an event on the NodeOp");
-        }
+        ctx.events
+            .publish(ev(event.node.as_deref().map(node_ref)), op_ref.clone());
         if let Some(node) = &event.node {
-            let ev = KubeEvent {
-                secondary: Some(op_ref.clone()),
-                ..ev
-            };
-            if let Err(e) = ctx.recorder.publish(&ev, &node_ref(node)).await {
-                tracing::warn!(error = %e, %node, reason = event.reason, "failed to publish an event on the Node");
-            }
+            ctx.events.publish(ev(Some(op_ref.clone())), node_ref(node));
         }
         if event.warning {
             tracing::warn!(nodeop = %op.name_any(), node = ?event.node, reason = event.reason, message = %event.message);
