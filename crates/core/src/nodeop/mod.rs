@@ -128,6 +128,7 @@ pub use lock::{Limits, NodeLock};
 pub use plan::{
     Acquire, Action, Config, EnginePod, EngineRole, Event, JobCondition, JobInfo, NodeInfo,
     NodePod, Observed, OpRef, Plan, PlanError, PodPhase, Target, TargetWrite, plan, plan_with,
+    stages,
 };
 pub use verify::{RebootOnly, Verdict, Verifier};
 

@@ -365,6 +365,57 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The one node this action is about, if it is about one: a cordon, an uncordon, a lock,
+    /// or a Job or engine pod pinned to the node.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Self::Cordon { node, .. }
+            | Self::Uncordon { node, .. }
+            | Self::Release { node, .. }
+            | Self::BreakLock { node, .. } => Some(node),
+            Self::CreateJob(job) => job
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .as_ref()?
+                .node_name
+                .as_deref(),
+            Self::CreatePreflightPod(pod) | Self::CreateRebootPod(pod) => {
+                pod.spec.as_ref()?.node_name.as_deref()
+            }
+            Self::Evict { .. }
+            | Self::DeleteJob { .. }
+            | Self::DeletePod { .. }
+            | Self::RemoveFinalizer => None,
+        }
+    }
+}
+
+/// The actions in stages to apply one after the other; within a stage, one sequence per node
+/// (in plan order) that may run alongside the others. An action about no single node is a
+/// stage of its own, so every order the plan sets between nodes and such an action holds, and
+/// so does the order of each node's actions.
+pub fn stages(actions: &[Action]) -> Vec<Vec<Vec<&Action>>> {
+    let mut stages = Vec::new();
+    let mut by_node: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
+    for action in actions {
+        if let Some(node) = action.node() {
+            by_node.entry(node).or_default().push(action);
+        } else {
+            if !by_node.is_empty() {
+                stages.push(std::mem::take(&mut by_node).into_values().collect());
+            }
+            stages.push(vec![vec![action]]);
+        }
+    }
+    if !by_node.is_empty() {
+        stages.push(by_node.into_values().collect());
+    }
+    stages
+}
+
 /// A Kubernetes Event to record on the `NodeOp` (and on the Node when `node` is set).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {

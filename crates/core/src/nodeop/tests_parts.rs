@@ -232,3 +232,39 @@ fn a_job_never_runs_forever() {
         Some(120)
     );
 }
+
+#[test]
+fn stages_keep_each_nodes_order_and_every_nodeless_action_in_place() {
+    use super::plan::{Action, stages};
+    let cordon = |n: &str| Action::Cordon {
+        node: n.into(),
+        cordoned_by: "o".into(),
+    };
+    let release = |n: &str| Action::Release {
+        node: n.into(),
+        holder: "o".into(),
+    };
+    let delete = Action::DeleteJob {
+        namespace: "ns".into(),
+        name: "j".into(),
+    };
+    let actions = vec![
+        cordon("b"),
+        cordon("a"),
+        release("b"),
+        delete.clone(),
+        release("a"),
+        Action::RemoveFinalizer,
+    ];
+    let got = stages(&actions);
+    assert_eq!(
+        got,
+        vec![
+            vec![vec![&actions[1]], vec![&actions[0], &actions[2]]],
+            vec![vec![&delete]],
+            vec![vec![&actions[4]]],
+            vec![vec![&Action::RemoveFinalizer]],
+        ]
+    );
+    assert!(stages(&[]).is_empty());
+}

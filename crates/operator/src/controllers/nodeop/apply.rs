@@ -2,11 +2,12 @@
 //! evictions, Jobs and engine pods, node lock releases, the finalizer. Every write is
 //! idempotent. Writes only.
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kairos_api::NodeOp;
 use kairos_api::names::{ANNOTATION_CORDONED_BY, NODEOP_FINALIZER};
-use kairos_core::nodeop::Action;
+use kairos_core::nodeop::{self, Action};
 use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -55,12 +56,35 @@ fn api(ctx: &Context, op: &NodeOp) -> Api<NodeOp> {
     Api::namespaced(ctx.client.clone(), &op.namespace().unwrap_or_default())
 }
 
-/// Applies the actions in order. Stops at the first failure (the next reconcile re-plans).
-/// `lock_namespace` is where the node locks live.
+/// How many nodes' actions are applied at once.
+const PARALLEL_NODES: usize = 16;
+
+/// Applies the actions stage by stage ([`nodeop::stages`]): each node's in order, different
+/// nodes' side by side. Stops at the first failure (the next reconcile re-plans; every write
+/// is idempotent). `lock_namespace` is where the node locks live.
 pub(crate) async fn apply(
     ctx: &Context,
     op: &NodeOp,
     actions: &[Action],
+    lock_namespace: &str,
+) -> Result<()> {
+    for stage in nodeop::stages(actions) {
+        let sequences: Vec<_> = stage
+            .into_iter()
+            .map(|sequence| apply_in_order(ctx, op, sequence, lock_namespace))
+            .collect();
+        futures::stream::iter(sequences)
+            .buffer_unordered(PARALLEL_NODES)
+            .try_collect::<()>()
+            .await?;
+    }
+    Ok(())
+}
+
+async fn apply_in_order(
+    ctx: &Context,
+    op: &NodeOp,
+    actions: Vec<&Action>,
     lock_namespace: &str,
 ) -> Result<()> {
     for action in actions {

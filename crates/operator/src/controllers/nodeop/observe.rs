@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use futures::{StreamExt, TryStreamExt};
+
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kairos_api::names::{
@@ -189,29 +191,23 @@ pub(crate) async fn observe(
         .map(|o| identity(o))
         .collect();
 
-    // The pods of the nodes about to be drained (an operation that does not drain needs none).
-    let mut node_pods = BTreeMap::new();
+    // The pods of the nodes about to be drained (an operation that does not drain needs none),
+    // listed side by side.
     let drains = op.spec.drain();
-    let draining = targets.iter().filter(|(_, t)| {
-        drains
-            && t.status
-                .as_ref()
-                .is_some_and(|s| matches!(s.phase, NodePhase::Draining | NodePhase::Cordoning))
-    });
-    for (node, _) in draining {
-        let lp = ListParams::default().fields(&format!("spec.nodeName={node}"));
-        let pods = Api::<Pod>::all(ctx.client.clone())
-            .list(&lp)
-            .await
-            .map_err(|source| Error::Observe {
-                what: format!("list the pods on node {node}"),
-                source,
-            })?;
-        node_pods.insert(
-            node.clone(),
-            pods.items.iter().map(NodePod::from_pod).collect(),
-        );
-    }
+    let draining: Vec<_> = targets
+        .iter()
+        .filter(|(_, t)| {
+            drains
+                && t.status
+                    .as_ref()
+                    .is_some_and(|s| matches!(s.phase, NodePhase::Draining | NodePhase::Cordoning))
+        })
+        .map(|(node, _)| pods_on(ctx.client.clone(), node.clone()))
+        .collect();
+    let node_pods = futures::stream::iter(draining)
+        .buffer_unordered(PARALLEL_LISTS)
+        .try_collect()
+        .await?;
 
     Ok(Observed {
         nodes,
@@ -225,4 +221,21 @@ pub(crate) async fn observe(
         locks,
         live_operations,
     })
+}
+
+/// How many nodes' pods are listed at once.
+const PARALLEL_LISTS: usize = 8;
+
+/// Every pod on `node` (the drain must see them all; no cache holds every pod).
+async fn pods_on(client: kube::Client, node: String) -> Result<(String, Vec<NodePod>)> {
+    let lp = ListParams::default().fields(&format!("spec.nodeName={node}"));
+    let pods = Api::<Pod>::all(client)
+        .list(&lp)
+        .await
+        .map_err(|source| Error::Observe {
+            what: format!("list the pods on node {node}"),
+            source,
+        })?;
+    let pods = pods.items.iter().map(NodePod::from_pod).collect();
+    Ok((node, pods))
 }
