@@ -1,7 +1,8 @@
 //! End to end: bad input never disrupts a node. A nonsense `KairosNode.spec.version` is refused
 //! by the API server, a `NodeOpUpgrade` whose image names no version fails before anything
-//! runs, a KairosNode made by hand (no agent reports for it) is never upgraded, and one whose
-//! Node does not exist is removed. Each test then checks that nothing was cordoned or run
+//! runs, a KairosNode made by hand (no agent reports for it) is never upgraded, one whose
+//! Node does not exist is removed, and a NodeOp the operator cannot decode is left alone
+//! without stopping anything else. Each test then checks that nothing was cordoned or run
 //! where it must not be, and that a valid per-node upgrade of another node still completes.
 //! Real `kairos-operator` and `kairos-node-agent`s against the API server; every assertion
 //! reads objects through the API. Does API and process I/O.
@@ -256,4 +257,88 @@ async fn safety_kairosnode_without_node_is_removed() {
 
     per_node_upgrade_completes(&c, &op, "n2").await;
     only_touched(&c, &rec, &["n2"]).await;
+}
+
+/// The NodeOp CRD with `spec.concurrency` as loose as an older schema: any integer.
+async fn loosen_nodeop_concurrency(c: &Cluster) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(c.client());
+    let crd = crds
+        .get("nodeops.operator.kairos.io")
+        .await
+        .expect("the NodeOp CRD");
+    let mut v = serde_json::to_value(&crd).expect("CRD as JSON");
+    for version in v["spec"]["versions"].as_array_mut().expect("versions") {
+        version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["concurrency"] =
+            json!({"type": "integer"});
+    }
+    let loose: CustomResourceDefinition = serde_json::from_value(v).expect("a CRD");
+    crds.replace("nodeops.operator.kairos.io", &PostParams::default(), &loose)
+        .await
+        .expect("the looser CRD");
+}
+
+#[tokio::test]
+async fn safety_an_object_the_operator_cannot_read_blocks_nothing() {
+    let (c, ns, op, rec, _kubelet) = setup("safety-decode").await;
+    // A NodeOp stored while the schema let any integer through (a CRD from before its bounds,
+    // as after an upgrade of the operator): its concurrency does not fit the operator's type.
+    loosen_nodeop_concurrency(&c).await;
+    let bad = json!({
+        "command": ["sh", "-c", "true"],
+        "targetNodes": ["n1"],
+        "cordon": true,
+        "concurrency": 99_999_999_999u64,
+    });
+    let created = wait_for(Duration::from_secs(10), || async {
+        let body = json!({
+            "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
+            "metadata": {"name": "bad", "namespace": ns},
+            "spec": bad,
+        });
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+            c.client(),
+            &ns,
+            &kube::api::ApiResource::erase::<kairos_api::NodeOp>(&()),
+        );
+        let obj = serde_json::from_value(body).ok()?;
+        api.create(&PostParams::default(), &obj).await.ok()
+    })
+    .await;
+    created.expect("stored under the looser schema");
+    c.install_crds(&kairos_e2e::sim::default_crd_dir())
+        .await
+        .expect("the CRDs as shipped again");
+
+    // Live and after a restart, the operator goes on with everything else.
+    let valid = |name: &str, node: &str| {
+        json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
+            "metadata": {"name": name},
+            "spec": {"command": ["sh", "-c", "true"], "targetNodes": [node], "cordon": true,
+                "rebootOnSuccess": false}})
+    };
+    create_nodeop(&c, &ns, valid("good", "n2")).await;
+    wait_completed(&c, &op, &ns, "good", 30).await;
+    let op = op.restart(&c).await;
+    create_nodeop(&c, &ns, valid("again", "n3")).await;
+    wait_completed(&c, &op, &ns, "again", 30).await;
+
+    // The bad one was never acted on, and the operator says which object and why.
+    only_touched(&c, &rec, &["n2", "n3"]).await;
+    let logs = op.logs(&c);
+    assert!(
+        logs.contains("cannot decode this object") && logs.contains(&format!("{ns}/bad")),
+        "{logs}"
+    );
+    let metrics = kairos_e2e::harness::fleet::http_get(
+        format!("127.0.0.1:{}", op.admin).parse().expect("address"),
+        "/metrics",
+    )
+    .await
+    .expect("metrics");
+    let value = kairos_e2e::harness::fleet::metric_value(
+        &metrics.1,
+        "kairos_undecodable_objects{kind=\"NodeOp\"}",
+    );
+    assert_eq!(value, Some(1.0), "{}", metrics.1);
 }

@@ -251,6 +251,7 @@ impl RunArgs {
         registry.register_collector(Box::new(FleetMetrics {
             kairos_nodes: caches.kairos_nodes.store.clone(),
             targets: caches.targets.store.clone(),
+            undecodable: caches.undecodable.clone(),
         }));
         let (ready_tx, ready_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);

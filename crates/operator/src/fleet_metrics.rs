@@ -1,11 +1,14 @@
 //! Gauges computed from the caches at scrape time: Kairos nodes by upgrade state and by boot
-//! state, and NodeOp nodes by phase. Labels are bounded enums. Reads only process memory.
+//! state, NodeOp nodes by phase, and the objects left out because they do not decode. Labels
+//! are bounded enums. Reads only process memory.
 
 use std::collections::BTreeMap;
 
 use kairos_api::v1alpha1::{BootState, NodePhase, UpgradeState};
 use kairos_api::{KairosNode, NodeOpTarget};
 use kube::runtime::reflector::Store;
+
+use crate::controllers::Undecodable;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::family::Family;
@@ -23,6 +26,13 @@ pub(crate) struct FleetMetrics {
     pub(crate) kairos_nodes: Store<KairosNode>,
     /// Every NodeOpTarget (the nodes of every NodeOp).
     pub(crate) targets: Store<NodeOpTarget>,
+    /// The custom objects the caches leave out because they do not decode.
+    pub(crate) undecodable: Undecodable,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
 }
 
 fn encode_counts(
@@ -87,6 +97,17 @@ impl Collector for FleetMetrics {
             "nodeop_nodes",
             "Nodes of NodeOps by phase (completed ones left out: they only grow)",
             phases,
-        )
+        )?;
+        let undecodable = Family::<KindLabel, Gauge>::default();
+        for (kind, count) in self.undecodable.counts() {
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
+            undecodable.get_or_create(&KindLabel { kind }).set(count);
+        }
+        undecodable.encode(encoder.encode_descriptor(
+            "undecodable_objects",
+            "Objects the operator ignores because it cannot decode them, by kind",
+            None,
+            undecodable.metric_type(),
+        )?)
     }
 }

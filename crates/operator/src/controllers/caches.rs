@@ -18,12 +18,13 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kairos_api::names::{LABEL_NODE_LOCK, LABEL_NODEOP_UID};
 use kairos_api::{KairosNode, NodeOp, NodeOpTarget, NodeOpUpgrade};
 use kube::Resource;
-use kube::api::Api;
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
+use super::decode::{self, Undecodable};
 use crate::backoff::WatchBackoff;
 
 /// How many changes of one kind a controller may lag behind before it misses some.
@@ -88,10 +89,44 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
+    let events = watcher(api, config).backoff(WatchBackoff::default());
+    fill(store, writer, events, slim)
+}
+
+/// Starts one watch of a custom kind whose objects are decoded one by one: one that does not
+/// decode is left out (see [`decode`]) instead of failing the whole list.
+fn custom_cache<K>(client: &kube::Client, undecodable: &Undecodable) -> (Cache<K>, Task)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::erase::<K>(&()));
+    let (store, writer) = reflector::store();
+    let (cached, undecodable) = (store.clone(), undecodable.clone());
+    let events = watcher(api, watcher::Config::default())
+        .backoff(WatchBackoff::default())
+        .filter_map(move |event| std::future::ready(decode::typed(event, &cached, &undecodable)));
+    fill(store, writer, events, strip_managed_fields)
+}
+
+/// The cache that `events` fill through `slim`, and the task that runs them.
+fn fill<K>(
+    store: Store<K>,
+    writer: reflector::store::Writer<K>,
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    slim: fn(&mut K),
+) -> (Cache<K>, Task)
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
     let (changes, _) = broadcast::channel(FAN_OUT);
     let tx = changes.clone();
-    let task = watcher(api, config)
-        .backoff(WatchBackoff::default())
+    let task = events
         .modify(slim)
         .reflect(writer)
         .touched_objects()
@@ -124,6 +159,8 @@ pub(crate) struct Caches {
     pub(crate) engine_pods: Cache<Pod>,
     /// The node locks (Leases labelled as such in the operator's namespace).
     pub(crate) locks: Cache<Lease>,
+    /// The custom objects left out of the caches because they do not decode.
+    pub(crate) undecodable: Undecodable,
 }
 
 impl Caches {
@@ -136,10 +173,11 @@ impl Caches {
         let all = watcher::Config::default;
         let engine = || watcher::Config::default().labels(LABEL_NODEOP_UID);
         let (nodes, t1) = cache(Api::all(client.clone()), all(), slim_node);
-        let (kairos_nodes, t2) = cache(Api::all(client.clone()), all(), strip_managed_fields);
-        let (nodeops, t3) = cache(Api::all(client.clone()), all(), strip_managed_fields);
-        let (upgrades, t4) = cache(Api::all(client.clone()), all(), strip_managed_fields);
-        let (targets, t5) = cache(Api::all(client.clone()), all(), strip_managed_fields);
+        let undecodable = Undecodable::default();
+        let (kairos_nodes, t2) = custom_cache(client, &undecodable);
+        let (nodeops, t3) = custom_cache(client, &undecodable);
+        let (upgrades, t4) = custom_cache(client, &undecodable);
+        let (targets, t5) = custom_cache(client, &undecodable);
         let (jobs, t6) = cache(
             Api::namespaced(client.clone(), namespace),
             engine(),
@@ -167,6 +205,7 @@ impl Caches {
             jobs,
             engine_pods,
             locks,
+            undecodable,
         };
         (caches, run)
     }
@@ -189,6 +228,7 @@ impl Caches {
             jobs: empty(),
             engine_pods: empty(),
             locks: empty(),
+            undecodable: Undecodable::default(),
         }
     }
 

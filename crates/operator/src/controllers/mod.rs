@@ -3,12 +3,14 @@
 //! controllers' modules).
 
 pub(crate) mod caches;
+mod decode;
 pub(crate) mod kairos_node;
 pub(crate) mod nodeop;
 pub(crate) mod nodeop_upgrade;
 pub(crate) mod retry;
 
 pub(crate) use caches::Caches;
+pub(crate) use decode::Undecodable;
 
 use std::collections::BTreeMap;
 use std::future::Future;
