@@ -54,6 +54,12 @@ pub struct KairosNodeSpec {
     /// Hold any upgrade of this node; an upgrade in flight finishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
+
+    /// Let `image` install another flavor, variant, architecture or Kubernetes distribution
+    /// than the node runs. Off by default: an `image` that does not fit the node's report is
+    /// not acted on, and the `Upgrading` condition names both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_system_change: Option<bool>,
 }
 
 /// The CEL rule refusing a `field` that is not a Kairos version

@@ -68,6 +68,12 @@ pub struct NodeOpUpgradeSpec {
     #[serde(default)]
     pub force: bool,
 
+    /// Let `image` install another flavor, variant, architecture or Kubernetes distribution
+    /// than a target node runs. Off by default: an upgrade whose image does not fit a target
+    /// node's report fails before anything runs, naming both sides.
+    #[serde(default)]
+    pub allow_system_change: bool,
+
     /// Run `kairos-agent` with `--debug`.
     #[serde(default)]
     pub debug: bool,

@@ -32,6 +32,10 @@
 //!   cordoned); the upgrade is `Failed` with condition [`SPEC_APPLIED`] False, reason
 //!   `VersionUnknown`, saying so. Fixing `image` starts it. An upgrade whose NodeOp exists
 //!   already is followed as before.
+//! - **The image must fit the targets**: when its reference names another flavor, variant,
+//!   architecture or Kubernetes distribution than a target node reports ([`super::fit`]), no
+//!   NodeOp is created and the upgrade is `Failed`, reason `ImageMismatch`, naming the nodes
+//!   and both sides, unless `allowSystemChange` is set.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +47,7 @@ use kairos_api::v1alpha1::{
     OperationPhase, UpgradeState,
 };
 
+use super::fit::misfits;
 use super::fleet_status::{Counts, Progress};
 use super::version::{image_matches_release, target_version_from_image};
 use super::{ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput};
@@ -311,12 +316,63 @@ pub fn plan_fleet(
         p.phase = OperationPhase::Completed;
         return Ok(p.finish(&old, None, now));
     }
+    if let Some(msg) = misfit_message(upgrade, &candidates, &targets) {
+        p.spec_applied = (false, "ImageMismatch", msg.clone());
+        p.phase = OperationPhase::Failed;
+        p.message = Some(msg);
+        return Ok(p.finish(&old, None, now));
+    }
     p.phase = OperationPhase::Pending;
     p.pending_targets = targets.len();
     p.node_op_name = Some(op_name.clone());
     let apply = build_nodeop(upgrade, &op_name, ns, uid, &targets, &hash);
     Ok(p.finish(&old, Some(apply), now))
 }
+
+/// Why the image does not fit some of `targets` as their agents report them (at most
+/// [`MAX_MISFITS_LISTED`] named), or `None` when it fits them all or `allowSystemChange` is set.
+fn misfit_message(
+    upgrade: &NodeOpUpgrade,
+    candidates: &[&ObservedNode],
+    targets: &[String],
+) -> Option<String> {
+    if upgrade.spec.allow_system_change {
+        return None;
+    }
+    let image = &upgrade.spec.image;
+    let misfits: Vec<String> = candidates
+        .iter()
+        .filter(|n| targets.binary_search(&n.name).is_ok())
+        .filter_map(|n| {
+            let kairos = n.kairos_node.as_ref()?.status.as_ref()?.kairos.as_ref()?;
+            let m = misfits(image, kairos);
+            (!m.is_empty()).then(|| format!("{} ({})", n.name, m.join(", ")))
+        })
+        .collect();
+    if misfits.is_empty() {
+        return None;
+    }
+    let listed: Vec<&str> = misfits
+        .iter()
+        .take(MAX_MISFITS_LISTED)
+        .map(String::as_str)
+        .collect();
+    let more = misfits.len().saturating_sub(MAX_MISFITS_LISTED);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "image {image} does not fit {} target node(s): {}{more}; nothing was started (set \
+         allowSystemChange: true to change the system on purpose, or select other nodes)",
+        misfits.len(),
+        listed.join("; ")
+    ))
+}
+
+/// At most this many misfit nodes are named in a message.
+const MAX_MISFITS_LISTED: usize = 5;
 
 /// The candidate nodes, whether they were chosen implicitly (all nodes), and the names in
 /// `targetNodes` that match no Node.

@@ -32,6 +32,7 @@
 //! A recovery-only upgrade NodeOp has `rebootOnSuccess: false` (upstream behaviour: only a new
 //! active system needs a reboot), so it is never verified by version.
 
+pub mod fit;
 pub mod fleet;
 mod fleet_status;
 pub mod image;

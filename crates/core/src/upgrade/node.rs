@@ -43,6 +43,7 @@ use kairos_api::v1alpha1::{
     BootState, KairosNode, KairosNodeStatus, NodeOp, UpgradeState, UpgradeStatus,
 };
 
+use super::fit::misfits;
 use super::image::derive_image;
 use super::node_status::{
     MapCtx, entry, idle, in_flight, newest, note, pending, qualified, starting, state_reason,
@@ -272,9 +273,9 @@ pub fn plan_node(
             plan.blocked = Some(("NotInstalled", msg));
         } else {
             match build(kn, uid, &want, desired, config, &status) {
-                Err(msg) => {
+                Err((reason, msg)) => {
                     plan.upgrade = pending(&ctx, want_version, None, msg.clone());
-                    plan.blocked = Some(("ImageUnknown", msg));
+                    plan.blocked = Some((reason, msg));
                 }
                 Ok(op) => {
                     let image = op.spec.image.clone();
@@ -380,7 +381,8 @@ impl Outcome {
     }
 }
 
-/// The single-node upgrade NodeOp named `name`, or why its image is unknown.
+/// The single-node upgrade NodeOp named `name`, or why not (a condition reason and message):
+/// its image is unknown, or does not fit the node.
 fn build(
     kn: &KairosNode,
     uid: &str,
@@ -388,7 +390,7 @@ fn build(
     desired: Option<&str>,
     config: &NodeConfig,
     status: &KairosNodeStatus,
-) -> Result<NodeOp, String> {
+) -> Result<NodeOp, (&'static str, String)> {
     let node = kn.metadata.name.as_deref().unwrap_or_default();
     let version = desired.unwrap_or_default();
     let image = match kn
@@ -398,9 +400,20 @@ fn build(
         .map(str::trim)
         .filter(|i| !i.is_empty())
     {
-        Some(image) => image.to_owned(),
+        Some(image) => {
+            let misfits = misfits(image, &status.kairos.clone().unwrap_or_default());
+            if !misfits.is_empty() && !kn.spec.allow_system_change.unwrap_or(false) {
+                let msg = format!(
+                    "spec.image {image} does not fit this node ({}): nothing is done; set \
+                     spec.allowSystemChange: true to change the system on purpose",
+                    misfits.join("; ")
+                );
+                return Err(("ImageMismatch", msg));
+            }
+            image.to_owned()
+        }
         None => derive_image(&status.kairos.clone().unwrap_or_default(), version)
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| ("ImageUnknown", e.to_string()))?,
     };
     let opts = ScriptOptions {
         upgrade_active: true,

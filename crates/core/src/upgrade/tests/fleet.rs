@@ -500,3 +500,34 @@ fn an_image_without_a_version_fails_before_any_nodeop_exists() {
     let p = plan(&upgrade(json!({"image": IMAGE_360})), six("v3.5.0"), None);
     assert_eq!(targets(&p).len(), 6);
 }
+
+#[test]
+fn an_image_that_does_not_fit_the_targets_fails_before_any_nodeop_exists() {
+    let alpine = "quay.io/kairos/alpine:3.21-standard-amd64-generic-v3.6.0-k0sv1.33.1-k0s.0";
+    let p = plan(&upgrade(json!({"image": alpine})), six("v3.5.0"), None);
+    assert!(p.nodeop_to_apply.is_none(), "no NodeOp");
+    assert_eq!(p.status.phase, Some(OperationPhase::Failed));
+    let c = find(&p.status.conditions, SPEC_APPLIED).unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "ImageMismatch")
+    );
+    // Both sides, for the nodes named (five of six, then a count).
+    assert!(
+        c.message.contains(
+            "cp1 (flavor: image alpine, node ubuntu, Kubernetes distribution: image k0s, node k3s)"
+        ),
+        "{}",
+        c.message
+    );
+    assert!(c.message.contains("6 target node(s)"), "{}", c.message);
+    assert!(c.message.contains("and 1 more"), "{}", c.message);
+
+    // Said on purpose: it runs.
+    let allowed = upgrade(json!({"image": alpine, "allowSystemChange": true}));
+    let p = plan(&allowed, six("v3.5.0"), None);
+    assert!(p.nodeop_to_apply.is_some());
+    // A fitting image is not affected.
+    let p = plan(&upgrade(json!({"image": IMAGE_360})), six("v3.5.0"), None);
+    assert!(p.nodeop_to_apply.is_some());
+}

@@ -467,3 +467,21 @@ fn pausing_after_the_nodeop_exists_pauses_that_nodeop() {
     let p = plan(&k, Some(own(at(NodePhase::Pending))), None);
     assert_eq!(p.nodeop_to_apply.unwrap().spec.paused, None);
 }
+
+#[test]
+fn a_spec_image_that_does_not_fit_the_node_is_reported_and_nothing_starts() {
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    k.spec.image = Some("quay.io/kairos/ubuntu:24.04-core-arm64-rpi4-v3.6.1".into());
+    let p = plan(&k, None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    cond_is(&p, conditions::UPGRADING, "False", "ImageMismatch");
+    let msg = &cond(&p, conditions::UPGRADING).message;
+    // The node reports no variant or architecture: only what both sides say is judged.
+    assert!(
+        msg.contains("(Kubernetes distribution: image none, node k3s)"),
+        "{msg}"
+    );
+    // Said on purpose: it runs.
+    k.spec.allow_system_change = Some(true);
+    assert!(plan(&k, None, None).nodeop_to_apply.is_some());
+}

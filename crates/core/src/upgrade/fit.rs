@@ -1,0 +1,224 @@
+//! Whether an upgrade image fits a node: the flavor, variant, architecture and Kubernetes
+//! distribution its reference names, against what the node's agent reports. A Kairos image
+//! reference says all four (`quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1`);
+//! what a reference does not say is not judged. Pure: no I/O.
+
+use kairos_api::v1alpha1::KairosInfo;
+
+/// Flavors Kairos builds, as they appear in image repositories and `KAIROS_FLAVOR`.
+const FLAVORS: &[&str] = &[
+    "almalinux",
+    "alpine",
+    "debian",
+    "fedora",
+    "hadron",
+    "opensuse",
+    "rockylinux",
+    "ubuntu",
+];
+
+/// Kubernetes distributions Kairos images carry, as they appear in tags and
+/// `KAIROS_SOFTWARE_VERSION_PREFIX`.
+const DISTROS: &[&str] = &["k0s", "k3s"];
+
+/// The system an image installs or a node runs, as far as it is known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct System {
+    /// `ubuntu`, `alpine`, ...
+    pub flavor: Option<String>,
+    /// `core` or `standard`.
+    pub variant: Option<String>,
+    /// `amd64` or `arm64`.
+    pub arch: Option<String>,
+    /// The Kubernetes distribution (`k3s`, `k0s`), `Some("none")` for none.
+    pub kubernetes: Option<String>,
+}
+
+impl System {
+    /// What an image reference says: the flavor from its repository's name, the rest from
+    /// the tag's dash-separated fields.
+    pub fn of_image(image: &str) -> Self {
+        let without_digest = image.split('@').next().unwrap_or_default();
+        let last = without_digest.rsplit('/').next().unwrap_or_default();
+        let (name, tag) = last.split_once(':').unwrap_or((last, ""));
+        let fields: Vec<&str> = tag.split('-').collect();
+        let variant = fields
+            .iter()
+            .find(|f| matches!(**f, "core" | "standard"))
+            .map(|f| (*f).to_owned());
+        let arch = fields.iter().find_map(|f| arch(f)).map(str::to_owned);
+        let kubernetes = fields
+            .iter()
+            .find_map(|f| DISTROS.iter().find(|d| f.starts_with(**d)))
+            .map(|d| (*d).to_owned())
+            .or_else(|| (variant.as_deref() == Some("core")).then(|| "none".to_owned()));
+        Self {
+            flavor: flavor(name),
+            variant,
+            arch,
+            kubernetes,
+        }
+    }
+
+    /// What a node's agent reports (the flavor from its image repository when it reports
+    /// none).
+    pub fn of_node(kairos: &KairosInfo) -> Self {
+        let known = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_ascii_lowercase)
+        };
+        let variant = known(&kairos.variant);
+        let kubernetes = match known(&kairos.software_version_prefix) {
+            Some(prefix) => Some(prefix),
+            None if known(&kairos.software_version).is_none() && variant.is_some() => {
+                Some("none".to_owned())
+            }
+            None => None,
+        };
+        Self {
+            flavor: known(&kairos.flavor)
+                .map(|f| flavor(&f).unwrap_or(f))
+                .or_else(|| System::of_image(kairos.image_repo.as_deref()?).flavor),
+            variant,
+            arch: known(&kairos.arch).map(|a| arch(&a).unwrap_or(&a).to_owned()),
+            kubernetes,
+        }
+    }
+}
+
+/// The known flavor a name carries as one of its `-`/`_`-separated words (`kairos-ubuntu`).
+fn flavor(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    name.split(['-', '_'])
+        .find(|w| FLAVORS.contains(w))
+        .map(str::to_owned)
+}
+
+/// The architecture a tag field or report names, under its Go name.
+fn arch(field: &str) -> Option<&'static str> {
+    match field {
+        "amd64" | "x86_64" => Some("amd64"),
+        "arm64" | "aarch64" => Some("arm64"),
+        _ => None,
+    }
+}
+
+/// How `image` differs from what the node runs, one entry per field both sides name
+/// (`flavor: image alpine, node ubuntu`); empty when it fits. An image from the repository
+/// the node itself was installed from (`KAIROS_IMAGE_REPO`) is of the node's flavor.
+///
+/// # Guarantees
+/// Never judges a field either side leaves unknown. Never panics.
+pub fn misfits(image: &str, kairos: &KairosInfo) -> Vec<String> {
+    let mut target = System::of_image(image);
+    let node = System::of_node(kairos);
+    let repo = image.split('@').next().unwrap_or_default();
+    let repo =
+        repo.rsplit_once(':')
+            .map_or(repo, |(r, tag)| if tag.contains('/') { repo } else { r });
+    if kairos.image_repo.as_deref().map(str::trim) == Some(repo) {
+        target.flavor.clone_from(&node.flavor);
+    }
+    let fields = [
+        ("flavor", &target.flavor, &node.flavor),
+        ("variant", &target.variant, &node.variant),
+        ("architecture", &target.arch, &node.arch),
+        (
+            "Kubernetes distribution",
+            &target.kubernetes,
+            &node.kubernetes,
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(what, image, node)| match (image, node) {
+            (Some(i), Some(n)) if i != n => Some(format!("{what}: image {i}, node {n}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(flavor: &str, variant: &str, arch: &str, prefix: &str, software: &str) -> KairosInfo {
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        KairosInfo {
+            flavor: some(flavor),
+            variant: some(variant),
+            arch: some(arch),
+            software_version_prefix: some(prefix),
+            software_version: some(software),
+            ..KairosInfo::default()
+        }
+    }
+
+    const UBUNTU_K3S: &str =
+        "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1";
+
+    #[test]
+    fn a_kairos_reference_says_all_four() {
+        assert_eq!(
+            System::of_image(UBUNTU_K3S),
+            System {
+                flavor: Some("ubuntu".into()),
+                variant: Some("standard".into()),
+                arch: Some("amd64".into()),
+                kubernetes: Some("k3s".into()),
+            }
+        );
+        let core = System::of_image("quay.io/kairos/alpine:3.21-core-arm64-rpi4-v3.6.0");
+        assert_eq!(core.kubernetes.as_deref(), Some("none"));
+        assert_eq!(core.arch.as_deref(), Some("arm64"));
+        assert_eq!(
+            System::of_image("registry.local:5000/my-os:v3.6.0"),
+            System::default()
+        );
+    }
+
+    #[test]
+    fn the_same_system_fits_and_each_difference_is_named_with_both_sides() {
+        let ubuntu = node("ubuntu", "standard", "amd64", "k3s", "v1.33.1+k3s1");
+        assert!(misfits(UBUNTU_K3S, &ubuntu).is_empty());
+        let alpine_k0s = node("alpine", "standard", "amd64", "k0s", "v1.33.1+k0s.0");
+        assert_eq!(
+            misfits(UBUNTU_K3S, &alpine_k0s),
+            [
+                "flavor: image ubuntu, node alpine",
+                "Kubernetes distribution: image k3s, node k0s"
+            ]
+        );
+        let core = node("ubuntu", "core", "amd64", "", "");
+        assert_eq!(
+            misfits(UBUNTU_K3S, &core),
+            [
+                "variant: image standard, node core",
+                "Kubernetes distribution: image k3s, node none"
+            ]
+        );
+        let arm = node("ubuntu", "standard", "arm64", "k3s", "v1.33.1+k3s1");
+        assert_eq!(
+            misfits(UBUNTU_K3S, &arm),
+            ["architecture: image amd64, node arm64"]
+        );
+    }
+
+    #[test]
+    fn what_either_side_does_not_say_is_not_judged() {
+        let unknown = KairosInfo::default();
+        assert!(misfits(UBUNTU_K3S, &unknown).is_empty());
+        let ubuntu = node("ubuntu", "standard", "amd64", "k3s", "v1.33.1+k3s1");
+        assert!(misfits("registry.local:5000/my-os:v3.6.0", &ubuntu).is_empty());
+    }
+
+    #[test]
+    fn an_image_from_the_nodes_own_repository_is_of_its_flavor() {
+        let mut custom = node("ubuntu", "standard", "amd64", "k3s", "v1.33.1+k3s1");
+        custom.image_repo = Some("registry.local:5000/edge/kairos-alpine-fork".into());
+        let image = "registry.local:5000/edge/kairos-alpine-fork:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1";
+        assert!(misfits(image, &custom).is_empty());
+    }
+}
