@@ -342,3 +342,77 @@ async fn safety_an_object_the_operator_cannot_read_blocks_nothing() {
     );
     assert_eq!(value, Some(1.0), "{}", metrics.1);
 }
+
+#[tokio::test]
+async fn safety_an_image_that_does_not_fit_the_node_is_refused_before_anything_runs() {
+    let (c, ns, op, rec, _kubelet) = setup("safety-fit").await;
+    // The nodes run Ubuntu with k3s; these images install Alpine with k0s, and a core system.
+    let alpine = "quay.io/kairos/alpine:3.21-standard-amd64-generic-v3.6.0-k0sv1.33.1-k0s.0";
+    create_upgrade(
+        &c,
+        &ns,
+        "alpine",
+        json!({"image": alpine, "targetNodes": ["n1", "n3"], "concurrency": 1}),
+    )
+    .await;
+    let u: NodeOpUpgrade = wait_upgrade(&c, &op, &ns, "alpine", 20).await;
+    let st = u.status.clone().expect("status");
+    assert_eq!(
+        phase_str(st.phase.as_ref()).as_deref(),
+        Some("Failed"),
+        "{st:#?}"
+    );
+    let applied = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "SpecApplied")
+        .expect("SpecApplied");
+    assert_eq!(applied.reason, "ImageMismatch", "{st:#?}");
+    for side in [
+        "flavor: image alpine, node ubuntu",
+        "image k0s, node k3s",
+        "n1 (",
+        "n3 (",
+    ] {
+        assert!(
+            applied.message.contains(side),
+            "{side}: {}",
+            applied.message
+        );
+    }
+    assert!(
+        nodeops(&c, &ns)
+            .get_opt("alpine")
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    let core = "quay.io/kairos/ubuntu:24.04-core-amd64-generic-v3.6.0";
+    kairos_nodes(&c)
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": TO, "image": core}})),
+        )
+        .await
+        .expect("patched");
+    let r = wait_for(Duration::from_secs(20), || async {
+        let kn = kairos_nodes(&c).get("n1").await.ok()?;
+        let cond = condition(&kn, conditions::UPGRADING)?.clone();
+        (cond.reason == "ImageMismatch").then_some(cond)
+    })
+    .await;
+    let cond = r.unwrap_or_else(|e| panic!("no ImageMismatch condition: {e}\n{}", op.logs(&c)));
+    assert!(
+        cond.message
+            .contains("Kubernetes distribution: image none, node k3s"),
+        "{}",
+        cond.message
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(own_nodeops(&c, &op, "n1").await, 0);
+
+    per_node_upgrade_completes(&c, &op, "n2").await;
+    only_touched(&c, &rec, &["n2"]).await;
+}
