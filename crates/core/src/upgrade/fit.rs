@@ -115,9 +115,9 @@ pub fn misfits(image: &str, kairos: &KairosInfo) -> Vec<String> {
     let mut target = System::of_image(image);
     let node = System::of_node(kairos);
     let repo = image.split('@').next().unwrap_or_default();
-    let repo =
-        repo.rsplit_once(':')
-            .map_or(repo, |(r, tag)| if tag.contains('/') { repo } else { r });
+    let repo = repo
+        .rsplit_once(':')
+        .map_or(repo, |(r, tag)| if tag.contains('/') { repo } else { r });
     if kairos.image_repo.as_deref().map(str::trim) == Some(repo) {
         target.flavor.clone_from(&node.flavor);
     }
