@@ -76,18 +76,26 @@ fn received<K: Resource<DynamicType = ()> + Clone>(
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Starts one watch of `api` that fills a store (objects passed through `slim`) and fans out
-/// its changes.
-fn cache<K>(api: Api<K>, config: watcher::Config, slim: fn(&mut K)) -> (Cache<K>, Task)
-where
+/// What a watched kind must be.
+trait Watched:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Watched for K where
     K: Resource<DynamicType = ()>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+/// Starts one watch of `api` that fills a store (objects passed through `slim`) and fans out
+/// its changes.
+fn cache<K: Watched>(api: Api<K>, config: watcher::Config, slim: fn(&mut K)) -> (Cache<K>, Task) {
     let (store, writer) = reflector::store();
     let events = watcher(api, config).backoff(WatchBackoff::default());
     fill(store, writer, events, slim)
@@ -95,16 +103,7 @@ where
 
 /// Starts one watch of a custom kind whose objects are decoded one by one: one that does not
 /// decode is left out (see [`decode`]) instead of failing the whole list.
-fn custom_cache<K>(client: &kube::Client, undecodable: &Undecodable) -> (Cache<K>, Task)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
+fn custom_cache<K: Watched>(client: &kube::Client, undecodable: &Undecodable) -> (Cache<K>, Task) {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::erase::<K>(&()));
     let (store, writer) = reflector::store();
     let (cached, undecodable) = (store.clone(), undecodable.clone());
