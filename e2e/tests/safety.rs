@@ -416,3 +416,52 @@ async fn safety_an_image_that_does_not_fit_the_node_is_refused_before_anything_r
     per_node_upgrade_completes(&c, &op, "n2").await;
     only_touched(&c, &rec, &["n2"]).await;
 }
+
+#[tokio::test]
+async fn safety_editing_the_targets_of_a_running_nodeop_is_reported_not_applied() {
+    let (c, ns, op, rec, _kubelet) = setup("safety-edit").await;
+    let spec = json!({"command": ["sh", "-c", "true"], "targetNodes": ["n1"], "cordon": true,
+        "rebootOnSuccess": false, "paused": true});
+    create_nodeop(
+        &c,
+        &ns,
+        json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
+            "metadata": {"name": "edited"}, "spec": spec}),
+    )
+    .await;
+    // The targets are fixed at start, paused or not.
+    wait_for(Duration::from_secs(20), || async {
+        let o = nodeops(&c, &ns).get("edited").await.ok()?;
+        (o.status?.total == 1).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("targets not fixed: {e}\n{}", op.logs(&c)));
+    nodeops(&c, &ns)
+        .patch(
+            "edited",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"targetNodes": ["n1", "n3"], "paused": false}})),
+        )
+        .await
+        .expect("the edit is accepted");
+    let done = wait_completed(&c, &op, &ns, "edited", 30).await;
+    let st = done.status.expect("status");
+    let applied = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == conditions::SPEC_APPLIED)
+        .expect("SpecApplied");
+    assert_eq!(
+        (applied.status.as_str(), applied.reason.as_str()),
+        ("False", "TargetsFixed"),
+        "{st:#?}"
+    );
+    assert!(
+        applied.message.contains("targetNodes"),
+        "{}",
+        applied.message
+    );
+    assert_eq!(st.total, 1, "{st:#?}");
+    // `paused` applied; the new target did not.
+    only_touched(&c, &rec, &["n1"]).await;
+}

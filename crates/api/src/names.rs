@@ -80,4 +80,6 @@ pub mod conditions {
     pub const COMPLETE: &str = "Complete";
     /// NodeOp/NodeOpUpgrade: at least one node failed.
     pub const FAILED: &str = "Failed";
+    /// NodeOp/NodeOpUpgrade: whether the current spec is in effect (False names what is not).
+    pub const SPEC_APPLIED: &str = "SpecApplied";
 }

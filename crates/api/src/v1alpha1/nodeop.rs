@@ -191,6 +191,10 @@ pub struct NodeOpStatus {
     /// The `metadata.generation` this status was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// A hash of `targetNodes` and `nodeSelector` as they were when the targets were fixed
+    /// (an edit of either afterwards is reported by the `SpecApplied` condition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets_hash: Option<String>,
 }
 
 fn default_image() -> String {

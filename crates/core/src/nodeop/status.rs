@@ -1,13 +1,14 @@
 //! The `NodeOp` status from its per-node statuses: counts, the operation's phase and message,
-//! and the `Progressing`/`Complete`/`Failed` conditions. Pure: no I/O.
+//! and the `Progressing`/`Complete`/`Failed`/`SpecApplied` conditions. Pure: no I/O.
 
 use std::collections::BTreeMap;
 
-use kairos_api::names::conditions::{COMPLETE, FAILED, PROGRESSING};
-use kairos_api::v1alpha1::{NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
+use kairos_api::names::conditions::{COMPLETE, FAILED, PROGRESSING, SPEC_APPLIED};
+use kairos_api::v1alpha1::{NodeOpSpec, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 
 use super::step::{Ctx, Out, listing};
 use crate::conditions::{Desired, merge};
+use crate::hash::short_hash;
 
 /// Most nodes a `NodeOp` status lists (see [`listed`]): the status stays well under the API
 /// server's object size limit whatever the fleet's size.
@@ -157,10 +158,38 @@ pub(crate) fn summarize(
         (false, true) => s.complete,
         _ => "NoFailures",
     };
+    // The targets are fixed by the first plan: an edit of what chose them is reported, never
+    // applied (the other fields apply to the nodes that start from then on).
+    let selection = selection_hash(c.spec);
+    let targets_hash = old
+        .targets_hash
+        .clone()
+        .unwrap_or_else(|| selection.clone());
+    let spec_applied = if targets_hash == selection {
+        Desired::new(
+            SPEC_APPLIED,
+            true,
+            "Applied",
+            "the current spec is in effect; its Job, drain and reboot settings apply to the nodes \
+             that start from now on"
+                .to_owned(),
+        )
+    } else {
+        Desired::new(
+            SPEC_APPLIED,
+            false,
+            "TargetsFixed",
+            "targetNodes or nodeSelector changed after the targets were fixed at start: the \
+             targets stay as they were (create a new NodeOp to change them); the other fields \
+             apply to the nodes that start from now on"
+                .to_owned(),
+        )
+    };
     let desired = [
         Desired::new(PROGRESSING, !terminal, s.progressing, s.message.clone()),
         Desired::new(COMPLETE, terminal, s.complete, s.message.clone()),
         Desired::new(FAILED, any_failed, failed_reason, failed_msg),
+        spec_applied,
     ];
     if old.phase != Some(s.phase) {
         let reason = match s.phase {
@@ -182,7 +211,15 @@ pub(crate) fn summarize(
         message: Some(s.message),
         conditions: merge(&old.conditions, &desired, c.op.generation, c.now),
         observed_generation: c.op.generation,
+        targets_hash: Some(targets_hash),
     }
+}
+
+/// What chose the targets, hashed: `targetNodes` and `nodeSelector`.
+fn selection_hash(spec: &NodeOpSpec) -> String {
+    let targets = serde_json::to_string(&spec.target_nodes).unwrap_or_default();
+    let selector = serde_json::to_string(&spec.node_selector).unwrap_or_default();
+    short_hash(&[&targets, &selector], 16)
 }
 
 /// The nodes a `NodeOp`'s status lists: every node of an operation of at most

@@ -90,6 +90,43 @@ fn target_nodes_take_precedence_and_a_missing_one_fails_clearly() {
 }
 
 #[test]
+fn editing_the_targets_of_a_started_operation_is_reported_and_changes_nothing() {
+    use kairos_api::names::conditions::SPEC_APPLIED;
+    let mut s = spec();
+    s.target_nodes = Some(vec!["w1".into()]);
+    s.concurrency = 1;
+    let mut op = op(s);
+    let obs = observed(vec![node("w1"), node("w2")]);
+    let p = step(&mut op, &obs, t(0));
+    let applied = |p: &super::plan::Plan| {
+        let c = p
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == SPEC_APPLIED)
+            .unwrap();
+        (c.status.clone(), c.reason.clone(), c.message.clone())
+    };
+    assert_eq!(applied(&p).0, "True");
+    // An edit of the targets: reported, and the targets stay as fixed.
+    op.spec.target_nodes = Some(vec!["w1".into(), "w2".into()]);
+    op.metadata.generation = Some(2);
+    let p = step(&mut op, &obs, t(1));
+    let (status, reason, message) = applied(&p);
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "TargetsFixed")
+    );
+    assert!(message.contains("targetNodes or nodeSelector"), "{message}");
+    assert_eq!(p.status.total, 1);
+    assert!(!p.status.node_statuses.contains_key("w2"));
+    // Putting them back clears it.
+    op.spec.target_nodes = Some(vec!["w1".into()]);
+    let p = step(&mut op, &obs, t(2));
+    assert_eq!(applied(&p).1, "Applied");
+}
+
+#[test]
 fn concurrency_limits_nodes_in_flight_and_zero_means_all() {
     for (concurrency, started) in [(1, 1), (2, 2), (0, 4), (9, 4)] {
         let mut s = spec();

@@ -52,8 +52,7 @@ use super::fleet_status::{Counts, Progress};
 use super::version::{image_matches_release, target_version_from_image};
 use super::{ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput};
 
-/// Condition type on a `NodeOpUpgrade`: whether its current spec is in effect.
-pub const SPEC_APPLIED: &str = "SpecApplied";
+pub use kairos_api::names::conditions::SPEC_APPLIED;
 
 /// One Node as the fleet planner sees it.
 #[derive(Clone, Debug, Default)]
@@ -410,7 +409,7 @@ fn targets_hash(upgrade: &NodeOpUpgrade) -> String {
     let targets = serde_json::to_string(&s.target_nodes).unwrap_or_default();
     let selector = serde_json::to_string(&s.node_selector).unwrap_or_default();
     let flags = format!("{}/{}/{}", s.force, s.upgrade_active, s.upgrade_recovery);
-    super::short_hash(&[&targets, &selector, &flags], 16)
+    crate::hash::short_hash(&[&targets, &selector, &flags], 16)
 }
 
 fn annotation<'a>(op: &'a NodeOp, key: &str) -> Option<&'a str> {

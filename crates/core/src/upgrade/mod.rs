@@ -48,11 +48,11 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use crate::hash::short_hash;
 use k8s_openapi::api::core::v1::LocalObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, Preflight};
-use sha2::{Digest, Sha256};
 
 pub use script::ScriptOptions;
 pub use verify::{JobOutcome, Verification, job_outcome, verify_upgrade};
@@ -163,20 +163,6 @@ pub(crate) fn controller_ref(kind: &str, name: &str, uid: &str) -> OwnerReferenc
         controller: Some(true),
         block_owner_deletion: Some(true),
     }
-}
-
-/// First `len` hex digits of the SHA-256 of `parts` joined by NUL bytes.
-pub(crate) fn short_hash(parts: &[&str], len: usize) -> String {
-    let mut hasher = Sha256::new();
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            hasher.update([0u8]);
-        }
-        hasher.update(part.as_bytes());
-    }
-    let digest = hasher.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    hex[..len.min(hex.len())].to_owned()
 }
 
 /// A valid object name (DNS-1123 subdomain, at most 63 characters so names derived from it
