@@ -465,3 +465,62 @@ async fn safety_editing_the_targets_of_a_running_nodeop_is_reported_not_applied(
     // `paused` applied; the new target did not.
     only_touched(&c, &rec, &["n1"]).await;
 }
+
+#[tokio::test]
+async fn safety_a_job_whose_image_cannot_be_pulled_fails_its_node_at_once() {
+    use kairos_e2e::harness::{AutoAction, RebootChange};
+    let (c, ns, op, _rec, kubelet) = setup("safety-pull").await;
+    drop(kubelet);
+    // A kubelet that cannot pull images from registry.invalid, as a real one reports it.
+    let _kubelet = c.kubelet().run_auto(node_policy(
+        Duration::from_millis(300),
+        |job, _, _| {
+            let image = job
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .as_ref()?
+                .containers
+                .first()?
+                .image
+                .clone()?;
+            image.starts_with("registry.invalid/").then(|| {
+                AutoAction::CannotStart(
+                    "ErrImagePull".into(),
+                    format!("failed to pull and unpack image \"{image}\": not found"),
+                )
+            })
+        },
+        |_| RebootChange::default(),
+    ));
+    let spec = json!({"image": "registry.invalid/nope:1", "command": ["sh", "-c", "true"],
+        "targetNodes": ["n1"], "cordon": true, "rebootOnSuccess": false,
+        "uncordonOnFailure": true});
+    create_nodeop(
+        &c,
+        &ns,
+        json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
+            "metadata": {"name": "pull"}, "spec": spec}),
+    )
+    .await;
+    // Failed within seconds (the Job timeout is an hour), with the kubelet's reason.
+    let done = wait_phase(&c, &ns, "pull", &["Failed"], 30).await;
+    let phases = node_phases(&done);
+    let (phase, message) = phases.get("n1").expect("n1 listed");
+    assert_eq!(phase, "Failed", "{phases:?}");
+    assert!(
+        message.contains("cannot start on node n1: ErrImagePull: failed to pull"),
+        "{message}"
+    );
+    // Its Job is gone (nothing keeps pulling), and the node is not left cordoned.
+    let jobs = wait_for(Duration::from_secs(10), || async {
+        let jobs = engine_jobs(&c, &op.opts.namespace).await;
+        jobs.is_empty().then_some(())
+    })
+    .await;
+    jobs.unwrap_or_else(|e| panic!("the Job was not deleted: {e}\n{}", op.logs(&c)));
+    for node in all_nodes(&c).await {
+        assert!(!unschedulable(&node), "{node:?} left cordoned");
+    }
+}

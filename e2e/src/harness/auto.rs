@@ -48,6 +48,10 @@ pub enum AutoAction {
     Reboot(RebootChange),
     /// Mark the pod Running and leave it.
     Run,
+    /// Leave the pod Pending with its containers waiting for this kubelet reason and message
+    /// (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`): the image cannot be pulled. A
+    /// Job gets one such pod.
+    CannotStart(String, String),
     /// Do nothing (asked again on the next pass).
     Ignore,
 }
@@ -126,6 +130,14 @@ impl Kubelet {
             }) {
                 AutoAction::Succeed(m) => Outcome::Succeed(m),
                 AutoAction::Fail(m) => Outcome::Fail(m),
+                AutoAction::CannotStart(reason, message) => {
+                    if self.pods_of_job(job).await?.is_empty() {
+                        let pod = self.create_job_pod(job).await?;
+                        self.hold_waiting(&ns, &pod.name_any(), &reason, &message)
+                            .await?;
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             self.finish_job(&ns, &job.name_any(), outcome).await?;
@@ -173,6 +185,9 @@ impl Kubelet {
                 AutoAction::Reboot(change) => self.run_reboot_pod(&ns, &name, change).await?,
                 AutoAction::Run => {
                     self.run_pod(&ns, &name).await?;
+                }
+                AutoAction::CannotStart(reason, message) => {
+                    self.hold_waiting(&ns, &name, &reason, &message).await?;
                 }
                 AutoAction::Ignore => {}
             }

@@ -191,6 +191,44 @@ impl Kubelet {
             .with_context(|| format!("failed to run pod {ns}/{name}"))
     }
 
+    /// Leaves a pod Pending with every container waiting for `reason` (the kubelet's
+    /// `ErrImagePull`, `ImagePullBackOff`, ...) with `message`.
+    pub async fn hold_waiting(
+        &self,
+        ns: &str,
+        name: &str,
+        reason: &str,
+        message: &str,
+    ) -> anyhow::Result<Pod> {
+        let api = Api::<Pod>::namespaced(self.client.clone(), ns);
+        let pod = api
+            .get(name)
+            .await
+            .with_context(|| format!("failed to get pod {ns}/{name}"))?;
+        let statuses: Vec<Value> = pod.spec.as_ref().map(|s| s.containers.iter().map(|c| {
+            json!({"name": c.name, "image": c.image, "imageID": "", "ready": false, "restartCount": 0, "started": false,
+                "state": {"waiting": {"reason": reason, "message": message}}})
+        }).collect()).unwrap_or_default();
+        let t = now();
+        let body = json!({"status": {"phase": "Pending", "containerStatuses": statuses,
+            "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": t},
+                {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": t}]}});
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .with_context(|| format!("failed to hold pod {ns}/{name} waiting"))
+    }
+
+    /// The pods of `job` (by its `job-name` label).
+    pub async fn pods_of_job(&self, job: &Job) -> anyhow::Result<Vec<Pod>> {
+        let ns = job.namespace().unwrap_or_default();
+        let lp = ListParams::default().labels(&format!("job-name={}", job.name_any()));
+        Ok(Api::<Pod>::namespaced(self.client.clone(), &ns)
+            .list(&lp)
+            .await
+            .context("failed to list the pods of a job")?
+            .items)
+    }
+
     /// Ends a pod: phase Succeeded/Failed with a terminated container status (and message).
     pub async fn finish_pod(&self, ns: &str, name: &str, outcome: &Outcome) -> anyhow::Result<Pod> {
         let api = Api::<Pod>::namespaced(self.client.clone(), ns);

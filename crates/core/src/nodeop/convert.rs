@@ -61,6 +61,39 @@ fn termination(pod: &Pod) -> Option<(Option<String>, Option<Timestamp>)> {
     Some((message, at))
 }
 
+/// Waiting reasons of a container that will not start without a change: its image cannot be
+/// pulled or its configuration is wrong (the kubelet retries, but nothing will differ).
+pub const CANNOT_START: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+];
+
+/// `<reason>: <message>` of the first container of `pod` waiting for one of [`CANNOT_START`].
+fn cannot_start(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    let containers = status.init_container_statuses.iter().flatten();
+    containers
+        .chain(status.container_statuses.iter().flatten())
+        .find_map(|c| {
+            let waiting = c.state.as_ref()?.waiting.as_ref()?;
+            let reason = waiting.reason.as_deref()?;
+            CANNOT_START.contains(&reason).then(|| {
+                match waiting
+                    .message
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                {
+                    Some(m) => format!("{reason}: {m}"),
+                    None => reason.to_owned(),
+                }
+            })
+        })
+}
+
 fn deleting(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
     meta.deletion_timestamp.is_some()
 }
@@ -96,6 +129,10 @@ impl JobInfo {
             .and_then(|s| s.template.spec.as_ref())
             .and_then(|s| s.node_name.clone())
             .unwrap_or_default();
+        let cannot_start = pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .find_map(cannot_start);
         Self {
             name: job.metadata.name.clone().unwrap_or_default(),
             node,
@@ -104,6 +141,7 @@ impl JobInfo {
             failed: count(|s| s.failed),
             condition,
             termination_message,
+            cannot_start,
             deleting: deleting(&job.metadata),
         }
     }

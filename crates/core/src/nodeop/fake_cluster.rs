@@ -190,6 +190,7 @@ impl World {
                         failed: 0,
                         condition: None,
                         termination_message: None,
+                        cannot_start: None,
                         deleting: false,
                     },
                     left: 0,

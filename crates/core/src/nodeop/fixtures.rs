@@ -84,6 +84,7 @@ pub(super) fn job(node: &str, condition: Option<JobCondition>) -> JobInfo {
         failed: 0,
         condition,
         termination_message: None,
+        cannot_start: None,
         deleting: false,
     }
 }

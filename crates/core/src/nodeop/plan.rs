@@ -103,6 +103,9 @@ pub struct JobInfo {
     pub condition: Option<JobCondition>,
     /// Termination message of its most recent finished pod, if any.
     pub termination_message: Option<String>,
+    /// Why a pod of the Job cannot start, from a container's waiting state: the kubelet's
+    /// reason (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`, ...) and message.
+    pub cannot_start: Option<String>,
     /// Whether `metadata.deletionTimestamp` is set.
     pub deleting: bool,
 }

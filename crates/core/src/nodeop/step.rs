@@ -50,6 +50,7 @@ impl Out {
         let warning = matches!(
             reason,
             "JobFailed"
+                | "JobCannotStart"
                 | "JobLost"
                 | "DrainBlocked"
                 | "DrainRefused"
@@ -413,7 +414,19 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
             }
             Flow::Go(NodePhase::Failed, "JobFailed", msg)
         }
-        None => Flow::Wait(format!("Job {job_name} running (attempt {attempts})")),
+        None => match &j.cannot_start {
+            // The kubelet would retry for the whole Job timeout with the node drained: a pod
+            // that cannot start fails the node now, saying why.
+            Some(why) => {
+                out.actions.push(Action::DeleteJob {
+                    namespace: job::namespace(c.op, c.config),
+                    name: job_name.clone(),
+                });
+                let msg = format!("Job {job_name} cannot start on node {}: {why}", node.name);
+                Flow::Go(NodePhase::Failed, "JobCannotStart", msg)
+            }
+            None => Flow::Wait(format!("Job {job_name} running (attempt {attempts})")),
+        },
     }
 }
 

@@ -262,6 +262,31 @@ fn failed_job_fails_the_node_and_uncordon_on_failure_decides_the_cordon() {
 }
 
 #[test]
+fn a_job_whose_pod_cannot_start_fails_the_node_at_once() {
+    let (mut op, mut obs) = draining_op();
+    op.spec.drain_options = None;
+    let mut j = job("w1", None);
+    j.cannot_start = Some("ImagePullBackOff: Back-off pulling image \"nope:1\"".into());
+    obs.jobs.push(j);
+    let p = step(&mut op, &obs, t(0));
+    let st = &p.status.node_statuses["w1"];
+    assert_eq!(st.phase, P::Failed);
+    let msg = st.message.as_deref().unwrap();
+    assert!(
+        msg.contains("cannot start on node w1: ImagePullBackOff: Back-off pulling image"),
+        "{msg}"
+    );
+    assert!(reasons(&p).contains(&"JobCannotStart"));
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::DeleteJob { name, .. } if *name == job_name("w1"))),
+        "{:?}",
+        p.actions
+    );
+}
+
+#[test]
 fn a_seen_job_is_never_created_again() {
     let mut op = op(spec());
     let mut obs = observed(vec![node("w1")]);

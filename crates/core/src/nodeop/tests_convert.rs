@@ -106,3 +106,31 @@ status: {phase: Running}
         (EngineRole::Reboot, PodPhase::Succeeded, "w1")
     );
 }
+
+#[test]
+fn a_job_pod_that_cannot_pull_its_image_says_so_and_a_slow_pull_does_not() {
+    use k8s_openapi::api::batch::v1::Job;
+    let job: Job = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"nodeName": "w1", "containers": []}}},
+        "status": {"active": 1},
+    }))
+    .unwrap();
+    let pod = |reason: &str| -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "j-x"},
+            "status": {"phase": "Pending", "containerStatuses": [{
+                "name": "c", "image": "nope:1", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": reason, "message": "no such image"}},
+            }]},
+        }))
+        .unwrap()
+    };
+    let info = JobInfo::from_job(&job, &[pod("ErrImagePull")]);
+    assert_eq!(
+        info.cannot_start.as_deref(),
+        Some("ErrImagePull: no such image")
+    );
+    let info = JobInfo::from_job(&job, &[pod("ContainerCreating")]);
+    assert_eq!(info.cannot_start, None);
+}
