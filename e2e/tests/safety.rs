@@ -524,3 +524,107 @@ async fn safety_a_job_whose_image_cannot_be_pulled_fails_its_node_at_once() {
         assert!(!unschedulable(&node), "{node:?} left cordoned");
     }
 }
+
+#[tokio::test]
+async fn safety_pause_holds_a_node_whose_preflight_already_ran() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use kairos_e2e::harness::{AutoAction, AutoEvent};
+    let (c, _ns, op, rec, kubelet) = setup("safety-pause").await;
+    drop(kubelet);
+    // The preflight pods wait until released; everything else as in `setup`.
+    let released = Arc::new(AtomicBool::new(false));
+    let upgrade = upgrade_policy(TO);
+    let gate = released.clone();
+    let _kubelet = c
+        .kubelet()
+        .run_auto(Arc::new(move |ev: &AutoEvent<'_>| match ev {
+            AutoEvent::Pod {
+                role: Some("preflight"),
+                ..
+            } if !gate.load(Ordering::SeqCst) => AutoAction::Ignore,
+            _ => upgrade(ev),
+        }));
+    kairos_nodes(&c)
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": TO}})),
+        )
+        .await
+        .expect("patched");
+    let preflight = wait_for(Duration::from_secs(20), || async {
+        let pods = c.kubelet().pods_on_node("n1").await.ok()?;
+        pods.into_iter().find(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(kairos_api::names::LABEL_ROLE))
+                .is_some_and(|r| r == "preflight")
+        })
+    })
+    .await;
+    preflight.unwrap_or_else(|e| panic!("no preflight pod: {e}\n{}", op.logs(&c)));
+    // Paused while its preflight runs; the pause reaches the node's NodeOp.
+    kairos_nodes(&c)
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": true}})),
+        )
+        .await
+        .expect("paused");
+    wait_for(Duration::from_secs(20), || async {
+        let ops = nodeops(&c, &op.opts.namespace)
+            .list(&ListParams::default().labels(&format!("{LABEL_KAIROSNODE}=n1")))
+            .await
+            .ok()?;
+        ops.items
+            .iter()
+            .any(|o| o.spec.paused == Some(true))
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the pause did not reach the NodeOp: {e}\n{}", op.logs(&c)));
+    released.store(true, Ordering::SeqCst);
+    // The preflight passes; nothing disruptive follows while paused.
+    let passed = wait_for(Duration::from_secs(20), || async {
+        let targets: Api<kairos_api::NodeOpTarget> =
+            Api::namespaced(c.client(), &op.opts.namespace);
+        let list = targets.list(&ListParams::default()).await.ok()?;
+        list.items.into_iter().find_map(|t| {
+            let msg = t.status?.message?;
+            (t.spec.node == "n1" && msg.contains("passed; paused")).then_some(msg)
+        })
+    })
+    .await;
+    passed.unwrap_or_else(|e| panic!("the preflight did not pass: {e}\n{}", op.logs(&c)));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t = rec.timeline();
+    assert!(t.jobs_per_node.is_empty(), "no Job while paused: {t:#?}");
+    assert!(t.cordon_order.is_empty(), "no cordon while paused: {t:#?}");
+    assert!(!unschedulable(&nodes_api(&c).get("n1").await.expect("n1")));
+
+    // Resumed, it completes.
+    kairos_nodes(&c)
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": false}})),
+        )
+        .await
+        .expect("resumed");
+    let r = wait_for(Duration::from_secs(40), || async {
+        let kn = kairos_nodes(&c).get("n1").await.ok()?;
+        let state = kn.status.as_ref()?.upgrade.as_ref()?.state;
+        (state == UpgradeState::Completed).then_some(())
+    })
+    .await;
+    r.unwrap_or_else(|e| panic!("n1 did not complete once resumed: {e}\n{}", op.logs(&c)));
+    only_touched(&c, &rec, &["n1"]).await;
+}
+
+fn nodes_api(c: &Cluster) -> Api<Node> {
+    Api::all(c.client())
+}
