@@ -628,3 +628,59 @@ async fn safety_pause_holds_a_node_whose_preflight_already_ran() {
 fn nodes_api(c: &Cluster) -> Api<Node> {
     Api::all(c.client())
 }
+
+#[tokio::test]
+async fn safety_an_upgrade_image_that_cannot_be_pulled_fails_before_the_cordon() {
+    use kairos_e2e::harness::{AutoAction, AutoEvent};
+    use std::sync::Arc;
+    let (c, ns, op, rec, kubelet) = setup("safety-prepull").await;
+    drop(kubelet);
+    // A kubelet that cannot pull from registry.invalid; otherwise as in `setup`.
+    let upgrade = upgrade_policy(TO);
+    let _kubelet = c.kubelet().run_auto(Arc::new(move |ev: &AutoEvent<'_>| {
+        let image = match ev {
+            AutoEvent::Pod { pod, .. } => pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone()),
+            AutoEvent::Job { job, .. } => job
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone()),
+        };
+        match image.filter(|i| i.starts_with("registry.invalid/")) {
+            Some(i) => AutoAction::CannotStart(
+                "ErrImagePull".into(),
+                format!("failed to pull and unpack image \"{i}\": not found"),
+            ),
+            None => upgrade(ev),
+        }
+    }));
+    // Forced, so no node could be skipped up front: the preflight still pulls the image first.
+    let missing = image(TO).replace("quay.io/", "registry.invalid/");
+    create_upgrade(
+        &c,
+        &ns,
+        "missing",
+        json!({"image": missing, "targetNodes": ["n1"], "force": true}),
+    )
+    .await;
+    let done = wait_phase(&c, &ns, "missing", &["Failed"], 30).await;
+    let phases = node_phases(&done);
+    let (phase, message) = phases.get("n1").expect("n1 listed");
+    assert_eq!(phase, "Failed", "{phases:?}");
+    assert!(
+        message.contains("cannot start on node n1: ErrImagePull")
+            && message.contains("nothing was cordoned"),
+        "{message}"
+    );
+    let t = rec.timeline();
+    assert!(t.cordon_order.is_empty(), "nothing cordoned: {t:#?}");
+    assert!(t.jobs_per_node.is_empty(), "no Job: {t:#?}");
+
+    per_node_upgrade_completes(&c, &op, "n2").await;
+    only_touched(&c, &rec, &["n2"]).await;
+}

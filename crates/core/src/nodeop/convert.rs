@@ -162,6 +162,7 @@ impl EnginePod {
             role,
             phase: pod_phase(pod),
             termination_message: termination(pod).and_then(|(m, _)| m),
+            cannot_start: cannot_start(pod),
             deleting: deleting(&pod.metadata),
         })
     }

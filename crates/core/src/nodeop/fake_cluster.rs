@@ -206,6 +206,7 @@ impl World {
                     role: EngineRole::Reboot,
                     phase: PodPhase::Running,
                     termination_message: None,
+                    cannot_start: None,
                     deleting: false,
                 });
             }
@@ -224,6 +225,7 @@ impl World {
                     role: EngineRole::Preflight,
                     phase: PodPhase::Succeeded,
                     termination_message: skip.then(|| "already done".to_owned()),
+                    cannot_start: None,
                     deleting: false,
                 });
             }

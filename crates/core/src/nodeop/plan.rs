@@ -155,6 +155,8 @@ pub struct EnginePod {
     pub phase: PodPhase,
     /// Termination message of its container, if it wrote one.
     pub termination_message: Option<String>,
+    /// Why the pod cannot start, as for a Job's pod ([`JobInfo::cannot_start`]).
+    pub cannot_start: Option<String>,
     /// Whether `metadata.deletionTimestamp` is set.
     pub deleting: bool,
 }

@@ -51,6 +51,7 @@ impl Out {
             reason,
             "JobFailed"
                 | "JobCannotStart"
+                | "PreflightCannotStart"
                 | "JobLost"
                 | "DrainBlocked"
                 | "DrainRefused"
@@ -306,6 +307,19 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
                 format!("preflight pod {pod_name} failed without a termination message"),
             ),
         };
+    }
+    // The preflight pod runs in the operation's image (unless it names its own): one that
+    // cannot start fails the node before anything disruptive, saying why.
+    if let Some(why) = pod.and_then(|p| p.cannot_start.as_deref()) {
+        out.actions.push(Action::DeletePod {
+            namespace: job::namespace(c.op, c.config),
+            name: pod_name.clone(),
+        });
+        let msg = format!(
+            "preflight pod {pod_name} cannot start on node {}: {why}; nothing was cordoned",
+            node.name
+        );
+        return Flow::Go(NodePhase::Failed, "PreflightCannotStart", msg);
     }
     if c.timed_out(st, c.config.preflight_timeout) {
         let limit = c.config.preflight_timeout.as_secs();

@@ -337,6 +337,7 @@ fn reboot_waits_for_a_new_boot_id_and_ready_before_uncordoning() {
         role: EngineRole::Reboot,
         phase: PodPhase::Running,
         termination_message: None,
+        cannot_start: None,
         deleting: false,
     });
     let p = step(&mut op, &obs, t(20));
@@ -456,6 +457,7 @@ fn finished_preflight(p: &super::plan::Plan, phase: PodPhase, message: Option<&s
         role: EngineRole::Preflight,
         phase,
         termination_message: message.map(str::to_owned),
+        cannot_start: None,
         deleting: false,
     }
 }
@@ -478,6 +480,40 @@ fn preflight_termination_message_skips_the_node() {
         let p = step(&mut op, &obs, t(10));
         assert_eq!(phase_of(&p, "w1"), expected, "{message:?} {phase:?}");
     }
+}
+
+#[test]
+fn a_preflight_pod_that_cannot_start_fails_the_node_before_the_cordon() {
+    let mut s = spec();
+    s.cordon = Some(true);
+    s.preflight = serde_yaml::from_str("command: [check]").unwrap();
+    let mut op = op(s);
+    let mut obs = observed(vec![node("w1")]);
+    let p = step(&mut op, &obs, t(0));
+    let mut pod = finished_preflight(&p, PodPhase::Pending, None);
+    pod.cannot_start = Some("ErrImagePull: not found".into());
+    let name = pod.name.clone();
+    obs.engine_pods.push(pod);
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(phase_of(&p, "w1"), P::Failed);
+    let msg = p.status.node_statuses["w1"].message.clone().unwrap();
+    assert!(
+        msg.contains("cannot start on node w1: ErrImagePull: not found; nothing was cordoned"),
+        "{msg}"
+    );
+    assert!(reasons(&p).contains(&"PreflightCannotStart"));
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::Cordon { .. } | Action::Uncordon { .. })),
+        "{:?}",
+        p.actions
+    );
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::DeletePod { name: n, .. } if *n == name))
+    );
 }
 
 #[test]

@@ -113,9 +113,17 @@ pub(crate) struct SpecInput<'a> {
 /// uses one, so refusing them would make most nodes undrainable; unmanaged pods are still
 /// refused); it reboots after success when the active system changed.
 pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
-    let preflight = input.opts.skips_when_up_to_date().then(|| Preflight {
+    // Every upgrade has a preflight pod in the target image, so the image is pulled on the
+    // node before it is cordoned (a pull that fails, fails the node with nothing disrupted);
+    // it also skips up-to-date nodes when the upgrade may.
+    let check = if input.opts.skips_when_up_to_date() {
+        script::render_preflight()
+    } else {
+        script::PULL_ONLY_PREFLIGHT.to_owned()
+    };
+    let preflight = Some(Preflight {
         image: None,
-        command: shell(script::render_preflight()),
+        command: shell(check),
     });
     NodeOpSpec {
         node_selector: None,

@@ -201,6 +201,10 @@ pub fn agent_line(opts: &ScriptOptions, recovery: bool) -> String {
     line
 }
 
+/// The preflight of an upgrade that may not skip any node: it only proves the image was
+/// pulled and starts on the node (exit 0, no termination message: "go on").
+pub const PULL_ONLY_PREFLIGHT: &str = "exit 0";
+
 /// The read-only preflight check: it writes `node already runs <version>` to the termination
 /// log (meaning "skip this node", the NodeOp preflight contract) when the host already runs the
 /// image's version, and otherwise exits 0 silently. Use it only when

@@ -134,7 +134,12 @@ fn nodes_already_at_the_target_are_skipped_unless_force() {
         None,
     );
     assert_eq!(targets(&forced).len(), 6);
-    assert!(forced.nodeop_to_apply.unwrap().spec.preflight.is_none());
+    // Forced: the preflight only pulls the image before the cordon, it skips nothing.
+    let preflight = forced.nodeop_to_apply.unwrap().spec.preflight.unwrap();
+    assert_eq!(
+        preflight.command[2],
+        crate::upgrade::script::PULL_ONLY_PREFLIGHT
+    );
 
     // The host's version says nothing about the recovery system: never skipped for it.
     let recovery = json!({"image": IMAGE_360, "upgradeRecovery": true});

@@ -165,9 +165,10 @@ fn spec_image_recovery_and_force_reach_the_nodeop() {
     let op = plan(&k, None, None).nodeop_to_apply.unwrap();
     assert_eq!(op.spec.image, "registry.example/kairos:custom");
     assert!(op.spec.command[2].contains("upgrade --recovery --source dir:/"));
-    assert!(
-        op.spec.preflight.is_none(),
-        "recovery work is never skipped up front"
+    assert_eq!(
+        op.spec.preflight.unwrap().command[2],
+        crate::upgrade::script::PULL_ONLY_PREFLIGHT,
+        "recovery work is never skipped up front; the preflight only pulls the image"
     );
 
     // force on a node already at the version upgrades it once.
