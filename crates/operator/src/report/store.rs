@@ -13,7 +13,9 @@ use k8s_openapi::api::core::v1::Node;
 use kairos_api::v1alpha1::{KairosNode, KairosNodeStatus};
 use kairos_core::kairos_node::REPORT_FIELD_MANAGER;
 use kairos_core::node_labels::NodeMetadata;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
+};
 use serde_json::json;
 
 /// Page size of [`KubeStore`]'s lists.
@@ -101,14 +103,18 @@ pub fn created_by_report_service(kn: &KairosNode) -> bool {
 #[derive(Clone)]
 pub struct KubeStore {
     kairos_nodes: Api<KairosNode>,
+    /// The same KairosNodes undecoded, for a list that one unreadable object must not fail.
+    raw_kairos_nodes: Api<DynamicObject>,
     nodes: Api<Node>,
 }
 
 impl KubeStore {
     /// A store using `client`.
     pub fn new(client: kube::Client) -> Self {
+        let kind = ApiResource::erase::<KairosNode>(&());
         Self {
             kairos_nodes: Api::all(client.clone()),
+            raw_kairos_nodes: Api::all_with(client.clone(), &kind),
             nodes: Api::all(client),
         }
     }
@@ -131,13 +137,25 @@ impl Store for KubeStore {
     }
 
     async fn list(&self) -> Result<Vec<KairosNode>, StoreError> {
-        // In pages, so a large fleet does not make one huge response.
+        // In pages, so a large fleet does not make one huge response; decoded one by one, so
+        // one KairosNode that does not decode is left out (and said once per list), not the
+        // whole list.
         let mut items = Vec::new();
         let mut params = ListParams::default().limit(LIST_PAGE);
         loop {
-            let page = self.kairos_nodes.list(&params).await;
+            let page = self.raw_kairos_nodes.list(&params).await;
             let page = page.map_err(classify("list KairosNodes"))?;
-            items.extend(page.items);
+            for raw in page.items {
+                let name = raw.metadata.name.clone().unwrap_or_default();
+                match serde_json::to_value(raw).and_then(serde_json::from_value::<KairosNode>) {
+                    Ok(kn) => items.push(kn),
+                    Err(e) => tracing::warn!(
+                        kairos_node = %name,
+                        error = %e,
+                        "cannot decode this KairosNode: left out of the sweep"
+                    ),
+                }
+            }
             match page.metadata.continue_.filter(|c| !c.is_empty()) {
                 Some(token) => params = params.continue_token(&token),
                 None => return Ok(items),
