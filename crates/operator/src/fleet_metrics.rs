@@ -99,7 +99,13 @@ impl Collector for FleetMetrics {
             phases,
         )?;
         let undecodable = Family::<KindLabel, Gauge>::default();
-        for (kind, count) in self.undecodable.counts() {
+        let mut counts: BTreeMap<&'static str, usize> =
+            ["KairosNode", "NodeOp", "NodeOpTarget", "NodeOpUpgrade"]
+                .into_iter()
+                .map(|kind| (kind, 0))
+                .collect();
+        counts.extend(self.undecodable.counts());
+        for (kind, count) in counts {
             let count = i64::try_from(count).unwrap_or(i64::MAX);
             undecodable.get_or_create(&KindLabel { kind }).set(count);
         }

@@ -44,6 +44,12 @@ impl Undecodable {
         of_kind.insert(key, version);
     }
 
+    /// A new full list of `kind` begins: what it still cannot decode is counted again.
+    fn relisted(&self, kind: &'static str) {
+        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        objects.remove(kind);
+    }
+
     fn readable(&self, kind: &'static str, key: &str) {
         let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(of_kind) = objects.get_mut(kind)
@@ -105,7 +111,11 @@ where
         Err(e) => return Some(Err(e)),
     };
     let typed = match event {
-        Event::Init => Event::Init,
+        Event::Init => {
+            // Deleted while the watch was down: no Delete event will say so.
+            undecodable.relisted(kind);
+            Event::Init
+        }
         Event::InitDone => Event::InitDone,
         Event::InitApply(obj) => Event::InitApply(decode(&obj)?),
         Event::Apply(obj) => match decode(&obj) {
@@ -181,5 +191,13 @@ mod tests {
         // Deleted: no longer counted.
         apply(Event::Delete(dynamic("many".into(), "5")));
         assert_eq!(bad.counts().get("NodeOp"), Some(&0));
+
+        // A new list counts what is still there.
+        apply(Event::Apply(dynamic("many".into(), "6")));
+        apply(Event::Init);
+        assert_eq!(bad.counts().get("NodeOp"), None);
+        apply(Event::InitApply(dynamic("many".into(), "6")));
+        apply(Event::InitDone);
+        assert_eq!(bad.counts().get("NodeOp"), Some(&1));
     }
 }
