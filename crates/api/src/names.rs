@@ -14,6 +14,14 @@ pub const KAIROS_VERSION_PATTERN: &str =
 
 /// Field manager of the operator's server-side apply patches.
 pub const OPERATOR_FIELD_MANAGER: &str = "kairos-operator";
+/// Field manager of the report service's KairosNode status writes (`kairos`, `os`, boot state,
+/// the `Reporting` and `Degraded` conditions).
+pub const REPORT_FIELD_MANAGER: &str = "kairos-operator-report";
+/// Field manager of the upgrade part of a KairosNode's status (`upgrade`, `UpToDate`,
+/// `Upgrading`); the report service owns the rest under its own manager.
+pub const UPGRADE_FIELD_MANAGER: &str = "kairos-operator-upgrade";
+/// Field manager of the Node labels and annotations the report service applies.
+pub const LABELS_FIELD_MANAGER: &str = "kairos-operator-labels";
 /// Finalizer the operator puts on a `NodeOp` so it can clean up Jobs and cordons on deletion.
 pub const NODEOP_FINALIZER: &str = "operator.kairos.io/nodeop-cleanup";
 

@@ -23,8 +23,7 @@ use kairos_api::v1alpha1::KairosNodeStatus;
 use crate::conditions::{self, Desired};
 use crate::report::AgentReport;
 
-/// Field manager of the report service's status writes (see the module docs).
-pub const REPORT_FIELD_MANAGER: &str = "kairos-operator-report";
+pub use kairos_api::names::REPORT_FIELD_MANAGER;
 /// The conditions the report service owns.
 pub const REPORT_CONDITIONS: [&str; 2] = [DEGRADED, REPORTING];
 

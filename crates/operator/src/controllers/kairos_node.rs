@@ -28,9 +28,7 @@ use crate::permissions::warn_unless_forbidden;
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "kairosnode";
 
-/// Field manager of the upgrade part of a KairosNode's status (`upgrade`, `UpToDate`,
-/// `Upgrading`); the report service owns the rest under its own manager.
-pub(crate) const UPGRADE_FIELD_MANAGER: &str = "kairos-operator-upgrade";
+pub(crate) use kairos_api::names::UPGRADE_FIELD_MANAGER;
 
 /// Everything a `KairosNode` reconcile needs.
 pub(crate) struct State {

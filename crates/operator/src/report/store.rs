@@ -21,8 +21,7 @@ use serde_json::json;
 /// Page size of [`KubeStore`]'s lists.
 const LIST_PAGE: u32 = 500;
 
-/// Field manager of the Node labels and annotations the report service applies.
-pub const LABELS_FIELD_MANAGER: &str = "kairos-operator-labels";
+pub use kairos_api::names::LABELS_FIELD_MANAGER;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
