@@ -140,17 +140,8 @@ fn installs_the_job_version() -> kairos_e2e::harness::Policy {
     node_policy(
         Duration::from_millis(500),
         move |job: &Job, node: &str, _| -> Option<AutoAction> {
-            let image = job
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .as_ref()?
-                .containers
-                .first()?
-                .image
-                .as_deref()?;
-            let version = kairos_core::upgrade::version::target_version_from_image(image)?;
+            let image = kairos_e2e::harness::job_image(job)?;
+            let version = kairos_core::upgrade::version::target_version_from_image(&image)?;
             seen.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(node.to_owned(), version);

@@ -475,16 +475,7 @@ async fn safety_a_job_whose_image_cannot_be_pulled_fails_its_node_at_once() {
     let _kubelet = c.kubelet().run_auto(node_policy(
         Duration::from_millis(300),
         |job, _, _| {
-            let image = job
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .as_ref()?
-                .containers
-                .first()?
-                .image
-                .clone()?;
+            let image = kairos_e2e::harness::job_image(job)?;
             image.starts_with("registry.invalid/").then(|| {
                 AutoAction::CannotStart(
                     "ErrImagePull".into(),
@@ -644,12 +635,7 @@ async fn safety_an_upgrade_image_that_cannot_be_pulled_fails_before_the_cordon()
                 .as_ref()
                 .and_then(|s| s.containers.first())
                 .and_then(|c| c.image.clone()),
-            AutoEvent::Job { job, .. } => job
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.clone()),
+            AutoEvent::Job { job, .. } => kairos_e2e::harness::job_image(job),
         };
         match image.filter(|i| i.starts_with("registry.invalid/")) {
             Some(i) => AutoAction::CannotStart(

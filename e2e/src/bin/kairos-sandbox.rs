@@ -14,11 +14,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use k8s_openapi::api::batch::v1::Job;
 use kairos_api::v1alpha1::KairosNode;
 use kairos_e2e::harness::{
     AutoAction, AutoEvent, BootMode, Cluster, NodeHandle, OperatorHandle, Policy, RebootChange,
-    ReleaseFixture, SimNode, ensure_built, wait_for,
+    ReleaseFixture, SimNode, ensure_built, job_image, wait_for,
 };
 use kairos_e2e::tool;
 use kube::ResourceExt;
@@ -136,18 +135,6 @@ fn version_in_image(image: &str) -> Option<String> {
             })
         })
         .map(str::to_owned)
-}
-
-fn job_image(job: &Job) -> Option<String> {
-    job.spec
-        .as_ref()?
-        .template
-        .spec
-        .as_ref()?
-        .containers
-        .first()?
-        .image
-        .clone()
 }
 
 /// Jobs succeed (with the boot ID as termination message) and reboot pods reboot their node,

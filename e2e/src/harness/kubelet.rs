@@ -69,6 +69,19 @@ pub fn pinned_node(spec: &Value) -> Option<String> {
     None
 }
 
+/// The image of the first container of `job`'s pod template.
+pub fn job_image(job: &Job) -> Option<String> {
+    job.spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .first()?
+        .image
+        .clone()
+}
+
 /// Whether a Job has a Complete or Failed condition.
 pub fn job_finished(job: &Job) -> bool {
     job.status

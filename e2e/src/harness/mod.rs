@@ -32,7 +32,7 @@ use serde_json::json;
 pub use auto::{AutoAction, AutoEvent, AutoKubelet, Policy, default_policy};
 pub use fixtures::{BootMode, Distribution, Flavor, ReleaseFixture, Variant};
 pub use fleet::{OperatorHandle, http_get, metric_value};
-pub use kubelet::{Kubelet, Outcome};
+pub use kubelet::{Kubelet, Outcome, job_image};
 pub use node::{NodeHandle, RebootChange, SimNode};
 pub use process::{Proc, ensure_built, locate};
 pub use real::{RealApiServer, RealBinaries};

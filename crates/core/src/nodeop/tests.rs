@@ -462,6 +462,21 @@ fn finished_preflight(p: &super::plan::Plan, phase: PodPhase, message: Option<&s
     }
 }
 
+/// A cordoning NodeOp with a preflight over `w1`, planned once: `w1` is in Preflight.
+fn in_preflight() -> (
+    kairos_api::v1alpha1::NodeOp,
+    super::plan::Observed,
+    super::plan::Plan,
+) {
+    let mut s = spec();
+    s.cordon = Some(true);
+    s.preflight = serde_yaml::from_str("command: [check]").unwrap();
+    let mut op = op(s);
+    let obs = observed(vec![node("w1")]);
+    let p = step(&mut op, &obs, t(0));
+    (op, obs, p)
+}
+
 #[test]
 fn preflight_termination_message_skips_the_node() {
     for (message, phase, expected) in [
@@ -469,12 +484,7 @@ fn preflight_termination_message_skips_the_node() {
         (None, PodPhase::Succeeded, P::Cordoning),
         (None, PodPhase::Failed, P::Failed),
     ] {
-        let mut s = spec();
-        s.cordon = Some(true);
-        s.preflight = serde_yaml::from_str("command: [check]").unwrap();
-        let mut op = op(s);
-        let mut obs = observed(vec![node("w1")]);
-        let p = step(&mut op, &obs, t(0));
+        let (mut op, mut obs, p) = in_preflight();
         assert_eq!(phase_of(&p, "w1"), P::Preflight);
         obs.engine_pods.push(finished_preflight(&p, phase, message));
         let p = step(&mut op, &obs, t(10));
@@ -484,12 +494,7 @@ fn preflight_termination_message_skips_the_node() {
 
 #[test]
 fn a_preflight_pod_that_cannot_start_fails_the_node_before_the_cordon() {
-    let mut s = spec();
-    s.cordon = Some(true);
-    s.preflight = serde_yaml::from_str("command: [check]").unwrap();
-    let mut op = op(s);
-    let mut obs = observed(vec![node("w1")]);
-    let p = step(&mut op, &obs, t(0));
+    let (mut op, mut obs, p) = in_preflight();
     let mut pod = finished_preflight(&p, PodPhase::Pending, None);
     pod.cannot_start = Some("ErrImagePull: not found".into());
     let name = pod.name.clone();
@@ -518,12 +523,7 @@ fn a_preflight_pod_that_cannot_start_fails_the_node_before_the_cordon() {
 
 #[test]
 fn paused_holds_a_node_that_passed_its_preflight_before_the_cordon() {
-    let mut s = spec();
-    s.cordon = Some(true);
-    s.preflight = serde_yaml::from_str("command: [check]").unwrap();
-    let mut op = op(s);
-    let mut obs = observed(vec![node("w1")]);
-    let p = step(&mut op, &obs, t(0));
+    let (mut op, mut obs, p) = in_preflight();
     obs.engine_pods
         .push(finished_preflight(&p, PodPhase::Succeeded, None));
     op.spec.paused = Some(true);
