@@ -57,6 +57,8 @@ pub struct State {
     /// How many stored objects name each owner UID in their owner references, so that deleting
     /// an object with no dependents (most deletes) does not scan every object.
     owners: HashMap<String, usize>,
+    /// Token authentications that succeeded lately (see [`super::tokens::SuccessCache`]).
+    pub token_successes: super::tokens::SuccessCache,
 }
 
 /// The owner UIDs `obj` names.
@@ -82,6 +84,7 @@ impl State {
             tx,
             max_stored_bytes: ETCD_MAX_REQUEST_BYTES,
             owners: HashMap::new(),
+            token_successes: super::tokens::SuccessCache::default(),
         }
     }
 
@@ -113,6 +116,7 @@ impl State {
             tx,
             max_stored_bytes: self.max_stored_bytes,
             owners: self.owners.clone(),
+            token_successes: super::tokens::SuccessCache::default(),
         }
     }
 

@@ -1,6 +1,11 @@
 //! `serviceaccounts/{name}/token` (TokenRequest) and `tokenreviews` (TokenReview). Tokens are
 //! JWT-shaped, HMAC-SHA256 signed with a key chosen at random per simulator, and carry the
-//! service account, audiences, expiry and the bound pod (name, uid, node). Reads the clock only.
+//! service account, audiences, expiry and the bound pod (name, uid, node). A success is
+//! remembered for 10 s, as kube-apiserver's token cache does. Reads the clock only.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -13,6 +18,33 @@ use super::store::State;
 
 /// The issuer and default audience of simulator tokens (as a default cluster's).
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// How long a successful token authentication is remembered: kube-apiserver caches successes
+/// for 10 s (its `TokenSuccessCacheTTL`; no flag changes it) and failures not at all, so a token
+/// checked just before its pod is deleted still authenticates, as a request and in a
+/// TokenReview, for up to 10 s.
+pub const SUCCESS_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// The token authentications that succeeded in the last [`SUCCESS_CACHE_TTL`], by token and
+/// audiences.
+#[derive(Debug, Default)]
+pub struct SuccessCache(Mutex<HashMap<String, (Instant, Value)>>);
+
+impl SuccessCache {
+    fn get(&self, key: &str) -> Option<Value> {
+        let cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, status) = cache.get(key)?;
+        (at.elapsed() < SUCCESS_CACHE_TTL).then(|| status.clone())
+    }
+
+    fn put(&self, key: String, status: Value) {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 4096 {
+            cache.retain(|_, (at, _)| at.elapsed() < SUCCESS_CACHE_TTL);
+        }
+        cache.insert(key, (Instant::now(), status));
+    }
+}
 
 /// The HMAC-SHA256 signature of `data` (empty if the key were refused, which HMAC never does:
 /// an empty signature never verifies).
@@ -88,9 +120,12 @@ pub fn request(st: &State, key: &[u8], ns: &str, name: &str, body: &Value) -> Ap
             k8s["node"] = json!({"name": node, "uid": nuid});
         }
     }
+    // Every token is distinct (`jti`, as real servers issue since 1.29), even two requested in
+    // the same second.
     let claims = json!({
         "iss": ISSUER, "sub": format!("system:serviceaccount:{ns}:{name}"), "aud": auds,
         "iat": now, "nbf": now, "exp": now + exp_secs, "kubernetes.io": k8s,
+        "jti": uuid::Uuid::new_v4().to_string(),
     });
     let header = B64.encode(br#"{"alg":"HS256","typ":"JWT","kid":"kube-sim"}"#);
     let payload = B64.encode(claims.to_string());
@@ -157,6 +192,17 @@ pub fn review(st: &State, key: &[u8], body: &Value) -> Value {
 /// `status` (`authenticated`, `user`, `audiences`), or the reason it is refused. Used by
 /// TokenReview and by the API's own authentication ([`super::authn`]).
 pub(crate) fn check(st: &State, key: &[u8], token: &str, want: &[String]) -> Result<Value, String> {
+    let cache_key = format!("{token}\u{0}{}", want.join("\u{0}"));
+    if let Some(status) = st.token_successes.get(&cache_key) {
+        return Ok(status);
+    }
+    let status = check_now(st, key, token, want)?;
+    st.token_successes.put(cache_key, status.clone());
+    Ok(status)
+}
+
+/// [`check`] without the success cache.
+fn check_now(st: &State, key: &[u8], token: &str, want: &[String]) -> Result<Value, String> {
     let c = decode(key, token).map_err(String::from)?;
     let now = chrono::Utc::now().timestamp();
     if c["exp"].as_i64().is_none_or(|e| e < now) {

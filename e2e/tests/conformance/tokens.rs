@@ -25,6 +25,12 @@ async fn conformance_token_request_and_review() {
         .await
         .unwrap();
     let token = tr.status.unwrap().token;
+    // A second token for the same pod, never reviewed until the pod is gone.
+    let unseen: k8s_openapi::api::authentication::v1::TokenRequest = sas
+        .create_subresource("token", "agent", &PostParams::default(), &req)
+        .await
+        .unwrap();
+    let unseen_token = unseen.status.unwrap().token;
     pods.create(
         &PostParams::default(),
         &pod("other-sa-pod", json!({}), Some("conf-token-n1")),
@@ -103,10 +109,91 @@ async fn conformance_token_request_and_review() {
     })
     .await
     .unwrap();
-    let gone = review(vec!["kairos-operator"]).await;
+    // A token never checked before is refused at once; one checked moments before the pod went
+    // may still pass from the API server's success cache (10 s on a real server and in the
+    // simulator), never longer.
+    let unseen: TokenReview = serde_json::from_value(
+        json!({"spec": {"token": unseen_token, "audiences": ["kairos-operator"]}}),
+    )
+    .unwrap();
+    let unseen = reviews
+        .create(&PostParams::default(), &unseen)
+        .await
+        .unwrap();
     assert_ne!(
-        gone.authenticated,
+        unseen.status.unwrap().authenticated,
         Some(true),
         "a token bound to a deleted pod is refused"
     );
+    let refused = wait_for(Duration::from_secs(15), || async {
+        let gone = review(vec!["kairos-operator"]).await;
+        (gone.authenticated != Some(true)).then_some(())
+    })
+    .await;
+    refused
+        .expect("a token reviewed before its pod was deleted is refused within the cache's 10 s");
+}
+
+#[tokio::test]
+async fn conformance_a_token_success_is_remembered_for_ten_seconds() {
+    let (c, ns) = cluster("conf-token-cache").await;
+    c.add_node(SimNode::worker(
+        "conf-cache-n1",
+        ReleaseFixture::ubuntu_k3s("v3.5.0"),
+    ))
+    .await
+    .unwrap();
+    c.ensure_service_account(&ns, "agent").await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(c.client(), &ns);
+    let mut p = pod("cached-pod", json!({}), Some("conf-cache-n1"));
+    p.spec.as_mut().unwrap().service_account_name = Some("agent".into());
+    let p = pods.create(&PostParams::default(), &p).await.unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(c.client(), &ns);
+    let req = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
+        "audiences": ["kairos-operator"], "expirationSeconds": 600,
+        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "cached-pod", "uid": p.uid()}}});
+    let tr: k8s_openapi::api::authentication::v1::TokenRequest = sas
+        .create_subresource("token", "agent", &PostParams::default(), &req)
+        .await
+        .unwrap();
+    let token = tr.status.unwrap().token;
+    let reviews: Api<TokenReview> = Api::all(c.client());
+    let review = || {
+        let r: TokenReview = serde_json::from_value(
+            json!({"spec": {"token": token, "audiences": ["kairos-operator"]}}),
+        )
+        .unwrap();
+        let reviews = reviews.clone();
+        async move {
+            reviews
+                .create(&PostParams::default(), &r)
+                .await
+                .unwrap()
+                .status
+                .unwrap()
+        }
+    };
+    assert_eq!(review().await.authenticated, Some(true));
+    pods.delete("cached-pod", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(10), || async {
+        matches!(pods.get_opt("cached-pod").await, Ok(None)).then_some(())
+    })
+    .await
+    .unwrap();
+    let deleted = std::time::Instant::now();
+    // Right after the deletion the success is still remembered (the review above was well
+    // under 10 s ago), and it is forgotten within the cache's lifetime.
+    assert_eq!(
+        review().await.authenticated,
+        Some(true),
+        "the API server remembers a success for 10 s"
+    );
+    let refused = wait_for(Duration::from_secs(15), || async {
+        (review().await.authenticated != Some(true)).then_some(())
+    })
+    .await;
+    refused.expect("refused once the success is forgotten");
+    assert!(deleted.elapsed() < Duration::from_secs(14));
 }
