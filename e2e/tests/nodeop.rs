@@ -434,9 +434,20 @@ async fn nodeop_failing_job_backoff() {
     }
 }
 
+/// How many times the operator is killed during one rollout.
+const KILLS: usize = 20;
+
 #[tokio::test]
 async fn nodeop_operator_restarts() {
-    use rand::Rng as _;
+    use rand::{Rng as _, SeedableRng as _};
+    // The kill points come from a seed, printed so a failure replays
+    // (`KAIROS_E2E_SEED=<seed> cargo test -p kairos-e2e --test nodeop nodeop_operator_restarts`).
+    let seed: u64 = std::env::var("KAIROS_E2E_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("kill points from seed {seed} (KAIROS_E2E_SEED={seed} replays them)");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let (c, ns) = common::cluster("nodeop-restarts").await;
     five_nodes(&c).await;
     let opts = OperatorOpts::new();
@@ -446,9 +457,9 @@ async fn nodeop_operator_restarts() {
     }
     let mut op = start_operator(&c, &opts).await;
     let rec = Recorder::start(c.client(), &opts.namespace);
-    // Jobs and reboots take 0.6 s, so the restarts land in every phase.
+    // Jobs and reboots take 2.5 s, so that 20 kills land in every phase of the rollout.
     let policy = ops::node_policy(
-        Duration::from_millis(600),
+        Duration::from_millis(2500),
         |_, _, _| None,
         |_| RebootChange::default(),
     );
@@ -468,9 +479,9 @@ async fn nodeop_operator_restarts() {
     .await;
     let api = nodeops(&c, &ns);
     let mut restarts = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let delay = rand::rng().random_range(100..1200);
+        let delay = rng.random_range(100..700);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         let cur = api.get("restarts").await.expect("get");
         let p = phase_of(&cur);
@@ -487,18 +498,18 @@ async fn nodeop_operator_restarts() {
             .get_opt("kairos-operator")
             .await;
             panic!(
-                "no end after {restarts} restarts: {:?}\nlease: {lease:?}\n{tail}",
+                "no end after {restarts} restarts (seed {seed}): {:?}\nlease: {lease:?}\n{tail}",
                 node_phases(&cur)
             );
         }
-        if restarts < 8 {
+        if restarts < KILLS {
             op = op.restart(&c).await;
             restarts += 1;
         }
     }
-    assert!(
-        restarts >= 4,
-        "only {restarts} restarts happened before the end"
+    assert_eq!(
+        restarts, KILLS,
+        "only {restarts} kills happened before the end (seed {seed})"
     );
     println!("{restarts} operator restarts during the run");
     let done = wait_phase(&c, &ns, "restarts", &["Completed", "Failed", "Stopped"], 5).await;
