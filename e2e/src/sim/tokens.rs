@@ -192,7 +192,9 @@ pub fn review(st: &State, key: &[u8], body: &Value) -> Value {
 /// `status` (`authenticated`, `user`, `audiences`), or the reason it is refused. Used by
 /// TokenReview and by the API's own authentication ([`super::authn`]).
 pub(crate) fn check(st: &State, key: &[u8], token: &str, want: &[String]) -> Result<Value, String> {
-    let cache_key = format!("{token}\u{0}{}", want.join("\u{0}"));
+    // The signing key is part of the key: a token is only ever remembered as the server that
+    // signed it checked it.
+    let cache_key = format!("{}\u{0}{token}\u{0}{}", B64.encode(key), want.join("\u{0}"));
     if let Some(status) = st.token_successes.get(&cache_key) {
         return Ok(status);
     }
