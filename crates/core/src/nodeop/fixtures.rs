@@ -192,5 +192,5 @@ pub(super) fn creates_job_for(p: &Plan) -> Vec<String> {
 }
 
 pub(super) fn reasons(p: &Plan) -> Vec<&'static str> {
-    p.events.iter().map(|e| e.reason).collect()
+    p.events.iter().map(|e| e.reason.as_str()).collect()
 }

@@ -119,6 +119,7 @@ pub mod job;
 pub mod lock;
 pub mod order;
 pub mod plan;
+pub mod reason;
 mod rollout;
 pub mod status;
 mod step;
@@ -130,6 +131,7 @@ pub use plan::{
     NodePod, Observed, OpRef, Plan, PlanError, PodPhase, Target, TargetWrite, plan, plan_with,
     stages,
 };
+pub use reason::Reason;
 pub use verify::{RebootOnly, Verdict, Verifier};
 
 #[cfg(test)]

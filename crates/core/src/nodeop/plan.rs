@@ -11,6 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use kairos_api::v1alpha1::{NodeOp, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 
 use super::lock::{Limits, NodeLock};
+use super::reason::Reason;
 use super::verify::{RebootOnly, Verifier};
 use super::{order, rollout, status, step};
 
@@ -426,12 +427,10 @@ pub fn stages(actions: &[Action]) -> Vec<Vec<Vec<&Action>>> {
 pub struct Event {
     /// The node the event is about, if any.
     pub node: Option<String>,
-    /// CamelCase reason (`NodeCordoned`, `JobFailed`, ...).
-    pub reason: &'static str,
+    /// Why it is recorded (its `reason`, and whether it is a `Warning`).
+    pub reason: Reason,
     /// Human-readable message.
     pub message: String,
-    /// Whether the event is of type `Warning` (else `Normal`).
-    pub warning: bool,
 }
 
 /// What the operator must do after one observation.

@@ -10,6 +10,7 @@ use super::job::{self, Role};
 use super::lock::{self, NodeLock};
 use super::order::{self, Hold};
 use super::plan::{Acquire, Action, NodeInfo, keeps_cordon};
+use super::reason::Reason;
 use super::step::{Ctx, Out, advance, enter, entry_event, next_phase, uncordon};
 
 /// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
@@ -25,7 +26,7 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
             advance(c, name, st, out);
         } else if st.phase == NodePhase::Pending && c.node(name).is_none() {
             let msg = format!("node {name} not found");
-            out.event(Some(name), "NodeGone", msg.clone());
+            out.event(Some(name), Reason::NodeGone, msg.clone());
             enter(st, NodePhase::Failed, msg, c.now);
         }
     }
@@ -165,7 +166,7 @@ fn stop_pending(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &mut Out
         .filter(|(_, s)| s.phase == NodePhase::Pending)
     {
         let msg = "not started: a node failed and stopOnFailure is set".to_owned();
-        out.event(Some(name), "NodeStopped", msg.clone());
+        out.event(Some(name), Reason::NodeStopped, msg.clone());
         enter(st, NodePhase::Stopped, msg, c.now);
     }
 }
@@ -202,7 +203,7 @@ fn start(c: &Ctx, name: &str, nodes: &mut BTreeMap<String, NodeStatus>, out: &mu
     let to = next_phase(c.spec, NodePhase::Pending);
     out.event(
         Some(name),
-        "NodeStarted",
+        Reason::NodeStarted,
         format!("starting on node {name}"),
     );
     enter(st, to, "started".to_owned(), c.now);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use kairos_api::names::conditions::{COMPLETE, FAILED, PROGRESSING, SPEC_APPLIED};
 use kairos_api::v1alpha1::{NodeOpSpec, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 
+use super::reason::Reason;
 use super::step::{Ctx, Out, listing};
 use crate::conditions::{Desired, merge};
 use crate::hash::short_hash;
@@ -193,11 +194,11 @@ pub(crate) fn summarize(
     ];
     if old.phase != Some(s.phase) {
         let reason = match s.phase {
-            OperationPhase::Pending => "OperationPending",
-            OperationPhase::Running => "OperationStarted",
-            OperationPhase::Completed => "OperationCompleted",
-            OperationPhase::Failed => "OperationFailed",
-            OperationPhase::Stopped => "OperationStopped",
+            OperationPhase::Pending => Reason::OperationPending,
+            OperationPhase::Running => Reason::OperationStarted,
+            OperationPhase::Completed => Reason::OperationCompleted,
+            OperationPhase::Failed => Reason::OperationFailed,
+            OperationPhase::Stopped => Reason::OperationStopped,
         };
         out.event(None, reason, s.message.clone());
     }

@@ -14,6 +14,7 @@ use super::plan::{
     Acquire, Action, Config, EnginePod, Event, JobCondition, JobInfo, NodeInfo, Observed, OpRef,
     PodPhase,
 };
+use super::reason::Reason;
 use super::verify::{Verdict, Verifier};
 
 /// Bound on the transitions of one node in one plan (the machine has fewer phases).
@@ -46,30 +47,11 @@ pub(crate) struct Out {
 }
 
 impl Out {
-    pub(crate) fn event(&mut self, node: Option<&str>, reason: &'static str, msg: String) {
-        let warning = matches!(
-            reason,
-            "JobFailed"
-                | "JobCannotStart"
-                | "PreflightCannotStart"
-                | "JobLost"
-                | "DrainBlocked"
-                | "DrainRefused"
-                | "PreflightFailed"
-                | "RebootFailed"
-                | "RebootTimedOut"
-                | "VerifyTimedOut"
-                | "VerifyFailed"
-                | "RolledBack"
-                | "NodeGone"
-                | "OperationFailed"
-                | "OperationStopped"
-        );
+    pub(crate) fn event(&mut self, node: Option<&str>, reason: Reason, msg: String) {
         self.events.push(Event {
             node: node.map(str::to_owned),
             reason,
             message: msg,
-            warning,
         });
     }
 
@@ -222,7 +204,7 @@ enum Flow {
     /// Stay; the message describes what the node waits for.
     Wait(String),
     /// Move to the phase, with the status message and an event reason.
-    Go(NodePhase, &'static str, String),
+    Go(NodePhase, Reason, String),
 }
 
 pub(crate) fn uncordon(c: &Ctx, node: &str) -> Action {
@@ -235,12 +217,15 @@ pub(crate) fn uncordon(c: &Ctx, node: &str) -> Action {
 /// The event announcing what a node does in the phase it just entered, if any.
 pub(crate) fn entry_event(c: &Ctx, name: &str, to: NodePhase, out: &mut Out) {
     let (reason, msg) = match to {
-        NodePhase::Draining => ("DrainStarted", format!("draining node {name}")),
+        NodePhase::Draining => (Reason::DrainStarted, format!("draining node {name}")),
         NodePhase::Running => {
             let job = job::object_name(c.op, name, Role::Job);
-            ("JobCreated", format!("running Job {job} on node {name}"))
+            (
+                Reason::JobCreated,
+                format!("running Job {job} on node {name}"),
+            )
         }
-        NodePhase::Rebooting => ("Rebooting", format!("rebooting node {name}")),
+        NodePhase::Rebooting => (Reason::Rebooting, format!("rebooting node {name}")),
         _ => return,
     };
     out.event(Some(name), reason, msg);
@@ -250,7 +235,7 @@ pub(crate) fn entry_event(c: &Ctx, name: &str, to: NodePhase, out: &mut Out) {
 pub(crate) fn advance(c: &Ctx, name: &str, st: &mut NodeStatus, out: &mut Out) {
     let Some(node) = c.node(name) else {
         let msg = format!("node {name} no longer exists");
-        out.event(Some(name), "NodeGone", msg.clone());
+        out.event(Some(name), Reason::NodeGone, msg.clone());
         enter(st, NodePhase::Failed, msg, c.now);
         return;
     };
@@ -288,7 +273,7 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
         return match said.filter(|m| !m.is_empty()) {
             Some(m) => Flow::Go(
                 NodePhase::Skipped,
-                "NodeSkipped",
+                Reason::NodeSkipped,
                 format!("skipped: preflight pod {pod_name} said: {m}"),
             ),
             // `paused` holds every node that has not been cordoned yet, one that passed its
@@ -298,12 +283,12 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
             )),
             None if p.phase == PodPhase::Succeeded => Flow::Go(
                 next_phase(c.spec, NodePhase::Preflight),
-                "PreflightPassed",
+                Reason::PreflightPassed,
                 format!("preflight pod {pod_name} passed"),
             ),
             None => Flow::Go(
                 NodePhase::Failed,
-                "PreflightFailed",
+                Reason::PreflightFailed,
                 format!("preflight pod {pod_name} failed without a termination message"),
             ),
         };
@@ -319,12 +304,12 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
             "preflight pod {pod_name} cannot start on node {}: {why}; nothing was cordoned",
             node.name
         );
-        return Flow::Go(NodePhase::Failed, "PreflightCannotStart", msg);
+        return Flow::Go(NodePhase::Failed, Reason::PreflightCannotStart, msg);
     }
     if c.timed_out(st, c.config.preflight_timeout) {
         let limit = c.config.preflight_timeout.as_secs();
         let msg = format!("preflight pod {pod_name} did not finish within {limit}s");
-        return Flow::Go(NodePhase::Failed, "PreflightFailed", msg);
+        return Flow::Go(NodePhase::Failed, Reason::PreflightFailed, msg);
     }
     if pod.is_none() {
         let built = job::build_preflight_pod(c.op, c.spec, &node.name, c.config);
@@ -338,12 +323,20 @@ fn cordoning(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Fl
     let next = next_phase(c.spec, NodePhase::Cordoning);
     if c.ours(node) && node.unschedulable {
         st.cordoned = true;
-        return Flow::Go(next, "NodeCordoned", format!("cordoned node {}", node.name));
+        return Flow::Go(
+            next,
+            Reason::NodeCordoned,
+            format!("cordoned node {}", node.name),
+        );
     }
     if node.unschedulable && !c.ours(node) {
         st.cordoned = false;
         let msg = format!("node {} was already cordoned by someone else", node.name);
-        return Flow::Go(next, "AlreadyCordoned", format!("{msg}; it stays cordoned"));
+        return Flow::Go(
+            next,
+            Reason::AlreadyCordoned,
+            format!("{msg}; it stays cordoned"),
+        );
     }
     out.actions.push(Action::Cordon {
         node: node.name.clone(),
@@ -360,13 +353,13 @@ fn draining(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
     let view = drain::classify(pods, opts);
     if !view.refused.is_empty() {
         let msg = format!("cannot drain: {}", listing(&view.refusals()));
-        return Flow::Go(NodePhase::Failed, "DrainRefused", msg);
+        return Flow::Go(NodePhase::Failed, Reason::DrainRefused, msg);
     }
     if view.is_done() {
         let next = next_phase(c.spec, NodePhase::Draining);
         return Flow::Go(
             next,
-            "DrainCompleted",
+            Reason::DrainCompleted,
             format!("drained node {}", node.name),
         );
     }
@@ -374,7 +367,7 @@ fn draining(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
     if c.timed_out(st, Duration::from_secs(timeout.unsigned_abs())) {
         let blocking = listing(&view.blocking());
         let msg = format!("drain timed out after {timeout}s; blocked by pods: {blocking}");
-        return Flow::Go(NodePhase::Failed, "DrainBlocked", msg);
+        return Flow::Go(NodePhase::Failed, Reason::DrainBlocked, msg);
     }
     for p in &view.evict {
         out.actions.push(Action::Evict {
@@ -395,7 +388,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
     let Some(j) = c.job(&job_name) else {
         if st.attempts.is_some() {
             let msg = format!("Job {job_name} disappeared before its result was read");
-            return Flow::Go(NodePhase::Failed, "JobLost", msg);
+            return Flow::Go(NodePhase::Failed, Reason::JobLost, msg);
         }
         let built = job::build_job(c.op, c.spec, &node.name, c.config);
         out.actions.push(Action::CreateJob(Box::new(built)));
@@ -408,14 +401,18 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
             let said = j.termination_message.as_deref();
             if c.spec.reboot_on_success() {
                 if let Some(detail) = c.verifier.skip_reboot(&node.name, said) {
-                    return Flow::Go(NodePhase::Uncordoning, "RebootSkipped", detail);
+                    return Flow::Go(NodePhase::Uncordoning, Reason::RebootSkipped, detail);
                 }
                 if let Some(recorded) = said.and_then(job::parse_boot_id) {
                     st.boot_id_before = Some(recorded);
                 }
             }
             let next = next_phase(c.spec, NodePhase::Running);
-            Flow::Go(next, "JobSucceeded", format!("Job {job_name} succeeded"))
+            Flow::Go(
+                next,
+                Reason::JobSucceeded,
+                format!("Job {job_name} succeeded"),
+            )
         }
         Some(JobCondition::Failed { reason, message }) => {
             let mut msg = format!("Job {job_name} failed after {attempts} attempt(s): {reason}");
@@ -426,7 +423,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
             if let Some(t) = said.filter(|t| !t.is_empty()) {
                 msg = format!("{msg} (last pod said: {t})");
             }
-            Flow::Go(NodePhase::Failed, "JobFailed", msg)
+            Flow::Go(NodePhase::Failed, Reason::JobFailed, msg)
         }
         None => match &j.cannot_start {
             // The kubelet would retry for the whole Job timeout with the node drained: a pod
@@ -437,7 +434,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
                     name: job_name.clone(),
                 });
                 let msg = format!("Job {job_name} cannot start on node {}: {why}", node.name);
-                Flow::Go(NodePhase::Failed, "JobCannotStart", msg)
+                Flow::Go(NodePhase::Failed, Reason::JobCannotStart, msg)
             }
             None => Flow::Wait(format!("Job {job_name} running (attempt {attempts})")),
         },
@@ -448,11 +445,11 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
     let Some(before) = st.boot_id_before.clone() else {
         let msg = "cannot reboot safely: no boot ID is known for the node (no agent report, \
                    no Node bootID, no boot ID in the Job's termination message)";
-        return Flow::Go(NodePhase::Failed, "RebootFailed", msg.to_owned());
+        return Flow::Go(NodePhase::Failed, Reason::RebootFailed, msg.to_owned());
     };
     if let Some(now_id) = c.new_boot_id(node, &before) {
         let msg = format!("node rebooted: boot ID changed from {before} to {now_id}");
-        return Flow::Go(NodePhase::Verifying, "Rebooted", msg);
+        return Flow::Go(NodePhase::Verifying, Reason::Rebooted, msg);
     }
     let pod_name = job::object_name(c.op, &node.name, Role::Reboot);
     let pod = c.engine_pod(&pod_name);
@@ -473,7 +470,7 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
                 "no new boot ID within {limit}s (boot ID still {before}; reboot pod {pod_name}: {phase})"
             ),
         };
-        return Flow::Go(NodePhase::Failed, "RebootTimedOut", msg);
+        return Flow::Go(NodePhase::Failed, Reason::RebootTimedOut, msg);
     }
     if pod.is_none() {
         let built = job::build_reboot_pod(c.op, &node.name, &before, c.config);
@@ -494,10 +491,10 @@ fn verifying(c: &Ctx, node: &NodeInfo, st: &NodeStatus) -> Flow {
                 "reboot confirmed: node {} is Ready with a new boot ID",
                 node.name
             );
-            Flow::Go(NodePhase::Uncordoning, "RebootConfirmed", msg)
+            Flow::Go(NodePhase::Uncordoning, Reason::RebootConfirmed, msg)
         }
-        Verdict::RolledBack(msg) => Flow::Go(NodePhase::RolledBack, "RolledBack", msg),
-        Verdict::Failed(msg) => Flow::Go(NodePhase::Failed, "VerifyFailed", msg),
+        Verdict::RolledBack(msg) => Flow::Go(NodePhase::RolledBack, Reason::RolledBack, msg),
+        Verdict::Failed(msg) => Flow::Go(NodePhase::Failed, Reason::VerifyFailed, msg),
         Verdict::Pending if c.timed_out(st, c.config.reboot_timeout) => {
             let limit = c.config.reboot_timeout.as_secs();
             let what = if node.ready {
@@ -506,7 +503,7 @@ fn verifying(c: &Ctx, node: &NodeInfo, st: &NodeStatus) -> Flow {
                 "did not become Ready"
             };
             let msg = format!("node {} {what} within {limit}s after its reboot", node.name);
-            Flow::Go(NodePhase::Failed, "VerifyTimedOut", msg)
+            Flow::Go(NodePhase::Failed, Reason::VerifyTimedOut, msg)
         }
         Verdict::Pending if node.ready => Flow::Wait("verifying the node".to_owned()),
         Verdict::Pending => Flow::Wait("waiting for the node to become Ready".to_owned()),
@@ -526,5 +523,5 @@ fn uncordoning(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow
     } else {
         why
     };
-    Flow::Go(NodePhase::Completed, "NodeCompleted", msg)
+    Flow::Go(NodePhase::Completed, Reason::NodeCompleted, msg)
 }

@@ -40,12 +40,12 @@ pub(crate) fn events(ctx: &Context, op: &NodeOp, events: &[Event]) {
     let op_ref = op.object_ref(&());
     for event in events {
         let ev = |secondary: Option<ObjectReference>| KubeEvent {
-            type_: if event.warning {
+            type_: if event.reason.is_warning() {
                 EventType::Warning
             } else {
                 EventType::Normal
             },
-            reason: event.reason.to_owned(),
+            reason: event.reason.as_str().to_owned(),
             note: Some(truncate(&event.message)),
             action: "NodeOp".to_owned(),
             secondary,
@@ -55,10 +55,10 @@ pub(crate) fn events(ctx: &Context, op: &NodeOp, events: &[Event]) {
         if let Some(node) = &event.node {
             ctx.events.publish(ev(Some(op_ref.clone())), node_ref(node));
         }
-        if event.warning {
-            tracing::warn!(nodeop = %op.name_any(), node = ?event.node, reason = event.reason, message = %event.message);
+        if event.reason.is_warning() {
+            tracing::warn!(nodeop = %op.name_any(), node = ?event.node, reason = event.reason.as_str(), message = %event.message);
         } else {
-            tracing::info!(nodeop = %op.name_any(), node = ?event.node, reason = event.reason, message = %event.message);
+            tracing::info!(nodeop = %op.name_any(), node = ?event.node, reason = event.reason.as_str(), message = %event.message);
         }
     }
 }
