@@ -250,6 +250,36 @@ async fn safety_kairosnode_without_node_is_removed() {
     .await;
     r.unwrap_or_else(|e| panic!("KairosNode ghost was not removed: {e}\n{}", op.logs(&c)));
     assert_eq!(own_nodeops(&c, &op, "ghost").await, 0);
+
+    // A hand-made KairosNode (no owner) of a Node that exists stays until the Node goes, and
+    // then goes at once (not at its next periodic requeue).
+    c.add_node(SimNode::worker("n9", ReleaseFixture::ubuntu_k3s(FROM)))
+        .await
+        .expect("node added");
+    let kn: KairosNode = serde_json::from_value(json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode",
+        "metadata": {"name": "n9"}, "spec": {},
+    }))
+    .expect("KairosNode");
+    kairos_nodes(&c)
+        .create(&PostParams::default(), &kn)
+        .await
+        .expect("KairosNode created");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    kairos_nodes(&c)
+        .get("n9")
+        .await
+        .expect("kept while its Node exists");
+    nodes_api(&c)
+        .delete("n9", &Default::default())
+        .await
+        .expect("Node deleted");
+    let r = wait_for(Duration::from_secs(10), || async {
+        let gone = kairos_nodes(&c).get_opt("n9").await.ok()?.is_none();
+        gone.then_some(())
+    })
+    .await;
+    r.unwrap_or_else(|e| panic!("KairosNode n9 outlived its Node: {e}\n{}", op.logs(&c)));
     // KairosNodes of existing nodes stay.
     for n in ["n1", "n2", "n3"] {
         kairos_nodes(&c).get(n).await.expect("KairosNode kept");

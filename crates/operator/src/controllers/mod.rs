@@ -191,6 +191,10 @@ pub(crate) async fn run(
             caches.kairos_nodes.store.clone(),
         )
         .watches_stream(caches.nodeops.changes(), targets)
+        // A Node that changes or goes wakes its KairosNode (one whose Node is gone is deleted).
+        .watches_stream(caches.nodes.changes(), |n: Node| {
+            Some(ObjectRef::<KairosNode>::new(&n.name_any()))
+        })
         .reconcile_all_on(futures::stream::once(std::future::ready(())))
         .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(shutdown())
