@@ -2,44 +2,82 @@
 
 use crate::prelude::*;
 
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenReviewStatus};
+use kairos_e2e::harness::Cluster;
+
+/// A node `node`, the service account `agent` and its pod `name` bound to the node.
+async fn agent_pod(c: &Cluster, ns: &str, node: &str, name: &str) -> (Api<Pod>, Pod) {
+    c.add_node(SimNode::worker(node, ReleaseFixture::ubuntu_k3s("v3.5.0")))
+        .await
+        .expect("node added");
+    c.ensure_service_account(ns, "agent")
+        .await
+        .expect("service account");
+    let pods: Api<Pod> = Api::namespaced(c.client(), ns);
+    let mut p = pod(name, json!({}), Some(node));
+    p.spec.as_mut().expect("pod spec").service_account_name = Some("agent".into());
+    let p = pods
+        .create(&PostParams::default(), &p)
+        .await
+        .expect("pod created");
+    (pods, p)
+}
+
+/// A new token of `agent` for audience `kairos-operator`, bound to `bound`.
+async fn pod_token(c: &Cluster, ns: &str, bound: &Pod) -> String {
+    let req = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
+        "audiences": ["kairos-operator"], "expirationSeconds": 600,
+        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": bound.name_any(), "uid": bound.uid()}}});
+    let sas: Api<ServiceAccount> = Api::namespaced(c.client(), ns);
+    let tr: TokenRequest = sas
+        .create_subresource("token", "agent", &PostParams::default(), &req)
+        .await
+        .expect("TokenRequest");
+    tr.status.expect("TokenRequest status").token
+}
+
+/// The TokenReview of `token` for `audiences`.
+async fn review(c: &Cluster, token: &str, audiences: &[&str]) -> TokenReviewStatus {
+    let r: TokenReview =
+        serde_json::from_value(json!({"spec": {"token": token, "audiences": audiences}}))
+            .expect("a TokenReview");
+    Api::<TokenReview>::all(c.client())
+        .create(&PostParams::default(), &r)
+        .await
+        .expect("TokenReview")
+        .status
+        .expect("TokenReview status")
+}
+
+/// Deletes pod `name` at once and waits until it is gone.
+async fn delete_now(pods: &Api<Pod>, name: &str) {
+    pods.delete(name, &DeleteParams::default().grace_period(0))
+        .await
+        .expect("pod deleted");
+    wait_for(Duration::from_secs(10), || async {
+        matches!(pods.get_opt(name).await, Ok(None)).then_some(())
+    })
+    .await
+    .expect("pod gone");
+}
+
 #[tokio::test]
 async fn conformance_token_request_and_review() {
     let (c, ns) = cluster("conf-token").await;
-    c.add_node(SimNode::worker(
-        "conf-token-n1",
-        ReleaseFixture::ubuntu_k3s("v3.5.0"),
-    ))
-    .await
-    .unwrap();
-    c.ensure_service_account(&ns, "agent").await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(c.client(), &ns);
-    let mut p = pod("agent-pod", json!({}), Some("conf-token-n1"));
-    p.spec.as_mut().unwrap().service_account_name = Some("agent".into());
-    let p = pods.create(&PostParams::default(), &p).await.unwrap();
-    let sas: Api<ServiceAccount> = Api::namespaced(c.client(), &ns);
-    let req = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
-        "audiences": ["kairos-operator"], "expirationSeconds": 600,
-        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "agent-pod", "uid": p.uid()}}});
-    let tr: k8s_openapi::api::authentication::v1::TokenRequest = sas
-        .create_subresource("token", "agent", &PostParams::default(), &req)
-        .await
-        .unwrap();
-    let token = tr.status.unwrap().token;
+    let (pods, p) = agent_pod(&c, &ns, "conf-token-n1", "agent-pod").await;
+    let token = pod_token(&c, &ns, &p).await;
     // A second token for the same pod, never reviewed until the pod is gone.
-    let unseen: k8s_openapi::api::authentication::v1::TokenRequest = sas
-        .create_subresource("token", "agent", &PostParams::default(), &req)
-        .await
-        .unwrap();
-    let unseen_token = unseen.status.unwrap().token;
+    let unseen_token = pod_token(&c, &ns, &p).await;
     pods.create(
         &PostParams::default(),
         &pod("other-sa-pod", json!({}), Some("conf-token-n1")),
     )
     .await
     .unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(c.client(), &ns);
     let foreign = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
         "audiences": ["kairos-operator"], "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "other-sa-pod"}}});
-    let refused: Result<k8s_openapi::api::authentication::v1::TokenRequest, _> = sas
+    let refused: Result<TokenRequest, _> = sas
         .create_subresource("token", "agent", &PostParams::default(), &foreign)
         .await;
     assert_eq!(
@@ -47,21 +85,7 @@ async fn conformance_token_request_and_review() {
         400,
         "a token cannot bind to a pod of another service account"
     );
-    let reviews: Api<TokenReview> = Api::all(c.client());
-    let review = |auds: Vec<&str>| {
-        let r: TokenReview =
-            serde_json::from_value(json!({"spec": {"token": token, "audiences": auds}})).unwrap();
-        let reviews = reviews.clone();
-        async move {
-            reviews
-                .create(&PostParams::default(), &r)
-                .await
-                .unwrap()
-                .status
-                .unwrap()
-        }
-    };
-    let ok = review(vec!["kairos-operator"]).await;
+    let ok = review(&c, &token, &["kairos-operator"]).await;
     assert_eq!(ok.authenticated, Some(true), "{ok:?}");
     let user = ok.user.unwrap();
     assert_eq!(
@@ -81,52 +105,26 @@ async fn conformance_token_request_and_review() {
         extra["authentication.kubernetes.io/node-name"],
         ["conf-token-n1"]
     );
-    let wrong = review(vec!["someone-else"]).await;
+    let wrong = review(&c, &token, &["someone-else"]).await;
     assert_ne!(
         wrong.authenticated,
         Some(true),
         "audience mismatch is refused"
     );
-    let garbage: TokenReview = serde_json::from_value(
-        json!({"spec": {"token": "not-a-token", "audiences": ["kairos-operator"]}}),
-    )
-    .unwrap();
-    assert_ne!(
-        reviews
-            .create(&PostParams::default(), &garbage)
-            .await
-            .unwrap()
-            .status
-            .unwrap()
-            .authenticated,
-        Some(true)
-    );
-    pods.delete("agent-pod", &DeleteParams::default().grace_period(0))
-        .await
-        .unwrap();
-    wait_for(Duration::from_secs(10), || async {
-        matches!(pods.get_opt("agent-pod").await, Ok(None)).then_some(())
-    })
-    .await
-    .unwrap();
+    let garbage = review(&c, "not-a-token", &["kairos-operator"]).await;
+    assert_ne!(garbage.authenticated, Some(true));
+    delete_now(&pods, "agent-pod").await;
     // A token never checked before is refused at once; one checked moments before the pod went
     // may still pass from the API server's success cache (10 s on a real server and in the
     // simulator), never longer.
-    let unseen: TokenReview = serde_json::from_value(
-        json!({"spec": {"token": unseen_token, "audiences": ["kairos-operator"]}}),
-    )
-    .unwrap();
-    let unseen = reviews
-        .create(&PostParams::default(), &unseen)
-        .await
-        .unwrap();
+    let unseen = review(&c, &unseen_token, &["kairos-operator"]).await;
     assert_ne!(
-        unseen.status.unwrap().authenticated,
+        unseen.authenticated,
         Some(true),
         "a token bound to a deleted pod is refused"
     );
     let refused = wait_for(Duration::from_secs(15), || async {
-        let gone = review(vec!["kairos-operator"]).await;
+        let gone = review(&c, &token, &["kairos-operator"]).await;
         (gone.authenticated != Some(true)).then_some(())
     })
     .await;
@@ -137,51 +135,11 @@ async fn conformance_token_request_and_review() {
 #[tokio::test]
 async fn conformance_a_token_success_is_remembered_for_ten_seconds() {
     let (c, ns) = cluster("conf-token-cache").await;
-    c.add_node(SimNode::worker(
-        "conf-cache-n1",
-        ReleaseFixture::ubuntu_k3s("v3.5.0"),
-    ))
-    .await
-    .unwrap();
-    c.ensure_service_account(&ns, "agent").await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(c.client(), &ns);
-    let mut p = pod("cached-pod", json!({}), Some("conf-cache-n1"));
-    p.spec.as_mut().unwrap().service_account_name = Some("agent".into());
-    let p = pods.create(&PostParams::default(), &p).await.unwrap();
-    let sas: Api<ServiceAccount> = Api::namespaced(c.client(), &ns);
-    let req = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
-        "audiences": ["kairos-operator"], "expirationSeconds": 600,
-        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "cached-pod", "uid": p.uid()}}});
-    let tr: k8s_openapi::api::authentication::v1::TokenRequest = sas
-        .create_subresource("token", "agent", &PostParams::default(), &req)
-        .await
-        .unwrap();
-    let token = tr.status.unwrap().token;
-    let reviews: Api<TokenReview> = Api::all(c.client());
-    let review = || {
-        let r: TokenReview = serde_json::from_value(
-            json!({"spec": {"token": token, "audiences": ["kairos-operator"]}}),
-        )
-        .unwrap();
-        let reviews = reviews.clone();
-        async move {
-            reviews
-                .create(&PostParams::default(), &r)
-                .await
-                .unwrap()
-                .status
-                .unwrap()
-        }
-    };
+    let (pods, p) = agent_pod(&c, &ns, "conf-cache-n1", "cached-pod").await;
+    let token = pod_token(&c, &ns, &p).await;
+    let review = || review(&c, &token, &["kairos-operator"]);
     assert_eq!(review().await.authenticated, Some(true));
-    pods.delete("cached-pod", &DeleteParams::default().grace_period(0))
-        .await
-        .unwrap();
-    wait_for(Duration::from_secs(10), || async {
-        matches!(pods.get_opt("cached-pod").await, Ok(None)).then_some(())
-    })
-    .await
-    .unwrap();
+    delete_now(&pods, "cached-pod").await;
     let deleted = std::time::Instant::now();
     // Right after the deletion the success is still remembered (the review above was well
     // under 10 s ago), and it is forgotten within the cache's lifetime.
