@@ -49,6 +49,31 @@ fn condition<'a>(kn: &'a KairosNode, ty: &str) -> Option<&'a Condition> {
         .find(|c| c.type_ == ty)
 }
 
+/// The `SpecApplied` condition among an operation's `conditions`.
+fn spec_applied(conditions: &[Condition]) -> &Condition {
+    conditions
+        .iter()
+        .find(|c| c.type_ == conditions::SPEC_APPLIED)
+        .expect("SpecApplied")
+}
+
+/// Waits until `node`'s KairosNode has its `Upgrading` condition with `reason`.
+async fn wait_upgrading(c: &Cluster, op: &Operator, node: &str, reason: &str) -> Condition {
+    let r = wait_for(Duration::from_secs(20), || async {
+        let kn = kairos_nodes(c).get(node).await.ok()?;
+        let cond = condition(&kn, conditions::UPGRADING)?.clone();
+        (cond.reason == reason).then_some(cond)
+    })
+    .await;
+    r.unwrap_or_else(|e| panic!("no {reason} condition on {node}: {e}\n{}", op.logs(c)))
+}
+
+/// A NodeOp named `name` with `spec`, as `create_nodeop` takes it.
+fn nodeop_named(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
+        "metadata": {"name": name}, "spec": spec})
+}
+
 /// The per-node upgrade NodeOps of `node` in the operator's namespace.
 async fn own_nodeops(c: &Cluster, op: &Operator, node: &str) -> usize {
     nodeops(c, &op.opts.namespace)
@@ -163,11 +188,7 @@ async fn safety_upgrade_without_a_version_is_refused_before_anything_runs() {
             "{st:#?}"
         );
         assert_eq!(st.node_op_name, None, "{st:#?}");
-        let applied = st
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "SpecApplied")
-            .expect("SpecApplied");
+        let applied = spec_applied(&st.conditions);
         assert_eq!(
             (applied.status.as_str(), applied.reason.as_str()),
             ("False", "VersionUnknown"),
@@ -200,19 +221,7 @@ async fn safety_hand_made_kairosnode_is_never_upgraded() {
         .create(&PostParams::default(), &kn)
         .await
         .expect("KairosNode created");
-    let r = wait_for(Duration::from_secs(20), || async {
-        let kn = kairos_nodes(&c).get("n9").await.ok()?;
-        let cond = kn
-            .status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == conditions::UPGRADING)?
-            .clone();
-        (cond.reason == "NoAgentReport").then_some(cond)
-    })
-    .await;
-    let cond = r.unwrap_or_else(|e| panic!("no NoAgentReport condition: {e}\n{}", op.logs(&c)));
+    let cond = wait_upgrading(&c, &op, "n9", "NoAgentReport").await;
     assert_eq!(cond.status, "False");
     assert!(
         cond.message.contains("no agent reports for this node"),
@@ -342,10 +351,9 @@ async fn safety_an_object_the_operator_cannot_read_blocks_nothing() {
 
     // Live and after a restart, the operator goes on with everything else.
     let valid = |name: &str, node: &str| {
-        json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": name},
-            "spec": {"command": ["sh", "-c", "true"], "targetNodes": [node], "cordon": true,
-                "rebootOnSuccess": false}})
+        let spec = json!({"command": ["sh", "-c", "true"], "targetNodes": [node], "cordon": true,
+            "rebootOnSuccess": false});
+        nodeop_named(name, spec)
     };
     create_nodeop(&c, &ns, valid("good", "n2")).await;
     wait_completed(&c, &op, &ns, "good", 30).await;
@@ -392,11 +400,7 @@ async fn safety_an_image_that_does_not_fit_the_node_is_refused_before_anything_r
         Some("Failed"),
         "{st:#?}"
     );
-    let applied = st
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "SpecApplied")
-        .expect("SpecApplied");
+    let applied = spec_applied(&st.conditions);
     assert_eq!(applied.reason, "ImageMismatch", "{st:#?}");
     for side in [
         "flavor: image alpine, node ubuntu",
@@ -427,13 +431,7 @@ async fn safety_an_image_that_does_not_fit_the_node_is_refused_before_anything_r
         )
         .await
         .expect("patched");
-    let r = wait_for(Duration::from_secs(20), || async {
-        let kn = kairos_nodes(&c).get("n1").await.ok()?;
-        let cond = condition(&kn, conditions::UPGRADING)?.clone();
-        (cond.reason == "ImageMismatch").then_some(cond)
-    })
-    .await;
-    let cond = r.unwrap_or_else(|e| panic!("no ImageMismatch condition: {e}\n{}", op.logs(&c)));
+    let cond = wait_upgrading(&c, &op, "n1", "ImageMismatch").await;
     assert!(
         cond.message
             .contains("Kubernetes distribution: image none, node k3s"),
@@ -452,13 +450,7 @@ async fn safety_editing_the_targets_of_a_running_nodeop_is_reported_not_applied(
     let (c, ns, op, rec, _kubelet) = setup("safety-edit").await;
     let spec = json!({"command": ["sh", "-c", "true"], "targetNodes": ["n1"], "cordon": true,
         "rebootOnSuccess": false, "paused": true});
-    create_nodeop(
-        &c,
-        &ns,
-        json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": "edited"}, "spec": spec}),
-    )
-    .await;
+    create_nodeop(&c, &ns, nodeop_named("edited", spec)).await;
     // The targets are fixed at start, paused or not.
     wait_for(Duration::from_secs(20), || async {
         let o = nodeops(&c, &ns).get("edited").await.ok()?;
@@ -476,11 +468,7 @@ async fn safety_editing_the_targets_of_a_running_nodeop_is_reported_not_applied(
         .expect("the edit is accepted");
     let done = wait_completed(&c, &op, &ns, "edited", 30).await;
     let st = done.status.expect("status");
-    let applied = st
-        .conditions
-        .iter()
-        .find(|c| c.type_ == conditions::SPEC_APPLIED)
-        .expect("SpecApplied");
+    let applied = spec_applied(&st.conditions);
     assert_eq!(
         (applied.status.as_str(), applied.reason.as_str()),
         ("False", "TargetsFixed"),
@@ -518,13 +506,7 @@ async fn safety_a_job_whose_image_cannot_be_pulled_fails_its_node_at_once() {
     let spec = json!({"image": "registry.invalid/nope:1", "command": ["sh", "-c", "true"],
         "targetNodes": ["n1"], "cordon": true, "rebootOnSuccess": false,
         "uncordonOnFailure": true});
-    create_nodeop(
-        &c,
-        &ns,
-        json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": "pull"}, "spec": spec}),
-    )
-    .await;
+    create_nodeop(&c, &ns, nodeop_named("pull", spec)).await;
     // Failed within seconds (the Job timeout is an hour), with the kubelet's reason.
     let done = wait_phase(&c, &ns, "pull", &["Failed"], 30).await;
     let phases = node_phases(&done);
