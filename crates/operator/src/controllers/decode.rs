@@ -60,6 +60,11 @@ impl Undecodable {
     }
 }
 
+/// `obj` as a `K`, or why it does not decode.
+pub(crate) fn decoded<K: DeserializeOwned>(obj: &DynamicObject) -> serde_json::Result<K> {
+    serde_json::to_value(obj).and_then(serde_json::from_value)
+}
+
 /// `<namespace>/<name>` of a watched object.
 fn key(obj: &DynamicObject) -> String {
     let m = &obj.metadata;
@@ -85,8 +90,7 @@ where
         std::borrow::Cow::Owned(_) => "unknown",
     };
     let decode = |obj: &DynamicObject| -> Option<K> {
-        let decoded = serde_json::to_value(obj).and_then(serde_json::from_value::<K>);
-        match decoded {
+        match decoded::<K>(obj) {
             Ok(k) => {
                 undecodable.readable(kind, &key(obj));
                 Some(k)
@@ -124,12 +128,9 @@ where
         },
         Event::Delete(obj) => {
             undecodable.readable(kind, &key(&obj));
-            match serde_json::to_value(&obj)
-                .ok()
-                .and_then(|v| serde_json::from_value::<K>(v).ok())
-            {
-                Some(k) => Event::Delete(k),
-                None => Event::Delete(older(&obj)?),
+            match decoded::<K>(&obj) {
+                Ok(k) => Event::Delete(k),
+                Err(_) => Event::Delete(older(&obj)?),
             }
         }
     };

@@ -10,7 +10,7 @@ pub(crate) mod nodeop_upgrade;
 pub(crate) mod retry;
 
 pub(crate) use caches::Caches;
-pub(crate) use decode::Undecodable;
+pub(crate) use decode::{Undecodable, decoded};
 
 use std::collections::BTreeMap;
 use std::future::Future;

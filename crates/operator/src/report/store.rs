@@ -18,6 +18,8 @@ use kube::api::{
 };
 use serde_json::json;
 
+use crate::controllers::decoded;
+
 /// Page size of [`KubeStore`]'s lists.
 const LIST_PAGE: u32 = 500;
 
@@ -146,7 +148,7 @@ impl Store for KubeStore {
             let page = page.map_err(classify("list KairosNodes"))?;
             for raw in page.items {
                 let name = raw.metadata.name.clone().unwrap_or_default();
-                match serde_json::to_value(raw).and_then(serde_json::from_value::<KairosNode>) {
+                match decoded::<KairosNode>(&raw) {
                     Ok(kn) => items.push(kn),
                     Err(e) => tracing::warn!(
                         kairos_node = %name,
