@@ -204,25 +204,48 @@ async fn engine_two_nodeopupgrades_on_one_node_never_work_it_at_once() {
         .status
         .as_ref()
         .and_then(|s| s.kairos.as_ref()?.version.clone());
-    // Either both ran, one after the other, or the second saw the first in flight and skipped
-    // the node: never both at once.
+    // Either both ran, one after the other (in either order: whichever took cp2's lock first),
+    // or the second saw the first in flight and skipped the node: never both at once.
+    let statuses = {
+        let api = Api::<NodeOpUpgrade>::namespaced(c.client(), &ns);
+        let mut out = Vec::new();
+        for (name, version) in [("to-360", "v3.6.0"), ("to-370", "v3.7.0")] {
+            let st = api.get(name).await.expect(name).status.expect("status");
+            out.push((version, st.node_statuses.get("cp2").cloned().expect("cp2")));
+        }
+        out
+    };
     let jobs = t.jobs_per_node.get("cp2").map_or(0, BTreeSet::len);
     match jobs {
-        2 => assert_eq!(version.as_deref(), Some("v3.7.0"), "{kn:#?}"),
+        2 => {
+            let last_job = t
+                .job_sequence
+                .iter()
+                .rev()
+                .find(|(node, _)| node == "cp2")
+                .map(|(_, job)| job.clone());
+            let ran_last = statuses
+                .iter()
+                .find(|(_, st)| st.job_name == last_job)
+                .map(|(version, _)| *version);
+            assert!(
+                ran_last.is_some(),
+                "{last_job:?} is neither upgrade's Job: {statuses:#?}"
+            );
+            assert_eq!(version.as_deref(), ran_last, "{kn:#?}");
+        }
         1 => {
-            let skipped = Api::<NodeOpUpgrade>::namespaced(c.client(), &ns)
-                .get("to-370")
-                .await
-                .expect("to-370")
-                .status
-                .is_some_and(|s| {
-                    s.node_statuses.get("cp2").is_some_and(|n| {
-                        n.message
-                            .as_deref()
-                            .is_some_and(|m| m.contains("in flight"))
-                    })
-                });
-            assert!(skipped || version.as_deref() == Some("v3.7.0"), "{kn:#?}");
+            let ran = statuses
+                .iter()
+                .find(|(_, st)| st.job_name.is_some())
+                .map(|(version, _)| *version);
+            let skipped = statuses.iter().any(|(_, st)| {
+                st.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("in flight"))
+            });
+            assert!(skipped, "one Job and no skip: {statuses:#?}");
+            assert_eq!(version.as_deref(), ran, "{kn:#?}");
         }
         n => panic!("{n} Jobs on cp2: {t:#?}"),
     }

@@ -257,6 +257,8 @@ pub struct Timeline {
     pub max_in_flight: usize,
     /// Largest number of unfinished engine Jobs at one sample.
     pub max_active_jobs: usize,
+    /// Every Job seen, as (node, Job name), in the order they first appeared.
+    pub job_sequence: Vec<(String, String)>,
     /// Every Job name seen per node.
     pub jobs_per_node: BTreeMap<String, BTreeSet<String>>,
     /// Largest number of unfinished engine Jobs on one node at one sample (of any operation).
@@ -355,10 +357,13 @@ impl Recorder {
                         if !t.job_order.contains(&node) {
                             t.job_order.push(node.clone());
                         }
-                        t.jobs_per_node
+                        if t.jobs_per_node
                             .entry(node.clone())
                             .or_default()
-                            .insert(j.name_any());
+                            .insert(j.name_any())
+                        {
+                            t.job_sequence.push((node.clone(), j.name_any()));
+                        }
                         if !job_done(j) {
                             active += 1;
                             *active_per_node.entry(node.clone()).or_default() += 1;
