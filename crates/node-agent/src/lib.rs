@@ -10,7 +10,6 @@
 pub mod client;
 pub mod host;
 pub mod schedule;
-mod telemetry;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -25,7 +24,7 @@ use tracing::{debug, error, info, warn};
 use crate::client::Reporter;
 use crate::host::Host;
 use crate::schedule::Schedule;
-pub use crate::telemetry::LogFormat;
+pub use kairos_telemetry::LogFormat;
 
 /// Version of this binary, sent with every report.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -85,7 +84,7 @@ impl Cli {
     /// When logging cannot be set up, the flags are inconsistent, or the report cannot be
     /// printed. Failures to reach the operator are retried, never returned.
     pub async fn run(self) -> anyhow::Result<()> {
-        telemetry::init(&self.log_level, self.log_format)?;
+        kairos_telemetry::init(&self.log_level, &[], self.log_format)?;
         if self.once {
             return print_once(&self);
         }

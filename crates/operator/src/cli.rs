@@ -22,7 +22,12 @@ use crate::metrics::ReconcileMetrics;
 use crate::permissions::Permissions;
 use crate::report::{self, ReportConfig, ReportMetrics, TlsMode};
 use crate::scope::OperationNamespaces;
-use crate::telemetry::{self, LogFormat};
+use kairos_telemetry::LogFormat;
+
+/// kube-runtime's watcher logs every refused attempt (403) at WARN; the operator says it once per
+/// resource and verb instead (`permissions`), so those lines are kept below ERROR unless the log
+/// filter names `kube_runtime` itself.
+pub(crate) const QUIET_LOGS: &[&str] = &["kube_runtime::watcher=error"];
 
 /// The Kairos operator: reports what OS every Kairos node runs, and rolls upgrades and privileged
 /// node operations across the cluster safely (control plane first, a few nodes at a time, each
@@ -184,7 +189,7 @@ impl Cli {
         match command.unwrap_or(Command::Run) {
             Command::Crds => print_crds(),
             Command::Run => {
-                telemetry::init(&run.log_level, run.log_format)?;
+                kairos_telemetry::init(&run.log_level, QUIET_LOGS, run.log_format)?;
                 run.run().await
             }
         }

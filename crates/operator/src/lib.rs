@@ -15,6 +15,5 @@ mod metrics;
 mod permissions;
 pub mod report;
 mod scope;
-mod telemetry;
 
 pub use cli::Cli;

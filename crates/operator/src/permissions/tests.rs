@@ -224,7 +224,7 @@ async fn a_refused_watch_backs_off_says_so_once_and_recovers_when_granted() {
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
-        .with_env_filter(crate::telemetry::filter("info").unwrap())
+        .with_env_filter(kairos_telemetry::filter("info", crate::cli::QUIET_LOGS).unwrap())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
