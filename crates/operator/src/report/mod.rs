@@ -26,12 +26,10 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_proto::v1::report_service_server::ReportServiceServer;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
-
-use throttle::Throttled;
 
 pub use metrics::ReportMetrics;
 
@@ -129,21 +127,16 @@ pub async fn serve(
         stop_tx.send_replace(true);
     });
 
-    let slots = Arc::new(Semaphore::new(config.api_concurrency.max(1)));
-    let store = Arc::new(Throttled::new(
-        store::KubeStore::new(client.clone()),
-        slots.clone(),
-    ));
+    // Every API request of the report channel holds one of `api_concurrency` slots (cached
+    // token answers make none).
+    let client = throttle::limited(client, config.api_concurrency);
+    let store = Arc::new(store::KubeStore::new(client.clone()));
     let cache = Arc::new(service::NodeCache::default());
-    // Inside the cache: only TokenReviews take a slot, not cached answers.
-    let reviewer = Throttled::new(
-        auth::TokenReviewAuthenticator::new(
-            client.clone(),
-            config.namespace.clone(),
-            config.agent_service_account.clone(),
-            metrics.clone(),
-        ),
-        slots,
+    let reviewer = auth::TokenReviewAuthenticator::new(
+        client.clone(),
+        config.namespace.clone(),
+        config.agent_service_account.clone(),
+        metrics.clone(),
     );
     let auth = auth::Cached::new(reviewer, TOKEN_CACHE_TTL, TOKEN_CACHE_CAPACITY);
     let report = service::ReportServer::new(
@@ -157,10 +150,7 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<ReportServiceServer<
-            service::ReportServer<
-                auth::Cached<Throttled<auth::TokenReviewAuthenticator>>,
-                Throttled<store::KubeStore>,
-            >,
+            service::ReportServer<auth::Cached<auth::TokenReviewAuthenticator>, store::KubeStore>,
         >>()
         .await;
     let router = tonic::transport::Server::builder()

@@ -1,130 +1,66 @@
-//! A bound on the report channel's concurrent API requests: [`Throttled`] wraps a [`Store`] or
-//! an [`Authenticator`] so that each of their API calls holds one of a shared number of slots.
-//! Thousands of agents reporting at once (after an operator restart, say) then queue here, in
-//! the operator, instead of flooding the API server, where the leader's lease renewals and the
+//! A bound on the report channel's concurrent API requests: [`limited`] gives a client whose
+//! every request holds one of a fixed number of slots until the API server answers. Thousands
+//! of agents reporting at once (after an operator restart, say) then queue here, in the
+//! operator, instead of flooding the API server, where the leader's lease renewals and the
 //! controllers' requests would wait behind them. Does no I/O of its own.
 
-use std::sync::Arc;
+use kube::client::Body;
 
-use kairos_api::v1alpha1::{KairosNode, KairosNodeStatus};
-use kairos_core::node_labels::NodeMetadata;
-use tokio::sync::Semaphore;
-
-use super::auth::{AuthError, Authenticator, Identity};
-use super::store::{Store, StoreError};
-
-/// `inner`, each call holding one of the shared `slots`.
-pub struct Throttled<T> {
-    inner: T,
-    slots: Arc<Semaphore>,
-}
-
-impl<T> Throttled<T> {
-    /// Wraps `inner`; `slots` is shared by everything that must be bounded together.
-    pub fn new(inner: T, slots: Arc<Semaphore>) -> Self {
-        Self { inner, slots }
-    }
-
-    async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        // The semaphore is never closed; without a permit the call just goes through.
-        self.slots.acquire().await.ok()
-    }
-}
-
-impl<S: Store> Store for Throttled<S> {
-    async fn get(&self, name: &str) -> Result<Option<KairosNode>, StoreError> {
-        let _slot = self.slot().await;
-        self.inner.get(name).await
-    }
-
-    async fn list(&self) -> Result<Vec<KairosNode>, StoreError> {
-        let _slot = self.slot().await;
-        self.inner.list().await
-    }
-
-    async fn node_uid(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let _slot = self.slot().await;
-        self.inner.node_uid(name).await
-    }
-
-    async fn apply(&self, name: &str, node_uid: &str) -> Result<KairosNode, StoreError> {
-        let _slot = self.slot().await;
-        self.inner.apply(name, node_uid).await
-    }
-
-    async fn apply_status(
-        &self,
-        name: &str,
-        status: &KairosNodeStatus,
-        resource_version: Option<&str>,
-    ) -> Result<KairosNode, StoreError> {
-        let _slot = self.slot().await;
-        self.inner
-            .apply_status(name, status, resource_version)
-            .await
-    }
-
-    async fn delete(&self, name: &str, uid: &str) -> Result<(), StoreError> {
-        let _slot = self.slot().await;
-        self.inner.delete(name, uid).await
-    }
-
-    async fn apply_node_metadata(
-        &self,
-        name: &str,
-        metadata: &NodeMetadata,
-    ) -> Result<(), StoreError> {
-        let _slot = self.slot().await;
-        self.inner.apply_node_metadata(name, metadata).await
-    }
-}
-
-impl<A: Authenticator> Authenticator for Throttled<A> {
-    async fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
-        let _slot = self.slot().await;
-        self.inner.authenticate(token).await
-    }
+/// `client`'s connection, with at most `slots` (at least one) requests in flight at once; the
+/// others wait in turn.
+pub fn limited(client: kube::Client, slots: usize) -> kube::Client {
+    let namespace = client.default_namespace().to_owned();
+    let service = tower::ServiceBuilder::new()
+        .concurrency_limit(slots.max(1))
+        .service_fn(move |request: axum::http::Request<Body>| {
+            let client = client.clone();
+            async move { client.send(request).await }
+        });
+    kube::Client::new(service, namespace)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::Api;
+
     use super::*;
 
-    /// Counts how many calls run at once.
-    #[derive(Default)]
-    struct Probe {
-        now: AtomicUsize,
-        most: AtomicUsize,
-    }
-
-    impl Authenticator for Arc<Probe> {
-        async fn authenticate(&self, _token: &str) -> Result<Identity, AuthError> {
-            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-            self.most.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            self.now.fetch_sub(1, Ordering::SeqCst);
-            Ok(Identity {
-                node_name: "n".into(),
-            })
-        }
+    /// An API server that counts how many requests it holds at once and answers 404.
+    fn probe(now: Arc<AtomicUsize>, most: Arc<AtomicUsize>) -> kube::Client {
+        let service = tower::service_fn(move |_: axum::http::Request<Body>| {
+            let (now, most) = (now.clone(), most.clone());
+            async move {
+                let held = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(held, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#;
+                let mut response = axum::http::Response::new(Body::from(body.as_bytes().to_vec()));
+                *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
+                Ok::<_, kube::Error>(response)
+            }
+        });
+        kube::Client::new(service, "kairos-system")
     }
 
     #[tokio::test]
-    async fn never_more_calls_at_once_than_slots() {
-        let probe = Arc::new(Probe::default());
-        let throttled = Arc::new(Throttled::new(probe.clone(), Arc::new(Semaphore::new(3))));
-        let calls: Vec<_> = (0..40)
-            .map(|_| {
-                let t = throttled.clone();
-                tokio::spawn(async move { t.authenticate("x").await })
-            })
-            .collect();
-        for c in calls {
-            assert!(c.await.expect("joins").is_ok());
+    async fn never_more_requests_at_once_than_slots_and_every_answer_comes_through() {
+        let (now, most) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+        let client = limited(probe(now, most.clone()), 3);
+        assert_eq!(client.default_namespace(), "kairos-system");
+        let pods: Api<Pod> = Api::default_namespaced(client);
+        let calls = (0..40).map(|i| {
+            let pods = pods.clone();
+            async move { pods.get_opt(&format!("p{i}")).await }
+        });
+        for answer in futures::future::join_all(calls).await {
+            assert!(answer.expect("a 404 is an answer").is_none());
         }
-        assert_eq!(probe.most.load(Ordering::SeqCst), 3);
+        assert_eq!(most.load(Ordering::SeqCst), 3);
     }
 }
