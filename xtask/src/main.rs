@@ -1,10 +1,13 @@
 //! Project automation (`cargo xtask <task>`): CRD codegen and its freshness check, the CI
-//! pipeline, the e2e suite and the benchmark. Does file and process I/O.
+//! pipeline, the e2e suite, the benchmark and the check for circles between source files. Does
+//! file and process I/O.
 
 #![allow(
     clippy::print_stderr,
     reason = "xtask reports its progress to the person running it"
 )]
+
+mod circles;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +44,9 @@ enum Task {
     /// Benchmark the release operator against the API simulator: 100, 1,000 and 5,000
     /// reporting nodes, then a NodeOp rollout over 1,000 nodes (`-- --help` for the options;
     /// `-- --json FILE` also writes the results for machines).
+    /// Fail when source files of a crate take names from each other in a circle (printing
+    /// each circle and the names that tie it); test modules are left out.
+    Circles,
     Bench {
         /// Options of `kairos-bench` (e.g. `--sizes 100,1000 --rollout-nodes 1000,5000
         /// --concurrency 10,50 --json bench.json`).
@@ -54,6 +60,10 @@ fn main() -> Result<()> {
         Task::Codegen { check } => codegen(check),
         Task::Ci => ci(),
         Task::E2e { filter } => e2e(filter.as_deref()),
+        Task::Circles => {
+            let root = root();
+            circles::check(&root, &crate_dirs(&root))
+        }
         Task::Bench { args } => bench(&args),
     }
 }
@@ -64,6 +74,22 @@ fn root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
+}
+
+/// The workspace's crate directories: `crates/*`, `xtask`, `e2e` and any crate below `e2e/`.
+fn crate_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![root.join("xtask"), root.join("e2e")];
+    for parent in ["crates", "e2e"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(parent)) {
+            dirs.extend(
+                entries
+                    .filter_map(|e| Some(e.ok()?.path()))
+                    .filter(|p| p.join("Cargo.toml").exists()),
+            );
+        }
+    }
+    dirs.sort();
+    dirs
 }
 
 /// Every generated file: its path under the root and its contents.
