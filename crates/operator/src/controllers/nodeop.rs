@@ -8,19 +8,26 @@ mod locks;
 mod observe;
 mod recent;
 mod report;
+mod state;
 mod targets;
 
+pub(crate) use locks::identity;
+pub(crate) use state::State;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kairos_api::NodeOp;
-use kairos_core::nodeop::{self, Verifier};
+use kairos_core::nodeop::{self, RebootOnly, Verifier};
+use kairos_core::upgrade::upgrade_target;
+use kairos_core::upgrade_verifier::UpgradeVerifier;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 
-use crate::context::Context;
 use crate::controllers::Caches;
-use crate::controllers::retry::{self, Retries};
+use crate::controllers::retry;
 use crate::error::{Error, Result};
 use crate::permissions::warn_unless_forbidden;
 
@@ -29,48 +36,6 @@ pub(crate) const CONTROLLER: &str = "nodeop";
 
 /// How soon a reconcile whose node lock another operation took first plans again.
 const LOCK_LOST_RETRY: Duration = Duration::from_millis(200);
-
-/// Everything a `NodeOp` reconcile needs.
-pub(crate) struct State {
-    /// Shared context.
-    pub(crate) ctx: Arc<Context>,
-    /// The process's caches.
-    pub(crate) caches: Caches,
-    /// Engine settings.
-    pub(crate) engine: nodeop::Config,
-    /// Held while node locks are taken: this process decides one acquisition at a time, on a
-    /// fresh read of every lock.
-    pub(crate) locking: tokio::sync::Mutex<()>,
-    /// Consecutive failures per `NodeOp` (the retry delays).
-    pub(crate) retries: Retries,
-    /// The target records this process wrote lately (read-your-writes over the cache).
-    pub(crate) recent_targets: recent::Recent<kairos_api::NodeOpTarget>,
-    /// The `NodeOp` statuses this process wrote lately.
-    pub(crate) recent_ops: recent::Recent<NodeOp>,
-}
-
-impl State {
-    /// The state of a controller that starts with nothing recent and no failures.
-    pub(crate) fn new(ctx: Arc<Context>, caches: Caches, engine: nodeop::Config) -> Self {
-        Self {
-            ctx,
-            caches,
-            engine,
-            locking: tokio::sync::Mutex::new(()),
-            retries: Retries::default(),
-            recent_targets: recent::Recent::default(),
-            recent_ops: recent::Recent::default(),
-        }
-    }
-
-    /// Namespace of the node locks: the engine's (the operator's) namespace.
-    pub(crate) fn lock_namespace(&self) -> String {
-        self.engine
-            .job_namespace
-            .clone()
-            .unwrap_or_else(|| self.ctx.config.namespace.clone())
-    }
-}
 
 /// Reconciles one `NodeOp`.
 pub(crate) async fn reconcile(op: Arc<NodeOp>, state: Arc<State>) -> Result<Action> {
@@ -86,7 +51,7 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
     let op = state.recent_ops.fresher(op);
     let ctx = &state.ctx;
     let _timer = ctx.metrics.start(CONTROLLER);
-    if !crate::controllers::in_scope(ctx, op.as_ref()).await {
+    if !crate::controllers::scope::in_scope(ctx, op.as_ref()).await {
         return Ok(Action::await_change());
     }
     if op.metadata.deletion_timestamp.is_none() && apply::ensure_finalizer(ctx, &op).await? {
@@ -100,7 +65,7 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
         .iter()
         .filter(|(_, t)| t.status.as_ref().is_some_and(|s| s.phase.is_in_flight()))
         .map(|(n, _)| n);
-    let verifier = crate::controllers::upgrade_verifier(&state.caches, &op, in_flight);
+    let verifier = upgrade_verifier(&state.caches, &op, in_flight);
     let verifier: &dyn Verifier = verifier.as_ref();
     let plan = nodeop::plan_with(&op, &observed, &state.engine, verifier, ctx.now())
         .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -134,6 +99,25 @@ pub(crate) fn error_policy(op: Arc<NodeOp>, error: &Error, state: Arc<State>) ->
         warn_unless_forbidden!(error, nodeop = %op.name_any(), error = %error, "reconcile failed");
     }
     Action::requeue(state.retries.failed(&retry::key(op.as_ref()), error))
+}
+
+/// The [`Verifier`] of `op`: the upgrade verifier for upgrade `NodeOp`s, else reboot-only.
+/// It judges the nodes in flight (`nodes`), from their KairosNodes' reports.
+pub(crate) fn upgrade_verifier<'a>(
+    caches: &Caches,
+    op: &NodeOp,
+    nodes: impl Iterator<Item = &'a String>,
+) -> Box<dyn Verifier + Send + Sync> {
+    let Some(target) = upgrade_target(op) else {
+        return Box::new(RebootOnly);
+    };
+    let reports: BTreeMap<String, _> = nodes
+        .filter_map(|n| {
+            let kn = caches.kairos_nodes.store.get(&ObjectRef::new(n))?;
+            Some((n.clone(), kn.status.clone()?))
+        })
+        .collect();
+    Box::new(UpgradeVerifier { target, reports })
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) ->
 async fn reconcile_once(upgrade: Arc<NodeOpUpgrade>, state: &State) -> Result<Action> {
     let ctx = &state.ctx;
     let _timer = ctx.metrics.start(CONTROLLER);
-    if !crate::controllers::in_scope(ctx, upgrade.as_ref()).await {
+    if !crate::controllers::scope::in_scope(ctx, upgrade.as_ref()).await {
         return Ok(Action::await_change());
     }
     let ns = upgrade.namespace().unwrap_or_default();

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kairos_api::NodeOp;
 use kairos_api::names::{
     ANNOTATION_CORDONED_BY, ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODE_LOCK,
     LABEL_NODEOP_UID,
@@ -20,9 +21,33 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 
 use super::State;
-use super::observe::node_lock;
 use crate::context::Context;
 use crate::error::{Error, Result};
+
+/// A node lock as the planner sees it, from its Lease.
+pub(crate) fn node_lock(lease: &Lease) -> Option<(String, NodeLock)> {
+    let node = lease.annotations().get(ANNOTATION_LOCK_NODE)?.clone();
+    let holder = lease.spec.as_ref()?.holder_identity.clone()?;
+    let control_plane = lease
+        .annotations()
+        .get(ANNOTATION_LOCK_CONTROL_PLANE)
+        .is_some_and(|v| v == "true");
+    Some((
+        node,
+        NodeLock {
+            holder,
+            control_plane,
+        },
+    ))
+}
+
+/// The holder identity of a `NodeOp` (`<ns>/<name>@<uid>`, `OpRef::cordoned_by`), as its locks
+/// record it; empty for an object without namespace, name or uid, which holds nothing.
+pub(crate) fn identity(op: &NodeOp) -> String {
+    kairos_core::nodeop::OpRef::of(op)
+        .map(|r| r.cordoned_by())
+        .unwrap_or_default()
+}
 
 /// Takes every lock of `acquire`. Returns false, having taken what it could, when one of them
 /// cannot be taken now (another operation was faster): the plan must not be applied.

@@ -8,21 +8,18 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
-use kairos_api::names::{
-    ANNOTATION_CORDONED_BY, ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODEOP_UID,
-};
+use kairos_api::names::{ANNOTATION_CORDONED_BY, LABEL_NODEOP_UID};
 use kairos_api::v1alpha1::NodePhase;
 use kairos_api::{NodeOp, NodeOpTarget};
 use kairos_core::nodeop::job::label_value;
-use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodeLock, NodePod, Observed, Target};
+use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodePod, Observed, Target};
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::State;
-use crate::controllers::identity;
+use super::locks::{identity, node_lock};
 use crate::error::{Error, Result};
 
 /// Whether `obj` is in `namespace` and carries `uid_label`, the operation's uid label value.
@@ -33,23 +30,6 @@ fn of_op<K: Resource>(obj: &K, namespace: &str, uid_label: &str) -> bool {
             .as_ref()
             .and_then(|l| l.get(LABEL_NODEOP_UID))
             .is_some_and(|v| v == uid_label)
-}
-
-/// A node lock as the planner sees it, from its Lease.
-pub(crate) fn node_lock(lease: &Lease) -> Option<(String, NodeLock)> {
-    let node = lease.annotations().get(ANNOTATION_LOCK_NODE)?.clone();
-    let holder = lease.spec.as_ref()?.holder_identity.clone()?;
-    let control_plane = lease
-        .annotations()
-        .get(ANNOTATION_LOCK_CONTROL_PLANE)
-        .is_some_and(|v| v == "true");
-    Some((
-        node,
-        NodeLock {
-            holder,
-            control_plane,
-        },
-    ))
 }
 
 /// Observes the world of one `NodeOp`; decides nothing.
