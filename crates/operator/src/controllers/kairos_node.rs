@@ -23,7 +23,6 @@ use serde_json::json;
 use crate::context::Context;
 use crate::controllers::Caches;
 use crate::error::{Error, Result};
-use crate::permissions::warn_unless_forbidden;
 
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "kairosnode";
@@ -249,7 +248,5 @@ fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
 
 /// Decides when to retry a failed reconcile.
 pub(crate) fn error_policy(kn: Arc<KairosNode>, error: &Error, state: Arc<State>) -> Action {
-    state.ctx.metrics.failure(CONTROLLER, error.category());
-    warn_unless_forbidden!(error, kairosnode = %kn.name_any(), error = %error, "reconcile failed");
-    Action::requeue(state.retries.failed(&super::retry::key(kn.as_ref()), error))
+    super::retry::failed(&state.ctx, &state.retries, CONTROLLER, kn.as_ref(), error)
 }

@@ -22,14 +22,12 @@ use kairos_api::NodeOp;
 use kairos_core::nodeop::{self, RebootOnly, Verifier};
 use kairos_core::upgrade::upgrade_target;
 use kairos_core::upgrade_verifier::UpgradeVerifier;
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::controllers::Caches;
 use crate::controllers::retry;
 use crate::error::{Error, Result};
-use crate::permissions::warn_unless_forbidden;
 
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "nodeop";
@@ -92,13 +90,7 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
 
 /// Decides when to retry a failed reconcile.
 pub(crate) fn error_policy(op: Arc<NodeOp>, error: &Error, state: Arc<State>) -> Action {
-    state.ctx.metrics.failure(CONTROLLER, error.category());
-    if error.is_conflict() {
-        tracing::debug!(nodeop = %op.name_any(), error = %error, "reconcile raced a write; planning again");
-    } else {
-        warn_unless_forbidden!(error, nodeop = %op.name_any(), error = %error, "reconcile failed");
-    }
-    Action::requeue(state.retries.failed(&retry::key(op.as_ref()), error))
+    retry::failed(&state.ctx, &state.retries, CONTROLLER, op.as_ref(), error)
 }
 
 /// The [`Verifier`] of `op`: the upgrade verifier for upgrade `NodeOp`s, else reboot-only.

@@ -15,7 +15,6 @@ use kube::runtime::controller::Action;
 use crate::context::Context;
 use crate::controllers::Caches;
 use crate::error::{Error, Result};
-use crate::permissions::warn_unless_forbidden;
 
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "nodeopupgrade";
@@ -125,11 +124,11 @@ pub(crate) fn error_policy(
     error: &Error,
     state: Arc<State>,
 ) -> Action {
-    state.ctx.metrics.failure(CONTROLLER, error.category());
-    warn_unless_forbidden!(error, nodeopupgrade = %upgrade.name_any(), error = %error, "reconcile failed");
-    Action::requeue(
-        state
-            .retries
-            .failed(&super::retry::key(upgrade.as_ref()), error),
+    super::retry::failed(
+        &state.ctx,
+        &state.retries,
+        CONTROLLER,
+        upgrade.as_ref(),
+        error,
     )
 }

@@ -2,7 +2,7 @@
 //! (a conflict at once, an API hiccup in a second, a refusal in half a minute, an object that
 //! makes no sense in a minute) up to five minutes, with jitter, starting over after a success.
 //! So a bug is not retried every few seconds forever, and replicas and objects do not retry in
-//! step. Pure apart from a lock; no I/O.
+//! step. Pure apart from a lock and the failure log line; no I/O.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,6 +41,30 @@ impl Retries {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures.remove(key);
     }
+}
+
+/// What every controller does with a failed reconcile of `obj`: counts it on the metrics, logs
+/// it (a conflict, routine, in one DEBUG line; a refusal, already reported by `permissions`, at
+/// DEBUG; anything else at WARN) and says when to try again.
+pub(crate) fn failed<K>(
+    ctx: &crate::context::Context,
+    retries: &Retries,
+    controller: &'static str,
+    obj: &K,
+    error: &Error,
+) -> kube::runtime::controller::Action
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    ctx.metrics.failure(controller, error.category());
+    let kind = K::kind(&());
+    let key = key(obj);
+    if error.is_conflict() {
+        tracing::debug!(%kind, object = %key, "reconcile raced another write; planning again");
+    } else {
+        crate::permissions::warn_unless_forbidden!(error, %kind, object = %key, error = %error, "reconcile failed");
+    }
+    kube::runtime::controller::Action::requeue(retries.failed(&key, error))
 }
 
 /// The key of an object for [`Retries`]: `<namespace>/<name>`.
