@@ -631,6 +631,64 @@ async fn agent_wrong_audience_refused() {
     .unwrap_or_else(|e| panic!("{e}\n{}", all_logs(&c, &op, &[&n])));
 }
 
+const TOKEN_REVIEWS: &str = "kairos_report_token_reviews_total";
+
+#[tokio::test]
+async fn agent_token_of_a_deleted_pod_is_refused_within_a_minute() {
+    let (c, op) = setup("agent-deleted-pod").await;
+    let n = c
+        .add_node(SimNode::worker(
+            "gone-1",
+            ReleaseFixture::ubuntu_k3s("v3.5.0"),
+        ))
+        .await
+        .expect("node");
+    let id = c
+        .start_agent(&n, &op, &["--heartbeat", "1s"])
+        .await
+        .expect("agent");
+    wait_for(SETTLE, || async {
+        status_of(&c, n.name()).await.filter(|s| shows(s, &n))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", all_logs(&c, &op, &[&n])));
+
+    // Steady state: reports keep coming, each answered from the cached token check.
+    let reviews = op.metric(TOKEN_REVIEWS).await.expect("reviews");
+    let accepted = op.metric(ACCEPTED).await.expect("accepted");
+    wait_for(SETTLE, || async {
+        (op.metric(ACCEPTED).await.ok()? >= accepted + 3.0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", all_logs(&c, &op, &[&n])));
+    assert_eq!(
+        op.metric(TOKEN_REVIEWS).await.expect("reviews"),
+        reviews,
+        "no TokenReview per report at steady state"
+    );
+
+    // The pod the token is bound to goes: the same token is refused within a minute.
+    let refused = op.metric(UNAUTHENTICATED).await.expect("refused");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.client(), NS);
+    pods.delete(&id.pod, &kube::api::DeleteParams::default().grace_period(0))
+        .await
+        .expect("the agent pod is deleted");
+    let deleted = Instant::now();
+    wait_for(Duration::from_secs(60), || async {
+        (op.metric(UNAUTHENTICATED).await.ok()? > refused).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", all_logs(&c, &op, &[&n])));
+    eprintln!("refused {:?} after the pod was deleted", deleted.elapsed());
+    wait_for(SETTLE, || async {
+        n.agent_logs()
+            .contains("the operator refused this agent")
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", n.agent_logs()));
+}
+
 #[tokio::test]
 async fn agent_malformed_release_reported() {
     let (c, op) = setup("agent-malformed").await;

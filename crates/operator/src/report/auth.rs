@@ -1,6 +1,7 @@
 //! Authentication of node agents: the [`Authenticator`] trait, its TokenReview implementation
 //! (I/O: TokenReview create, Pod get), the pure judgement of a TokenReview answer ([`judge`]),
-//! and a bounded cache keyed by the token's SHA-256 ([`Cached`]).
+//! and a bounded cache keyed by the token's SHA-256, trusted while the token's pod lives
+//! ([`Cached`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::metrics::ReportMetrics;
+use super::pods::{LivePods, PodState, UNVOUCHED_FOR};
 
 /// TokenReview extra naming the node the token's pod is bound to (Kubernetes 1.30+).
 pub const EXTRA_NODE_NAME: &str = "authentication.kubernetes.io/node-name";
@@ -27,6 +29,9 @@ pub const EXTRA_POD_UID: &str = "authentication.kubernetes.io/pod-uid";
 pub struct Identity {
     /// The Node the agent's pod runs on; it may report for this node only.
     pub node_name: String,
+    /// The UID of the pod the token is bound to, when known: a cached check of the token is
+    /// trusted only while that pod lives ([`LivePods`]).
+    pub pod_uid: Option<String>,
 }
 
 /// Why a token was not accepted.
@@ -109,6 +114,12 @@ pub fn judge(
     }
 }
 
+/// The UID of the pod a TokenReview answer says the token is bound to, if it says. Pure.
+pub fn bound_pod_uid(status: &TokenReviewStatus) -> Option<String> {
+    let values = status.user.as_ref()?.extra.as_ref()?.get(EXTRA_POD_UID)?;
+    values.first().filter(|v| !v.is_empty()).cloned()
+}
+
 /// Authenticates with the API server's TokenReview, then resolves the pod's node if needed.
 #[derive(Clone)]
 pub struct TokenReviewAuthenticator {
@@ -154,6 +165,7 @@ impl Authenticator for TokenReviewAuthenticator {
         let status = answer.status.unwrap_or_default();
         let binding = judge(&status, audience, &self.namespace, &self.service_account)
             .map_err(AuthError::Unauthenticated)?;
+        let mut pod_uid = bound_pod_uid(&status);
         let node_name = match binding {
             Binding::Node(node) => node,
             Binding::Pod { name, uid } => {
@@ -169,34 +181,41 @@ impl Authenticator for TokenReviewAuthenticator {
                         "the bound pod {name} was replaced (its UID changed)"
                     )));
                 }
+                pod_uid = pod.metadata.uid.clone();
                 pod.spec.and_then(|s| s.node_name).ok_or_else(|| {
                     AuthError::Unauthenticated(format!("the bound pod {name} is not scheduled"))
                 })?
             }
         };
-        Ok(Identity { node_name })
+        Ok(Identity { node_name, pod_uid })
     }
 }
 
 /// Caches successful authentications by the SHA-256 of the token, for `ttl` or until the
-/// token's own `exp` claim, whichever comes first. Bounded: at most `capacity` entries.
+/// token's own `exp` claim, whichever comes first, and only while the token's pod lives
+/// ([`LivePods`]; [`UNVOUCHED_FOR`] when that is not known). Bounded: at most `capacity`
+/// entries.
 ///
 /// A projected token is rotated by the kubelet after about 80% of its lifetime (8 minutes for
-/// 600 s tokens), so at steady state each agent costs one TokenReview per token, not per report.
+/// 600 s tokens), so at steady state each agent costs one TokenReview per token, not per report;
+/// a token whose pod was deleted is reviewed again (and refused) at its next report.
 pub struct Cached<A> {
     inner: A,
     ttl: Duration,
     capacity: usize,
-    entries: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
+    pods: LivePods,
+    /// Token hash -> (identity, valid until, checked at).
+    entries: Mutex<HashMap<[u8; 32], (Identity, Instant, Instant)>>,
 }
 
 impl<A> Cached<A> {
-    /// Wraps `inner`.
-    pub fn new(inner: A, ttl: Duration, capacity: usize) -> Self {
+    /// Wraps `inner`; `pods` vouches for the cached answers' pods.
+    pub fn new(inner: A, ttl: Duration, capacity: usize, pods: LivePods) -> Self {
         Self {
             inner,
             ttl,
             capacity: capacity.max(1),
+            pods,
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -206,10 +225,13 @@ impl<A> Cached<A> {
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries
-            .get(key)
-            .filter(|(_, until)| *until > now)
-            .map(|(id, _)| id.clone())
+        let (identity, _, checked) = entries.get(key).filter(|(_, until, _)| *until > now)?;
+        let trusted = match self.pods.state(identity.pod_uid.as_deref()) {
+            PodState::Live => true,
+            PodState::Gone => false,
+            PodState::Unknown => now.saturating_duration_since(*checked) < UNVOUCHED_FOR,
+        };
+        trusted.then(|| identity.clone())
     }
 
     fn store(&self, key: [u8; 32], identity: Identity, until: Instant, now: Instant) {
@@ -218,15 +240,19 @@ impl<A> Cached<A> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= self.capacity {
-            entries.retain(|_, (_, until)| *until > now);
+            entries.retain(|_, (_, until, _)| *until > now);
         }
         if entries.len() >= self.capacity {
             // Still full of live entries: drop the one that expires first.
-            if let Some(oldest) = entries.iter().min_by_key(|(_, (_, u))| *u).map(|(k, _)| *k) {
+            if let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, (_, u, _))| *u)
+                .map(|(k, _)| *k)
+            {
                 entries.remove(&oldest);
             }
         }
-        entries.insert(key, (identity, until));
+        entries.insert(key, (identity, until, now));
     }
 }
 

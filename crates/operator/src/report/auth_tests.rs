@@ -123,10 +123,28 @@ impl Authenticator for Counting {
         match token.strip_prefix("good-") {
             Some(node) => Ok(Identity {
                 node_name: node.to_owned(),
+                pod_uid: Some(pod_uid(node)),
             }),
             None => Err(AuthError::Unauthenticated("bad token".into())),
         }
     }
+}
+
+/// The UID of the pod a `good-<node>` token is bound to.
+fn pod_uid(node: &str) -> String {
+    format!("pod-{}", node.split('-').next().unwrap_or(node))
+}
+
+/// A synced pod watch that has seen the pods of `nodes`.
+fn live(nodes: &[&str]) -> LivePods {
+    use kube::runtime::watcher::Event;
+    let pods = LivePods::default();
+    pods.apply(Ok(Event::Init));
+    for n in nodes {
+        pods.apply(Ok(Event::InitApply(Some(pod_uid(n)))));
+    }
+    pods.apply(Ok(Event::InitDone));
+    pods
 }
 
 fn counting() -> Counting {
@@ -137,7 +155,7 @@ fn counting() -> Counting {
 
 #[tokio::test(start_paused = true)]
 async fn cache_answers_repeated_tokens_without_a_review_until_the_ttl() {
-    let cached = Cached::new(counting(), Duration::from_secs(300), 100);
+    let cached = Cached::new(counting(), Duration::from_secs(300), 100, live(&["n1"]));
     for _ in 0..10 {
         let id = cached.authenticate("good-n1").await.unwrap();
         assert_eq!(id.node_name, "n1");
@@ -150,7 +168,7 @@ async fn cache_answers_repeated_tokens_without_a_review_until_the_ttl() {
 
 #[tokio::test(start_paused = true)]
 async fn cache_never_keeps_rejections() {
-    let cached = Cached::new(counting(), Duration::from_secs(300), 100);
+    let cached = Cached::new(counting(), Duration::from_secs(300), 100, live(&["n1"]));
     for _ in 0..3 {
         assert!(cached.authenticate("evil").await.is_err());
     }
@@ -159,7 +177,12 @@ async fn cache_never_keeps_rejections() {
 
 #[tokio::test(start_paused = true)]
 async fn cache_is_bounded() {
-    let cached = Cached::new(counting(), Duration::from_secs(300), 4);
+    let cached = Cached::new(
+        counting(),
+        Duration::from_secs(300),
+        4,
+        live(&["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9"]),
+    );
     for i in 0..10 {
         cached.authenticate(&format!("good-n{i}")).await.unwrap();
     }
@@ -167,6 +190,48 @@ async fn cache_is_bounded() {
     // The most recent token is still cached.
     cached.authenticate("good-n9").await.unwrap();
     assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cached_token_is_reviewed_again_once_its_pod_is_gone() {
+    use kube::runtime::watcher::Event;
+    let pods = live(&["n1", "n2"]);
+    let cached = Cached::new(counting(), Duration::from_secs(600), 100, pods.clone());
+    cached.authenticate("good-n1").await.unwrap();
+    cached.authenticate("good-n2").await.unwrap();
+    tokio::time::advance(Duration::from_secs(120)).await;
+    cached.authenticate("good-n1").await.unwrap();
+    assert_eq!(
+        cached.inner.calls.load(Ordering::SeqCst),
+        2,
+        "live pods vouch"
+    );
+    pods.apply(Ok(Event::Delete(Some(pod_uid("n1")))));
+    cached.authenticate("good-n1").await.unwrap();
+    cached.authenticate("good-n2").await.unwrap();
+    assert_eq!(
+        cached.inner.calls.load(Ordering::SeqCst),
+        3,
+        "only the deleted pod's token is reviewed again"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_synced_pod_watch_a_cached_token_is_trusted_for_a_bounded_time() {
+    let cached = Cached::new(
+        counting(),
+        Duration::from_secs(600),
+        100,
+        LivePods::default(),
+    );
+    cached.authenticate("good-n1").await.unwrap();
+    tokio::time::advance(UNVOUCHED_FOR - Duration::from_secs(1)).await;
+    cached.authenticate("good-n1").await.unwrap();
+    assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 1);
+    tokio::time::advance(Duration::from_secs(2)).await;
+    cached.authenticate("good-n1").await.unwrap();
+    assert_eq!(cached.inner.calls.load(Ordering::SeqCst), 2);
+    assert!(UNVOUCHED_FOR + Duration::from_secs(10) <= Duration::from_secs(60));
 }
 
 #[test]
@@ -191,7 +256,7 @@ fn token_lifetime_reads_the_exp_claim() {
 /// Simulates one agent for a day: the kubelet rotates its 600 s projected token every 480 s
 /// (80% of its life), and the agent reports every `heartbeat`. Returns (reports, reviews).
 async fn one_day(heartbeat: u64) -> (u64, usize) {
-    let cached = Cached::new(counting(), Duration::from_secs(600), 100);
+    let cached = Cached::new(counting(), Duration::from_secs(600), 100, live(&["n1"]));
     let mut reports = 0;
     for t in (0..86_400).step_by(usize::try_from(heartbeat).unwrap()) {
         let token = format!("good-n1-{}", t / 480);

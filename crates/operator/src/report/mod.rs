@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod certs;
 pub mod metrics;
+pub mod pods;
 pub mod service;
 pub mod store;
 pub mod sweep;
@@ -33,7 +34,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 pub use metrics::ReportMetrics;
 
-/// How long a successful token check is trusted (capped by the token's own expiry).
+/// How long a successful token check is trusted (capped by the token's own expiry, and only
+/// while the token's pod lives: see [`pods`]).
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(600);
 /// How many token checks are cached at most (one per agent at steady state).
 pub const TOKEN_CACHE_CAPACITY: usize = 16_384;
@@ -138,7 +140,14 @@ pub async fn serve(
         config.agent_service_account.clone(),
         metrics.clone(),
     );
-    let auth = auth::Cached::new(reviewer, TOKEN_CACHE_TTL, TOKEN_CACHE_CAPACITY);
+    let pods = pods::LivePods::default();
+    tokio::spawn(pods::watch(
+        client.clone(),
+        config.namespace.clone(),
+        pods.clone(),
+        stop_rx.clone(),
+    ));
+    let auth = auth::Cached::new(reviewer, TOKEN_CACHE_TTL, TOKEN_CACHE_CAPACITY, pods);
     let report = service::ReportServer::new(
         auth,
         store.clone(),

@@ -41,7 +41,12 @@ async fn start_with_clock(store: Arc<MemStore>, clock: fn() -> Timestamp) -> Har
         "kairos-node-agent".into(),
         metrics.clone(),
     );
-    let auth = Cached::new(reviewer, Duration::from_secs(600), 100);
+    let auth = Cached::new(
+        reviewer,
+        Duration::from_secs(600),
+        100,
+        super::pods::LivePods::default(),
+    );
     let cache = Arc::new(NodeCache::default());
     let service = ReportServer::new(
         auth,
