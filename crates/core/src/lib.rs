@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod conditions;
+pub mod gates;
 pub mod hash;
 pub mod kairos_node;
 pub mod node_labels;
