@@ -1,6 +1,7 @@
 //! Gates that hold new starts of an operation while nodes in flight finish: maintenance
-//! windows ([`window`]) and pacing between nodes ([`pacing`]). Pure: each gate takes what was
-//! observed and `now`.
+//! windows ([`window`]), pacing between nodes ([`pacing`]) and Prometheus alerts ([`alerts`]).
+//! Pure: each gate takes what was observed and `now`.
 
+pub mod alerts;
 pub mod pacing;
 pub mod window;
