@@ -429,3 +429,62 @@ fn kind_not_served_is_refused() {
         "apiVersion",
     );
 }
+
+#[test]
+fn gates_in_their_documented_shape_are_accepted() {
+    let schemas = Schemas::load();
+    let gates = json!({
+        "window": {"days": ["saturday", "sun", "0"], "startTime": "22:00", "endTime": "4:30", "timeZone": "Europe/Berlin"},
+        "postCompleteDelay": "1h30m",
+        "blockingPodSelector": {"matchLabels": {"app": "backup"}},
+        "alertGate": {"alertNames": "KubeNodeNotReady|etcd.*", "firingOnly": false},
+    });
+    for base in [nodeop(), nodeop_upgrade()] {
+        let mut object = base;
+        for (k, v) in gates.as_object().expect("an object") {
+            spec(&mut object).insert(k.clone(), v.clone());
+        }
+        assert_eq!(schemas.validate(&object), Ok(()), "{object}");
+    }
+    let mut object = nodeop();
+    spec(&mut object).insert("resources".into(), json!({"limits": {"cpu": "1"}}));
+    spec(&mut object).insert("rebootResources".into(), json!({}));
+    assert_eq!(schemas.validate(&object), Ok(()), "{object}");
+}
+
+#[test]
+fn gates_that_make_no_sense_are_refused_naming_the_field() {
+    for base in [nodeop(), nodeop_upgrade()] {
+        let window = |w: Value| move |o: &mut Value| o["spec"]["window"] = w;
+        assert_refused(
+            base.clone(),
+            window(json!({"days": ["funday"], "startTime": "01:00", "endTime": "02:00"})),
+            "days",
+        );
+        assert_refused(
+            base.clone(),
+            window(json!({"startTime": "25:00", "endTime": "02:00"})),
+            "startTime",
+        );
+        assert_refused(
+            base.clone(),
+            window(json!({"startTime": "01:00", "endTime": "noon"})),
+            "endTime",
+        );
+        assert_refused(
+            base.clone(),
+            window(json!({"startTime": "01:00"})),
+            "endTime",
+        );
+        assert_refused(
+            base.clone(),
+            |o| o["spec"]["postCompleteDelay"] = json!("5 minutes"),
+            "postCompleteDelay",
+        );
+        assert_refused(
+            base.clone(),
+            |o| o["spec"]["alertGate"] = json!({"alertNames": ""}),
+            "alertNames",
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! Version `v1alpha1` of the `operator.kairos.io` API. Declarations only: no I/O.
 
 mod common;
+#[allow(unreachable_pub)]
+mod gates;
 // The `KubeSchema` derive emits a private copy of each struct for its schema, which trips
 // `unreachable_pub`; the types themselves are re-exported below.
 #[allow(unreachable_pub)]
@@ -13,6 +15,7 @@ mod nodeop_target;
 mod nodeop_upgrade;
 
 pub use common::{NodePhase, NodeStatus, OperationPhase};
+pub use gates::{AlertGate, MaintenanceWindow, WINDOW_DAYS};
 pub use kairos_node::{
     BootState, KairosInfo, KairosNode, KairosNodeSpec, KairosNodeStatus, OsInfo, UpgradeState,
     UpgradeStatus,

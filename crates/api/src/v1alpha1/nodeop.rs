@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::LocalObjectReference;
+use k8s_openapi::api::core::v1::{LocalObjectReference, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{NodeStatus, OperationPhase, conditions_schema};
+use super::gates::{AlertGate, MaintenanceWindow, duration_rule};
 
 /// Desired state of a `NodeOp`: what to run, where, and how carefully.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -109,6 +110,42 @@ pub struct NodeOpSpec {
     /// that ends with a termination message means "skip this node" (recorded as Skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight: Option<Preflight>,
+
+    /// Start nodes only while this maintenance window is open (system-upgrade-controller's Plan
+    /// `window`); nodes in flight finish. While it is closed the `Held` condition says until
+    /// when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<MaintenanceWindow>,
+
+    /// Wait this long after a node finishes before the next one starts (`90s`, `5m`,
+    /// `1h30m`): canary pacing, as system-upgrade-controller's `postCompleteDelay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = duration_rule("postCompleteDelay"))]
+    pub post_complete_delay: Option<String>,
+
+    /// A node running a pod that matches this selector (any namespace) does not start until
+    /// the pod is gone, as kured's blocking pods; other nodes may go first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocking_pod_selector: Option<LabelSelector>,
+
+    /// Hold new starts while a matching Prometheus alert is active (needs the operator's
+    /// `--prometheus-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_gate: Option<AlertGate>,
+
+    /// Resources of the Job's container. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Resources of the preflight pod. Default: 200m CPU and 128Mi memory, as requests and
+    /// limits; `{}` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight_resources: Option<ResourceRequirements>,
+
+    /// Resources of the reboot pod. Default: 200m CPU and 128Mi memory, as requests and
+    /// limits; `{}` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_resources: Option<ResourceRequirements>,
 }
 
 /// How a node is drained before its Job runs (the options of `kubectl drain`).

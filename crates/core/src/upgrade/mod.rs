@@ -150,6 +150,13 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         uncordon_on_failure: Some(input.uncordon_on_failure),
         paused: None,
         preflight,
+        window: None,
+        post_complete_delay: None,
+        blocking_pod_selector: None,
+        alert_gate: None,
+        resources: None,
+        preflight_resources: None,
+        reboot_resources: None,
     }
 }
 
