@@ -135,22 +135,4 @@ pub use reason::Reason;
 pub use verify::{RebootOnly, Verdict, Verifier};
 
 #[cfg(test)]
-mod fake_cluster;
-#[cfg(test)]
-mod fixtures;
-#[cfg(test)]
-mod proptests;
-#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_convert;
-#[cfg(test)]
-mod tests_drain;
-#[cfg(test)]
-mod tests_engine;
-#[cfg(test)]
-mod tests_parts;
-#[cfg(test)]
-mod tests_seed;
-#[cfg(test)]
-mod tests_verify;

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::fixtures::*;
-use super::job::{self, Role};
-use super::order::matches;
-use super::plan::{Config, OpRef};
+use crate::nodeop::job::{self, Role};
+use crate::nodeop::order::matches;
+use crate::nodeop::{Config, OpRef};
 
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
@@ -218,15 +218,15 @@ fn selectors_follow_kubernetes_semantics() {
 #[test]
 fn a_job_never_runs_forever() {
     use super::fixtures::{op_ref, spec};
-    let config = super::Config::default();
-    let job = super::job::build_job(&op_ref(), &spec(), "n1", &config);
+    let config = crate::nodeop::Config::default();
+    let job = crate::nodeop::job::build_job(&op_ref(), &spec(), "n1", &config);
     assert_eq!(
         job.spec.as_ref().unwrap().active_deadline_seconds,
         Some(3600)
     );
     let mut limited = spec();
     limited.job_timeout_seconds = Some(120);
-    let job = super::job::build_job(&op_ref(), &limited, "n1", &config);
+    let job = crate::nodeop::job::build_job(&op_ref(), &limited, "n1", &config);
     assert_eq!(
         job.spec.as_ref().unwrap().active_deadline_seconds,
         Some(120)
@@ -235,7 +235,7 @@ fn a_job_never_runs_forever() {
 
 #[test]
 fn stages_keep_each_nodes_order_and_every_nodeless_action_in_place() {
-    use super::plan::{Action, stages};
+    use crate::nodeop::{Action, stages};
     let cordon = |n: &str| Action::Cordon {
         node: n.into(),
         cordoned_by: "o".into(),
