@@ -13,7 +13,7 @@ use kairos_api::names::{GROUP, LABEL_NODE, LABEL_NODEOP, LABEL_ROLE, VERSION};
 use kairos_api::v1alpha1::NodeOpSpec;
 use sha2::{Digest, Sha256};
 
-use super::plan::{Config, OpRef};
+use super::model::{Config, OpRef};
 
 /// Label carrying the `NodeOp`'s UID on every object of the engine: `observe` selects by it,
 /// since names may be shared by `NodeOp`s of different namespaces.

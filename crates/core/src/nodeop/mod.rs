@@ -113,10 +113,13 @@
 //! into these views (`NodeInfo::from_node`, `JobInfo::from_job`, `EnginePod::from_pod`,
 //! `NodePod::from_pod`).
 
+mod actions;
+mod context;
 pub mod convert;
 pub mod drain;
 pub mod job;
 pub mod lock;
+mod model;
 pub mod order;
 pub mod plan;
 pub mod reason;
@@ -125,12 +128,13 @@ pub mod status;
 mod step;
 pub mod verify;
 
+pub use actions::{Acquire, Action, Event, Plan, TargetWrite, stages};
 pub use lock::{Limits, NodeLock};
-pub use plan::{
-    Acquire, Action, Config, EnginePod, EngineRole, Event, JobCondition, JobInfo, NodeInfo,
-    NodePod, Observed, OpRef, Plan, PlanError, PodPhase, Target, TargetWrite, plan, plan_with,
-    stages,
+pub use model::{
+    Config, EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef,
+    PlanError, PodPhase, Target,
 };
+pub use plan::{plan, plan_with};
 pub use reason::Reason;
 pub use verify::{RebootOnly, Verdict, Verifier};
 

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kairos_api::names::CONTROL_PLANE_LABELS;
 use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
 
-use super::plan::NodeInfo;
+use super::model::NodeInfo;
 
 /// Message of a `NodeOp` that matched no node.
 pub const NO_MATCH_MESSAGE: &str = "no node matches the NodeOp's targetNodes/nodeSelector";

@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kairos_api::v1alpha1::{NodePhase, NodeStatus};
 
+use super::actions::{Acquire, Action};
+use super::context::{Ctx, Out};
 use super::job::{self, Role};
 use super::lock::{self, NodeLock};
+use super::model::NodeInfo;
 use super::order::{self, Hold};
-use super::plan::{Acquire, Action, NodeInfo, keeps_cordon};
 use super::reason::Reason;
-use super::step::{Ctx, Out, advance, enter, entry_event, next_phase, uncordon};
+use super::step::{advance, enter, entry_event, next_phase, uncordon};
 
 /// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
 /// and finally uncordons and releases the finished nodes this operation still holds.
@@ -124,6 +126,12 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
             out.actions.push(release(c, name));
         }
     }
+}
+
+/// Whether a finished node keeps this operation's cordon: only when it failed (or rolled
+/// back) and `uncordonOnFailure` is off.
+fn keeps_cordon(phase: NodePhase, uncordon_on_failure: bool) -> bool {
+    phase.is_failure() && !uncordon_on_failure
 }
 
 /// Releases this operation's lock of `node`.
