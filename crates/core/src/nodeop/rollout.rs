@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use kairos_api::v1alpha1::{NodePhase, NodeStatus};
 
 use super::actions::{Acquire, Action};
+use super::build::{self, Role};
 use super::context::{Ctx, Out};
-use super::job::{self, Role};
 use super::lock::{self, NodeLock};
 use super::model::NodeInfo;
 use super::order::{self, Hold};
@@ -187,7 +187,7 @@ fn started_unrecorded(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>) -> Vec<Stri
         .observed
         .jobs
         .iter()
-        .filter(|j| j.name == job::object_name(c.op, &j.node, Role::Job))
+        .filter(|j| j.name == build::object_name(c.op, &j.node, Role::Job))
         .map(|j| j.node.as_str());
     let cordoned = c
         .observed
@@ -231,7 +231,7 @@ pub(crate) fn cleanup(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &m
             c.now,
         );
     }
-    let ns = job::namespace(c.op, c.config);
+    let ns = build::namespace(c.op, c.config);
     let obs = c.observed;
     for j in obs.jobs.iter().filter(|j| !j.deleting) {
         out.actions.push(Action::DeleteJob {

@@ -8,9 +8,9 @@ use k8s_openapi::jiff::Timestamp;
 use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
 
 use super::actions::Action;
+use super::build::{self, Role};
 use super::context::{Ctx, Out};
 use super::drain;
-use super::job::{self, Role};
 use super::model::{JobCondition, NodeInfo, PodPhase};
 use super::reason::Reason;
 use super::verify::Verdict;
@@ -92,7 +92,7 @@ pub(crate) fn entry_event(c: &Ctx, name: &str, to: NodePhase, out: &mut Out) {
     let (reason, msg) = match to {
         NodePhase::Draining => (Reason::DrainStarted, format!("draining node {name}")),
         NodePhase::Running => {
-            let job = job::object_name(c.op, name, Role::Job);
+            let job = build::object_name(c.op, name, Role::Job);
             (
                 Reason::JobCreated,
                 format!("running Job {job} on node {name}"),
@@ -139,7 +139,7 @@ pub(crate) fn advance(c: &Ctx, name: &str, st: &mut NodeStatus, out: &mut Out) {
 }
 
 fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
-    let pod_name = job::object_name(c.op, &node.name, Role::Preflight);
+    let pod_name = build::object_name(c.op, &node.name, Role::Preflight);
     let pod = c.engine_pod(&pod_name);
     if let Some(p) = pod.filter(|p| p.phase.is_finished()) {
         let said = p.termination_message.as_deref().map(str::trim);
@@ -170,7 +170,7 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
     // cannot start fails the node before anything disruptive, saying why.
     if let Some(why) = pod.and_then(|p| p.cannot_start.as_deref()) {
         out.actions.push(Action::DeletePod {
-            namespace: job::namespace(c.op, c.config),
+            namespace: build::namespace(c.op, c.config),
             name: pod_name.clone(),
         });
         let msg = format!(
@@ -185,7 +185,7 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
         return Flow::Go(NodePhase::Failed, Reason::PreflightFailed, msg);
     }
     if pod.is_none() {
-        let built = job::build_preflight_pod(c.op, c.spec, &node.name, c.config);
+        let built = build::build_preflight_pod(c.op, c.spec, &node.name, c.config);
         out.actions
             .push(Action::CreatePreflightPod(Box::new(built)));
     }
@@ -253,7 +253,7 @@ fn draining(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
 }
 
 fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow {
-    let job_name = job::object_name(c.op, &node.name, Role::Job);
+    let job_name = build::object_name(c.op, &node.name, Role::Job);
     st.job_name = Some(job_name.clone());
     if c.spec.reboot_on_success() && st.boot_id_before.is_none() {
         st.boot_id_before = c.boot_id(node);
@@ -263,7 +263,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
             let msg = format!("Job {job_name} disappeared before its result was read");
             return Flow::Go(NodePhase::Failed, Reason::JobLost, msg);
         }
-        let built = job::build_job(c.op, c.spec, &node.name, c.config);
+        let built = build::build_job(c.op, c.spec, &node.name, c.config);
         out.actions.push(Action::CreateJob(Box::new(built)));
         return Flow::Wait(format!("creating Job {job_name}"));
     };
@@ -276,7 +276,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
                 if let Some(detail) = c.verifier.skip_reboot(&node.name, said) {
                     return Flow::Go(NodePhase::Uncordoning, Reason::RebootSkipped, detail);
                 }
-                if let Some(recorded) = said.and_then(job::parse_boot_id) {
+                if let Some(recorded) = said.and_then(build::parse_boot_id) {
                     st.boot_id_before = Some(recorded);
                 }
             }
@@ -303,7 +303,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
             // that cannot start fails the node now, saying why.
             Some(why) => {
                 out.actions.push(Action::DeleteJob {
-                    namespace: job::namespace(c.op, c.config),
+                    namespace: build::namespace(c.op, c.config),
                     name: job_name.clone(),
                 });
                 let msg = format!("Job {job_name} cannot start on node {}: {why}", node.name);
@@ -324,7 +324,7 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
         let msg = format!("node rebooted: boot ID changed from {before} to {now_id}");
         return Flow::Go(NodePhase::Verifying, Reason::Rebooted, msg);
     }
-    let pod_name = job::object_name(c.op, &node.name, Role::Reboot);
+    let pod_name = build::object_name(c.op, &node.name, Role::Reboot);
     let pod = c.engine_pod(&pod_name);
     if c.timed_out(st, c.config.reboot_timeout) {
         let phase = pod.map_or("missing".to_owned(), |p| format!("{:?}", p.phase));
@@ -346,7 +346,7 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
         return Flow::Go(NodePhase::Failed, Reason::RebootTimedOut, msg);
     }
     if pod.is_none() {
-        let built = job::build_reboot_pod(c.op, &node.name, &before, c.config);
+        let built = build::build_reboot_pod(c.op, &node.name, &before, c.config);
         out.actions.push(Action::CreateRebootPod(Box::new(built)));
     }
     Flow::Wait(format!("waiting for a new boot ID (was {before})"))

@@ -93,7 +93,7 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
         return Ok(Action::await_change());
     }
     let op_ref = nodeop::OpRef::of(&op).map_err(|e| Error::Invalid(e.to_string()))?;
-    let job_namespace = nodeop::job::namespace(&op_ref, &state.engine);
+    let job_namespace = nodeop::build::namespace(&op_ref, &state.engine);
     let observed = observe::observe(state, &op, &op_ref.uid, &job_namespace).await?;
     let in_flight = observed
         .targets

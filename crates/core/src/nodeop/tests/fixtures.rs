@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use kairos_api::names::CONTROL_PLANE_LABELS;
 use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, NodePhase};
 
-use crate::nodeop::job::{self, Role};
+use crate::nodeop::build::{self, Role};
 use crate::nodeop::lock::NodeLock;
 use crate::nodeop::{
     Acquire, Action, Config, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef, Plan,
@@ -72,7 +72,7 @@ pub(super) fn observed(nodes: Vec<NodeInfo>) -> Observed {
 }
 
 pub(super) fn job_name(node: &str) -> String {
-    job::object_name(&op_ref(), node, Role::Job)
+    build::object_name(&op_ref(), node, Role::Job)
 }
 
 pub(super) fn job(node: &str, condition: Option<JobCondition>) -> JobInfo {

@@ -14,7 +14,7 @@ use kairos_api::names::{
     LABEL_NODEOP_UID,
 };
 use kairos_core::nodeop::Acquire;
-use kairos_core::nodeop::job::label_value;
+use kairos_core::nodeop::build::label_value;
 use kairos_core::nodeop::lock::{self, NodeLock};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
