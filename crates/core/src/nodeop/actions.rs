@@ -46,8 +46,8 @@ pub struct Acquire {
     pub holder: String,
 }
 
-/// One write the operator must make. Every action is idempotent; see [`plan`](super::plan()) for how each is
-/// applied.
+/// One write the operator must make. Every action is idempotent; see [`plan`](super::plan())
+/// for how each is applied.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Set `spec.unschedulable: true` and the annotation `operator.kairos.io/cordoned-by`.
