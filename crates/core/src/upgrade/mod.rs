@@ -34,10 +34,8 @@
 
 pub mod fit;
 pub mod fleet;
-mod fleet_status;
 pub mod image;
 pub mod node;
-mod node_status;
 pub mod script;
 mod selector;
 pub mod verify;

@@ -9,10 +9,10 @@ use kairos_api::v1alpha1::{
     UpgradeStatus,
 };
 
-use super::ANNOTATION_TARGET_VERSION;
-use super::node::NodeConfig;
-use super::verify::{Verification, verify_upgrade};
-use super::version::versions_equal;
+use super::model::NodeConfig;
+use crate::upgrade::ANNOTATION_TARGET_VERSION;
+use crate::upgrade::verify::{Verification, verify_upgrade};
+use crate::upgrade::version::versions_equal;
 
 pub(crate) fn state_reason(state: UpgradeState) -> &'static str {
     match state {
