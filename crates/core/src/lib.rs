@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod conditions;
 pub mod hash;
+pub mod k8s_names;
 pub mod kairos_node;
 pub mod node_labels;
 pub mod nodeop;

@@ -1,13 +1,10 @@
 //! Unit tests of the `NodeOp` engine's parts: object names, the Job and pod builders, label
 //! selectors. Test-only; no I/O.
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 
 use super::fixtures::*;
 use crate::nodeop::build::{self, Role};
-use crate::nodeop::order::matches;
 use crate::nodeop::{Config, OpRef};
 
 fn is_dns_label(s: &str) -> bool {
@@ -49,6 +46,45 @@ fn names_are_short_readable_and_distinct() {
     assert!(a.starts_with("upgrade-firmware-"));
 }
 
+/// Job and pod names are how a running operation finds its objects again: they must not change
+/// across operator versions.
+#[test]
+fn names_stay_what_they_were() {
+    let long_node = "ip-10-0-0-1.eu-west-1.compute.internal".repeat(5);
+    let cases = [
+        ("op", "w1", Role::Job, "op-w1-492fbf9d"),
+        ("op", "w1", Role::Preflight, "op-w1-preflight-74d290e5"),
+        ("op", "w1", Role::Reboot, "op-w1-reboot-384374fc"),
+        (
+            "op",
+            "ip-10-0-0-1.eu-west-1.compute.internal",
+            Role::Job,
+            "op-ip-10-0-0-1-eu-west-1-compute-internal-b9a7717f",
+        ),
+        (
+            "op",
+            &long_node,
+            Role::Reboot,
+            "op-ip-10-0-0-1-eu-west-1-compute-internalip-10-reboot-22c53c42",
+        ),
+        (
+            "upgrade-firmware.v2",
+            "ip-10-0-0-1.eu-west-1.compute.internal",
+            Role::Preflight,
+            "upgrade-firmware-v2-ip-10-0-0-1-eu-west-1-co-preflight-7ac0cd24",
+        ),
+        (
+            &"upgrade-firmware-".repeat(10),
+            &long_node,
+            Role::Job,
+            "upgrade-firmware-upgrade-f-ip-10-0-0-1-eu-west-1-compu-961d3b31",
+        ),
+    ];
+    for (op, node, role, want) in cases {
+        assert_eq!(build::object_name(&op_named(op), node, role), want);
+    }
+}
+
 proptest! {
     #[test]
     fn names_are_always_valid_dns_labels(
@@ -59,8 +95,8 @@ proptest! {
             let name = build::object_name(&op_named(&op_name), &node, role);
             prop_assert!(is_dns_label(&name), "{}", name);
         }
-        let v = build::label_value(&node);
-        prop_assert!(v.len() <= 63);
+        let v = crate::k8s_names::label_value(&node);
+        prop_assert!(crate::k8s_names::is_label_value(&v), "{}", v);
     }
 }
 
@@ -173,46 +209,6 @@ fn boot_ids_are_parsed_from_termination_messages() {
     assert_eq!(build::parse_boot_id("done"), None);
     let upgrade = format!("kairos-upgrade: up-to-date\nhost already runs v3.6.0\n{BOOT_A}\n");
     assert_eq!(build::parse_boot_id(&upgrade).as_deref(), Some(BOOT_A));
-}
-
-#[test]
-fn selectors_follow_kubernetes_semantics() {
-    let labels = BTreeMap::from([
-        ("a".to_owned(), "1".to_owned()),
-        ("b".to_owned(), "2".to_owned()),
-    ]);
-    let cases = [
-        ("{}", true),
-        ("matchLabels: {a: \"1\"}", true),
-        ("matchLabels: {a: \"2\"}", false),
-        (
-            "matchExpressions: [{key: a, operator: In, values: [\"1\", \"3\"]}]",
-            true,
-        ),
-        (
-            "matchExpressions: [{key: a, operator: NotIn, values: [\"1\"]}]",
-            false,
-        ),
-        (
-            "matchExpressions: [{key: c, operator: NotIn, values: [\"1\"]}]",
-            true,
-        ),
-        ("matchExpressions: [{key: b, operator: Exists}]", true),
-        (
-            "matchExpressions: [{key: b, operator: DoesNotExist}]",
-            false,
-        ),
-        (
-            "{matchLabels: {a: \"1\"}, matchExpressions: [{key: c, operator: Exists}]}",
-            false,
-        ),
-    ];
-    for (yaml, expected) in cases {
-        let sel = serde_yaml::from_str(yaml).unwrap();
-        assert_eq!(matches(&sel, &labels), Ok(expected), "{yaml}");
-    }
-    let bad = serde_yaml::from_str("matchExpressions: [{key: a, operator: In}]").unwrap();
-    assert!(matches(&bad, &labels).is_err());
 }
 
 #[test]

@@ -41,6 +41,26 @@ fn invalid_selector_fails_the_operation() {
 }
 
 #[test]
+fn a_selector_kubernetes_refuses_fails_the_operation() {
+    for expr in [
+        "{key: a, operator: Exists, values: [\"1\"]}",
+        "{key: a, operator: DoesNotExist, values: [\"1\"]}",
+        "{key: a, operator: In, values: []}",
+    ] {
+        let mut s = spec();
+        s.node_selector = serde_yaml::from_str(&format!("matchExpressions: [{expr}]")).unwrap();
+        let p = step(&mut op(s), &observed(vec![node("w1")]), t(0));
+        assert_eq!(p.status.phase, Some(OperationPhase::Failed), "{expr}");
+        let msg = p.status.message.unwrap();
+        assert!(
+            msg.starts_with("failed to select nodes: invalid nodeSelector expression on \"a\""),
+            "{msg}"
+        );
+        assert!(p.actions.is_empty() && p.targets.is_empty(), "{expr}");
+    }
+}
+
+#[test]
 fn targets_are_fixed_at_start_with_control_plane_first_and_operator_node_last() {
     let mut op = op(spec());
     let mut obs = observed(vec![

@@ -52,6 +52,7 @@ pub use kairos_api::names::conditions::SPEC_APPLIED;
 pub use model::{FleetObserved, FleetPlan, ObservedNode, PlanError};
 use status::{Counts, Progress};
 
+use crate::k8s_names;
 use crate::upgrade::fit::misfits;
 use crate::upgrade::version::{image_matches_release, target_version_from_image};
 use crate::upgrade::{
@@ -218,7 +219,7 @@ pub fn plan_fleet(
             }
         }
         report_missing(&mut p, &fixed);
-        let started_hash = annotation(op, ANNOTATION_TARGETS_HASH)
+        let started_hash = k8s_names::annotation(&op.metadata, ANNOTATION_TARGETS_HASH)
             .unwrap_or(&hash)
             .to_owned();
         if started_hash != hash {
@@ -362,7 +363,9 @@ fn candidates<'a>(
     if let Some(sel) = &upgrade.spec.node_selector {
         let mut out = Vec::new();
         for n in nodes {
-            if crate::upgrade::selector::matches(sel, &n.labels)? {
+            let matched = k8s_names::matches(sel, &n.labels)
+                .map_err(|e| format!("invalid nodeSelector: {e}"))?;
+            if matched {
                 out.push(n);
             }
         }
@@ -377,14 +380,6 @@ fn targets_hash(upgrade: &NodeOpUpgrade) -> String {
     let selector = serde_json::to_string(&s.node_selector).unwrap_or_default();
     let flags = format!("{}/{}/{}", s.force, s.upgrade_active, s.upgrade_recovery);
     crate::hash::short_hash(&[&targets, &selector, &flags], 16)
-}
-
-fn annotation<'a>(op: &'a NodeOp, key: &str) -> Option<&'a str> {
-    op.metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
 }
 
 fn build_nodeop(

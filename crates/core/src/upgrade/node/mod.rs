@@ -50,6 +50,8 @@ use status::{
 };
 
 use crate::conditions::{Desired, merge};
+use crate::hash::short_hash;
+use crate::k8s_names;
 use crate::upgrade::fit::misfits;
 use crate::upgrade::image::derive_image;
 use crate::upgrade::version::{is_kairos_version, versions_equal};
@@ -67,9 +69,16 @@ pub fn reported_by_agent(kn: &KairosNode) -> bool {
 }
 
 /// Name of the NodeOp upgrading `node` to `version`: `kn-<node>-<version>` when that is a valid
-/// name of at most 63 characters, otherwise a sanitized form with a hash.
+/// name (a DNS-1123 subdomain) of at most 63 characters, so names derived from it stay short;
+/// otherwise a name made by [`k8s_names::object_name`] from that text and a hash of `node` and
+/// `version`, so distinct inputs keep distinct names.
 pub fn nodeop_name(node: &str, version: &str) -> String {
-    crate::upgrade::object_name(&["kn", node, version.trim()])
+    let parts = ["kn", node, version.trim()];
+    let readable = parts.join("-");
+    if readable.len() <= k8s_names::MAX_DNS_LABEL_LEN && k8s_names::is_dns_subdomain(&readable) {
+        return readable;
+    }
+    k8s_names::object_name(&[&readable], &short_hash(&parts, 8))
 }
 
 /// Plans one reconcile of a KairosNode's upgrade (see the module docs for the rules).

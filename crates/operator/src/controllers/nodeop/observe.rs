@@ -15,7 +15,7 @@ use kairos_api::names::{
 };
 use kairos_api::v1alpha1::NodePhase;
 use kairos_api::{NodeOp, NodeOpTarget};
-use kairos_core::nodeop::build::label_value;
+use kairos_core::k8s_names::label_value;
 use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodeLock, NodePod, Observed, Target};
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;
