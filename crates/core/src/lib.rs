@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod hash;
 pub mod k8s_names;
 pub mod kairos_node;
+pub mod meta;
 pub mod node_labels;
 pub mod nodeop;
 pub mod release;

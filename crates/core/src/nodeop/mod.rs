@@ -132,7 +132,7 @@ pub use actions::{Acquire, Action, Event, Plan, TargetWrite, stages};
 pub use lock::{Limits, NodeLock};
 pub use model::{
     Config, EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef,
-    PlanError, PodPhase, Target,
+    PodPhase, Target,
 };
 pub use plan::{plan, plan_with};
 pub use reason::Reason;

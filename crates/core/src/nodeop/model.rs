@@ -8,6 +8,7 @@ use std::time::Duration;
 use kairos_api::v1alpha1::{NodeOp, NodeStatus};
 
 use super::lock::{Limits, NodeLock};
+use crate::meta::{MissingField, Required};
 
 /// Knobs of the engine that are not part of the `NodeOp` spec (the operator's flags).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,14 +262,6 @@ impl Target {
     }
 }
 
-/// Why [`plan`](super::plan()) could not run.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PlanError {
-    /// The `NodeOp` lacks a field the API server always sets.
-    #[error("failed to plan the NodeOp: metadata field {0} is missing")]
-    MissingMetadata(&'static str),
-}
-
 /// Identity of the `NodeOp` being planned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpRef {
@@ -286,17 +279,14 @@ impl OpRef {
     /// Reads the identity from the `NodeOp`'s metadata.
     ///
     /// # Errors
-    /// [`PlanError::MissingMetadata`] when the namespace, name or uid is missing.
-    pub fn of(op: &NodeOp) -> Result<Self, PlanError> {
-        let m = &op.metadata;
+    /// [`MissingField`] when the namespace, name or uid is missing.
+    pub fn of(op: &NodeOp) -> Result<Self, MissingField> {
+        let m = Required::new(&op.metadata, "the NodeOp");
         Ok(Self {
-            namespace: m
-                .namespace
-                .clone()
-                .ok_or(PlanError::MissingMetadata("namespace"))?,
-            name: m.name.clone().ok_or(PlanError::MissingMetadata("name"))?,
-            uid: m.uid.clone().ok_or(PlanError::MissingMetadata("uid"))?,
-            generation: m.generation,
+            namespace: m.namespace()?.to_owned(),
+            name: m.name()?.to_owned(),
+            uid: m.uid()?.to_owned(),
+            generation: op.metadata.generation,
         })
     }
 

@@ -9,14 +9,15 @@ use kairos_api::v1alpha1::{NodeOp, NodeStatus, OperationPhase};
 
 use super::actions::{Plan, TargetWrite};
 use super::context::{Ctx, Out};
-use super::model::{Config, Observed, OpRef, PlanError};
+use super::model::{Config, Observed, OpRef};
 use super::verify::{RebootOnly, Verifier};
 use super::{order, rollout, status};
+use crate::meta::MissingField;
 
 /// Plans one reconcile of a `NodeOp`.
 ///
 /// # Errors
-/// [`PlanError::MissingMetadata`] when the object lacks its namespace, name or uid.
+/// [`MissingField`] when the object lacks its namespace, name or uid.
 ///
 /// # Guarantees
 /// - The result depends only on the arguments; `now` is used only to stamp transitions and to
@@ -31,7 +32,7 @@ pub fn plan(
     observed: &Observed,
     config: &Config,
     now: Timestamp,
-) -> Result<Plan, PlanError> {
+) -> Result<Plan, MissingField> {
     plan_with(op, observed, config, &RebootOnly, now)
 }
 
@@ -45,7 +46,7 @@ pub fn plan_with(
     config: &Config,
     verifier: &dyn Verifier,
     now: Timestamp,
-) -> Result<Plan, PlanError> {
+) -> Result<Plan, MissingField> {
     let op_ref = OpRef::of(op)?;
     let old = op.status.clone().unwrap_or_default();
     let ctx = Ctx::new(&op_ref, &op.spec, observed, config, verifier, now);

@@ -110,7 +110,7 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
 
     // Plan.
     let plan = node::plan_node(&kn, &observed, ctx.now(), &state.config)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(Error::MissingMetadata)?;
 
     // Apply.
     if plan.delete_kairos_node {

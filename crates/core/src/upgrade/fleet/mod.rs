@@ -49,10 +49,11 @@ use kairos_api::v1alpha1::{
 };
 
 pub use kairos_api::names::conditions::SPEC_APPLIED;
-pub use model::{FleetObserved, FleetPlan, ObservedNode, PlanError};
+pub use model::{FleetObserved, FleetPlan, ObservedNode};
 use status::{Counts, Progress};
 
 use crate::k8s_names;
+use crate::meta::{MissingField, Required};
 use crate::upgrade::fit::misfits;
 use crate::upgrade::version::{image_matches_release, target_version_from_image};
 use crate::upgrade::{
@@ -140,25 +141,17 @@ pub fn skip_reason(
 /// Plans one reconcile of a NodeOpUpgrade (see the module docs for the rules).
 ///
 /// # Errors
-/// [`PlanError::MissingField`] when the upgrade has no name, namespace or uid.
+/// [`MissingField`] when the upgrade has no name, namespace or uid.
 pub fn plan_fleet(
     upgrade: &NodeOpUpgrade,
     observed: &FleetObserved,
     now: Timestamp,
-) -> Result<FleetPlan, PlanError> {
+) -> Result<FleetPlan, MissingField> {
     let meta = &upgrade.metadata;
-    let name = meta
-        .name
-        .as_deref()
-        .ok_or(PlanError::MissingField(".metadata.name"))?;
-    let ns = meta
-        .namespace
-        .as_deref()
-        .ok_or(PlanError::MissingField(".metadata.namespace"))?;
-    let uid = meta
-        .uid
-        .as_deref()
-        .ok_or(PlanError::MissingField(".metadata.uid"))?;
+    let required = Required::new(meta, "the upgrade");
+    let name = required.name()?;
+    let ns = required.namespace()?;
+    let uid = required.uid()?;
     let op_name = nodeop_name(name);
     let own_ref = format!("{ns}/{op_name}");
     let hash = targets_hash(upgrade);

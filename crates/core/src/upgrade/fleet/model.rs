@@ -35,11 +35,3 @@ pub struct FleetPlan {
     /// The NodeOpUpgrade's new status.
     pub status: NodeOpUpgradeStatus,
 }
-
-/// The planner could not run: the object lacks a field the API server always sets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlanError {
-    /// A required metadata field is missing.
-    #[error("failed to plan the upgrade: missing field {0}")]
-    MissingField(&'static str),
-}

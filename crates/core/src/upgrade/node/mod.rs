@@ -44,7 +44,7 @@ use kairos_api::v1alpha1::{
     BootState, KairosNode, KairosNodeStatus, NodeOp, UpgradeState, UpgradeStatus,
 };
 
-pub use model::{NodeConfig, NodeObserved, NodePlan, NodePlanError};
+pub use model::{NodeConfig, NodeObserved, NodePlan};
 use status::{
     MapCtx, entry, idle, in_flight, newest, note, pending, qualified, starting, state_reason,
 };
@@ -52,6 +52,7 @@ use status::{
 use crate::conditions::{Desired, merge};
 use crate::hash::short_hash;
 use crate::k8s_names;
+use crate::meta::{MissingField, Required};
 use crate::upgrade::fit::misfits;
 use crate::upgrade::image::derive_image;
 use crate::upgrade::version::{is_kairos_version, versions_equal};
@@ -84,23 +85,16 @@ pub fn nodeop_name(node: &str, version: &str) -> String {
 /// Plans one reconcile of a KairosNode's upgrade (see the module docs for the rules).
 ///
 /// # Errors
-/// [`NodePlanError::MissingField`] when the KairosNode has no name or uid.
+/// [`MissingField`] when the KairosNode has no name or uid.
 pub fn plan_node(
     kn: &KairosNode,
     observed: &NodeObserved,
     now: Timestamp,
     config: &NodeConfig,
-) -> Result<NodePlan, NodePlanError> {
-    let node = kn
-        .metadata
-        .name
-        .as_deref()
-        .ok_or(NodePlanError::MissingField(".metadata.name"))?;
-    let uid = kn
-        .metadata
-        .uid
-        .as_deref()
-        .ok_or(NodePlanError::MissingField(".metadata.uid"))?;
+) -> Result<NodePlan, MissingField> {
+    let required = Required::new(&kn.metadata, "the node upgrade");
+    let node = required.name()?;
+    let uid = required.uid()?;
     let status = kn.status.clone().unwrap_or_default();
     let prev = status.upgrade.clone();
     let desired = kn

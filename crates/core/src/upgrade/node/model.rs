@@ -62,11 +62,3 @@ impl NodePlan {
         status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
     }
 }
-
-/// The planner could not run: the object lacks a field the API server always sets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NodePlanError {
-    /// A required metadata field is missing.
-    #[error("failed to plan the node upgrade: missing field {0}")]
-    MissingField(&'static str),
-}
