@@ -1,5 +1,6 @@
 //! Tests of names, label values and annotations: table tests of each rule, and property tests
 //! of the label-value sanitiser and the name generator against the API server's own patterns.
+//! Test-only; no I/O.
 
 use std::collections::BTreeMap;
 

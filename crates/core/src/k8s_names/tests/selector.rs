@@ -1,4 +1,5 @@
-//! Table tests of label selector matching, and of the requirements it refuses.
+//! Table tests of label selector matching, and of the requirements it refuses. Test-only; no
+//! I/O.
 
 use std::collections::BTreeMap;
 
