@@ -224,5 +224,4 @@ fn error_message(errors: &[String]) -> String {
 }
 
 #[cfg(test)]
-#[path = "kairos_node_tests.rs"]
 mod tests;

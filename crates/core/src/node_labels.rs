@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use kairos_api::names::{LABEL_MANAGED, LABEL_PREFIX};
 use kairos_api::v1alpha1::BootState;
 
+use crate::k8s_names::{self, MAX_LABEL_VALUE_LEN};
 use crate::release::KairosRelease;
 
 /// The labels and annotations a Kairos Node should carry, keyed by their full names.
@@ -18,9 +19,6 @@ pub struct NodeMetadata {
     /// Node annotations, values as reported.
     pub annotations: BTreeMap<String, String>,
 }
-
-/// The largest length of a Kubernetes label value.
-pub const MAX_LABEL_VALUE_LEN: usize = 63;
 
 /// The `kairos.io/*` labels and annotations for a node running `release`, booted in `boot`.
 ///
@@ -92,11 +90,14 @@ pub fn boot_state_str(boot: BootState) -> &'static str {
     }
 }
 
-/// Turns `value` into a valid Kubernetes label value, or `None` when nothing is left.
+/// Turns `value` into a valid Kubernetes label value the way upstream's labeler does, or `None`
+/// when nothing is left.
 ///
 /// Characters outside `[A-Za-z0-9._-]` become `-` (so `v1.33.1+k3s1` becomes `v1.33.1-k3s1`,
 /// as upstream's labeler writes it), the result is cut to 63 characters, and leading and
-/// trailing characters that are not alphanumeric are removed.
+/// trailing characters that are not alphanumeric are removed: a valid value comes back
+/// unchanged. Unlike [`k8s_names::label_value`] (for labels that find objects again) it adds no
+/// hash, so these labels read as upstream's, and two values may end up alike.
 pub fn sanitize_label_value(value: &str) -> Option<String> {
     let mapped: String = value
         .chars()
@@ -116,18 +117,7 @@ pub fn sanitize_label_value(value: &str) -> Option<String> {
 /// Whether `value` is a valid, non-empty Kubernetes label value: at most 63 characters of
 /// `[A-Za-z0-9._-]`, beginning and ending with an alphanumeric character.
 pub fn is_valid_label_value(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            bytes.len() <= MAX_LABEL_VALUE_LEN
-                && first.is_ascii_alphanumeric()
-                && last.is_ascii_alphanumeric()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        }
-        _ => false,
-    }
+    !value.is_empty() && k8s_names::is_label_value(value)
 }
 
 #[cfg(test)]

@@ -33,9 +33,9 @@ pub(crate) enum Error {
         #[source]
         source: kube::Error,
     },
-    /// The object makes no sense to the planner (reported as a condition where possible).
-    #[error("failed to plan: {0}")]
-    Invalid(String),
+    /// The object lacks a metadata field the API server always sets, so it cannot be planned.
+    #[error(transparent)]
+    MissingMetadata(kairos_core::meta::MissingField),
     /// A bug: something that cannot fail did.
     #[error("{0}")]
     Internal(String),
@@ -48,14 +48,14 @@ impl Error {
             Self::Observe { .. } => "observe",
             Self::Apply { .. } => "apply",
             Self::Report { .. } => "report",
-            Self::Invalid(_) => "invalid-object",
+            Self::MissingMetadata(_) => "invalid-object",
             Self::Internal(_) => "internal",
         }
     }
 
     /// Whether retrying soon may help (API hiccups), as opposed to waiting for a change.
     pub(crate) fn is_transient(&self) -> bool {
-        !matches!(self, Self::Invalid(_))
+        !matches!(self, Self::MissingMetadata(_))
     }
 
     /// The first delay before a reconcile that failed with this error is retried (see

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kairos_api::names::{ANNOTATION_CORDONED_BY, LABEL_ROLE};
 
-use super::plan::{EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, PodPhase};
+use super::model::{EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, PodPhase};
 
 /// Annotation the kubelet puts on the API copy of a static pod.
 pub const ANNOTATION_MIRROR: &str = "kubernetes.io/config.mirror";

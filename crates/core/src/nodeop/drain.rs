@@ -4,7 +4,7 @@
 use kairos_api::names::LABEL_ROLE;
 use kairos_api::v1alpha1::DrainOptions;
 
-use super::plan::NodePod;
+use super::model::NodePod;
 
 /// Default of `drainOptions.timeoutSeconds`.
 pub const DEFAULT_TIMEOUT_SECONDS: i32 = 300;

@@ -55,7 +55,7 @@
 //!   Eviction API too (as kubectl does), so there is no plain delete. The timeout
 //!   (`timeoutSeconds`, default 300) runs from entering Draining and fails the node naming
 //!   every pod still there (`ns/name`).
-//! - **Jobs**: one per node, named deterministically ([`job::object_name`]: readable prefix +
+//! - **Jobs**: one per node, named deterministically ([`build::object_name`]: readable prefix +
 //!   8 hex of SHA-256 over namespace, name, UID, node and role, so a re-created `NodeOp` of the
 //!   same name never adopts an old Job), pinned with `nodeName` (bypasses the scheduler and its
 //!   taint checks) plus a toleration of every taint, privileged, host `/` at `hostMountPath`,
@@ -63,7 +63,7 @@
 //!   token. They run in the `NodeOp`'s namespace with a controller owner reference by default,
 //!   or in [`Config::job_namespace`] (the operator's, DESIGN.md section 6) without one, since
 //!   Kubernetes forbids cross-namespace owners; `observe` selects them by the label
-//!   [`job::LABEL_NODEOP_UID`]. `CreateJob` may be planned again while the Job is not yet
+//!   [`build::LABEL_NODEOP_UID`]. `CreateJob` may be planned again while the Job is not yet
 //!   observed (the API answers AlreadyExists), but once a Job was seen (`attempts` recorded) it
 //!   is never created again: a vanished Job fails the node (`JobLost`).
 //! - **Reboot** (`rebootOnSuccess`): never in the Job. The Job's container then runs a small
@@ -113,10 +113,13 @@
 //! into these views (`NodeInfo::from_node`, `JobInfo::from_job`, `EnginePod::from_pod`,
 //! `NodePod::from_pod`).
 
+mod actions;
+pub mod build;
+mod context;
 pub mod convert;
 pub mod drain;
-pub mod job;
 pub mod lock;
+mod model;
 pub mod order;
 pub mod plan;
 pub mod reason;
@@ -125,32 +128,15 @@ pub mod status;
 mod step;
 pub mod verify;
 
+pub use actions::{Acquire, Action, Event, Plan, TargetWrite, stages};
 pub use lock::{Limits, NodeLock};
-pub use plan::{
-    Acquire, Action, Config, EnginePod, EngineRole, Event, JobCondition, JobInfo, NodeInfo,
-    NodePod, Observed, OpRef, Plan, PlanError, PodPhase, Target, TargetWrite, plan, plan_with,
-    stages,
+pub use model::{
+    Config, EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef,
+    PodPhase, Target,
 };
+pub use plan::{plan, plan_with};
 pub use reason::Reason;
 pub use verify::{RebootOnly, Verdict, Verifier};
 
 #[cfg(test)]
-mod fake_cluster;
-#[cfg(test)]
-mod fixtures;
-#[cfg(test)]
-mod proptests;
-#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_convert;
-#[cfg(test)]
-mod tests_drain;
-#[cfg(test)]
-mod tests_engine;
-#[cfg(test)]
-mod tests_parts;
-#[cfg(test)]
-mod tests_seed;
-#[cfg(test)]
-mod tests_verify;

@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kairos_api::names::CONTROL_PLANE_LABELS;
 use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
 
-use super::plan::NodeInfo;
+use super::model::NodeInfo;
+use crate::k8s_names::{self, SelectorError, SelectorProblem};
 
 /// Message of a `NodeOp` that matched no node.
 pub const NO_MATCH_MESSAGE: &str = "no node matches the NodeOp's targetNodes/nodeSelector";
@@ -25,7 +25,7 @@ pub struct Target {
 /// Why the targets could not be selected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SelectError {
-    /// A `matchExpressions` entry uses an operator label selectors do not have, or lacks values.
+    /// A `matchExpressions` entry that Kubernetes refuses (see [`k8s_names::matches`]).
     #[error("failed to select nodes: invalid nodeSelector expression on {key:?}: {reason}")]
     InvalidSelector {
         /// The expression's key.
@@ -35,40 +35,20 @@ pub enum SelectError {
     },
 }
 
+impl From<SelectorError> for SelectError {
+    fn from(e: SelectorError) -> Self {
+        let reason = match e.problem {
+            SelectorProblem::NeedsValues => "values must not be empty".to_owned(),
+            SelectorProblem::TakesNoValues => format!("operator {} takes no values", e.operator),
+            SelectorProblem::UnknownOperator => format!("unknown operator {:?}", e.operator),
+        };
+        Self::InvalidSelector { key: e.key, reason }
+    }
+}
+
 /// Whether a node carries a control-plane role label.
 pub fn is_control_plane(labels: &BTreeMap<String, String>) -> bool {
     CONTROL_PLANE_LABELS.iter().any(|l| labels.contains_key(*l))
-}
-
-/// Whether `labels` match `selector` (Kubernetes semantics: every `matchLabels` pair and every
-/// expression must hold; an empty selector matches everything).
-///
-/// # Errors
-/// [`SelectError::InvalidSelector`] for an unknown operator, or `In`/`NotIn` without values.
-pub fn matches(
-    selector: &LabelSelector,
-    labels: &BTreeMap<String, String>,
-) -> Result<bool, SelectError> {
-    let pairs = selector.match_labels.iter().flatten();
-    let mut ok = pairs.clone().all(|(k, v)| labels.get(k) == Some(v));
-    for e in selector.match_expressions.iter().flatten() {
-        let invalid = |reason: &str| SelectError::InvalidSelector {
-            key: e.key.clone(),
-            reason: reason.to_owned(),
-        };
-        let values = e.values.as_deref().unwrap_or_default();
-        let value = labels.get(&e.key);
-        let holds = match e.operator.as_str() {
-            "In" | "NotIn" if values.is_empty() => return Err(invalid("values must not be empty")),
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            other => return Err(invalid(&format!("unknown operator {other:?}"))),
-        };
-        ok &= holds;
-    }
-    Ok(ok)
 }
 
 /// Selects and orders the targets: `targetNodes` if non-empty (names that are no Node are kept,
@@ -88,7 +68,7 @@ pub fn select_targets(
         (_, Some(sel)) => {
             let mut out = BTreeSet::new();
             for n in nodes {
-                if matches(sel, &n.labels)? {
+                if k8s_names::matches(sel, &n.labels)? {
                     out.insert(n.name.clone());
                 }
             }

@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kairos_api::v1alpha1::{NodePhase, NodeStatus};
 
-use super::job::{self, Role};
+use super::actions::{Acquire, Action};
+use super::build::{self, Role};
+use super::context::{Ctx, Out};
 use super::lock::{self, NodeLock};
+use super::model::NodeInfo;
 use super::order::{self, Hold};
-use super::plan::{Acquire, Action, NodeInfo, keeps_cordon};
 use super::reason::Reason;
-use super::step::{Ctx, Out, advance, enter, entry_event, next_phase, uncordon};
+use super::step::{advance, enter, entry_event, next_phase, uncordon};
 
 /// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
 /// and finally uncordons and releases the finished nodes this operation still holds.
@@ -126,6 +128,12 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
     }
 }
 
+/// Whether a finished node keeps this operation's cordon: only when it failed (or rolled
+/// back) and `uncordonOnFailure` is off.
+fn keeps_cordon(phase: NodePhase, uncordon_on_failure: bool) -> bool {
+    phase.is_failure() && !uncordon_on_failure
+}
+
 /// Releases this operation's lock of `node`.
 fn release(c: &Ctx, node: &str) -> Action {
     Action::Release {
@@ -179,7 +187,7 @@ fn started_unrecorded(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>) -> Vec<Stri
         .observed
         .jobs
         .iter()
-        .filter(|j| j.name == job::object_name(c.op, &j.node, Role::Job))
+        .filter(|j| j.name == build::object_name(c.op, &j.node, Role::Job))
         .map(|j| j.node.as_str());
     let cordoned = c
         .observed
@@ -223,7 +231,7 @@ pub(crate) fn cleanup(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out: &m
             c.now,
         );
     }
-    let ns = job::namespace(c.op, c.config);
+    let ns = build::namespace(c.op, c.config);
     let obs = c.observed;
     for j in obs.jobs.iter().filter(|j| !j.deleting) {
         out.actions.push(Action::DeleteJob {

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use kairos_api::names::conditions::{COMPLETE, FAILED, PROGRESSING, SPEC_APPLIED};
 use kairos_api::v1alpha1::{NodeOpSpec, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 
+use super::context::{Ctx, Out};
 use super::reason::Reason;
-use super::step::{Ctx, Out, listing};
+use super::step::listing;
 use crate::conditions::{Desired, merge};
 use crate::hash::short_hash;
 

@@ -1,151 +1,24 @@
 //! The per-node state machine of the `NodeOp` engine: moves one node in flight as far as the
 //! observations allow, one phase handler per phase. Pure: no I/O.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
 
+use super::actions::Action;
+use super::build::{self, Role};
+use super::context::{Ctx, Out};
 use super::drain;
-use super::job::{self, Role};
-use super::plan::{
-    Acquire, Action, Config, EnginePod, Event, JobCondition, JobInfo, NodeInfo, Observed, OpRef,
-    PodPhase,
-};
+use super::model::{JobCondition, NodeInfo, PodPhase};
 use super::reason::Reason;
-use super::verify::{Verdict, Verifier};
+use super::verify::Verdict;
 
 /// Bound on the transitions of one node in one plan (the machine has fewer phases).
 const MAX_STEPS: usize = 12;
 /// At most this many names are listed in a message.
 const MAX_LISTED: usize = 10;
-
-/// Everything a step reads, with the observations indexed by name.
-pub(crate) struct Ctx<'a> {
-    pub(crate) op: &'a OpRef,
-    pub(crate) spec: &'a NodeOpSpec,
-    pub(crate) observed: &'a Observed,
-    pub(crate) config: &'a Config,
-    pub(crate) verifier: &'a dyn Verifier,
-    pub(crate) now: Timestamp,
-    /// This operation's holder identity (`<ns>/<name>@<uid>`).
-    pub(crate) holder: String,
-    nodes: BTreeMap<&'a str, &'a NodeInfo>,
-    jobs: BTreeMap<&'a str, &'a JobInfo>,
-    engine_pods: BTreeMap<&'a str, &'a EnginePod>,
-}
-
-/// Everything a step produces besides the node's status.
-#[derive(Default)]
-pub(crate) struct Out {
-    pub(crate) acquire: Vec<Acquire>,
-    pub(crate) actions: Vec<Action>,
-    pub(crate) events: Vec<Event>,
-    pub(crate) requeue: Option<Duration>,
-}
-
-impl Out {
-    pub(crate) fn event(&mut self, node: Option<&str>, reason: Reason, msg: String) {
-        self.events.push(Event {
-            node: node.map(str::to_owned),
-            reason,
-            message: msg,
-        });
-    }
-
-    pub(crate) fn requeue(&mut self, after: Duration) {
-        self.requeue = Some(self.requeue.map_or(after, |r| r.min(after)));
-    }
-}
-
-impl<'a> Ctx<'a> {
-    pub(crate) fn new(
-        op: &'a OpRef,
-        spec: &'a NodeOpSpec,
-        observed: &'a Observed,
-        config: &'a Config,
-        verifier: &'a dyn Verifier,
-        now: Timestamp,
-    ) -> Self {
-        Self {
-            op,
-            spec,
-            observed,
-            config,
-            verifier,
-            now,
-            holder: op.cordoned_by(),
-            nodes: observed
-                .nodes
-                .iter()
-                .map(|n| (n.name.as_str(), n))
-                .collect(),
-            jobs: observed.jobs.iter().map(|j| (j.name.as_str(), j)).collect(),
-            engine_pods: observed
-                .engine_pods
-                .iter()
-                .map(|p| (p.name.as_str(), p))
-                .collect(),
-        }
-    }
-    pub(crate) fn node(&self, name: &str) -> Option<&'a NodeInfo> {
-        self.nodes.get(name).copied()
-    }
-    pub(crate) fn job(&self, name: &str) -> Option<&'a JobInfo> {
-        self.jobs.get(name).copied()
-    }
-    fn engine_pod(&self, name: &str) -> Option<&'a EnginePod> {
-        self.engine_pods.get(name).copied()
-    }
-    /// Whether this operation holds the node's lock (as observed).
-    pub(crate) fn holds_lock(&self, name: &str) -> bool {
-        self.observed
-            .locks
-            .get(name)
-            .is_some_and(|l| l.holder == self.holder)
-    }
-    /// The node's agent's last reported boot ID, if any.
-    fn agent_boot_id(&self, node: &NodeInfo) -> Option<&String> {
-        self.observed
-            .agent_boot_ids
-            .get(&node.name)
-            .filter(|id| !id.is_empty())
-    }
-    /// The kubelet's boot ID (`nodeInfo.bootID`), if any.
-    fn kubelet_boot_id(node: &NodeInfo) -> Option<&String> {
-        node.boot_id.as_ref().filter(|id| !id.is_empty())
-    }
-    /// The node's current boot ID: the kubelet's (posted at each kubelet start, so it is the
-    /// running boot's), else the agent's last report (which is older than the running boot
-    /// when the agent was down across a reboot).
-    fn boot_id(&self, node: &NodeInfo) -> Option<String> {
-        Self::kubelet_boot_id(node)
-            .or_else(|| self.agent_boot_id(node))
-            .cloned()
-    }
-    /// A boot ID other than `before` reported by the node's agent and, when the Node shows
-    /// one, equal to the kubelet's: an agent report from an older boot must not pass for the
-    /// new one. Without an agent report, the kubelet's alone.
-    fn new_boot_id(&self, node: &NodeInfo, before: &str) -> Option<String> {
-        let id = match (self.agent_boot_id(node), Self::kubelet_boot_id(node)) {
-            (Some(agent), Some(kubelet)) => (agent == kubelet).then_some(agent),
-            (agent, kubelet) => agent.or(kubelet),
-        };
-        id.filter(|id| *id != before).cloned()
-    }
-    /// Whether the node carries this operation's cordon annotation.
-    pub(crate) fn ours(&self, node: &NodeInfo) -> bool {
-        node.cordoned_by.as_deref() == Some(self.op.cordoned_by().as_str())
-    }
-    /// Whether the node has been in its current phase for at least `limit`.
-    fn timed_out(&self, st: &NodeStatus, limit: Duration) -> bool {
-        let since = st.last_transition_time.as_ref().map_or(self.now, |t| t.0);
-        let elapsed = self.now.duration_since(since);
-        elapsed.as_secs() >= i64::try_from(limit.as_secs()).unwrap_or(i64::MAX)
-    }
-}
 
 /// The phase after `from`, skipping the phases the spec does not ask for.
 pub(crate) fn next_phase(spec: &NodeOpSpec, from: NodePhase) -> NodePhase {
@@ -219,7 +92,7 @@ pub(crate) fn entry_event(c: &Ctx, name: &str, to: NodePhase, out: &mut Out) {
     let (reason, msg) = match to {
         NodePhase::Draining => (Reason::DrainStarted, format!("draining node {name}")),
         NodePhase::Running => {
-            let job = job::object_name(c.op, name, Role::Job);
+            let job = build::object_name(c.op, name, Role::Job);
             (
                 Reason::JobCreated,
                 format!("running Job {job} on node {name}"),
@@ -266,7 +139,7 @@ pub(crate) fn advance(c: &Ctx, name: &str, st: &mut NodeStatus, out: &mut Out) {
 }
 
 fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
-    let pod_name = job::object_name(c.op, &node.name, Role::Preflight);
+    let pod_name = build::object_name(c.op, &node.name, Role::Preflight);
     let pod = c.engine_pod(&pod_name);
     if let Some(p) = pod.filter(|p| p.phase.is_finished()) {
         let said = p.termination_message.as_deref().map(str::trim);
@@ -297,7 +170,7 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
     // cannot start fails the node before anything disruptive, saying why.
     if let Some(why) = pod.and_then(|p| p.cannot_start.as_deref()) {
         out.actions.push(Action::DeletePod {
-            namespace: job::namespace(c.op, c.config),
+            namespace: build::namespace(c.op, c.config),
             name: pod_name.clone(),
         });
         let msg = format!(
@@ -312,7 +185,7 @@ fn preflight(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
         return Flow::Go(NodePhase::Failed, Reason::PreflightFailed, msg);
     }
     if pod.is_none() {
-        let built = job::build_preflight_pod(c.op, c.spec, &node.name, c.config);
+        let built = build::build_preflight_pod(c.op, c.spec, &node.name, c.config);
         out.actions
             .push(Action::CreatePreflightPod(Box::new(built)));
     }
@@ -380,7 +253,7 @@ fn draining(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
 }
 
 fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow {
-    let job_name = job::object_name(c.op, &node.name, Role::Job);
+    let job_name = build::object_name(c.op, &node.name, Role::Job);
     st.job_name = Some(job_name.clone());
     if c.spec.reboot_on_success() && st.boot_id_before.is_none() {
         st.boot_id_before = c.boot_id(node);
@@ -390,7 +263,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
             let msg = format!("Job {job_name} disappeared before its result was read");
             return Flow::Go(NodePhase::Failed, Reason::JobLost, msg);
         }
-        let built = job::build_job(c.op, c.spec, &node.name, c.config);
+        let built = build::build_job(c.op, c.spec, &node.name, c.config);
         out.actions.push(Action::CreateJob(Box::new(built)));
         return Flow::Wait(format!("creating Job {job_name}"));
     };
@@ -403,7 +276,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
                 if let Some(detail) = c.verifier.skip_reboot(&node.name, said) {
                     return Flow::Go(NodePhase::Uncordoning, Reason::RebootSkipped, detail);
                 }
-                if let Some(recorded) = said.and_then(job::parse_boot_id) {
+                if let Some(recorded) = said.and_then(build::parse_boot_id) {
                     st.boot_id_before = Some(recorded);
                 }
             }
@@ -430,7 +303,7 @@ fn running(c: &Ctx, node: &NodeInfo, st: &mut NodeStatus, out: &mut Out) -> Flow
             // that cannot start fails the node now, saying why.
             Some(why) => {
                 out.actions.push(Action::DeleteJob {
-                    namespace: job::namespace(c.op, c.config),
+                    namespace: build::namespace(c.op, c.config),
                     name: job_name.clone(),
                 });
                 let msg = format!("Job {job_name} cannot start on node {}: {why}", node.name);
@@ -451,7 +324,7 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
         let msg = format!("node rebooted: boot ID changed from {before} to {now_id}");
         return Flow::Go(NodePhase::Verifying, Reason::Rebooted, msg);
     }
-    let pod_name = job::object_name(c.op, &node.name, Role::Reboot);
+    let pod_name = build::object_name(c.op, &node.name, Role::Reboot);
     let pod = c.engine_pod(&pod_name);
     if c.timed_out(st, c.config.reboot_timeout) {
         let phase = pod.map_or("missing".to_owned(), |p| format!("{:?}", p.phase));
@@ -473,7 +346,7 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
         return Flow::Go(NodePhase::Failed, Reason::RebootTimedOut, msg);
     }
     if pod.is_none() {
-        let built = job::build_reboot_pod(c.op, &node.name, &before, c.config);
+        let built = build::build_reboot_pod(c.op, &node.name, &before, c.config);
         out.actions.push(Action::CreateRebootPod(Box::new(built)));
     }
     Flow::Wait(format!("waiting for a new boot ID (was {before})"))

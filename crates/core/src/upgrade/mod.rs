@@ -34,12 +34,9 @@
 
 pub mod fit;
 pub mod fleet;
-mod fleet_status;
 pub mod image;
 pub mod node;
-mod node_status;
 pub mod script;
-mod selector;
 pub mod verify;
 pub mod version;
 
@@ -48,11 +45,12 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use crate::hash::short_hash;
 use k8s_openapi::api::core::v1::LocalObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, Preflight};
+
+use crate::k8s_names;
 
 pub use script::ScriptOptions;
 pub use verify::{JobOutcome, Verification, job_outcome, verify_upgrade};
@@ -87,12 +85,8 @@ pub fn upgrade_target(nodeop: &NodeOp) -> Option<UpgradeTarget> {
     if !labels.contains_key(LABEL_NODEOP_UPGRADE) && !labels.contains_key(LABEL_KAIROSNODE) {
         return None;
     }
-    let version = nodeop
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ANNOTATION_TARGET_VERSION))
-        .cloned();
+    let version =
+        k8s_names::annotation(&nodeop.metadata, ANNOTATION_TARGET_VERSION).map(str::to_owned);
     Some(UpgradeTarget { version })
 }
 
@@ -180,79 +174,7 @@ pub(crate) fn controller_ref(kind: &str, name: &str, uid: &str) -> OwnerReferenc
     }
 }
 
-/// A valid object name (DNS-1123 subdomain, at most 63 characters so names derived from it
-/// stay short) built from `parts` joined by `-`. When the joined text is already valid it is
-/// used as is; otherwise it is lowercased, every run of other characters than letters and
-/// digits becomes one `-`, and it is cut and suffixed with a hash of the original parts, so
-/// distinct inputs keep distinct names.
-pub fn object_name(parts: &[&str]) -> String {
-    let joined = parts.join("-");
-    if joined.len() <= 63 && is_dns_subdomain(&joined) {
-        return joined;
-    }
-    let mut cleaned = String::new();
-    for c in joined.chars().map(|c| c.to_ascii_lowercase()) {
-        if c.is_ascii_alphanumeric() {
-            cleaned.push(c);
-        } else if !cleaned.ends_with('-') {
-            cleaned.push('-');
-        }
-    }
-    cleaned.truncate(54);
-    let cleaned = cleaned.trim_matches('-');
-    let hash = short_hash(parts, 8);
-    if cleaned.is_empty() {
-        format!("x-{hash}")
-    } else {
-        format!("{cleaned}-{hash}")
-    }
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-/// `value` when it is a valid label value, otherwise a valid stand-in (cut, with a hash). Use
-/// it to build label selectors that find the NodeOps this module labels.
-pub fn label_value(value: &str) -> String {
-    let valid = value.len() <= 63
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && value
-            .bytes()
-            .next()
-            .is_none_or(|b| b.is_ascii_alphanumeric())
-        && value
-            .bytes()
-            .last()
-            .is_none_or(|b| b.is_ascii_alphanumeric());
-    if valid {
-        return value.to_owned();
-    }
-    let cleaned: String = value
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .take(50)
-        .collect();
-    let cleaned = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let hash = short_hash(&[value], 8);
-    if cleaned.is_empty() {
-        hash
-    } else {
-        format!("{cleaned}-{hash}")
-    }
-}
-
 /// Labels of an upgrade NodeOp: `key=value` (value made label-safe).
 pub(crate) fn labels(key: &str, value: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([(key.to_owned(), label_value(value))])
+    BTreeMap::from([(key.to_owned(), k8s_names::label_value(value))])
 }

@@ -12,7 +12,7 @@ use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::UpgradeState;
 use kairos_api::{KairosNode, NodeOp};
 use kairos_core::conditions;
-use kairos_core::upgrade::label_value;
+use kairos_core::k8s_names::label_value;
 use kairos_core::upgrade::node::{self, NodeConfig, NodeObserved};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
@@ -109,7 +109,7 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
 
     // Plan.
     let plan = node::plan_node(&kn, &observed, ctx.now(), &state.config)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(Error::MissingMetadata)?;
 
     // Apply.
     if plan.delete_kairos_node {

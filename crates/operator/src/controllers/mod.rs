@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UID, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::OperationPhase;
 use kairos_api::{KairosNode, NodeOp, NodeOpTarget};
-use kairos_core::nodeop::job::label_value;
+use kairos_core::k8s_names::label_value;
 use kube::runtime::Controller;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};

@@ -55,8 +55,8 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
     if op.metadata.deletion_timestamp.is_none() && apply::ensure_finalizer(ctx, &op).await? {
         return Ok(Action::await_change());
     }
-    let op_ref = nodeop::OpRef::of(&op).map_err(|e| Error::Invalid(e.to_string()))?;
-    let job_namespace = nodeop::job::namespace(&op_ref, &state.engine);
+    let op_ref = nodeop::OpRef::of(&op).map_err(Error::MissingMetadata)?;
+    let job_namespace = nodeop::build::namespace(&op_ref, &state.engine);
     let observed = observe::observe(state, &op, &op_ref.uid, &job_namespace).await?;
     let in_flight = observed
         .targets
@@ -66,7 +66,7 @@ async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {
     let verifier = upgrade_verifier(&state.caches, &op, in_flight);
     let verifier: &dyn Verifier = verifier.as_ref();
     let plan = nodeop::plan_with(&op, &observed, &state.engine, verifier, ctx.now())
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(Error::MissingMetadata)?;
     // The nodes it starts first: if another operation took one first, nothing of this plan
     // is written, and the next plan sees who holds it.
     if !locks::acquire(state, &plan.acquire).await? {

@@ -82,8 +82,7 @@ async fn reconcile_once(upgrade: Arc<NodeOpUpgrade>, state: &State) -> Result<Ac
     let observed = FleetObserved { nodes, nodeop };
 
     // Plan.
-    let plan = fleet::plan_fleet(&upgrade, &observed, ctx.now())
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let plan = fleet::plan_fleet(&upgrade, &observed, ctx.now()).map_err(Error::MissingMetadata)?;
 
     // Apply.
     if let Some(op) = &plan.nodeop_to_apply {

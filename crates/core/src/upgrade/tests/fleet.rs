@@ -251,6 +251,11 @@ fn the_node_selector_chooses_candidates_and_an_invalid_one_is_reported() {
         ("False", "InvalidSelector")
     );
     assert!(c.message.contains("Near"));
+    assert!(
+        c.message.starts_with("invalid nodeSelector"),
+        "{}",
+        c.message
+    );
 }
 
 #[test]

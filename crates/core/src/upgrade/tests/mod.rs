@@ -8,6 +8,5 @@ mod node_map;
 mod scenario;
 mod script;
 mod script_run;
-mod selector;
 mod verify;
 mod version;

@@ -5,10 +5,9 @@ use kairos_api::v1alpha1::{BootState, KairosInfo, KairosNodeStatus, NodeOp};
 use proptest::prelude::*;
 
 use super::fixtures::{BOOT_A, BOOT_B};
-use crate::upgrade::{
-    ANNOTATION_TARGET_VERSION, Verification, label_value, object_name, upgrade_target,
-    verify_upgrade,
-};
+use crate::k8s_names::label_value;
+use crate::upgrade::node::nodeop_name;
+use crate::upgrade::{ANNOTATION_TARGET_VERSION, Verification, upgrade_target, verify_upgrade};
 
 fn report(
     version: Option<&str>,
@@ -198,16 +197,23 @@ fn only_labelled_nodeops_are_upgrades() {
 
 #[test]
 fn names_are_readable_when_possible_and_hashed_otherwise() {
-    assert_eq!(object_name(&["kn", "n4", "v3.6.1"]), "kn-n4-v3.6.1");
-    let upper = object_name(&["kn", "Node_4", "V3.6.1"]);
+    assert_eq!(nodeop_name("n4", "v3.6.1"), "kn-n4-v3.6.1");
+    let upper = nodeop_name("Node_4", "V3.6.1");
     assert!(
         upper.starts_with("kn-node-4-v3-6-1-") && upper.len() <= 63,
         "{upper}"
     );
     let long = "n".repeat(200);
-    let a = object_name(&["kn", &long, "v3.6.1"]);
-    let b = object_name(&["kn", &long, "v3.6.2"]);
+    let a = nodeop_name(&long, "v3.6.1");
+    let b = nodeop_name(&long, "v3.6.2");
     assert!(a.len() <= 63 && b.len() <= 63 && a != b);
+    // A running upgrade is found by its NodeOp's name: names must not change across versions.
+    assert_eq!(upper, "kn-node-4-v3-6-1-bf503c47");
+    assert_eq!(a, format!("kn-{}-416ae160", "n".repeat(54 - "kn-".len())));
+    assert_eq!(
+        nodeop_name("ip-10-0-0-1.eu-west-1.compute.internal", "v3.6.1-beta.2"),
+        "kn-ip-10-0-0-1.eu-west-1.compute.internal-v3.6.1-beta.2"
+    );
     assert_eq!(label_value("n4"), "n4");
     let lv = label_value(&"a.".repeat(60));
     assert!(
@@ -238,7 +244,7 @@ fn is_label_value(s: &str) -> bool {
 proptest! {
     #[test]
     fn generated_names_and_label_values_are_always_valid(node in ".{0,300}", version in ".{0,40}") {
-        let name = object_name(&["kn", &node, &version]);
+        let name = nodeop_name(&node, &version);
         prop_assert!(is_dns_subdomain(&name), "{name:?}");
         let value = label_value(&node);
         prop_assert!(is_label_value(&value), "{value:?}");

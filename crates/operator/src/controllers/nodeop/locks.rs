@@ -14,8 +14,8 @@ use kairos_api::names::{
     ANNOTATION_CORDONED_BY, ANNOTATION_LOCK_CONTROL_PLANE, ANNOTATION_LOCK_NODE, LABEL_NODE_LOCK,
     LABEL_NODEOP_UID,
 };
+use kairos_core::k8s_names::label_value;
 use kairos_core::nodeop::Acquire;
-use kairos_core::nodeop::job::label_value;
 use kairos_core::nodeop::lock::{self, NodeLock};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};

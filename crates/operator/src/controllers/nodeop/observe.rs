@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kairos_api::names::{ANNOTATION_CORDONED_BY, LABEL_NODEOP_UID};
 use kairos_api::v1alpha1::NodePhase;
 use kairos_api::{NodeOp, NodeOpTarget};
-use kairos_core::nodeop::job::label_value;
+use kairos_core::k8s_names::label_value;
 use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodePod, Observed, Target};
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;

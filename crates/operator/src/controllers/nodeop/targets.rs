@@ -8,7 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kairos_api::NodeOpTarget;
 use kairos_api::names::{GROUP, LABEL_NODE, LABEL_NODEOP, LABEL_NODEOP_UID, VERSION};
 use kairos_api::v1alpha1::{NodeOpTargetSpec, NodeStatus};
-use kairos_core::nodeop::job::{self, Role, label_value};
+use kairos_core::k8s_names::label_value;
+use kairos_core::nodeop::build::{self, Role};
 use kairos_core::nodeop::{OpRef, Target, TargetWrite};
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
@@ -23,7 +24,7 @@ const PARALLEL: usize = 16;
 
 /// Name of the record of `node`: the name of the node's Job (another kind, so no clash).
 pub(crate) fn name(op: &OpRef, node: &str) -> String {
-    job::object_name(op, node, Role::Job)
+    build::object_name(op, node, Role::Job)
 }
 
 /// Makes every write; stops at the first failure.

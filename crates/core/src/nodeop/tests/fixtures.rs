@@ -6,9 +6,9 @@ use k8s_openapi::jiff::Timestamp;
 use kairos_api::names::CONTROL_PLANE_LABELS;
 use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, NodePhase};
 
-use super::job::{self, Role};
-use super::lock::NodeLock;
-use super::plan::{
+use crate::nodeop::build::{self, Role};
+use crate::nodeop::lock::NodeLock;
+use crate::nodeop::{
     Acquire, Action, Config, JobCondition, JobInfo, NodeInfo, NodePod, Observed, OpRef, Plan,
     PodPhase, Target, TargetWrite, plan,
 };
@@ -72,7 +72,7 @@ pub(super) fn observed(nodes: Vec<NodeInfo>) -> Observed {
 }
 
 pub(super) fn job_name(node: &str) -> String {
-    job::object_name(&op_ref(), node, Role::Job)
+    build::object_name(&op_ref(), node, Role::Job)
 }
 
 pub(super) fn job(node: &str, condition: Option<JobCondition>) -> JobInfo {

@@ -1,14 +1,11 @@
 //! Unit tests of the `NodeOp` engine's parts: object names, the Job and pod builders, label
 //! selectors. Test-only; no I/O.
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 
 use super::fixtures::*;
-use super::job::{self, Role};
-use super::order::matches;
-use super::plan::{Config, OpRef};
+use crate::nodeop::build::{self, Role};
+use crate::nodeop::{Config, OpRef};
 
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
@@ -29,24 +26,63 @@ fn op_named(name: &str) -> OpRef {
 #[test]
 fn names_are_short_readable_and_distinct() {
     let op = op_ref();
-    let name = job::object_name(&op, "w1", Role::Job);
+    let name = build::object_name(&op, "w1", Role::Job);
     assert!(
         name.starts_with("op-w1-") && name.len() == "op-w1-".len() + 8,
         "{name}"
     );
     assert_eq!(
         name,
-        job::object_name(&op, "w1", Role::Job),
+        build::object_name(&op, "w1", Role::Job),
         "deterministic"
     );
-    assert!(job::object_name(&op, "w1", Role::Reboot).starts_with("op-w1-reboot-"));
+    assert!(build::object_name(&op, "w1", Role::Reboot).starts_with("op-w1-reboot-"));
     let long_op = op_named(&"upgrade-firmware-".repeat(10));
     let long_node = "ip-10-0-0-1.eu-west-1.compute.internal".repeat(5);
-    let a = job::object_name(&long_op, &format!("{long_node}a"), Role::Job);
-    let b = job::object_name(&long_op, &format!("{long_node}b"), Role::Job);
+    let a = build::object_name(&long_op, &format!("{long_node}a"), Role::Job);
+    let b = build::object_name(&long_op, &format!("{long_node}b"), Role::Job);
     assert!(is_dns_label(&a), "{a}");
     assert_ne!(a, b, "the hash keeps truncated names apart");
     assert!(a.starts_with("upgrade-firmware-"));
+}
+
+/// Job and pod names are how a running operation finds its objects again: they must not change
+/// across operator versions.
+#[test]
+fn names_stay_what_they_were() {
+    let long_node = "ip-10-0-0-1.eu-west-1.compute.internal".repeat(5);
+    let cases = [
+        ("op", "w1", Role::Job, "op-w1-492fbf9d"),
+        ("op", "w1", Role::Preflight, "op-w1-preflight-74d290e5"),
+        ("op", "w1", Role::Reboot, "op-w1-reboot-384374fc"),
+        (
+            "op",
+            "ip-10-0-0-1.eu-west-1.compute.internal",
+            Role::Job,
+            "op-ip-10-0-0-1-eu-west-1-compute-internal-b9a7717f",
+        ),
+        (
+            "op",
+            &long_node,
+            Role::Reboot,
+            "op-ip-10-0-0-1-eu-west-1-compute-internalip-10-reboot-22c53c42",
+        ),
+        (
+            "upgrade-firmware.v2",
+            "ip-10-0-0-1.eu-west-1.compute.internal",
+            Role::Preflight,
+            "upgrade-firmware-v2-ip-10-0-0-1-eu-west-1-co-preflight-7ac0cd24",
+        ),
+        (
+            &"upgrade-firmware-".repeat(10),
+            &long_node,
+            Role::Job,
+            "upgrade-firmware-upgrade-f-ip-10-0-0-1-eu-west-1-compu-961d3b31",
+        ),
+    ];
+    for (op, node, role, want) in cases {
+        assert_eq!(build::object_name(&op_named(op), node, role), want);
+    }
 }
 
 proptest! {
@@ -56,11 +92,11 @@ proptest! {
         node in "[a-zA-Z0-9][a-zA-Z0-9._-]{0,252}",
     ) {
         for role in [Role::Job, Role::Preflight, Role::Reboot] {
-            let name = job::object_name(&op_named(&op_name), &node, role);
+            let name = build::object_name(&op_named(&op_name), &node, role);
             prop_assert!(is_dns_label(&name), "{}", name);
         }
-        let v = job::label_value(&node);
-        prop_assert!(v.len() <= 63);
+        let v = crate::k8s_names::label_value(&node);
+        prop_assert!(crate::k8s_names::is_label_value(&v), "{}", v);
     }
 }
 
@@ -74,7 +110,7 @@ fn the_job_matches_the_nodeop() {
         service_account: Some("kairos-nodeop".into()),
         ..Config::default()
     };
-    let j = job::build_job(&op_ref(), &spec, "cp1", &config);
+    let j = build::build_job(&op_ref(), &spec, "cp1", &config);
     assert_eq!(j.metadata.namespace.as_deref(), Some("default"));
     let owner = &j.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("NodeOp", UID));
@@ -131,7 +167,7 @@ fn without_reboot_the_command_is_unchanged_and_another_namespace_has_no_owner() 
         job_namespace: Some("kairos-system".into()),
         ..Config::default()
     };
-    let j = job::build_job(&op_ref(), &spec(), "w1", &config);
+    let j = build::build_job(&op_ref(), &spec(), "w1", &config);
     assert_eq!(j.metadata.namespace.as_deref(), Some("kairos-system"));
     assert_eq!(j.metadata.owner_references, None);
     let pod = j.spec.unwrap().template.spec.unwrap();
@@ -141,7 +177,7 @@ fn without_reboot_the_command_is_unchanged_and_another_namespace_has_no_owner() 
 
 #[test]
 fn the_reboot_pod_compares_boot_ids_before_rebooting() {
-    let p = job::build_reboot_pod(&op_ref(), "w1", BOOT_A, &Config::default());
+    let p = build::build_reboot_pod(&op_ref(), "w1", BOOT_A, &Config::default());
     let spec = p.spec.unwrap();
     assert_eq!(spec.host_pid, Some(true));
     assert_eq!(spec.node_name.as_deref(), Some("w1"));
@@ -157,7 +193,7 @@ fn the_reboot_pod_compares_boot_ids_before_rebooting() {
 fn the_preflight_pod_is_read_only_and_unprivileged() {
     let mut s = spec();
     s.preflight = serde_yaml::from_str("{image: alpine, command: [check]}").unwrap();
-    let p = job::build_preflight_pod(&op_ref(), &s, "w1", &Config::default());
+    let p = build::build_preflight_pod(&op_ref(), &s, "w1", &Config::default());
     let c = &p.spec.unwrap().containers[0];
     assert_eq!(c.image.as_deref(), Some("alpine"));
     assert_eq!(c.security_context, None);
@@ -167,66 +203,26 @@ fn the_preflight_pod_is_read_only_and_unprivileged() {
 #[test]
 fn boot_ids_are_parsed_from_termination_messages() {
     assert_eq!(
-        job::parse_boot_id(&format!(" {BOOT_A}\n")).as_deref(),
+        build::parse_boot_id(&format!(" {BOOT_A}\n")).as_deref(),
         Some(BOOT_A)
     );
-    assert_eq!(job::parse_boot_id("done"), None);
+    assert_eq!(build::parse_boot_id("done"), None);
     let upgrade = format!("kairos-upgrade: up-to-date\nhost already runs v3.6.0\n{BOOT_A}\n");
-    assert_eq!(job::parse_boot_id(&upgrade).as_deref(), Some(BOOT_A));
-}
-
-#[test]
-fn selectors_follow_kubernetes_semantics() {
-    let labels = BTreeMap::from([
-        ("a".to_owned(), "1".to_owned()),
-        ("b".to_owned(), "2".to_owned()),
-    ]);
-    let cases = [
-        ("{}", true),
-        ("matchLabels: {a: \"1\"}", true),
-        ("matchLabels: {a: \"2\"}", false),
-        (
-            "matchExpressions: [{key: a, operator: In, values: [\"1\", \"3\"]}]",
-            true,
-        ),
-        (
-            "matchExpressions: [{key: a, operator: NotIn, values: [\"1\"]}]",
-            false,
-        ),
-        (
-            "matchExpressions: [{key: c, operator: NotIn, values: [\"1\"]}]",
-            true,
-        ),
-        ("matchExpressions: [{key: b, operator: Exists}]", true),
-        (
-            "matchExpressions: [{key: b, operator: DoesNotExist}]",
-            false,
-        ),
-        (
-            "{matchLabels: {a: \"1\"}, matchExpressions: [{key: c, operator: Exists}]}",
-            false,
-        ),
-    ];
-    for (yaml, expected) in cases {
-        let sel = serde_yaml::from_str(yaml).unwrap();
-        assert_eq!(matches(&sel, &labels), Ok(expected), "{yaml}");
-    }
-    let bad = serde_yaml::from_str("matchExpressions: [{key: a, operator: In}]").unwrap();
-    assert!(matches(&bad, &labels).is_err());
+    assert_eq!(build::parse_boot_id(&upgrade).as_deref(), Some(BOOT_A));
 }
 
 #[test]
 fn a_job_never_runs_forever() {
     use super::fixtures::{op_ref, spec};
-    let config = super::Config::default();
-    let job = super::job::build_job(&op_ref(), &spec(), "n1", &config);
+    let config = crate::nodeop::Config::default();
+    let job = crate::nodeop::build::build_job(&op_ref(), &spec(), "n1", &config);
     assert_eq!(
         job.spec.as_ref().unwrap().active_deadline_seconds,
         Some(3600)
     );
     let mut limited = spec();
     limited.job_timeout_seconds = Some(120);
-    let job = super::job::build_job(&op_ref(), &limited, "n1", &config);
+    let job = crate::nodeop::build::build_job(&op_ref(), &limited, "n1", &config);
     assert_eq!(
         job.spec.as_ref().unwrap().active_deadline_seconds,
         Some(120)
@@ -235,7 +231,7 @@ fn a_job_never_runs_forever() {
 
 #[test]
 fn stages_keep_each_nodes_order_and_every_nodeless_action_in_place() {
-    use super::plan::{Action, stages};
+    use crate::nodeop::{Action, stages};
     let cordon = |n: &str| Action::Cordon {
         node: n.into(),
         cordoned_by: "o".into(),

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use super::fake_cluster::{World, name};
 use super::fixtures::{drain_opts, op, ours, spec, t};
-use super::plan::{Action, Config, Observed, plan};
+use crate::nodeop::{Action, Config, Observed, plan};
 
 const TICK: i64 = 10;
 const MAX_ROUNDS: usize = 3000;

@@ -4,9 +4,9 @@
 use kairos_api::v1alpha1::{NodePhase as P, OperationPhase};
 
 use super::fixtures::*;
-use super::plan::{Action, PodPhase};
+use crate::nodeop::{Action, PodPhase};
 
-pub(super) fn draining_op() -> (kairos_api::v1alpha1::NodeOp, super::plan::Observed) {
+pub(super) fn draining_op() -> (kairos_api::v1alpha1::NodeOp, crate::nodeop::Observed) {
     let mut s = spec();
     s.cordon = Some(true);
     let mut opts = drain_opts();

@@ -28,55 +28,35 @@
 //!   Completed/Skipped -> Completed; Failed/Stopped -> Failed; RolledBack -> RolledBack.
 //! - For an upgrade that reboots, the node's own report has the last word (an upgrade counts
 //!   as done only when the agent reports the target booted active): from the engine's
-//!   Rebooting on, [`verify_upgrade`](super::verify_upgrade) on the KairosNode status turns a
-//!   passive boot into RolledBack and a wrong boot into Failed at once; from Verifying on,
+//!   Rebooting on, [`verify_upgrade`](crate::upgrade::verify_upgrade) on the KairosNode status
+//!   turns a passive boot into RolledBack and a wrong boot into Failed at once; from Verifying on,
 //!   until the report shows the target booted active the state stays Rebooting (even when the
 //!   engine already says Completed), and becomes Failed once `verify_timeout` has passed since
 //!   the engine's phase began. The engine's own reboot timeout governs its Rebooting phase.
 
-use std::time::Duration;
+mod model;
+mod status;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kairos_api::names::{LABEL_KAIROSNODE, conditions};
 use kairos_api::v1alpha1::{
     BootState, KairosNode, KairosNodeStatus, NodeOp, UpgradeState, UpgradeStatus,
 };
 
-use super::fit::misfits;
-use super::image::derive_image;
-use super::node_status::{
+pub use model::{NodeConfig, NodeObserved, NodePlan};
+use status::{
     MapCtx, entry, idle, in_flight, newest, note, pending, qualified, starting, state_reason,
 };
-use super::version::{is_kairos_version, versions_equal};
-use super::{ANNOTATION_TARGET_VERSION, ScriptOptions, SpecInput};
+
 use crate::conditions::{Desired, merge};
-
-/// Settings of the per-node planner.
-#[derive(Clone, Debug)]
-pub struct NodeConfig {
-    /// The operator's namespace, where per-node NodeOps are created.
-    pub namespace: String,
-    /// How long after the reboot starts the node's agent has to report the new boot.
-    pub verify_timeout: Duration,
-}
-
-/// Everything [`plan_node`] reads besides the KairosNode itself.
-#[derive(Clone, Debug, Default)]
-pub struct NodeObserved {
-    /// The newest NodeOp in the operator's namespace labelled
-    /// `operator.kairos.io/kairosnode=<label_value(node)>`, if any.
-    pub own_nodeop: Option<NodeOp>,
-    /// The newest fleet upgrade NodeOp (label `operator.kairos.io/nodeopupgrade`) whose
-    /// `spec.targetNodes` contains the node, if any.
-    pub fleet_nodeop: Option<NodeOp>,
-    /// No agent reports for this KairosNode: it was not created by the report service (no
-    /// managed-fields entry of [`REPORT_FIELD_MANAGER`](crate::kairos_node::REPORT_FIELD_MANAGER);
-    /// see [`reported_by_agent`]), so it was made by hand.
-    pub no_agent_report: bool,
-    /// The Node the KairosNode is named after does not exist (confirmed by a fresh read).
-    pub node_missing: bool,
-}
+use crate::hash::short_hash;
+use crate::k8s_names;
+use crate::meta::{MissingField, Required};
+use crate::upgrade::fit::misfits;
+use crate::upgrade::image::derive_image;
+use crate::upgrade::version::{is_kairos_version, versions_equal};
+use crate::upgrade::{ANNOTATION_TARGET_VERSION, ScriptOptions, SpecInput};
 
 /// Whether `kn` was written by the report service, i.e. an agent reports for it: its managed
 /// fields name [`REPORT_FIELD_MANAGER`](crate::kairos_node::REPORT_FIELD_MANAGER). Needs the
@@ -89,69 +69,32 @@ pub fn reported_by_agent(kn: &KairosNode) -> bool {
         .any(|m| m.manager.as_deref() == Some(crate::kairos_node::REPORT_FIELD_MANAGER))
 }
 
-/// What [`plan_node`] decided.
-#[derive(Clone, Debug)]
-pub struct NodePlan {
-    /// The NodeOp to server-side apply.
-    pub nodeop_to_apply: Option<NodeOp>,
-    /// Name of a finished NodeOp (in the operator's namespace) to delete.
-    pub delete_nodeop: Option<String>,
-    /// Delete the KairosNode itself: its Node does not exist.
-    pub delete_kairos_node: bool,
-    /// The new `status.upgrade`.
-    pub upgrade: UpgradeStatus,
-    /// The new `UpToDate` and `Upgrading` conditions (merged, transition times kept).
-    pub conditions: Vec<Condition>,
-}
-
-impl NodePlan {
-    /// Writes the plan into `status`: `upgrade` is replaced, and so are the conditions of this
-    /// planner's two types; other conditions (`Reporting`, `Degraded`) are kept.
-    pub fn apply_to(&self, status: &mut KairosNodeStatus) {
-        status.upgrade = Some(self.upgrade.clone());
-        let mine = [conditions::UP_TO_DATE, conditions::UPGRADING];
-        status
-            .conditions
-            .retain(|c| !mine.contains(&c.type_.as_str()));
-        status.conditions.extend(self.conditions.iter().cloned());
-        status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
-    }
-}
-
-/// The planner could not run: the object lacks a field the API server always sets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NodePlanError {
-    /// A required metadata field is missing.
-    #[error("failed to plan the node upgrade: missing field {0}")]
-    MissingField(&'static str),
-}
-
 /// Name of the NodeOp upgrading `node` to `version`: `kn-<node>-<version>` when that is a valid
-/// name of at most 63 characters, otherwise a sanitized form with a hash.
+/// name (a DNS-1123 subdomain) of at most 63 characters, so names derived from it stay short;
+/// otherwise a name made by [`k8s_names::object_name`] from that text and a hash of `node` and
+/// `version`, so distinct inputs keep distinct names.
 pub fn nodeop_name(node: &str, version: &str) -> String {
-    super::object_name(&["kn", node, version.trim()])
+    let parts = ["kn", node, version.trim()];
+    let readable = parts.join("-");
+    if readable.len() <= k8s_names::MAX_DNS_LABEL_LEN && k8s_names::is_dns_subdomain(&readable) {
+        return readable;
+    }
+    k8s_names::object_name(&[&readable], &short_hash(&parts, 8))
 }
 
 /// Plans one reconcile of a KairosNode's upgrade (see the module docs for the rules).
 ///
 /// # Errors
-/// [`NodePlanError::MissingField`] when the KairosNode has no name or uid.
+/// [`MissingField`] when the KairosNode has no name or uid.
 pub fn plan_node(
     kn: &KairosNode,
     observed: &NodeObserved,
     now: Timestamp,
     config: &NodeConfig,
-) -> Result<NodePlan, NodePlanError> {
-    let node = kn
-        .metadata
-        .name
-        .as_deref()
-        .ok_or(NodePlanError::MissingField(".metadata.name"))?;
-    let uid = kn
-        .metadata
-        .uid
-        .as_deref()
-        .ok_or(NodePlanError::MissingField(".metadata.uid"))?;
+) -> Result<NodePlan, MissingField> {
+    let required = Required::new(&kn.metadata, "the node upgrade");
+    let node = required.name()?;
+    let uid = required.uid()?;
     let status = kn.status.clone().unwrap_or_default();
     let prev = status.upgrade.clone();
     let desired = kn
@@ -421,7 +364,7 @@ fn build(
         force: kn.spec.force.unwrap_or(false),
         debug: false,
     };
-    let mut spec = super::nodeop_spec(SpecInput {
+    let mut spec = crate::upgrade::nodeop_spec(SpecInput {
         image: &image,
         image_pull_secrets: None,
         opts,
@@ -435,9 +378,13 @@ fn build(
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(config.namespace.clone()),
-            labels: Some(super::labels(LABEL_KAIROSNODE, node)),
+            labels: Some(crate::upgrade::labels(LABEL_KAIROSNODE, node)),
             annotations: Some([(ANNOTATION_TARGET_VERSION.to_owned(), version.to_owned())].into()),
-            owner_references: Some(vec![super::controller_ref("KairosNode", node, uid)]),
+            owner_references: Some(vec![crate::upgrade::controller_ref(
+                "KairosNode",
+                node,
+                uid,
+            )]),
             ..ObjectMeta::default()
         },
         spec,

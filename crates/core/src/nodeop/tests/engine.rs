@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use kairos_api::v1alpha1::{NodeOp, NodePhase as P, OperationPhase};
 
 use super::fixtures::*;
-use super::lock::{Limits, NodeLock};
-use super::plan::{Acquire, Action, Config, Observed, Plan, TargetWrite, plan};
-use super::status::MAX_LISTED_NODES;
+use crate::nodeop::lock::{Limits, NodeLock};
+use crate::nodeop::status::MAX_LISTED_NODES;
+use crate::nodeop::{Acquire, Action, Config, Observed, Plan, TargetWrite, plan};
 
 fn other_lock(control_plane: bool) -> NodeLock {
     NodeLock {
@@ -68,7 +68,7 @@ fn the_first_plan_records_every_target_and_takes_the_locks_of_the_nodes_it_start
     assert!(again.targets.is_empty(), "{:?}", again.targets);
     assert!(again.acquire.is_empty());
     obs.jobs
-        .push(job("w1", Some(super::plan::JobCondition::Complete)));
+        .push(job("w1", Some(crate::nodeop::JobCondition::Complete)));
     let done = plan(&op, &obs, &Config::default(), t(2)).unwrap();
     let written: Vec<&str> = done
         .targets
@@ -232,12 +232,12 @@ fn a_large_operation_lists_only_nodes_in_flight_and_failed_but_counts_all() {
                     .unwrap();
                 let i: usize = node[1..].parse().unwrap();
                 let cond = if i.is_multiple_of(2) {
-                    super::plan::JobCondition::Failed {
+                    crate::nodeop::JobCondition::Failed {
                         reason: "BackoffLimitExceeded".into(),
                         message: String::new(),
                     }
                 } else {
-                    super::plan::JobCondition::Complete
+                    crate::nodeop::JobCondition::Complete
                 };
                 obs.jobs.push(job(&node, Some(cond)));
             }

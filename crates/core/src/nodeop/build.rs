@@ -11,9 +11,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kairos_api::names::{GROUP, LABEL_NODE, LABEL_NODEOP, LABEL_ROLE, VERSION};
 use kairos_api::v1alpha1::NodeOpSpec;
-use sha2::{Digest, Sha256};
 
-use super::plan::{Config, OpRef};
+use super::model::{Config, OpRef};
+use crate::hash::short_hash;
+use crate::k8s_names;
 
 /// Label carrying the `NodeOp`'s UID on every object of the engine: `observe` selects by it,
 /// since names may be shared by `NodeOp`s of different namespaces.
@@ -22,8 +23,6 @@ pub use kairos_api::names::LABEL_NODEOP_UID;
 pub const DEFAULT_BACKOFF_LIMIT: i32 = 6;
 /// Name of the host-root volume.
 const HOST_ROOT: &str = "host-root";
-/// Longest valid object name we generate (a DNS-1123 label, as Job names must be).
-const MAX_NAME: usize = 63;
 
 /// Runs the user's command, then, on success, appends the boot ID as the last line of the
 /// termination message (after whatever the command wrote there, such as the upgrade script's
@@ -80,78 +79,31 @@ pub fn namespace(op: &OpRef, config: &Config) -> String {
 }
 
 /// Deterministic name of the engine's object of `role` for `node`: a DNS-1123 label of at most
-/// 63 characters, `<op>-<node>[-<role>]-<hash>`, where the hash (8 hex digits of SHA-256 over
-/// namespace, name, UID, node and role) keeps truncated names distinct.
+/// 63 characters, `<op>-<node>[-<role>]-<hash>` (see [`k8s_names::object_name`]), where the
+/// hash (8 hex digits of SHA-256 over namespace, name, UID, node and role) keeps truncated
+/// names distinct.
 pub fn object_name(op: &OpRef, node: &str, role: Role) -> String {
-    let digest = Sha256::digest(
-        format!(
-            "{}/{}@{}/{node}/{}",
-            op.namespace,
-            op.name,
-            op.uid,
-            role.as_str()
-        )
-        .as_bytes(),
+    let identity = format!(
+        "{}/{}@{}/{node}/{}",
+        op.namespace,
+        op.name,
+        op.uid,
+        role.as_str()
     );
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let suffix = match role {
-        Role::Job => format!("-{hash}"),
-        Role::Preflight | Role::Reboot => format!("-{}-{hash}", role.as_str()),
+    let hash = short_hash(&[&identity], 8);
+    let tag = match role {
+        Role::Job => hash,
+        Role::Preflight | Role::Reboot => format!("{}-{hash}", role.as_str()),
     };
-    let budget = MAX_NAME - suffix.len() - 1;
-    let op_part = truncate(&dns_label(&op.name), budget / 2);
-    let node_part = truncate(&dns_label(node), budget - op_part.len());
-    let prefix: String = [op_part, node_part]
-        .iter()
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("-");
-    if prefix.is_empty() {
-        suffix.trim_start_matches('-').to_owned()
-    } else {
-        format!("{prefix}{suffix}")
-    }
-}
-
-/// A valid label value for `s`: itself when it fits, else a truncated prefix plus a hash.
-pub fn label_value(s: &str) -> String {
-    if s.len() <= MAX_NAME {
-        return s.to_owned();
-    }
-    let digest = Sha256::digest(s.as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let head = truncate(&dns_label(s), MAX_NAME - hash.len() - 1);
-    format!("{head}-{hash}")
-}
-
-/// Lowercase alphanumerics and single dashes, no dash at either end.
-fn dns_label(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().map(|c| c.to_ascii_lowercase()) {
-        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
-        if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
-            out.push(c);
-        }
-    }
-    out.trim_end_matches('-').to_owned()
-}
-
-/// At most `max` characters of an ASCII label, without a trailing dash.
-fn truncate(s: &str, max: usize) -> String {
-    s.chars()
-        .take(max)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_owned()
+    k8s_names::object_name(&[&op.name, node], &tag)
 }
 
 /// Labels of every object of the engine for `node`.
 pub fn labels(op: &OpRef, node: &str, role: Role) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (LABEL_NODEOP.to_owned(), label_value(&op.name)),
-        (LABEL_NODEOP_UID.to_owned(), label_value(&op.uid)),
-        (LABEL_NODE.to_owned(), label_value(node)),
+        (LABEL_NODEOP.to_owned(), k8s_names::label_value(&op.name)),
+        (LABEL_NODEOP_UID.to_owned(), k8s_names::label_value(&op.uid)),
+        (LABEL_NODE.to_owned(), k8s_names::label_value(node)),
         (LABEL_ROLE.to_owned(), role.as_str().to_owned()),
     ])
 }

@@ -3,9 +3,9 @@
 
 use kairos_api::v1alpha1::{NodePhase as P, OperationPhase};
 
+use super::drain::draining_op;
 use super::fixtures::*;
-use super::plan::{Action, EnginePod, EngineRole, JobCondition, PodPhase};
-use super::tests_drain::draining_op;
+use crate::nodeop::{Action, EnginePod, EngineRole, JobCondition, PodPhase};
 
 #[test]
 fn no_matching_node_completes_with_a_clear_message() {
@@ -38,6 +38,26 @@ fn invalid_selector_fails_the_operation() {
     let p = step(&mut op(s), &observed(vec![node("w1")]), t(0));
     assert_eq!(p.status.phase, Some(OperationPhase::Failed));
     assert!(p.status.message.unwrap().contains("unknown operator"));
+}
+
+#[test]
+fn a_selector_kubernetes_refuses_fails_the_operation() {
+    for expr in [
+        "{key: a, operator: Exists, values: [\"1\"]}",
+        "{key: a, operator: DoesNotExist, values: [\"1\"]}",
+        "{key: a, operator: In, values: []}",
+    ] {
+        let mut s = spec();
+        s.node_selector = serde_yaml::from_str(&format!("matchExpressions: [{expr}]")).unwrap();
+        let p = step(&mut op(s), &observed(vec![node("w1")]), t(0));
+        assert_eq!(p.status.phase, Some(OperationPhase::Failed), "{expr}");
+        let msg = p.status.message.unwrap();
+        assert!(
+            msg.starts_with("failed to select nodes: invalid nodeSelector expression on \"a\""),
+            "{msg}"
+        );
+        assert!(p.actions.is_empty() && p.targets.is_empty(), "{expr}");
+    }
 }
 
 #[test]
@@ -98,7 +118,7 @@ fn editing_the_targets_of_a_started_operation_is_reported_and_changes_nothing() 
     let mut op = op(s);
     let obs = observed(vec![node("w1"), node("w2")]);
     let p = step(&mut op, &obs, t(0));
-    let applied = |p: &super::plan::Plan| {
+    let applied = |p: &crate::nodeop::Plan| {
         let c = p
             .status
             .conditions
@@ -447,7 +467,11 @@ fn without_an_agent_the_kubelet_confirms_the_reboot() {
 }
 
 /// The preflight pod `p` creates on w1, finished in `phase` with `message`.
-fn finished_preflight(p: &super::plan::Plan, phase: PodPhase, message: Option<&str>) -> EnginePod {
+fn finished_preflight(
+    p: &crate::nodeop::Plan,
+    phase: PodPhase,
+    message: Option<&str>,
+) -> EnginePod {
     let [Action::CreatePreflightPod(pod)] = p.actions.as_slice() else {
         panic!("one preflight pod: {:?}", p.actions)
     };
@@ -465,8 +489,8 @@ fn finished_preflight(p: &super::plan::Plan, phase: PodPhase, message: Option<&s
 /// A cordoning NodeOp with a preflight over `w1`, planned once: `w1` is in Preflight.
 fn in_preflight() -> (
     kairos_api::v1alpha1::NodeOp,
-    super::plan::Observed,
-    super::plan::Plan,
+    crate::nodeop::Observed,
+    crate::nodeop::Plan,
 ) {
     let mut s = spec();
     s.cordon = Some(true);
@@ -607,7 +631,7 @@ fn the_seed_nodeop_example_runs_one_node_at_a_time_control_plane_first() {
     let doc = include_str!("testdata/seed-nodeop.yaml");
     let parsed: kairos_api::v1alpha1::NodeOp = serde_yaml::from_str(doc).unwrap();
     let mut op = op(parsed.spec);
-    let managed = |mut n: super::plan::NodeInfo| {
+    let managed = |mut n: crate::nodeop::NodeInfo| {
         n.labels.insert("kairos.io/managed".into(), "true".into());
         n
     };

@@ -8,12 +8,12 @@ use kairos_api::v1alpha1::{
     NodeOp, NodeOpUpgrade, NodeOpUpgradeStatus, NodePhase, NodeStatus, OperationPhase,
 };
 
-use super::fleet::{FleetPlan, ObservedNode, SPEC_APPLIED};
-use super::version::target_version_from_image;
+use super::model::{FleetPlan, ObservedNode};
 use crate::conditions::{Desired, merge};
 use crate::nodeop::status::MAX_LISTED_NODES;
+use crate::upgrade::version::target_version_from_image;
 
-/// The status being assembled by [`super::fleet::plan_fleet`].
+/// The status being assembled by [`plan_fleet`](super::plan_fleet).
 pub(crate) struct Progress {
     generation: Option<i64>,
     target: String,
@@ -32,7 +32,7 @@ pub(crate) struct Progress {
     pub(crate) node_op_name: Option<String>,
     /// A message overriding the one derived from the phase.
     pub(crate) message: Option<String>,
-    /// Status, reason and message of the [`SPEC_APPLIED`] condition.
+    /// Status, reason and message of the [`SPEC_APPLIED`](conditions::SPEC_APPLIED) condition.
     pub(crate) spec_applied: (bool, &'static str, String),
 }
 
@@ -128,7 +128,7 @@ impl Progress {
                 },
                 format!("{failed} node(s) failed or rolled back"),
             ),
-            Desired::new(SPEC_APPLIED, ok, reason, msg),
+            Desired::new(conditions::SPEC_APPLIED, ok, reason, msg),
         ];
         let status = NodeOpUpgradeStatus {
             phase: Some(phase),

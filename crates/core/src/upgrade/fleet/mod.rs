@@ -12,10 +12,9 @@
 //!   upgrade never overrides, let alone downgrades, the admin's per-node choice, and never runs
 //!   next to that node's own upgrade); unless `force`, a node already running the target
 //!   version booted active ("already runs v": the image tag's Kairos version and Kubernetes
-//!   distribution both match the report, see
-//!   [`image_matches_release`](super::version::image_matches_release); only for active-only
-//!   upgrades: the host's version says nothing about its recovery system); a node with another upgrade in flight; a node
-//!   running from a live medium.
+//!   distribution both match the report, see [`image_matches_release`]; only for active-only
+//!   upgrades: the host's version says nothing about its recovery system); a node with another
+//!   upgrade in flight; a node running from a live medium.
 //! - **Fixed at start**: the NodeOp's `targetNodes` is computed once, when the NodeOp is
 //!   created; afterwards the existing list is kept (the engine fixes it too). Nodes matching
 //!   later are reported as skipped ("matched after the upgrade started"), not added silently.
@@ -33,9 +32,12 @@
 //!   `VersionUnknown`, saying so. Fixing `image` starts it. An upgrade whose NodeOp exists
 //!   already is followed as before.
 //! - **The image must fit the targets**: when its reference names another flavor, variant,
-//!   architecture or Kubernetes distribution than a target node reports ([`super::fit`]), no
-//!   NodeOp is created and the upgrade is `Failed`, reason `ImageMismatch`, naming the nodes
-//!   and both sides, unless `allowSystemChange` is set.
+//!   architecture or Kubernetes distribution than a target node reports
+//!   ([`fit`](crate::upgrade::fit)), no NodeOp is created and the upgrade is `Failed`, reason
+//!   `ImageMismatch`, naming the nodes and both sides, unless `allowSystemChange` is set.
+
+mod model;
+mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,53 +45,20 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kairos_api::names::{LABEL_MANAGED, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::{
-    BootState, KairosNode, NodeOp, NodeOpSpec, NodeOpUpgrade, NodeOpUpgradeStatus, NodePhase,
-    OperationPhase, UpgradeState,
+    BootState, NodeOp, NodeOpSpec, NodeOpUpgrade, NodePhase, OperationPhase, UpgradeState,
 };
 
-use super::fit::misfits;
-use super::fleet_status::{Counts, Progress};
-use super::version::{image_matches_release, target_version_from_image};
-use super::{ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput};
-
 pub use kairos_api::names::conditions::SPEC_APPLIED;
+pub use model::{FleetObserved, FleetPlan, ObservedNode};
+use status::{Counts, Progress};
 
-/// One Node as the fleet planner sees it.
-#[derive(Clone, Debug, Default)]
-pub struct ObservedNode {
-    /// The Node's name.
-    pub name: String,
-    /// The Node's labels.
-    pub labels: BTreeMap<String, String>,
-    /// The node's KairosNode, if it has one.
-    pub kairos_node: Option<KairosNode>,
-}
-
-/// Everything [`plan_fleet`] reads.
-#[derive(Clone, Debug, Default)]
-pub struct FleetObserved {
-    /// Every Node of the cluster (the planner applies `targetNodes`/`nodeSelector` itself).
-    pub nodes: Vec<ObservedNode>,
-    /// The NodeOp named [`nodeop_name`] in the upgrade's namespace, if it exists.
-    pub nodeop: Option<NodeOp>,
-}
-
-/// What [`plan_fleet`] decided.
-#[derive(Clone, Debug)]
-pub struct FleetPlan {
-    /// The NodeOp to server-side apply (`None`: nothing to apply).
-    pub nodeop_to_apply: Option<NodeOp>,
-    /// The NodeOpUpgrade's new status.
-    pub status: NodeOpUpgradeStatus,
-}
-
-/// The planner could not run: the object lacks a field the API server always sets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlanError {
-    /// A required metadata field is missing.
-    #[error("failed to plan the upgrade: missing field {0}")]
-    MissingField(&'static str),
-}
+use crate::k8s_names;
+use crate::meta::{MissingField, Required};
+use crate::upgrade::fit::misfits;
+use crate::upgrade::version::{image_matches_release, target_version_from_image};
+use crate::upgrade::{
+    ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput,
+};
 
 /// Name of the NodeOp a NodeOpUpgrade owns (in its namespace): the upgrade's own name, as
 /// upstream does.
@@ -111,7 +80,7 @@ pub fn script_options(upgrade: &NodeOpUpgrade) -> ScriptOptions {
 /// The spec of the NodeOp running `upgrade` on exactly `targets` (see the module docs).
 pub fn nodeop_for_upgrade(upgrade: &NodeOpUpgrade, targets: &[String]) -> NodeOpSpec {
     let s = &upgrade.spec;
-    super::nodeop_spec(SpecInput {
+    crate::upgrade::nodeop_spec(SpecInput {
         image: &s.image,
         image_pull_secrets: s.image_pull_secrets.clone(),
         opts: script_options(upgrade),
@@ -172,25 +141,17 @@ pub fn skip_reason(
 /// Plans one reconcile of a NodeOpUpgrade (see the module docs for the rules).
 ///
 /// # Errors
-/// [`PlanError::MissingField`] when the upgrade has no name, namespace or uid.
+/// [`MissingField`] when the upgrade has no name, namespace or uid.
 pub fn plan_fleet(
     upgrade: &NodeOpUpgrade,
     observed: &FleetObserved,
     now: Timestamp,
-) -> Result<FleetPlan, PlanError> {
+) -> Result<FleetPlan, MissingField> {
     let meta = &upgrade.metadata;
-    let name = meta
-        .name
-        .as_deref()
-        .ok_or(PlanError::MissingField(".metadata.name"))?;
-    let ns = meta
-        .namespace
-        .as_deref()
-        .ok_or(PlanError::MissingField(".metadata.namespace"))?;
-    let uid = meta
-        .uid
-        .as_deref()
-        .ok_or(PlanError::MissingField(".metadata.uid"))?;
+    let required = Required::new(meta, "the upgrade");
+    let name = required.name()?;
+    let ns = required.namespace()?;
+    let uid = required.uid()?;
     let op_name = nodeop_name(name);
     let own_ref = format!("{ns}/{op_name}");
     let hash = targets_hash(upgrade);
@@ -251,7 +212,7 @@ pub fn plan_fleet(
             }
         }
         report_missing(&mut p, &fixed);
-        let started_hash = annotation(op, ANNOTATION_TARGETS_HASH)
+        let started_hash = k8s_names::annotation(&op.metadata, ANNOTATION_TARGETS_HASH)
             .unwrap_or(&hash)
             .to_owned();
         if started_hash != hash {
@@ -395,7 +356,9 @@ fn candidates<'a>(
     if let Some(sel) = &upgrade.spec.node_selector {
         let mut out = Vec::new();
         for n in nodes {
-            if super::selector::matches(sel, &n.labels)? {
+            let matched = k8s_names::matches(sel, &n.labels)
+                .map_err(|e| format!("invalid nodeSelector: {e}"))?;
+            if matched {
                 out.push(n);
             }
         }
@@ -410,14 +373,6 @@ fn targets_hash(upgrade: &NodeOpUpgrade) -> String {
     let selector = serde_json::to_string(&s.node_selector).unwrap_or_default();
     let flags = format!("{}/{}/{}", s.force, s.upgrade_active, s.upgrade_recovery);
     crate::hash::short_hash(&[&targets, &selector, &flags], 16)
-}
-
-fn annotation<'a>(op: &'a NodeOp, key: &str) -> Option<&'a str> {
-    op.metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
 }
 
 fn build_nodeop(
@@ -437,9 +392,13 @@ fn build_nodeop(
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(ns.to_owned()),
-            labels: Some(super::labels(LABEL_NODEOP_UPGRADE, owner)),
+            labels: Some(crate::upgrade::labels(LABEL_NODEOP_UPGRADE, owner)),
             annotations: Some(annotations),
-            owner_references: Some(vec![super::controller_ref("NodeOpUpgrade", owner, uid)]),
+            owner_references: Some(vec![crate::upgrade::controller_ref(
+                "NodeOpUpgrade",
+                owner,
+                uid,
+            )]),
             ..ObjectMeta::default()
         },
         spec: nodeop_for_upgrade(upgrade, targets),

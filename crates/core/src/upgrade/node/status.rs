@@ -9,10 +9,11 @@ use kairos_api::v1alpha1::{
     UpgradeStatus,
 };
 
-use super::ANNOTATION_TARGET_VERSION;
-use super::node::NodeConfig;
-use super::verify::{Verification, verify_upgrade};
-use super::version::versions_equal;
+use super::model::NodeConfig;
+use crate::k8s_names;
+use crate::upgrade::ANNOTATION_TARGET_VERSION;
+use crate::upgrade::verify::{Verification, verify_upgrade};
+use crate::upgrade::version::versions_equal;
 
 pub(crate) fn state_reason(state: UpgradeState) -> &'static str {
     match state {
@@ -41,7 +42,8 @@ pub(crate) struct MapCtx<'a> {
 impl MapCtx<'_> {
     /// `status.upgrade` following `op`'s progress on this node.
     pub(crate) fn map(&self, op: &NodeOp, e: Option<&NodeStatus>) -> UpgradeStatus {
-        let target = annotation(op, ANNOTATION_TARGET_VERSION);
+        let target =
+            k8s_names::annotation(&op.metadata, ANNOTATION_TARGET_VERSION).map(str::to_owned);
         let op_ref = qualified(op);
         let op_phase = op.status.as_ref().and_then(|s| s.phase);
         let same_op = self
@@ -302,10 +304,6 @@ pub(crate) fn newest<'a>(own: Option<Entry<'a>>, fleet: Option<Entry<'a>>) -> Op
         (Some(o), Some(f)) => Some(if end(&f) > end(&o) { f } else { o }),
         (o, f) => o.or(f),
     }
-}
-
-pub(crate) fn annotation(op: &NodeOp, key: &str) -> Option<String> {
-    op.metadata.annotations.as_ref()?.get(key).cloned()
 }
 
 pub(crate) fn qualified(op: &NodeOp) -> String {

@@ -4,8 +4,8 @@
 use kairos_api::v1alpha1::{NodePhase as P, OperationPhase};
 
 use super::fixtures::*;
-use super::plan::{Action, Config, JobCondition, Plan, plan_with};
-use super::verify::{Verdict, Verifier};
+use crate::nodeop::verify::{Verdict, Verifier};
+use crate::nodeop::{Action, Config, JobCondition, Plan, plan_with};
 
 /// Says "up to date" when the termination message starts with `same`, and judges every reboot
 /// with a fixed verdict.
@@ -25,7 +25,7 @@ impl Verifier for Fake {
 
 fn step_with(
     op: &mut kairos_api::v1alpha1::NodeOp,
-    obs: &super::plan::Observed,
+    obs: &crate::nodeop::Observed,
     v: &Fake,
     now: i64,
 ) -> Plan {
@@ -36,7 +36,7 @@ fn step_with(
 }
 
 /// A cordoned node whose Job succeeded with `message`, rebooting on success.
-fn after_job(message: &str) -> (kairos_api::v1alpha1::NodeOp, super::plan::Observed) {
+fn after_job(message: &str) -> (kairos_api::v1alpha1::NodeOp, crate::nodeop::Observed) {
     let mut s = spec();
     s.cordon = Some(true);
     s.reboot_on_success = Some(true);

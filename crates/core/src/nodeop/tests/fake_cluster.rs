@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::fixtures::{apply_targets, cp, node, ours, pod};
-use super::lock::NodeLock;
-use super::plan::{
+use crate::nodeop::lock::NodeLock;
+use crate::nodeop::{
     Acquire, Action, EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, Observed,
     PodPhase, Target, TargetWrite,
 };

@@ -7,7 +7,7 @@ use kairos_api::v1alpha1::{NodeOp, NodePhase, OperationPhase};
 
 use super::fake_cluster::World;
 use super::fixtures::{op, t};
-use super::plan::{Action, Config, plan};
+use crate::nodeop::{Action, Config, plan};
 
 #[test]
 fn the_seed_example_goes_one_node_at_a_time_control_plane_first_and_reboots_each_once() {

@@ -3,7 +3,7 @@
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-use super::plan::{EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, PodPhase};
+use crate::nodeop::{EnginePod, EngineRole, JobCondition, JobInfo, NodeInfo, NodePod, PodPhase};
 
 fn yaml<T: serde::de::DeserializeOwned>(s: &str) -> T {
     serde_yaml::from_str(s).unwrap()
