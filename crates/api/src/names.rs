@@ -90,4 +90,7 @@ pub mod conditions {
     pub const FAILED: &str = "Failed";
     /// NodeOp/NodeOpUpgrade: whether the current spec is in effect (False names what is not).
     pub const SPEC_APPLIED: &str = "SpecApplied";
+    /// NodeOp/NodeOpUpgrade: a gate (window, postCompleteDelay, alertGate, paused) holds new
+    /// starts; the reason says which, the message until when or why.
+    pub const HELD: &str = "Held";
 }

@@ -154,6 +154,10 @@ struct RunArgs {
     /// (control-plane nodes always go one at a time across all operations).
     #[arg(long, env = "KAIROS_MAX_DISRUPTED_NODES", value_parser = clap::value_parser!(u32).range(1..), global = true)]
     max_disrupted_nodes: Option<u32>,
+    /// Prometheus to ask for active alerts (`http://prometheus.monitoring:9090`), for the
+    /// operations that set `alertGate`. Unset: such operations are held and say so.
+    #[arg(long, env = "KAIROS_PROMETHEUS_URL", global = true)]
+    prometheus_url: Option<String>,
     /// Take part in leader election on a Lease, so that only one replica runs the controllers
     /// (every replica serves the report channel).
     #[arg(long, env = "KAIROS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -231,6 +235,7 @@ impl RunArgs {
             job_service_account,
             operation_namespaces,
             max_disrupted_nodes,
+            prometheus_url,
             leader_election,
             lease_name,
             lease_duration,
@@ -238,6 +243,10 @@ impl RunArgs {
             api_timeout,
         } = self;
         let operation_namespaces = OperationNamespaces::new(&operation_namespaces, &namespace);
+        let alerts = prometheus_url
+            .as_deref()
+            .map(crate::alerts::AlertSource::new)
+            .transpose()?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             %namespace,
@@ -350,7 +359,7 @@ impl RunArgs {
                 }
             }
         });
-        let ctx = Context::new(client, reconcile_metrics, config, pod_name);
+        let ctx = Context::new(client, reconcile_metrics, config, pod_name, alerts);
         let controllers = tokio::spawn(controllers::run(
             ctx,
             caches,

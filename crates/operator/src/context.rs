@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::alerts::AlertSource;
 use crate::events::Events;
 use crate::metrics::ReconcileMetrics;
 use crate::scope::OperationNamespaces;
@@ -37,6 +38,8 @@ pub(crate) struct Context {
     /// UIDs of the objects outside the operation namespaces already reported (log and Event
     /// once per object, not on every reconcile).
     pub(crate) noted_out_of_scope: Mutex<HashSet<String>>,
+    /// Prometheus' alerts, for the alert gates (`--prometheus-url`); `None` when not set.
+    pub(crate) alerts: Option<AlertSource>,
 }
 
 impl Context {
@@ -46,6 +49,7 @@ impl Context {
         metrics: ReconcileMetrics,
         config: Config,
         instance: Option<String>,
+        alerts: Option<AlertSource>,
     ) -> Arc<Self> {
         let reporter = Reporter {
             controller: "kairos-operator".into(),
@@ -59,6 +63,7 @@ impl Context {
             metrics,
             config,
             noted_out_of_scope: Mutex::default(),
+            alerts,
         })
     }
 

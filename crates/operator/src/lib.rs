@@ -2,6 +2,7 @@
 //! report service the node agents talk to, and the admin HTTP server.
 
 mod admin;
+mod alerts;
 mod backoff;
 mod cli;
 mod context;

@@ -25,6 +25,7 @@ use super::gates::{AlertGate, MaintenanceWindow, duration_rule};
     printcolumn = r#"{"name":"Nodes","type":"integer","jsonPath":".status.total"}"#,
     printcolumn = r#"{"name":"Done","type":"integer","jsonPath":".status.completed"}"#,
     printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failed"}"#,
+    printcolumn = r#"{"name":"Held","type":"string","jsonPath":".status.held"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("!has(self.drainOptions) || !has(self.drainOptions.enabled) || !self.drainOptions.enabled || (has(self.cordon) && self.cordon)").message("drainOptions.enabled requires cordon: true").field_path(".cordon"))]
@@ -232,6 +233,10 @@ pub struct NodeOpStatus {
     /// (an edit of either afterwards is reported by the `SpecApplied` condition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets_hash: Option<String>,
+    /// What holds new starts now, if anything (`Paused`, `Window`, `PostCompleteDelay`,
+    /// `Alert`, `AlertsUnknown`, `InvalidGate`); the `Held` condition says more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 fn default_image() -> String {

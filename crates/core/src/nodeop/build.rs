@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, HostPathVolumeSource, Pod, PodSpec, PodTemplateSpec, SecurityContext,
-    Toleration, Volume, VolumeMount,
+    Container, EnvVar, HostPathVolumeSource, Pod, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SecurityContext, Toleration, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kairos_api::names::{GROUP, LABEL_NODE, LABEL_NODEOP, LABEL_ROLE, VERSION};
 use kairos_api::v1alpha1::NodeOpSpec;
@@ -194,6 +195,7 @@ pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> 
         security_context: privileged(),
         volume_mounts: Some(vec![mount]),
         termination_message_policy: Some("File".to_owned()),
+        resources: spec.resources.clone(),
         ..Container::default()
     };
     let mut pod = pinned_pod(node, config, container);
@@ -237,6 +239,7 @@ pub fn build_preflight_pod(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &C
         command: pre.map(|p| p.command.clone()),
         volume_mounts: Some(vec![mount]),
         termination_message_policy: Some("File".to_owned()),
+        resources: small_pod_resources(spec.preflight_resources.as_ref()),
         ..Container::default()
     };
     let mut pod = pinned_pod(node, config, container);
@@ -251,7 +254,13 @@ pub fn build_preflight_pod(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &C
 
 /// The reboot pod: privileged, in the host's PID namespace, reboots the node through
 /// `nsenter` into PID 1 only while the boot ID equals `expected_boot_id`.
-pub fn build_reboot_pod(op: &OpRef, node: &str, expected_boot_id: &str, config: &Config) -> Pod {
+pub fn build_reboot_pod(
+    op: &OpRef,
+    spec: &NodeOpSpec,
+    node: &str,
+    expected_boot_id: &str,
+    config: &Config,
+) -> Pod {
     let container = Container {
         name: "reboot".to_owned(),
         image: Some(config.reboot_image.clone()),
@@ -266,6 +275,7 @@ pub fn build_reboot_pod(op: &OpRef, node: &str, expected_boot_id: &str, config: 
             ..EnvVar::default()
         }]),
         security_context: privileged(),
+        resources: small_pod_resources(spec.reboot_resources.as_ref()),
         ..Container::default()
     };
     let mut pod = pinned_pod(node, config, container);
@@ -274,6 +284,26 @@ pub fn build_reboot_pod(op: &OpRef, node: &str, expected_boot_id: &str, config: 
         metadata: metadata(op, node, Role::Reboot, config),
         spec: Some(pod),
         status: None,
+    }
+}
+
+/// The resources of a preflight or reboot pod: `given`, with upstream's default of 200m CPU and
+/// 128Mi memory (requests and limits) when unset, and none for an empty `{}`.
+fn small_pod_resources(given: Option<&ResourceRequirements>) -> Option<ResourceRequirements> {
+    match given {
+        Some(r) if *r == ResourceRequirements::default() => None,
+        Some(r) => Some(r.clone()),
+        None => {
+            let amounts = BTreeMap::from([
+                ("cpu".to_owned(), Quantity("200m".to_owned())),
+                ("memory".to_owned(), Quantity("128Mi".to_owned())),
+            ]);
+            Some(ResourceRequirements {
+                limits: Some(amounts.clone()),
+                requests: Some(amounts),
+                ..ResourceRequirements::default()
+            })
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use super::actions::{Acquire, Action, Event};
 use super::model::{Config, EnginePod, JobInfo, NodeInfo, Observed, OpRef};
 use super::reason::Reason;
 use super::verify::Verifier;
+use crate::gates::Held;
 
 /// Everything a step reads, with the observations indexed by name.
 pub(crate) struct Ctx<'a> {
@@ -89,6 +90,16 @@ impl<'a> Ctx<'a> {
     }
     pub(crate) fn engine_pod(&self, name: &str) -> Option<&'a EnginePod> {
         self.engine_pods.get(name).copied()
+    }
+    /// What of the spec's gates holds new starts now, given where the nodes stand (the pacing
+    /// runs from the latest node that ran and finished).
+    pub(crate) fn gate(&self, nodes: &BTreeMap<String, NodeStatus>) -> Option<Held> {
+        let last_finished = nodes
+            .values()
+            .filter(|s| s.phase.is_terminal() && s.started_at.is_some())
+            .filter_map(|s| s.finished_at.as_ref().map(|t| t.0))
+            .max();
+        crate::gates::held(self.spec, &self.observed.gates, last_finished, self.now)
     }
     /// Whether this operation holds the node's lock (as observed).
     pub(crate) fn holds_lock(&self, name: &str) -> bool {

@@ -205,6 +205,8 @@ pub struct Observed {
     /// The identity (`<ns>/<name>@<uid>`) of every `NodeOp` that exists: a lock held by
     /// anything else is stale and may be broken.
     pub live_operations: BTreeSet<String>,
+    /// What the gates of the spec look at: Prometheus' alerts, blocking pods.
+    pub gates: crate::gates::GateInputs,
 }
 
 impl Observed {

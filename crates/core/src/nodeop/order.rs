@@ -100,6 +100,9 @@ pub enum Hold {
     Paused,
     /// A node failed and `stopOnFailure` is set.
     StoppedOnFailure,
+    /// A gate of the spec (window, postCompleteDelay, alertGate) holds (see
+    /// [`crate::gates::held`]).
+    Gate,
 }
 
 /// The Pending nodes that may start now, in order: none while held; control-plane nodes one

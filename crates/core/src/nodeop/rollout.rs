@@ -13,7 +13,7 @@ use super::lock::{self, NodeLock};
 use super::model::NodeInfo;
 use super::order::{self, Hold};
 use super::reason::Reason;
-use super::step::{advance, enter, entry_event, next_phase, uncordon};
+use super::step::{advance, enter, entry_event, listing, next_phase, uncordon};
 
 /// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
 /// and finally uncordons and releases the finished nodes this operation still holds.
@@ -61,6 +61,9 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
         if hold == Some(Hold::StoppedOnFailure) {
             stop_pending(c, nodes, out);
         }
+        if hold == Some(Hold::Gate) {
+            wait_for_gate(c, nodes, out);
+        }
         let (candidates, mut slots) = order::start_order(nodes, c.spec.concurrency, hold);
         let mut started = false;
         for name in candidates {
@@ -70,6 +73,13 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
             let Some(control_plane) = nodes.get(&name).map(|s| s.control_plane) else {
                 continue;
             };
+            if let Some(wait) = blocked(c, &name) {
+                if let Some(st) = nodes.get_mut(&name) {
+                    st.message = Some(wait);
+                }
+                out.requeue(c.config.poll_interval);
+                continue;
+            }
             match lock::admit(
                 &locks,
                 &cordoned,
@@ -163,8 +173,38 @@ fn hold(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>) -> Option<Hold> {
     } else if c.spec.paused() {
         Some(Hold::Paused)
     } else {
-        None
+        c.gate(nodes).map(|_| Hold::Gate)
     }
+}
+
+/// Waits for a gate that holds the whole operation: until it ends by itself (a window
+/// opening, a delay passing), else the next poll (an alert resolving).
+fn wait_for_gate(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>, out: &mut Out) {
+    let Some(held) = c.gate(nodes) else {
+        return;
+    };
+    let poll = c.config.poll_interval;
+    let wait = held
+        .until
+        .and_then(|u| u.duration_since(c.now).try_into().ok())
+        .map_or(poll, |d: std::time::Duration| {
+            d + std::time::Duration::from_secs(1)
+        });
+    out.requeue(wait);
+}
+
+/// Why the pods on `node` that match `blockingPodSelector` keep it waiting, if any do.
+fn blocked(c: &Ctx, node: &str) -> Option<String> {
+    let pods = c
+        .observed
+        .gates
+        .blocking_pods
+        .get(node)
+        .filter(|p| !p.is_empty())?;
+    Some(format!(
+        "waits: pod(s) matching blockingPodSelector run on it: {}",
+        listing(pods)
+    ))
 }
 
 /// Marks every Pending node Stopped: a node failed and `stopOnFailure` is set.

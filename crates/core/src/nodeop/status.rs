@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use kairos_api::names::conditions::{COMPLETE, FAILED, PROGRESSING, SPEC_APPLIED};
+use kairos_api::names::conditions::{COMPLETE, FAILED, HELD, PROGRESSING, SPEC_APPLIED};
 use kairos_api::v1alpha1::{NodeOpSpec, NodeOpStatus, NodePhase, NodeStatus, OperationPhase};
 
 use super::context::{Ctx, Out};
@@ -60,7 +60,13 @@ struct Summary {
     complete: &'static str,
 }
 
-fn summary(c: &Ctx, k: Counts, failed_names: &[String], fixed: Fixed) -> Summary {
+fn summary(
+    c: &Ctx,
+    nodes: &BTreeMap<String, NodeStatus>,
+    k: Counts,
+    failed_names: &[String],
+    fixed: Fixed,
+) -> Summary {
     use OperationPhase as P;
     let done = |phase, message, complete| Summary {
         phase,
@@ -114,6 +120,10 @@ fn summary(c: &Ctx, k: Counts, failed_names: &[String], fixed: Fixed) -> Summary
     } else if c.spec.paused() {
         message.push_str("; paused");
         "Paused"
+    } else if let Some(held) = c.gate(nodes) {
+        message.push_str("; held: ");
+        message.push_str(&held.message);
+        "Held"
     } else {
         "InProgress"
     };
@@ -145,7 +155,7 @@ pub(crate) fn summarize(
         .filter(|(_, s)| s.phase.is_failure())
         .map(|(n, _)| n.clone())
         .collect();
-    let s = summary(c, k, &failed_names, fixed);
+    let s = summary(c, nodes, k, &failed_names, fixed);
     let terminal = !matches!(s.phase, OperationPhase::Pending | OperationPhase::Running);
     let any_failed = k.failed > 0 || s.phase == OperationPhase::Failed;
     let failed_msg = if k.failed > 0 {
@@ -187,11 +197,30 @@ pub(crate) fn summarize(
                 .to_owned(),
         )
     };
+    let held = (!terminal)
+        .then(|| {
+            if c.spec.paused() {
+                Some(("Paused", "paused: no new node starts".to_owned()))
+            } else {
+                c.gate(nodes).map(|h| (h.reason.as_str(), h.message))
+            }
+        })
+        .flatten();
+    let held_condition = match &held {
+        Some((reason, message)) => Desired::new(HELD, true, reason, message.clone()),
+        None => Desired::new(
+            HELD,
+            false,
+            "NotHeld",
+            "nothing holds new starts".to_owned(),
+        ),
+    };
     let desired = [
         Desired::new(PROGRESSING, !terminal, s.progressing, s.message.clone()),
         Desired::new(COMPLETE, terminal, s.complete, s.message.clone()),
         Desired::new(FAILED, any_failed, failed_reason, failed_msg),
         spec_applied,
+        held_condition,
     ];
     if old.phase != Some(s.phase) {
         let reason = match s.phase {
@@ -214,6 +243,7 @@ pub(crate) fn summarize(
         conditions: merge(&old.conditions, &desired, c.op.generation, c.now),
         observed_generation: c.op.generation,
         targets_hash: Some(targets_hash),
+        held: held.map(|(reason, _)| reason.to_owned()),
     }
 }
 

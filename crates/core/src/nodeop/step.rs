@@ -346,7 +346,7 @@ fn rebooting(c: &Ctx, node: &NodeInfo, st: &NodeStatus, out: &mut Out) -> Flow {
         return Flow::Go(NodePhase::Failed, Reason::RebootTimedOut, msg);
     }
     if pod.is_none() {
-        let built = build::build_reboot_pod(c.op, &node.name, &before, c.config);
+        let built = build::build_reboot_pod(c.op, c.spec, &node.name, &before, c.config);
         out.actions.push(Action::CreateRebootPod(Box::new(built)));
     }
     Flow::Wait(format!("waiting for a new boot ID (was {before})"))

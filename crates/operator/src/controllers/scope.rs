@@ -101,6 +101,7 @@ mod tests {
             ReconcileMetrics::register(&mut Registry::default()),
             config,
             None,
+            None,
         )
     }
 

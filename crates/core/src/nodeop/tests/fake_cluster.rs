@@ -117,6 +117,7 @@ impl World {
             targets: self.targets.clone(),
             locks: self.locks.clone(),
             live_operations: BTreeSet::from([ours()]),
+            gates: crate::gates::GateInputs::default(),
         }
     }
 

@@ -7,6 +7,7 @@ mod drain;
 mod engine;
 mod fake_cluster;
 mod fixtures;
+mod gates;
 mod parts;
 mod plan;
 mod proptests;

@@ -177,7 +177,7 @@ fn without_reboot_the_command_is_unchanged_and_another_namespace_has_no_owner() 
 
 #[test]
 fn the_reboot_pod_compares_boot_ids_before_rebooting() {
-    let p = build::build_reboot_pod(&op_ref(), "w1", BOOT_A, &Config::default());
+    let p = build::build_reboot_pod(&op_ref(), &spec(), "w1", BOOT_A, &Config::default());
     let spec = p.spec.unwrap();
     assert_eq!(spec.host_pid, Some(true));
     assert_eq!(spec.node_name.as_deref(), Some("w1"));

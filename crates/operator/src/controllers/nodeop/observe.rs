@@ -12,14 +12,17 @@ use k8s_openapi::api::core::v1::Pod;
 use kairos_api::names::{ANNOTATION_CORDONED_BY, LABEL_NODEOP_UID};
 use kairos_api::v1alpha1::NodePhase;
 use kairos_api::{NodeOp, NodeOpTarget};
+use kairos_core::gates::GateInputs;
 use kairos_core::k8s_names::label_value;
 use kairos_core::nodeop::{EnginePod, JobInfo, NodeInfo, NodePod, Observed, Target};
 use kube::api::{Api, ListParams};
+use kube::core::Selector;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::State;
 use super::locks::{identity, node_lock};
+use crate::context::Context;
 use crate::error::{Error, Result};
 
 /// Whether `obj` is in `namespace` and carries `uid_label`, the operation's uid label value.
@@ -189,7 +192,9 @@ pub(crate) async fn observe(
         .try_collect()
         .await?;
 
+    let gates = gates(ctx, op, &targets).await?;
     Ok(Observed {
+        gates,
         nodes,
         jobs,
         engine_pods,
@@ -201,6 +206,57 @@ pub(crate) async fn observe(
         locks,
         live_operations,
     })
+}
+
+/// What `op`'s gates look at: Prometheus' alerts when it sets `alertGate`, and the pods
+/// matching its `blockingPodSelector` (one list, any namespace) while a node has yet to start.
+async fn gates(
+    ctx: &Context,
+    op: &NodeOp,
+    targets: &BTreeMap<String, Target>,
+) -> Result<GateInputs> {
+    let mut inputs = GateInputs::default();
+    if op.spec.alert_gate.is_some()
+        && let Some(source) = &ctx.alerts
+    {
+        inputs.alerts = Some(source.alerts().await);
+    }
+    let waiting = || {
+        targets.values().any(|t| {
+            t.status
+                .as_ref()
+                .is_none_or(|s| s.phase == NodePhase::Pending)
+        })
+    };
+    if let Some(selector) = &op.spec.blocking_pod_selector
+        && (targets.is_empty() || waiting())
+    {
+        // A selector the API server cannot take is judged by the planner (the operation fails
+        // at start); here it simply finds nothing.
+        let Ok(selector) = Selector::try_from(selector.clone()) else {
+            return Ok(inputs);
+        };
+        let lp = ListParams::default().labels_from(&selector);
+        let pods = Api::<Pod>::all(ctx.client.clone())
+            .list(&lp)
+            .await
+            .map_err(|source| Error::Observe {
+                what: "list the pods matching blockingPodSelector".to_owned(),
+                source,
+            })?;
+        for pod in pods {
+            let finished = matches!(
+                pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            );
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+            if let (false, Some(node)) = (finished, node) {
+                let name = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
+                inputs.blocking_pods.entry(node).or_default().push(name);
+            }
+        }
+    }
+    Ok(inputs)
 }
 
 /// How many nodes' pods are listed at once.

@@ -68,6 +68,7 @@ fn state(client: kube::Client, caches: Caches) -> Arc<State> {
         ReconcileMetrics::register(&mut Registry::default()),
         config,
         None,
+        None,
     );
     let engine = kairos_core::nodeop::Config {
         job_namespace: Some("kairos-system".into()),
