@@ -58,11 +58,11 @@ fn assert_columns_point_at_fields(kind: &str) {
 }
 
 #[test]
-fn nodeop_columns_are_phase_nodes_done_failed_age() {
+fn nodeop_columns_are_phase_nodes_done_failed_held_age() {
     let crd = crd_for_kind("NodeOp");
     assert_eq!(
         default_columns(&crd),
-        ["PHASE", "NODES", "DONE", "FAILED", "AGE"]
+        ["PHASE", "NODES", "DONE", "FAILED", "HELD", "AGE"]
     );
     assert_columns_point_at_fields("NodeOp");
 }

@@ -27,6 +27,7 @@ use super::nodeop::default_true;
     printcolumn = r#"{"name":"Nodes","type":"integer","jsonPath":".status.total"}"#,
     printcolumn = r#"{"name":"Done","type":"integer","jsonPath":".status.completed"}"#,
     printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failed"}"#,
+    printcolumn = r#"{"name":"Held","type":"string","jsonPath":".status.held"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("(has(self.upgradeActive) && self.upgradeActive) || (has(self.upgradeRecovery) && self.upgradeRecovery)").message("at least one of upgradeActive and upgradeRecovery must be true"))]
@@ -146,4 +147,7 @@ pub struct NodeOpUpgradeStatus {
     /// The `metadata.generation` this status was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// What holds its NodeOp's new starts now, if anything (as the NodeOp's `status.held`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }

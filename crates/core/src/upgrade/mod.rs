@@ -99,6 +99,19 @@ pub(crate) struct SpecInput<'a> {
     pub(crate) concurrency: i32,
     pub(crate) stop_on_failure: bool,
     pub(crate) uncordon_on_failure: bool,
+    /// The gates and the Job's resources, as the upgrade asks (none for a per-node upgrade).
+    pub(crate) gates: UpgradeGates,
+}
+
+/// What a fleet upgrade passes to its NodeOp as is: its gates and the Job's resources.
+#[derive(Default)]
+pub(crate) struct UpgradeGates {
+    pub(crate) window: Option<kairos_api::v1alpha1::MaintenanceWindow>,
+    pub(crate) post_complete_delay: Option<String>,
+    pub(crate) blocking_pod_selector:
+        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+    pub(crate) alert_gate: Option<kairos_api::v1alpha1::AlertGate>,
+    pub(crate) resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
 }
 
 /// The spec of an upgrade NodeOp: the Job runs the rendered script in the target image with
@@ -144,11 +157,11 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         uncordon_on_failure: Some(input.uncordon_on_failure),
         paused: None,
         preflight,
-        window: None,
-        post_complete_delay: None,
-        blocking_pod_selector: None,
-        alert_gate: None,
-        resources: None,
+        window: input.gates.window,
+        post_complete_delay: input.gates.post_complete_delay,
+        blocking_pod_selector: input.gates.blocking_pod_selector,
+        alert_gate: input.gates.alert_gate,
+        resources: input.gates.resources,
         preflight_resources: None,
         reboot_resources: None,
     }

@@ -88,6 +88,13 @@ pub fn nodeop_for_upgrade(upgrade: &NodeOpUpgrade, targets: &[String]) -> NodeOp
         concurrency: s.concurrency,
         stop_on_failure: s.stop_on_failure,
         uncordon_on_failure: s.uncordon_on_failure,
+        gates: crate::upgrade::UpgradeGates {
+            window: s.window.clone(),
+            post_complete_delay: s.post_complete_delay.clone(),
+            blocking_pod_selector: s.blocking_pod_selector.clone(),
+            alert_gate: s.alert_gate.clone(),
+            resources: s.resources.clone(),
+        },
     })
 }
 
@@ -229,6 +236,15 @@ pub fn plan_fleet(
                 in_progress: status.in_progress,
             });
         }
+        p.held = status.held.clone().map(|reason| {
+            let message = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == kairos_api::names::conditions::HELD)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            (reason, message)
+        });
         p.running = status.node_statuses;
         p.node_op_name = Some(op_name.clone());
         if op.metadata.deletion_timestamp.is_some() {

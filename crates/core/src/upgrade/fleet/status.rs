@@ -34,6 +34,8 @@ pub(crate) struct Progress {
     pub(crate) message: Option<String>,
     /// Status, reason and message of the [`SPEC_APPLIED`](conditions::SPEC_APPLIED) condition.
     pub(crate) spec_applied: (bool, &'static str, String),
+    /// What holds the NodeOp's new starts (its `status.held` and `Held` message), if anything.
+    pub(crate) held: Option<(String, String)>,
 }
 
 impl Progress {
@@ -50,6 +52,7 @@ impl Progress {
             node_op_name: None,
             message: None,
             spec_applied: (true, "Applied", "the current spec is in effect".to_owned()),
+            held: None,
         }
     }
 
@@ -129,6 +132,20 @@ impl Progress {
                 format!("{failed} node(s) failed or rolled back"),
             ),
             Desired::new(conditions::SPEC_APPLIED, ok, reason, msg),
+            match &self.held {
+                Some((reason, message)) => Desired::new(
+                    conditions::HELD,
+                    true,
+                    crate::gates::reason_named(reason),
+                    message.clone(),
+                ),
+                None => Desired::new(
+                    conditions::HELD,
+                    false,
+                    "NotHeld",
+                    "nothing holds new starts",
+                ),
+            },
         ];
         let status = NodeOpUpgradeStatus {
             phase: Some(phase),
@@ -140,6 +157,7 @@ impl Progress {
             message: Some(message),
             conditions: merge(&old.conditions, &desired, self.generation, now),
             observed_generation: self.generation,
+            held: self.held.map(|(reason, _)| reason),
         };
         FleetPlan {
             nodeop_to_apply: apply,

@@ -372,6 +372,7 @@ fn build(
         concurrency: 1,
         stop_on_failure: false,
         uncordon_on_failure: false,
+        gates: crate::upgrade::UpgradeGates::default(),
     });
     spec.paused = kn.spec.paused.filter(|paused| *paused);
     Ok(NodeOp {

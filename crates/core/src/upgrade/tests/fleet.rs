@@ -541,3 +541,44 @@ fn an_image_that_does_not_fit_the_targets_fails_before_any_nodeop_exists() {
     let p = plan(&upgrade(json!({"image": IMAGE_360})), six("v3.5.0"), None);
     assert!(p.nodeop_to_apply.is_some());
 }
+
+#[test]
+fn the_gates_reach_the_nodeop_and_its_hold_is_mirrored() {
+    let mut up = upgrade(json!({
+        "image": IMAGE_360,
+        "window": {"days": ["sat"], "startTime": "22:00", "endTime": "04:00", "timeZone": "Europe/Berlin"},
+        "postCompleteDelay": "10m",
+        "blockingPodSelector": {"matchLabels": {"app": "backup"}},
+        "alertGate": {"alertNames": "KubeNode.*"},
+        "resources": {"limits": {"memory": "1Gi"}},
+    }));
+    let (first, op) = started(&up, six("v3.5.0"));
+    let s = &op.spec;
+    assert_eq!(s.window, up.spec.window);
+    assert_eq!(s.post_complete_delay.as_deref(), Some("10m"));
+    assert_eq!(s.blocking_pod_selector, up.spec.blocking_pod_selector);
+    assert_eq!(s.alert_gate, up.spec.alert_gate);
+    assert_eq!(s.resources, up.spec.resources);
+    up.status = Some(first.status);
+    let mut held = with_status(
+        op,
+        OperationPhase::Pending,
+        &[("cp1", entry(NodePhase::Pending))],
+    );
+    let st = held.status.as_mut().unwrap();
+    st.held = Some("Window".into());
+    st.conditions
+        .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: conditions::HELD.into(),
+            status: "True".into(),
+            reason: "Window".into(),
+            message: "outside the maintenance window: it opens at 2027-01-16T21:00:00Z".into(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(0)),
+            observed_generation: None,
+        });
+    let p = plan(&up, six("v3.5.0"), Some(held));
+    assert_eq!(p.status.held.as_deref(), Some("Window"));
+    let c = find(&p.status.conditions, conditions::HELD).unwrap();
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Window"));
+    assert!(c.message.contains("2027-01-16T21:00:00Z"), "{}", c.message);
+}
