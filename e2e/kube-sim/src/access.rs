@@ -127,7 +127,7 @@ fn accesses(d: &Decisions) -> Vec<Access> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::rbac::ObjectRef;
+    use crate::rbac::ObjectRef;
 
     #[test]
     fn counts_decisions_per_user_and_lists_denials_and_rules() {

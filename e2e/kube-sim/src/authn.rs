@@ -12,7 +12,7 @@ use super::store::State;
 use super::tokens;
 
 /// The static token of the simulator's admin, written into every kubeconfig the simulator
-/// writes ([`crate::sim::SimServer::kubeconfig_yaml`]).
+/// writes ([`crate::SimServer::kubeconfig_yaml`]).
 pub const ADMIN_TOKEN: &str = "kube-sim-admin";
 
 /// The admin's username.
@@ -141,8 +141,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sim::lifecycle;
-    use crate::sim::objects::{self, Managed};
+    use crate::lifecycle;
+    use crate::objects::{self, Managed};
 
     #[test]
     fn admin_anonymous_and_garbage() {

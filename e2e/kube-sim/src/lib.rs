@@ -88,7 +88,7 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// `deploy/crds` of this repository.
 pub fn default_crd_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds")
 }
 
 /// The shared simulator state.

@@ -85,8 +85,8 @@ pub fn cluster_role_bindings() -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::rbac::{CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES};
-    use crate::sim::{Sim, SimConfig};
+    use crate::rbac::{CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES};
+    use crate::{Sim, SimConfig};
 
     #[test]
     fn every_bootstrap_object_is_stored_at_start() {

@@ -266,7 +266,7 @@ fn check_now(st: &State, key: &[u8], token: &str, want: &[String]) -> Result<Val
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::objects::{self, Managed};
+    use crate::objects::{self, Managed};
 
     fn state_with_sa() -> State {
         let mut st = State::new(1, 100);

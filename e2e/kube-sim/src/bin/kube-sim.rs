@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use kairos_e2e::sim::{SimConfig, SimServer, default_crd_dir};
+use kairos_kube_sim::{SimConfig, SimServer, default_crd_dir};
 
 /// Command line of `kube-sim`.
 #[derive(Debug, Parser)]

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::sim::store::{Objects, key_of};
+use crate::store::{Objects, key_of};
 
 /// Owned RBAC objects to borrow a [`Policy`] from.
 #[derive(Default)]
