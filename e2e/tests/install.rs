@@ -170,7 +170,7 @@ fn assert_least_privilege(sim: &kairos_kube_sim::Sim, ns: &str) {
     // (role kind, role name, rule index) -> verbs used through that rule.
     let mut used: BTreeMap<(String, String, usize), BTreeSet<String>> = BTreeMap::new();
     for a in sim.permissions().of(&user) {
-        if let Some(kairos_kube_sim::rbac::Grant::Rule(r)) = a.allowed_by {
+        if let Some(kairos_kube_sim::Grant::Rule(r)) = a.allowed_by {
             used.entry((r.source.kind.clone(), r.source.name.clone(), r.index))
                 .or_default()
                 .insert(a.attributes.verb.clone());

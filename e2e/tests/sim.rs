@@ -355,7 +355,7 @@ async fn sim_held_lists_answer_only_when_released() {
         tokio::spawn(async move { api.list(&ListParams::default()).await })
     };
     wait_for(Duration::from_secs(5), || async {
-        (server.sim().list_gate().waiting("configmaps") == 1).then_some(())
+        (server.sim().lists_waiting("configmaps") == 1).then_some(())
     })
     .await
     .expect("the LIST reaches the gate");
@@ -384,7 +384,7 @@ async fn sim_held_lists_answer_only_when_released() {
     // It answers with the state at release.
     let names: Vec<String> = list.items.iter().map(|cm| cm.name_any()).collect();
     assert_eq!(names, ["a", "b"]);
-    assert_eq!(server.sim().list_gate().waiting("configmaps"), 0);
+    assert_eq!(server.sim().lists_waiting("configmaps"), 0);
     api.list(&ListParams::default()).await.unwrap();
 }
 
@@ -464,8 +464,7 @@ async fn sim_restart_keeps_the_state_and_refuses_connections_while_down() {
 #[tokio::test]
 async fn sim_permissions_record_each_decision_and_the_rule_that_allowed_it() {
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-    use kairos_kube_sim::attributes::Attributes;
-    use kairos_kube_sim::rbac::{Grant, ObjectRef, RuleRef};
+    use kairos_kube_sim::{Attributes, Grant, ObjectRef, RuleRef};
 
     let c = sim(SimConfig::default()).await;
     let ns = fresh_ns(&c, "sim-permissions").await;

@@ -49,7 +49,7 @@ pub struct PermissionLog {
 
 impl PermissionLog {
     /// Records one decision for `user`.
-    pub fn record(&self, user: &str, attributes: &Attributes, decision: &Decision) {
+    pub(crate) fn record(&self, user: &str, attributes: &Attributes, decision: &Decision) {
         let grant = match decision {
             Decision::Allow(g) => Some(g.clone()),
             Decision::Deny { .. } => None,

@@ -10,11 +10,11 @@ use super::error::{ApiError, ApiResult};
 use super::lists::{ListKind, Lists, elem_seg, is_elem, merge_into, remove_at, value_at};
 
 /// A leaf field path (`["spec", "image"]`).
-pub type FieldPath = Vec<String>;
+pub(crate) type FieldPath = Vec<String>;
 
 /// One `managedFields` entry, parsed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Field manager.
     pub manager: String,
     /// `Apply` or `Update`.
@@ -44,7 +44,7 @@ const SERVER_META: &[&str] = &[
 
 /// The leaf paths of an object that a manager can own (list elements of associative lists and
 /// sets are separate paths; see [`super::lists`]).
-pub fn leaves(v: &Value, lists: &Lists<'_>) -> BTreeSet<FieldPath> {
+pub(crate) fn leaves(v: &Value, lists: &Lists<'_>) -> BTreeSet<FieldPath> {
     let mut out = BTreeSet::new();
     if let Some(m) = v.as_object() {
         for (k, c) in m {
@@ -109,7 +109,7 @@ fn is_marker(p: &[String]) -> bool {
 }
 
 /// Renders a field set as `fieldsV1`.
-pub fn to_fields_v1(set: &BTreeSet<FieldPath>) -> Value {
+pub(crate) fn to_fields_v1(set: &BTreeSet<FieldPath>) -> Value {
     let mut root = Map::new();
     for p in set {
         let mut cur = &mut root;
@@ -152,7 +152,7 @@ fn from_fields_v1(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
 }
 
 /// Parses an object's `metadata.managedFields`.
-pub fn entries(obj: &Value) -> Vec<Entry> {
+pub(crate) fn entries(obj: &Value) -> Vec<Entry> {
     obj["metadata"]["managedFields"]
         .as_array()
         .into_iter()
@@ -173,7 +173,7 @@ pub fn entries(obj: &Value) -> Vec<Entry> {
 }
 
 /// Writes parsed entries back to `metadata.managedFields` (entries owning nothing are dropped).
-pub fn set_entries(obj: &mut Value, es: &[Entry]) {
+pub(crate) fn set_entries(obj: &mut Value, es: &[Entry]) {
     let arr: Vec<Value> = es
         .iter()
         .filter(|e| !e.fields.is_empty())
@@ -199,7 +199,7 @@ pub fn set_entries(obj: &mut Value, es: &[Entry]) {
 
 /// Restricts an object to what a write on `subresource` may touch (`status` only for `/status`,
 /// everything but `status` on the main resource of a type with a status subresource).
-pub fn scope_fields(
+pub(crate) fn scope_fields(
     set: BTreeSet<FieldPath>,
     subresource: &str,
     status_sub: bool,
@@ -217,7 +217,7 @@ pub fn scope_fields(
 }
 
 /// Records a non-apply write: `manager` takes the leaves whose value changed.
-pub fn record_update(
+pub(crate) fn record_update(
     old: Option<&Value>,
     new: &mut Value,
     lists: &Lists<'_>,
@@ -272,7 +272,7 @@ pub fn record_update(
 /// # Errors
 /// 409 Conflict when another manager owns a field with a different value and `force` is false.
 #[allow(clippy::too_many_arguments)]
-pub fn apply(
+pub(crate) fn apply(
     live: Option<&Value>,
     applied: &Value,
     lists: &Lists<'_>,

@@ -83,7 +83,7 @@ impl Attributes {
 /// under `/api/<version>/` and `/apis/<group>/<version>/` with at least a resource are resource
 /// requests, everything else (`/api`, `/apis/<group>/<version>`, `/version`, `/healthz`, ...) is
 /// a non-resource request whose verb is the lower-case method.
-pub fn parse(method: &str, path: &str, query: &HashMap<String, String>) -> Attributes {
+pub(crate) fn parse(method: &str, path: &str, query: &HashMap<String, String>) -> Attributes {
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let non_resource = || Attributes::non_resource(&method.to_ascii_lowercase(), path);
     let (group, rest) = match parts.as_slice() {
@@ -153,7 +153,7 @@ fn group_resource(a: &Attributes) -> String {
 
 /// The 403 Forbidden a real server answers when `user` may not do `a`, with the authorizer's
 /// `reason` (empty when no rule matched and no binding was broken) appended after a colon.
-pub fn forbidden(user: &str, a: &Attributes, reason: &str) -> ApiError {
+pub(crate) fn forbidden(user: &str, a: &Attributes, reason: &str) -> ApiError {
     let mut why = match &a.path {
         Some(path) => format!("User {user:?} cannot {} path {path:?}", a.verb),
         None => {
@@ -181,7 +181,7 @@ pub fn forbidden(user: &str, a: &Attributes, reason: &str) -> ApiError {
 
 /// The 403 Forbidden of a server-side apply that would create an object its user may not
 /// create: the real server words it with the authorizer's reason only (often empty).
-pub fn forbidden_create_on_apply(a: &Attributes, reason: &str) -> ApiError {
+pub(crate) fn forbidden_create_on_apply(a: &Attributes, reason: &str) -> ApiError {
     forbidden_status(a, reason)
 }
 

@@ -54,7 +54,7 @@ pub struct StoredKey {
 /// The size in bytes of the object a successful write stored (its JSON as the simulator keeps
 /// it, managedFields included), attached to the write's response for [`RequestLog`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredBytes(pub u64);
+pub(crate) struct StoredBytes(pub u64);
 
 /// Request counts and largest stored objects since the simulator started (or since the last
 /// [`RequestLog::take`]).
@@ -66,7 +66,7 @@ pub struct RequestLog {
 
 impl RequestLog {
     /// Counts one request.
-    pub fn record(&self, key: RequestKey) {
+    pub(crate) fn record(&self, key: RequestKey) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         *counts.entry(key).or_default() += 1;
     }
@@ -92,7 +92,7 @@ impl RequestLog {
     /// Records that a successful create, update or patch (also server-side apply, also of a
     /// subresource) stored an object of `bytes`; only the largest per key is kept. Dry-run
     /// writes store nothing and are not recorded.
-    pub fn record_stored(&self, key: StoredKey, bytes: u64) {
+    pub(crate) fn record_stored(&self, key: StoredKey, bytes: u64) {
         let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
         let max = largest.entry(key).or_default();
         *max = (*max).max(bytes);
@@ -121,7 +121,7 @@ impl RequestLog {
 }
 
 /// The static name of a resource verb (`other` for a verb a request cannot carry).
-pub fn verb_name(verb: &str) -> &'static str {
+pub(crate) fn verb_name(verb: &str) -> &'static str {
     match verb {
         "get" => "get",
         "list" => "list",
@@ -136,7 +136,7 @@ pub fn verb_name(verb: &str) -> &'static str {
 }
 
 /// The client name of a `User-Agent` header: its first product token.
-pub fn client_of(user_agent: &str) -> String {
+pub(crate) fn client_of(user_agent: &str) -> String {
     let product = user_agent
         .split(['/', ' '])
         .next()

@@ -13,26 +13,26 @@ use super::tokens;
 
 /// The static token of the simulator's admin, written into every kubeconfig the simulator
 /// writes ([`crate::SimServer::kubeconfig_yaml`]).
-pub const ADMIN_TOKEN: &str = "kube-sim-admin";
+pub(crate) const ADMIN_TOKEN: &str = "kube-sim-admin";
 
 /// The admin's username.
-pub const ADMIN_USER: &str = "kube-sim-admin";
+pub(crate) const ADMIN_USER: &str = "kube-sim-admin";
 
 /// The group that may do everything (the real server's privileged group).
-pub const MASTERS: &str = "system:masters";
+pub(crate) const MASTERS: &str = "system:masters";
 
 /// The group of every authenticated user.
-pub const AUTHENTICATED: &str = "system:authenticated";
+pub(crate) const AUTHENTICATED: &str = "system:authenticated";
 
 /// The group of requests without credentials.
-pub const UNAUTHENTICATED: &str = "system:unauthenticated";
+pub(crate) const UNAUTHENTICATED: &str = "system:unauthenticated";
 
 /// The username of requests without credentials.
-pub const ANONYMOUS: &str = "system:anonymous";
+pub(crate) const ANONYMOUS: &str = "system:anonymous";
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct UserInfo {
+pub(crate) struct UserInfo {
     /// The username (`kube-sim-admin`, `system:serviceaccount:<ns>:<name>`,
     /// `system:anonymous`).
     pub name: String,
@@ -47,17 +47,17 @@ pub struct UserInfo {
 impl UserInfo {
     /// The simulator's admin ([`ADMIN_USER`], groups `system:masters` and
     /// `system:authenticated`).
-    pub fn admin() -> Self {
+    pub(crate) fn admin() -> Self {
         Self::new(ADMIN_USER, &[MASTERS, AUTHENTICATED])
     }
 
     /// The user of requests without a token.
-    pub fn anonymous() -> Self {
+    pub(crate) fn anonymous() -> Self {
         Self::new(ANONYMOUS, &[UNAUTHENTICATED])
     }
 
     /// A user with `groups` (for access reviews and tests).
-    pub fn new(name: &str, groups: &[&str]) -> Self {
+    pub(crate) fn new(name: &str, groups: &[&str]) -> Self {
         Self {
             name: name.into(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
@@ -66,7 +66,8 @@ impl UserInfo {
     }
 
     /// The identity of service account `ns/name` (its username and the service-account groups).
-    pub fn service_account(ns: &str, name: &str) -> Self {
+    #[cfg(test)]
+    pub(crate) fn service_account(ns: &str, name: &str) -> Self {
         Self::new(
             &format!("system:serviceaccount:{ns}:{name}"),
             &[
@@ -78,7 +79,7 @@ impl UserInfo {
     }
 
     /// Whether the user is in `group`.
-    pub fn in_group(&self, group: &str) -> bool {
+    pub(crate) fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }
 
@@ -111,7 +112,7 @@ impl UserInfo {
 /// 401 Unauthorized, as a real server answers, for a bearer token that is neither the admin
 /// token nor a valid service-account token for the API server audience (the issuer): signature,
 /// expiry, audience, and the service account and bound pod still existing with their uids.
-pub fn authenticate(
+pub(crate) fn authenticate(
     st: &State,
     key: &[u8],
     authorization: Option<&str>,

@@ -30,7 +30,7 @@ fn binding_to_groups(name: &str, groups: &[&str]) -> Value {
 }
 
 /// The bootstrap ClusterRoles.
-pub fn cluster_roles() -> Vec<Value> {
+pub(crate) fn cluster_roles() -> Vec<Value> {
     vec![
         cluster_role(
             "cluster-admin",
@@ -70,7 +70,7 @@ pub fn cluster_roles() -> Vec<Value> {
 }
 
 /// The bootstrap ClusterRoleBindings.
-pub fn cluster_role_bindings() -> Vec<Value> {
+pub(crate) fn cluster_role_bindings() -> Vec<Value> {
     vec![
         binding_to_groups("cluster-admin", &[MASTERS]),
         binding_to_groups("system:discovery", &[AUTHENTICATED]),
@@ -85,8 +85,9 @@ pub fn cluster_role_bindings() -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SimConfig;
     use crate::rbac::{CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES};
-    use crate::{Sim, SimConfig};
+    use crate::sim::Sim;
 
     #[test]
     fn every_bootstrap_object_is_stored_at_start() {

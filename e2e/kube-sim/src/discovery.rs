@@ -17,7 +17,7 @@ const VERBS: &[&str] = &[
 ];
 
 /// `/version`.
-pub fn version() -> Value {
+pub(crate) fn version() -> Value {
     json!({
         "major": "1", "minor": "36", "gitVersion": "v1.36.0-kube-sim", "gitCommit": "kube-sim",
         "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "none",
@@ -26,7 +26,7 @@ pub fn version() -> Value {
 }
 
 /// `/api`.
-pub fn core_versions(server: &str) -> Value {
+pub(crate) fn core_versions(server: &str) -> Value {
     json!({"kind": "APIVersions", "versions": ["v1"],
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server}]})
 }
@@ -57,7 +57,7 @@ fn resource_entries(t: &ResourceType) -> Vec<Value> {
 }
 
 /// `APIResourceList` of one group/version.
-pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+pub(crate) fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let types: Vec<&ResourceType> = reg
         .all()
         .iter()
@@ -78,7 +78,7 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
 }
 
 /// `APIGroup` for one named group.
-pub fn group(reg: &Registry, name: &str) -> Option<Value> {
+pub(crate) fn group(reg: &Registry, name: &str) -> Option<Value> {
     let mut versions: Vec<String> = vec![];
     for t in reg.all().iter().filter(|t| t.group == name) {
         if !versions.contains(&t.version) {
@@ -97,7 +97,7 @@ pub fn group(reg: &Registry, name: &str) -> Option<Value> {
 }
 
 /// `/apis`.
-pub fn group_list(reg: &Registry) -> Value {
+pub(crate) fn group_list(reg: &Registry) -> Value {
     let mut names: Vec<String> = vec![];
     for t in reg.all().iter().filter(|t| !t.group.is_empty()) {
         if !names.contains(&t.group) {

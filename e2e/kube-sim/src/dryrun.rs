@@ -3,13 +3,13 @@
 
 use std::sync::MutexGuard;
 
-use super::Sim;
-use super::http::Call;
+use super::request::Call;
+use super::sim::Sim;
 use super::store::State;
 
 /// The state a write works on: the live one, or a throwaway copy for `dryRun=All` (the
 /// request is fully processed, nothing is stored and no watch sees it).
-pub enum Writable<'a> {
+pub(crate) enum Writable<'a> {
     /// The live state.
     Live(MutexGuard<'a, State>),
     /// A throwaway copy.
@@ -36,12 +36,12 @@ impl std::ops::DerefMut for Writable<'_> {
 }
 
 /// Whether the request is a `dryRun=All` write.
-pub fn is_dry_run(call: &Call) -> bool {
+pub(crate) fn is_dry_run(call: &Call) -> bool {
     call.query.get("dryRun").is_some_and(|d| d == "All")
 }
 
 /// The state for this request's write (a copy when `dryRun=All`).
-pub fn writable<'a>(sim: &'a Sim, call: &Call) -> Writable<'a> {
+pub(crate) fn writable<'a>(sim: &'a Sim, call: &Call) -> Writable<'a> {
     let st = sim.lock();
     if is_dry_run(call) {
         Writable::Dry(Box::new(st.dry_copy()))

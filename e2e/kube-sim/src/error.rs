@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 /// An API error, rendered as a `meta.k8s.io/v1` `Status` with the HTTP code of a real server.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// HTTP status code (also `Status.code`).
     pub code: u16,
     /// Machine-readable `Status.reason` (`NotFound`, `Conflict`, ...).
@@ -28,7 +28,7 @@ impl ApiError {
     }
 
     /// 404 NotFound for `<resource> "<name>" not found`.
-    pub fn not_found(resource: &str, group: &str, name: &str) -> Self {
+    pub(crate) fn not_found(resource: &str, group: &str, name: &str) -> Self {
         let gr = if group.is_empty() {
             resource.to_string()
         } else {
@@ -39,7 +39,7 @@ impl ApiError {
     }
 
     /// 404 NotFound for a path the simulator does not serve.
-    pub fn no_route(path: &str) -> Self {
+    pub(crate) fn no_route(path: &str) -> Self {
         Self::new(
             404,
             "NotFound",
@@ -48,7 +48,7 @@ impl ApiError {
     }
 
     /// 409 AlreadyExists.
-    pub fn already_exists(resource: &str, group: &str, name: &str) -> Self {
+    pub(crate) fn already_exists(resource: &str, group: &str, name: &str) -> Self {
         let gr = if group.is_empty() {
             resource.to_string()
         } else {
@@ -63,7 +63,7 @@ impl ApiError {
     }
 
     /// 409 Conflict on a stale `resourceVersion` (the real server's wording).
-    pub fn conflict(resource: &str, group: &str, name: &str) -> Self {
+    pub(crate) fn conflict(resource: &str, group: &str, name: &str) -> Self {
         let gr = if group.is_empty() {
             resource.to_string()
         } else {
@@ -81,12 +81,12 @@ impl ApiError {
     }
 
     /// 409 Conflict with a custom message (server-side apply field conflicts).
-    pub fn conflict_msg(message: impl Into<String>, details: Value) -> Self {
+    pub(crate) fn conflict_msg(message: impl Into<String>, details: Value) -> Self {
         Self::new(409, "Conflict", message).with_details(details)
     }
 
     /// 422 Invalid.
-    pub fn invalid(kind: &str, name: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(kind: &str, name: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::new(
             422,
@@ -99,7 +99,7 @@ impl ApiError {
     /// 422 Invalid for field errors (`<field>: <detail>`, as [`super::schema::validate`] writes
     /// them) of an object of `kind` in `group`, worded as `NewInvalid` does: the group-qualified
     /// kind, the single error alone or several in brackets, one cause per error.
-    pub fn invalid_fields(group: &str, kind: &str, name: &str, errors: &[String]) -> Self {
+    pub(crate) fn invalid_fields(group: &str, kind: &str, name: &str, errors: &[String]) -> Self {
         let qualified = if group.is_empty() {
             kind.to_string()
         } else {
@@ -133,27 +133,27 @@ impl ApiError {
     }
 
     /// 400 BadRequest.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
 
     /// 401 Unauthorized (a bearer token that does not authenticate), worded as the real server.
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
     /// 403 Forbidden.
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
         Self::new(403, "Forbidden", message)
     }
 
     /// 405 MethodNotAllowed.
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+    pub(crate) fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }
 
     /// 415 UnsupportedMediaType.
-    pub fn unsupported_media(content_type: &str) -> Self {
+    pub(crate) fn unsupported_media(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
@@ -164,22 +164,22 @@ impl ApiError {
     }
 
     /// 429 TooManyRequests (eviction blocked by a PodDisruptionBudget).
-    pub fn too_many_requests(message: impl Into<String>, causes: Value) -> Self {
+    pub(crate) fn too_many_requests(message: impl Into<String>, causes: Value) -> Self {
         Self::new(429, "TooManyRequests", message).with_details(json!({"causes": causes}))
     }
 
     /// 410 Expired (watch or list from a compacted resourceVersion).
-    pub fn expired(message: impl Into<String>) -> Self {
+    pub(crate) fn expired(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }
 
     /// 503 ServiceUnavailable (an injected fault).
-    pub fn unavailable(message: impl Into<String>) -> Self {
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)
     }
 
     /// 500 InternalError.
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
     }
 
@@ -187,13 +187,13 @@ impl ApiError {
     /// `--max-request-bytes`: etcd's own error passed through unconverted, so a 500 with no
     /// `reason` (`StatusReasonUnknown`) and etcd's message (k8s.io/apiserver
     /// `responsewriters.ErrorToAPIStatus` for an error that is not an API status).
-    pub fn etcd_request_too_large() -> Self {
+    pub(crate) fn etcd_request_too_large() -> Self {
         Self::new(500, "", "etcdserver: request is too large")
     }
 
     /// 413 RequestEntityTooLarge: a write whose body exceeds the server's `MaxRequestBodyBytes`
     /// (k8s.io/apiserver `limitedReadBody`).
-    pub fn request_entity_too_large(limit: usize) -> Self {
+    pub(crate) fn request_entity_too_large(limit: usize) -> Self {
         Self::new(
             413,
             "RequestEntityTooLarge",
@@ -202,13 +202,13 @@ impl ApiError {
     }
 
     /// Attaches `Status.details`.
-    pub fn with_details(mut self, details: Value) -> Self {
+    pub(crate) fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
 
     /// The `Status` object.
-    pub fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         let mut s = json!({
             "kind": "Status",
             "apiVersion": "v1",
@@ -236,4 +236,4 @@ impl IntoResponse for ApiError {
 }
 
 /// Result of a simulator operation.
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 /// Which resources' LISTs are held, and how many requests wait at the gate.
 #[derive(Debug)]
-pub struct ListGate {
+pub(crate) struct ListGate {
     /// Plural names of the held resources.
     held: watch::Sender<BTreeSet<String>>,
     /// Requests waiting, by plural name.
@@ -27,37 +27,38 @@ impl Default for ListGate {
 
 impl ListGate {
     /// Holds LISTs of `plural` (e.g. `kairosnodes`) from now on, until released.
-    pub fn hold(&self, plural: &str) {
+    pub(crate) fn hold(&self, plural: &str) {
         self.held.send_modify(|held| {
             held.insert(plural.to_owned());
         });
     }
 
     /// Releases `plural`: its waiting LISTs proceed, new ones pass at once.
-    pub fn release(&self, plural: &str) {
+    #[cfg(test)]
+    pub(crate) fn release(&self, plural: &str) {
         self.held.send_modify(|held| {
             held.remove(plural);
         });
     }
 
     /// Releases every held resource.
-    pub fn release_all(&self) {
+    pub(crate) fn release_all(&self) {
         self.held.send_modify(BTreeSet::clear);
     }
 
     /// Whether any resource is held (a cheap check before parsing a request).
-    pub fn any_held(&self) -> bool {
+    pub(crate) fn any_held(&self) -> bool {
         !self.held.borrow().is_empty()
     }
 
     /// How many LISTs of `plural` wait at the gate now.
-    pub fn waiting(&self, plural: &str) -> usize {
+    pub(crate) fn waiting(&self, plural: &str) -> usize {
         self.counts().get(plural).copied().unwrap_or(0)
     }
 
     /// Resolves once `plural` is not held (at once when it is not). A waiter that is dropped
     /// (its client went away) stops counting as waiting.
-    pub async fn pass(&self, plural: &str) {
+    pub(crate) async fn pass(&self, plural: &str) {
         let mut held = self.held.subscribe();
         if !held.borrow_and_update().contains(plural) {
             return;

@@ -9,13 +9,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use super::Sim;
 use super::apply;
 use super::attributes::{self, Attributes};
 use super::dryrun::{is_dry_run, writable};
 use super::error::{ApiError, ApiResult};
 use super::eviction;
-use super::http::{Call, Target, respond, respond_stored};
 use super::lifecycle::{self, DeleteOpts};
 use super::lists::Lists;
 use super::meta;
@@ -23,8 +21,10 @@ use super::negotiate::{partial, strict_check, wants_metadata, wants_table};
 use super::objects::{self, Managed};
 use super::patch::{PatchKind, apply_patch};
 use super::rbac::{self, Policy};
+use super::request::{Call, Target, respond, respond_stored};
 use super::reviews;
 use super::selectors::{self, FieldReq, LabelReq};
+use super::sim::Sim;
 use super::table;
 use super::tokens;
 use super::watch::{self, WatchQuery};
@@ -67,7 +67,7 @@ fn name(t: &Target) -> &str {
 }
 
 /// GET on a collection.
-pub fn list(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn list(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let (labels, fields) = selectors_of(t, call)?;
     let st = sim.lock();
     let mut items: Vec<Value> = st
@@ -138,7 +138,7 @@ pub fn list(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 }
 
 /// GET on one object (or its status).
-pub fn get(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn get(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let o = sim
         .lock()
         .get(&t.rt.store_key(), ns(t), name(t))
@@ -164,7 +164,7 @@ pub fn get(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 }
 
 /// POST on a collection.
-pub fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let body = call.json()?;
     let mut st = writable(sim, call);
     match t.rt.plural.as_str() {
@@ -197,7 +197,7 @@ pub fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 }
 
 /// PUT on an object or its status.
-pub fn update(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn update(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let body = call.json()?;
     let sub = match t.sub.as_deref() {
         Some("status") => "status",
@@ -229,7 +229,7 @@ pub fn update(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 }
 
 /// PATCH (merge, JSON, strategic or apply) on an object or its status.
-pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let kind = PatchKind::from_content_type(&call.content_type)
         .ok_or_else(|| ApiError::unsupported_media(&call.content_type))?;
     let sub = t.sub.as_deref().unwrap_or_default();
@@ -331,7 +331,7 @@ pub fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 }
 
 /// DELETE on an object.
-pub fn delete(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn delete(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let opts = DeleteOpts::from_parts(&call.json()?, &call.query);
     let mut st = writable(sim, call);
     let o = lifecycle::delete(&mut st, &t.rt, ns(t), name(t), &opts)?;
@@ -340,7 +340,7 @@ pub fn delete(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 }
 
 /// DELETE on a collection (with selectors).
-pub fn delete_collection(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn delete_collection(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let (labels, fields) = selectors_of(t, call)?;
     let opts = DeleteOpts::from_parts(&call.json()?, &call.query);
     let mut st = writable(sim, call);
@@ -376,7 +376,7 @@ pub fn delete_collection(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<R
 }
 
 /// GET with `watch=1`.
-pub fn watch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn watch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let (labels, fields) = selectors_of(t, call)?;
     let q = WatchQuery {
         namespace: t.namespace.clone(),
@@ -395,14 +395,14 @@ pub fn watch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
 }
 
 /// POST `pods/{name}/eviction`.
-pub fn evict(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn evict(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let body = call.json()?;
     let s = eviction::evict(&mut writable(sim, call), ns(t), name(t), &body)?;
     Ok(respond(201, s))
 }
 
 /// POST `serviceaccounts/{name}/token`.
-pub fn token(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+pub(crate) fn token(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let body = call.json()?;
     let out = tokens::request(&sim.lock(), &sim.key, ns(t), name(t), &body)?;
     Ok(respond(201, out))

@@ -1,18 +1,57 @@
-//! Deletion semantics: preconditions, graceful pod deletion, finalizers and `deletionTimestamp`,
-//! propagation policies, owner-reference garbage collection and namespace termination. Works on
-//! the in-memory [`State`]: no I/O.
+//! What follows every stored write ([`after_write`]: CRD registration and removal, PDB status,
+//! namespace reaping) and deletion semantics: preconditions, graceful pod deletion, finalizers and
+//! `deletionTimestamp`, propagation policies, owner-reference garbage collection and namespace
+//! termination. Works on the in-memory [`State`]: no I/O.
 
 use serde_json::{Value, json};
 
+use super::disruption;
 use super::error::{ApiError, ApiResult};
 use super::meta;
-use super::objects;
 use super::registry::ResourceType;
 use super::store::{State, key_of};
 
+/// Side effects of a stored write or removal: CRD (un)registration, PDB status, namespace reaping.
+pub(crate) fn after_write(st: &mut State, rt: &ResourceType, obj: &Value, removed: bool) {
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            if removed {
+                let g = obj["spec"]["group"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let p = obj["spec"]["names"]["plural"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                // Instances go first, each with a DELETED event (finalizers are not waited for).
+                let key = format!("{g}/{p}");
+                if let Some(crt) = st.registry.by_store_key(&key).cloned() {
+                    for o in st.list(&key, None) {
+                        remove_now(st, &crt, o);
+                    }
+                }
+                st.objects.remove(&key);
+                st.registry.unregister(&g, &p);
+            } else {
+                st.registry.register_crd(obj);
+            }
+        }
+        ("", "pods") | ("policy", "poddisruptionbudgets") => {
+            let (ns, _) = key_of(obj);
+            disruption::refresh_pdbs(st, &ns);
+        }
+        _ => {}
+    }
+    if removed && rt.namespaced {
+        let (ns, _) = key_of(obj);
+        reap_namespace(st, &ns);
+    }
+}
+
 /// Options of a DELETE (`metav1.DeleteOptions`, from the body or the query).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DeleteOpts {
+pub(crate) struct DeleteOpts {
     /// `Orphan`, `Background` or `Foreground`.
     pub propagation: Option<String>,
     /// `gracePeriodSeconds`.
@@ -25,7 +64,10 @@ pub struct DeleteOpts {
 
 impl DeleteOpts {
     /// Reads a `DeleteOptions` body merged over query parameters.
-    pub fn from_parts(body: &Value, query: &std::collections::HashMap<String, String>) -> Self {
+    pub(crate) fn from_parts(
+        body: &Value,
+        query: &std::collections::HashMap<String, String>,
+    ) -> Self {
         let s = |v: &Value| v.as_str().map(String::from);
         Self {
             propagation: s(&body["propagationPolicy"])
@@ -40,7 +82,7 @@ impl DeleteOpts {
 }
 
 /// Deletes an object; returns its last state (with `deletionTimestamp` if it lingers).
-pub fn delete(
+pub(crate) fn delete(
     st: &mut State,
     rt: &ResourceType,
     ns: &str,
@@ -138,12 +180,12 @@ fn store_modified(st: &mut State, rt: &ResourceType, mut next: Value, old: Value
     let rv = st.next_rv();
     next["metadata"]["resourceVersion"] = json!(rv.to_string());
     st.put(&rt.store_key(), next.clone(), Some(old));
-    objects::after_write(st, rt, &next, false);
+    after_write(st, rt, &next, false);
     next
 }
 
 /// Removes an object at once, then collects its dependents (background propagation).
-pub fn remove_now(st: &mut State, rt: &ResourceType, mut last: Value) -> Value {
+pub(crate) fn remove_now(st: &mut State, rt: &ResourceType, mut last: Value) -> Value {
     let rv = st.next_rv();
     last["metadata"]["resourceVersion"] = json!(rv.to_string());
     let uid = last["metadata"]["uid"]
@@ -151,7 +193,7 @@ pub fn remove_now(st: &mut State, rt: &ResourceType, mut last: Value) -> Value {
         .unwrap_or_default()
         .to_string();
     st.remove(&rt.store_key(), last.clone());
-    objects::after_write(st, rt, &last, true);
+    after_write(st, rt, &last, true);
     collect(st, &uid);
     last
 }
@@ -201,7 +243,7 @@ fn drop_owner(
 }
 
 /// Garbage collection: dependents whose only owner was `uid` are deleted; others lose the reference.
-pub fn collect(st: &mut State, uid: &str) {
+pub(crate) fn collect(st: &mut State, uid: &str) {
     for (store, ns, name) in dependents(st, uid) {
         let Some(rt) = st.registry.by_store_key(&store).cloned() else {
             continue;
@@ -269,7 +311,7 @@ fn terminate_namespace(st: &mut State, rt: &ResourceType, old: Value) -> ApiResu
 }
 
 /// Removes a terminating namespace once nothing is left in it.
-pub fn reap_namespace(st: &mut State, ns: &str) {
+pub(crate) fn reap_namespace(st: &mut State, ns: &str) {
     if ns.is_empty() {
         return;
     }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 /// How a list is merged and owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListKind {
+pub(crate) enum ListKind {
     /// Replaced as a whole; owned as one field.
     Atomic,
     /// Elements identified by these keys; each element and field is owned separately.
@@ -18,7 +18,7 @@ pub enum ListKind {
 
 /// Resolves list kinds for one resource type.
 #[derive(Debug, Clone, Copy)]
-pub struct Lists<'a> {
+pub(crate) struct Lists<'a> {
     schema: Option<&'a Value>,
 }
 
@@ -43,23 +43,24 @@ fn by_name(field: &str) -> ListKind {
 }
 
 /// Whether a path segment addresses a list element.
-pub fn is_elem(seg: &str) -> bool {
+pub(crate) fn is_elem(seg: &str) -> bool {
     seg.starts_with("k:") || seg.starts_with("v:")
 }
 
 impl<'a> Lists<'a> {
     /// Resolution for built-in types (known field names only), usable in constants.
-    pub const fn new_const() -> Self {
+    #[cfg(test)]
+    pub(crate) const fn new_const() -> Self {
         Self { schema: None }
     }
 
     /// Resolution from a CRD schema (None: built-in type, known field names only).
-    pub fn new(schema: Option<&'a Value>) -> Self {
+    pub(crate) fn new(schema: Option<&'a Value>) -> Self {
         Self { schema }
     }
 
     /// The kind of the list at `path`.
-    pub fn kind(&self, path: &[String]) -> ListKind {
+    pub(crate) fn kind(&self, path: &[String]) -> ListKind {
         let last = path.last().map(String::as_str).unwrap_or_default();
         let Some(mut cur) = self
             .schema
@@ -96,7 +97,7 @@ impl<'a> Lists<'a> {
 }
 
 /// The path segment of a list element (None when the element lacks a key: atomic then).
-pub fn elem_seg(kind: &ListKind, elem: &Value) -> Option<String> {
+pub(crate) fn elem_seg(kind: &ListKind, elem: &Value) -> Option<String> {
     match kind {
         ListKind::Atomic => None,
         ListKind::Set => Some(format!("v:{elem}")),
@@ -111,7 +112,7 @@ pub fn elem_seg(kind: &ListKind, elem: &Value) -> Option<String> {
 }
 
 /// Index of the element a segment names.
-pub fn find(arr: &[Value], seg: &str) -> Option<usize> {
+pub(crate) fn find(arr: &[Value], seg: &str) -> Option<usize> {
     if let Some(v) = seg.strip_prefix("v:") {
         let want: Value = serde_json::from_str(v).ok()?;
         return arr.iter().position(|e| *e == want);
@@ -122,7 +123,7 @@ pub fn find(arr: &[Value], seg: &str) -> Option<usize> {
 }
 
 /// The value at a field path (`.` returns the element itself).
-pub fn value_at<'v>(v: &'v Value, p: &[String]) -> Option<&'v Value> {
+pub(crate) fn value_at<'v>(v: &'v Value, p: &[String]) -> Option<&'v Value> {
     let mut cur = v;
     for seg in p {
         if seg == "." {
@@ -152,7 +153,7 @@ fn value_at_mut<'v>(v: &'v mut Value, p: &[String]) -> Option<&'v mut Value> {
 }
 
 /// Removes the field (or list element, for `…/k:{..}/.` and `…/v:..`) at a path.
-pub fn remove_at(v: &mut Value, p: &[String]) {
+pub(crate) fn remove_at(v: &mut Value, p: &[String]) {
     let (target, parent) = match p.split_last() {
         Some((last, rest)) if last == "." => match rest.split_last() {
             Some((elem, arr_path)) => (elem, arr_path),
@@ -177,7 +178,12 @@ pub fn remove_at(v: &mut Value, p: &[String]) {
 
 /// Deep merge of an applied configuration: maps merge, associative lists merge by key, sets
 /// take the union, everything else is replaced.
-pub fn merge_into(lists: &Lists<'_>, target: &mut Value, applied: &Value, path: &mut Vec<String>) {
+pub(crate) fn merge_into(
+    lists: &Lists<'_>,
+    target: &mut Value,
+    applied: &Value,
+    path: &mut Vec<String>,
+) {
     match (target.as_object_mut(), applied.as_object()) {
         (Some(t), Some(a)) => {
             for (k, av) in a {

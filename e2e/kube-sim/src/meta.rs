@@ -8,24 +8,24 @@ use super::error::{ApiError, ApiResult};
 use super::registry::ResourceType;
 
 /// Now, as an RFC 3339 timestamp with second precision (`metav1.Time`).
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// `now + secs` in the same format.
-pub fn now_plus(secs: i64) -> String {
+pub(crate) fn now_plus(secs: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::seconds(secs))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
 
 /// A fresh random UID.
-pub fn uid() -> String {
+pub(crate) fn uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
 /// The 5-character suffix of `generateName` (the real server's alphabet).
-pub fn name_suffix() -> String {
+pub(crate) fn name_suffix() -> String {
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
     (0..5)
@@ -34,7 +34,7 @@ pub fn name_suffix() -> String {
 }
 
 /// Validates an object name as a DNS-1123 subdomain (what most kinds require).
-pub fn validate_name(kind: &str, name: &str) -> ApiResult<()> {
+pub(crate) fn validate_name(kind: &str, name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 253
         && name
@@ -57,7 +57,7 @@ pub fn validate_name(kind: &str, name: &str) -> ApiResult<()> {
 
 /// Validates an object name as a path segment (what the RBAC kinds require, so that
 /// `system:discovery` is a valid name): not empty, `.` or `..`, and without `/` or `%`.
-pub fn validate_path_segment_name(kind: &str, name: &str) -> ApiResult<()> {
+pub(crate) fn validate_path_segment_name(kind: &str, name: &str) -> ApiResult<()> {
     let why = match name {
         "" => Some("Required value: name or generateName is required".to_string()),
         "." | ".." => Some(format!("Invalid value: \"{name}\": may not be '{name}'")),
@@ -83,7 +83,7 @@ fn set_default(obj: &mut Value, key: &str, v: Value) {
 
 /// Built-in defaults and required fields of the kinds the simulator knows (a subset of the real
 /// server's defaulting and validation).
-pub fn builtin_defaults(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+pub(crate) fn builtin_defaults(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     let name = obj["metadata"]["name"]
         .as_str()
         .unwrap_or_default()

@@ -4,11 +4,11 @@
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::http::{Call, Target};
+use super::request::{Call, Target};
 
 /// `fieldValidation=Strict` (kubectl's default): unknown fields of a custom resource are a 400
 /// instead of being pruned silently.
-pub fn strict_check(t: &Target, call: &Call, obj: &Value) -> ApiResult<()> {
+pub(crate) fn strict_check(t: &Target, call: &Call, obj: &Value) -> ApiResult<()> {
     let strict = call.query.get("fieldValidation").map(String::as_str) == Some("Strict");
     let unknown = match t.rt.schema.as_ref().filter(|_| strict) {
         Some(schema) => super::schema::unknown_fields(schema, obj),
@@ -29,16 +29,16 @@ pub fn strict_check(t: &Target, call: &Call, obj: &Value) -> ApiResult<()> {
 }
 
 /// `Accept: ...;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1` (kube's metadata API).
-pub fn wants_metadata(call: &Call) -> bool {
+pub(crate) fn wants_metadata(call: &Call) -> bool {
     call.accept.contains("as=PartialObjectMetadata")
 }
 
 /// An object reduced to `PartialObjectMetadata`.
-pub fn partial(o: &Value) -> Value {
+pub(crate) fn partial(o: &Value) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
 }
 
 /// `Accept: ...;as=Table;g=meta.k8s.io` (kubectl get).
-pub fn wants_table(call: &Call) -> bool {
+pub(crate) fn wants_table(call: &Call) -> bool {
     call.accept.contains("as=Table")
 }

@@ -1,23 +1,22 @@
 //! Create and update semantics: metadata the server owns (uid, resourceVersion, generation,
 //! creationTimestamp), 409 on stale versions, `generateName`, status subresource rules, schema
-//! defaults/validation for custom resources, managedFields, etcd's size limit, and hooks (CRD
-//! registration, PDB status). Works on the in-memory [`State`]: no I/O.
+//! defaults/validation for custom resources, managedFields and etcd's size limit; every stored
+//! write then runs [`lifecycle::after_write`]. Works on the in-memory [`State`]: no I/O.
 
 use serde_json::{Value, json};
 
 use super::apply;
 use super::error::{ApiError, ApiResult};
-use super::eviction;
-use super::lifecycle;
+use super::lifecycle::{self, after_write};
 use super::lists::Lists;
 use super::meta;
 use super::registry::ResourceType;
 use super::schema;
-use super::store::{State, key_of};
+use super::store::State;
 
 /// How `managedFields` are maintained for a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Managed<'a> {
+pub(crate) enum Managed<'a> {
     /// A plain write by this manager (`Update` entry).
     Update(&'a str),
     /// Already computed by server-side apply.
@@ -37,7 +36,7 @@ fn ensure_meta(obj: &mut Value) -> ApiResult<()> {
 }
 
 /// Checks that `ns` exists and is not terminating (the NamespaceLifecycle admission plugin).
-pub fn check_namespace(st: &State, ns: &str) -> ApiResult<()> {
+pub(crate) fn check_namespace(st: &State, ns: &str) -> ApiResult<()> {
     match st.get("/namespaces", "", ns) {
         None => Err(ApiError::not_found("namespaces", "", ns)),
         Some(n) if !n["metadata"]["deletionTimestamp"].is_null() => {
@@ -68,7 +67,7 @@ fn custom_checks(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Api
 }
 
 /// Creates an object in `ns` (ignored for cluster-scoped types).
-pub fn create(
+pub(crate) fn create(
     st: &mut State,
     rt: &ResourceType,
     ns: &str,
@@ -211,7 +210,7 @@ fn noop_view(v: &Value) -> Value {
 }
 
 /// Replaces an object (PUT), or its status when `sub == "status"`.
-pub fn update(
+pub(crate) fn update(
     st: &mut State,
     rt: &ResourceType,
     ns: &str,
@@ -380,42 +379,4 @@ fn crd_status(crd: &mut Value) {
             {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": t},
         ],
     });
-}
-
-/// Side effects of a stored write or removal: CRD (un)registration, PDB status, namespace reaping.
-pub fn after_write(st: &mut State, rt: &ResourceType, obj: &Value, removed: bool) {
-    match (rt.group.as_str(), rt.plural.as_str()) {
-        ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            if removed {
-                let g = obj["spec"]["group"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let p = obj["spec"]["names"]["plural"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                // Instances go first, each with a DELETED event (finalizers are not waited for).
-                let key = format!("{g}/{p}");
-                if let Some(crt) = st.registry.by_store_key(&key).cloned() {
-                    for o in st.list(&key, None) {
-                        lifecycle::remove_now(st, &crt, o);
-                    }
-                }
-                st.objects.remove(&key);
-                st.registry.unregister(&g, &p);
-            } else {
-                st.registry.register_crd(obj);
-            }
-        }
-        ("", "pods") | ("policy", "poddisruptionbudgets") => {
-            let (ns, _) = key_of(obj);
-            eviction::refresh_pdbs(st, &ns);
-        }
-        _ => {}
-    }
-    if removed && rt.namespaced {
-        let (ns, _) = key_of(obj);
-        lifecycle::reap_namespace(st, &ns);
-    }
 }

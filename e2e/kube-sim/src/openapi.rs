@@ -22,7 +22,7 @@ fn group_versions(reg: &Registry) -> Vec<(String, String)> {
 }
 
 /// `/openapi/v3`: the discovery document listing the served group-version documents.
-pub fn root(reg: &Registry) -> Value {
+pub(crate) fn root(reg: &Registry) -> Value {
     let mut paths = Map::new();
     for (g, v) in group_versions(reg) {
         let path = prefix(&g, &v);
@@ -83,7 +83,7 @@ fn operation(t: &ResourceType, patch: bool) -> Value {
 
 /// `/openapi/v3/apis/<group>/<version>` (`group` empty: `/openapi/v3/api/<version>`), or None
 /// for group-versions that are not served.
-pub fn group_version(reg: &Registry, group: &str, version: &str) -> Option<Value> {
+pub(crate) fn group_version(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let types: Vec<&ResourceType> = reg
         .all()
         .iter()

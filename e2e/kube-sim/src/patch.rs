@@ -7,7 +7,7 @@ use super::error::{ApiError, ApiResult};
 
 /// Media types of patches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchKind {
+pub(crate) enum PatchKind {
     /// `application/merge-patch+json`.
     Merge,
     /// `application/json-patch+json`.
@@ -20,7 +20,7 @@ pub enum PatchKind {
 
 impl PatchKind {
     /// Recognises a `Content-Type` header value.
-    pub fn from_content_type(ct: &str) -> Option<Self> {
+    pub(crate) fn from_content_type(ct: &str) -> Option<Self> {
         let base = ct.split(';').next().unwrap_or_default().trim();
         match base {
             "application/merge-patch+json" => Some(Self::Merge),
@@ -33,7 +33,7 @@ impl PatchKind {
 }
 
 /// Applies a merge, JSON or strategic patch to `target`.
-pub fn apply_patch(kind: PatchKind, target: &Value, body: &[u8]) -> ApiResult<Value> {
+pub(crate) fn apply_patch(kind: PatchKind, target: &Value, body: &[u8]) -> ApiResult<Value> {
     let patch: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let mut out = target.clone();
@@ -79,7 +79,7 @@ fn merge_key(field: &str) -> Option<&'static str> {
 /// Strategic merge patch, approximated: maps merge as in a merge patch, `null` deletes, lists
 /// named in [`merge_key`] merge element-wise by their key, `finalizers` is a set union, every other
 /// list is replaced; `$patch`/`$retainKeys`/`$setElementOrder` directives are ignored.
-pub fn strategic_merge(target: &mut Value, patch: &Value, field: &str) {
+pub(crate) fn strategic_merge(target: &mut Value, patch: &Value, field: &str) {
     let Value::Object(pm) = patch else {
         *target = patch.clone();
         return;

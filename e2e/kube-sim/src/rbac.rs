@@ -21,16 +21,16 @@ use super::selectors::label_selector_object_matches;
 use super::store::{Objects, State};
 
 /// The API group of the RBAC kinds.
-pub const GROUP: &str = "rbac.authorization.k8s.io";
+pub(crate) const GROUP: &str = "rbac.authorization.k8s.io";
 
 /// Store key of Roles.
-pub const ROLES: &str = "rbac.authorization.k8s.io/roles";
+pub(crate) const ROLES: &str = "rbac.authorization.k8s.io/roles";
 /// Store key of ClusterRoles.
-pub const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";
+pub(crate) const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";
 /// Store key of RoleBindings.
-pub const ROLE_BINDINGS: &str = "rbac.authorization.k8s.io/rolebindings";
+pub(crate) const ROLE_BINDINGS: &str = "rbac.authorization.k8s.io/rolebindings";
 /// Store key of ClusterRoleBindings.
-pub const CLUSTER_ROLE_BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings";
+pub(crate) const CLUSTER_ROLE_BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings";
 
 /// One RBAC object: its kind (`Role`, `ClusterRole`, `RoleBinding`, `ClusterRoleBinding`),
 /// namespace (empty for the cluster-scoped kinds) and name.
@@ -107,7 +107,7 @@ pub enum Grant {
 
 /// What the authorizer decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Allowed, and by what.
     Allow(Grant),
     /// Denied. The reason is empty when no rule matched, or `RBAC: ...` naming the roles that
@@ -120,7 +120,7 @@ pub enum Decision {
 
 /// The RBAC objects the authorizer reads, borrowed from the simulator's state.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Policy<'a> {
+pub(crate) struct Policy<'a> {
     /// Roles by (namespace, name).
     pub roles: Option<&'a Objects>,
     /// ClusterRoles by ("", name).
@@ -133,7 +133,7 @@ pub struct Policy<'a> {
 
 impl<'a> Policy<'a> {
     /// The RBAC objects stored in `st` now.
-    pub fn from_state(st: &'a State) -> Self {
+    pub(crate) fn from_state(st: &'a State) -> Self {
         Self {
             roles: st.objects.get(ROLES),
             cluster_roles: st.objects.get(CLUSTER_ROLES),
@@ -241,7 +241,7 @@ fn subject_is(subject: &Value, user: &UserInfo, ns: &str) -> bool {
 /// the real server); `resourceNames` restrict requests to those names (a request without a name,
 /// such as a `create` or an unselected `list`, never matches them); `nonResourceURLs` match a
 /// path exactly, with `*`, or by prefix when they end in `*`.
-pub fn rule_allows(a: &Attributes, rule: &Value) -> bool {
+pub(crate) fn rule_allows(a: &Attributes, rule: &Value) -> bool {
     let verb_ok = strings(&rule["verbs"]).any(|v| v == "*" || v == a.verb);
     if !verb_ok {
         return false;
@@ -271,7 +271,7 @@ pub fn rule_allows(a: &Attributes, rule: &Value) -> bool {
 }
 
 /// Decides whether `user` may do `a` under `policy`.
-pub fn authorize(user: &UserInfo, a: &Attributes, policy: &Policy<'_>) -> Decision {
+pub(crate) fn authorize(user: &UserInfo, a: &Attributes, policy: &Policy<'_>) -> Decision {
     if user.in_group(MASTERS) {
         return Decision::Allow(Grant::PrivilegedGroup);
     }

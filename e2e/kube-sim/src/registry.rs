@@ -5,7 +5,7 @@ use serde_json::Value;
 
 /// A printer column of a custom resource (`additionalPrinterColumns`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct PrinterColumn {
+pub(crate) struct PrinterColumn {
     /// Column header.
     pub name: String,
     /// OpenAPI type (`string`, `integer`, `date`, ...).
@@ -18,7 +18,7 @@ pub struct PrinterColumn {
 
 /// One served resource (one group/version/plural).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ResourceType {
+pub(crate) struct ResourceType {
     /// API group (`""` for core).
     pub group: String,
     /// API version.
@@ -51,7 +51,7 @@ pub struct ResourceType {
 
 impl ResourceType {
     /// `apiVersion` string of this type.
-    pub fn api_version(&self) -> String {
+    pub(crate) fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
         } else {
@@ -60,12 +60,12 @@ impl ResourceType {
     }
 
     /// Key of the object store: group and plural (versions share storage).
-    pub fn store_key(&self) -> String {
+    pub(crate) fn store_key(&self) -> String {
         format!("{}/{}", self.group, self.plural)
     }
 
     /// Whether this is a custom resource.
-    pub fn is_custom(&self) -> bool {
+    pub(crate) fn is_custom(&self) -> bool {
         self.schema.is_some() || !self.printer_columns.is_empty()
     }
 }
@@ -254,7 +254,7 @@ impl Builtin {
 }
 
 /// The built-in resource types.
-pub fn builtins() -> Vec<ResourceType> {
+pub(crate) fn builtins() -> Vec<ResourceType> {
     BUILTINS
         .iter()
         .map(|b| ResourceType {
@@ -298,7 +298,7 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// The resource types (one per served version) of a `CustomResourceDefinition` object.
-pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
+pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];
     let names = &spec["names"];
     let group = spec["group"].as_str().unwrap_or_default();
@@ -347,18 +347,18 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
 
 /// The set of served types: built-ins plus registered CRDs.
 #[derive(Debug, Clone, Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     types: Vec<ResourceType>,
 }
 
 impl Registry {
     /// A registry holding the built-in types.
-    pub fn with_builtins() -> Self {
+    pub(crate) fn with_builtins() -> Self {
         Self { types: builtins() }
     }
 
     /// Registers (or replaces) the versions of a CRD.
-    pub fn register_crd(&mut self, crd: &Value) {
+    pub(crate) fn register_crd(&mut self, crd: &Value) {
         let new = from_crd(crd);
         if let Some(first) = new.first() {
             let (g, p) = (first.group.clone(), first.plural.clone());
@@ -368,34 +368,27 @@ impl Registry {
     }
 
     /// Removes the versions of a CRD.
-    pub fn unregister(&mut self, group: &str, plural: &str) {
+    pub(crate) fn unregister(&mut self, group: &str, plural: &str) {
         self.types
             .retain(|t| !(t.group == group && t.plural == plural));
     }
 
     /// Finds a type by group, version and plural.
-    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
+    pub(crate) fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
         self.types
             .iter()
             .find(|t| t.group == group && t.version == version && t.plural == plural)
     }
 
-    /// Finds any version of a kind in a group (used for owner references).
-    pub fn find_kind(&self, group: &str, kind: &str) -> Option<&ResourceType> {
-        self.types
-            .iter()
-            .find(|t| t.group == group && t.kind == kind)
-    }
-
     /// All served types.
-    pub fn all(&self) -> &[ResourceType] {
+    pub(crate) fn all(&self) -> &[ResourceType] {
         &self.types
     }
 }
 
 impl Registry {
     /// Finds a type by its store key (`group/plural`).
-    pub fn by_store_key(&self, key: &str) -> Option<&ResourceType> {
+    pub(crate) fn by_store_key(&self, key: &str) -> Option<&ResourceType> {
         self.types.iter().find(|t| t.store_key() == key)
     }
 }

@@ -57,7 +57,7 @@ fn answer(body: &Value, kind: &str, decision: &Decision) -> Value {
 ///
 /// # Errors
 /// 422 when the spec has neither or both of `resourceAttributes` and `nonResourceAttributes`.
-pub fn self_review(user: &UserInfo, body: &Value, policy: &Policy<'_>) -> ApiResult<Value> {
+pub(crate) fn self_review(user: &UserInfo, body: &Value, policy: &Policy<'_>) -> ApiResult<Value> {
     let a = attributes_of(&body["spec"])?;
     let decision = rbac::authorize(user, &a, policy);
     Ok(answer(body, "SelfSubjectAccessReview", &decision))
@@ -68,7 +68,7 @@ pub fn self_review(user: &UserInfo, body: &Value, policy: &Policy<'_>) -> ApiRes
 /// # Errors
 /// 422 when the spec names neither a user nor a group, or has neither or both kinds of
 /// attributes.
-pub fn review(body: &Value, policy: &Policy<'_>) -> ApiResult<Value> {
+pub(crate) fn review(body: &Value, policy: &Policy<'_>) -> ApiResult<Value> {
     let spec = &body["spec"];
     let a = attributes_of(spec)?;
     let groups: Vec<&str> = spec["groups"]

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 /// Applies `default`s from the schema to absent fields, recursively (as the real server does).
-pub fn apply_defaults(schema: &Value, v: &mut Value) {
+pub(crate) fn apply_defaults(schema: &Value, v: &mut Value) {
     match v {
         Value::Object(map) => {
             if let Some(props) = schema["properties"].as_object() {
@@ -41,7 +41,7 @@ pub fn apply_defaults(schema: &Value, v: &mut Value) {
 
 /// Removes fields the schema does not know, except under `x-kubernetes-preserve-unknown-fields`
 /// and inside `metadata` (which the server handles itself).
-pub fn prune(schema: &Value, v: &mut Value, top: bool) {
+pub(crate) fn prune(schema: &Value, v: &mut Value, top: bool) {
     if schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true) {
         return;
     }
@@ -82,7 +82,7 @@ pub fn prune(schema: &Value, v: &mut Value, top: bool) {
 }
 
 /// Dotted paths of the fields [`prune`] would remove (what `fieldValidation=Strict` refuses).
-pub fn unknown_fields(schema: &Value, v: &Value) -> Vec<String> {
+pub(crate) fn unknown_fields(schema: &Value, v: &Value) -> Vec<String> {
     let mut pruned = v.clone();
     prune(schema, &mut pruned, true);
     let lists = super::lists::Lists::new(Some(schema));
@@ -95,7 +95,7 @@ pub fn unknown_fields(schema: &Value, v: &Value) -> Vec<String> {
 
 /// Validates `v` against the schema; returns field errors in the real server's style
 /// (`spec.concurrency: Invalid value: -1: spec.concurrency in body should be greater than or equal to 0`).
-pub fn validate(schema: &Value, v: &Value) -> Vec<String> {
+pub(crate) fn validate(schema: &Value, v: &Value) -> Vec<String> {
     let mut errs = vec![];
     check(schema, v, "", &mut errs, true);
     errs

@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiResult};
 
 /// One requirement of a label selector.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LabelReq {
+pub(crate) enum LabelReq {
     /// `key=value` / `key==value`.
     Eq(String, String),
     /// `key!=value`.
@@ -64,7 +64,7 @@ fn set_values(s: &str) -> ApiResult<Vec<String>> {
 }
 
 /// Parses a label selector string.
-pub fn parse_labels(s: &str) -> ApiResult<Vec<LabelReq>> {
+pub(crate) fn parse_labels(s: &str) -> ApiResult<Vec<LabelReq>> {
     let mut reqs = vec![];
     for part in split_top(s) {
         let p = part.trim();
@@ -95,7 +95,7 @@ pub fn parse_labels(s: &str) -> ApiResult<Vec<LabelReq>> {
 }
 
 /// Whether `labels` (an object's `metadata.labels`) satisfies every requirement.
-pub fn labels_match(reqs: &[LabelReq], labels: &Value) -> bool {
+pub(crate) fn labels_match(reqs: &[LabelReq], labels: &Value) -> bool {
     let get = |k: &str| labels.get(k).and_then(Value::as_str);
     reqs.iter().all(|r| match r {
         LabelReq::Eq(k, v) => get(k) == Some(v.as_str()),
@@ -109,7 +109,7 @@ pub fn labels_match(reqs: &[LabelReq], labels: &Value) -> bool {
 
 /// Whether a `metav1.LabelSelector` object (`matchLabels` + `matchExpressions`) matches labels.
 /// An empty selector matches everything (PodDisruptionBudget semantics).
-pub fn label_selector_object_matches(sel: &Value, labels: &Value) -> bool {
+pub(crate) fn label_selector_object_matches(sel: &Value, labels: &Value) -> bool {
     let mut reqs = vec![];
     if let Some(m) = sel["matchLabels"].as_object() {
         for (k, v) in m {
@@ -139,7 +139,7 @@ pub fn label_selector_object_matches(sel: &Value, labels: &Value) -> bool {
 
 /// One field selector requirement: path, whether negated, value.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FieldReq {
+pub(crate) struct FieldReq {
     /// Dotted field path (`metadata.name`).
     pub path: String,
     /// `!=` instead of `=`.
@@ -166,7 +166,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Parses a field selector string; unsupported fields are a 400 as on a real server.
-pub fn parse_fields(s: &str) -> ApiResult<Vec<FieldReq>> {
+pub(crate) fn parse_fields(s: &str) -> ApiResult<Vec<FieldReq>> {
     let mut out = vec![];
     for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (path, negated, value) = if let Some((k, v)) = p.split_once("!=") {
@@ -194,7 +194,7 @@ pub fn parse_fields(s: &str) -> ApiResult<Vec<FieldReq>> {
 }
 
 /// Whether an object satisfies every field requirement (a missing field reads as `""`).
-pub fn fields_match(reqs: &[FieldReq], obj: &Value) -> bool {
+pub(crate) fn fields_match(reqs: &[FieldReq], obj: &Value) -> bool {
     reqs.iter().all(|r| {
         let mut cur = obj;
         for seg in r.path.split('.') {

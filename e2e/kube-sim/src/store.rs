@@ -10,13 +10,14 @@ use tokio::sync::broadcast;
 
 use super::error::{ApiError, ApiResult};
 use super::registry::Registry;
+use super::token_cache::SuccessCache;
 
 /// etcd's default `--max-request-bytes` (1.5 MiB): a write whose request is larger is refused.
-pub const ETCD_MAX_REQUEST_BYTES: usize = 1_572_864;
+pub(crate) const ETCD_MAX_REQUEST_BYTES: usize = 1_572_864;
 
 /// A change to one object, as watches see it.
 #[derive(Debug, Clone)]
-pub struct ChangeEvent {
+pub(crate) struct ChangeEvent {
     /// `resourceVersion` of the change.
     pub rv: u64,
     /// Store key of the type (`group/plural`).
@@ -32,11 +33,11 @@ pub struct ChangeEvent {
 }
 
 /// Objects of one type, by (namespace, name).
-pub type Objects = BTreeMap<(String, String), Value>;
+pub(crate) type Objects = BTreeMap<(String, String), Value>;
 
 /// Everything the simulator holds, behind one mutex.
 #[derive(Debug)]
-pub struct State {
+pub(crate) struct State {
     /// Last issued `resourceVersion`.
     pub rv: u64,
     /// Served types.
@@ -57,8 +58,8 @@ pub struct State {
     /// How many stored objects name each owner UID in their owner references, so that deleting
     /// an object with no dependents (most deletes) does not scan every object.
     owners: HashMap<String, usize>,
-    /// Token authentications that succeeded lately (see [`super::tokens::SuccessCache`]).
-    pub token_successes: super::tokens::SuccessCache,
+    /// Token authentications that succeeded lately (see [`SuccessCache`]).
+    pub token_successes: SuccessCache,
 }
 
 /// The owner UIDs `obj` names.
@@ -72,7 +73,7 @@ fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
 
 impl State {
     /// An empty store whose counter starts at `first_rv`.
-    pub fn new(first_rv: u64, history_cap: usize) -> Self {
+    pub(crate) fn new(first_rv: u64, history_cap: usize) -> Self {
         let (tx, _) = broadcast::channel(8192);
         Self {
             rv: first_rv,
@@ -84,12 +85,12 @@ impl State {
             tx,
             max_stored_bytes: ETCD_MAX_REQUEST_BYTES,
             owners: HashMap::new(),
-            token_successes: super::tokens::SuccessCache::default(),
+            token_successes: SuccessCache::default(),
         }
     }
 
     /// Whether some stored object names `uid` as an owner.
-    pub fn has_dependents(&self, uid: &str) -> bool {
+    pub(crate) fn has_dependents(&self, uid: &str) -> bool {
         self.owners.get(uid).is_some_and(|n| *n > 0)
     }
 
@@ -104,7 +105,7 @@ impl State {
     }
 
     /// A throwaway copy for `dryRun=All`: same objects, its own (unwatched) event channel.
-    pub fn dry_copy(&self) -> Self {
+    pub(crate) fn dry_copy(&self) -> Self {
         let (tx, _) = broadcast::channel(16);
         Self {
             rv: self.rv,
@@ -116,7 +117,7 @@ impl State {
             tx,
             max_stored_bytes: self.max_stored_bytes,
             owners: self.owners.clone(),
-            token_successes: super::tokens::SuccessCache::default(),
+            token_successes: SuccessCache::default(),
         }
     }
 
@@ -131,7 +132,7 @@ impl State {
     ///
     /// # Errors
     /// The etcd error when the object is too large.
-    pub fn check_size(&self, obj: &Value) -> ApiResult<usize> {
+    pub(crate) fn check_size(&self, obj: &Value) -> ApiResult<usize> {
         let size = stored_size(obj);
         if size > self.max_stored_bytes {
             return Err(ApiError::etcd_request_too_large());
@@ -140,32 +141,32 @@ impl State {
     }
 
     /// Issues the next `resourceVersion`.
-    pub fn next_rv(&mut self) -> u64 {
+    pub(crate) fn next_rv(&mut self) -> u64 {
         self.rv += 1;
         self.rv
     }
 
     /// Forgets the history so far: watches from an older version get 410 (used after bootstrap).
-    pub fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
         self.history.clear();
         self.floor = self.rv;
     }
 
     /// One object.
-    pub fn get(&self, store_key: &str, ns: &str, name: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, store_key: &str, ns: &str, name: &str) -> Option<&Value> {
         self.objects
             .get(store_key)?
             .get(&(ns.to_string(), name.to_string()))
     }
 
     /// All objects of a type, optionally in one namespace.
-    pub fn list(&self, store_key: &str, ns: Option<&str>) -> Vec<Value> {
+    pub(crate) fn list(&self, store_key: &str, ns: Option<&str>) -> Vec<Value> {
         self.list_matching(store_key, ns, |_| true)
     }
 
     /// The objects of a type (optionally in one namespace) for which `keep` holds: only those
     /// are copied, so a selective list of a large collection stays cheap.
-    pub fn list_matching(
+    pub(crate) fn list_matching(
         &self,
         store_key: &str,
         ns: Option<&str>,
@@ -187,7 +188,7 @@ impl State {
     }
 
     /// Stores `obj` (whose `resourceVersion` is already set) and records the change.
-    pub fn put(&mut self, store_key: &str, obj: Value, old: Option<Value>) {
+    pub(crate) fn put(&mut self, store_key: &str, obj: Value, old: Option<Value>) {
         let (ns, name) = key_of(&obj);
         let rv = rv_of(&obj);
         let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
@@ -211,7 +212,7 @@ impl State {
     }
 
     /// Removes an object; `last` is its final state (with a fresh `resourceVersion`).
-    pub fn remove(&mut self, store_key: &str, last: Value) {
+    pub(crate) fn remove(&mut self, store_key: &str, last: Value) {
         let (ns, name) = key_of(&last);
         let removed = self
             .objects
@@ -246,7 +247,7 @@ impl State {
 
 /// The size of `obj`'s compact JSON in bytes (what the simulator stores), computed without
 /// building the string.
-pub fn stored_size(obj: &Value) -> usize {
+pub(crate) fn stored_size(obj: &Value) -> usize {
     /// Counts the bytes written to it.
     struct Counter(usize);
     impl std::io::Write for Counter {
@@ -265,7 +266,7 @@ pub fn stored_size(obj: &Value) -> usize {
 }
 
 /// (namespace, name) of an object.
-pub fn key_of(obj: &Value) -> (String, String) {
+pub(crate) fn key_of(obj: &Value) -> (String, String) {
     let m = &obj["metadata"];
     (
         m["namespace"].as_str().unwrap_or_default().to_string(),
@@ -274,7 +275,7 @@ pub fn key_of(obj: &Value) -> (String, String) {
 }
 
 /// `metadata.resourceVersion` as a number (0 when absent or malformed).
-pub fn rv_of(obj: &Value) -> u64 {
+pub(crate) fn rv_of(obj: &Value) -> u64 {
     obj["metadata"]["resourceVersion"]
         .as_str()
         .and_then(|s| s.parse().ok())

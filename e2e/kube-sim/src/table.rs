@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::registry::ResourceType;
 
 /// A Kubernetes-style short age (`45s`, `3m20s`, `5h`, `2d3h`).
-pub fn human_age(ts: &str) -> Value {
+pub(crate) fn human_age(ts: &str) -> Value {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
         return Value::Null;
     };
@@ -73,7 +73,7 @@ fn node_cells(o: &Value) -> Vec<Value> {
 }
 
 /// Builds a `Table` of `items`; `include` is `includeObject` (`None`, `Metadata` or `Object`).
-pub fn table(rt: &ResourceType, items: &[Value], rv: &str, include: &str) -> Value {
+pub(crate) fn table(rt: &ResourceType, items: &[Value], rv: &str, include: &str) -> Value {
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];

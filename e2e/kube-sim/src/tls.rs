@@ -16,7 +16,7 @@ use tokio_rustls::server::TlsStream;
 
 /// The simulator's serving material.
 #[derive(Clone)]
-pub struct ServingTls {
+pub(crate) struct ServingTls {
     /// The CA certificate (PEM) clients trust.
     pub ca_pem: String,
     acceptor: TlsAcceptor,
@@ -33,7 +33,7 @@ impl ServingTls {
     ///
     /// # Errors
     /// When key generation, signing or the TLS configuration fails.
-    pub fn generate() -> anyhow::Result<Self> {
+    pub(crate) fn generate() -> anyhow::Result<Self> {
         let ca_key = KeyPair::generate().context("failed to generate the CA key")?;
         let mut ca = CertificateParams::new(Vec::<String>::new())?;
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -72,7 +72,7 @@ impl ServingTls {
 
     /// A listener serving TLS on `listener` (to be called inside the serving runtime: it spawns
     /// the accepting task there).
-    pub fn listen(&self, listener: tokio::net::TcpListener) -> TlsListener {
+    pub(crate) fn listen(&self, listener: tokio::net::TcpListener) -> TlsListener {
         let local = listener.local_addr().ok();
         let (tx, rx) = mpsc::channel(64);
         let acceptor = self.acceptor.clone();
@@ -106,7 +106,7 @@ impl ServingTls {
 
 /// Connections that completed their TLS handshake.
 #[derive(Debug)]
-pub struct TlsListener {
+pub(crate) struct TlsListener {
     rx: mpsc::Receiver<(TlsStream<tokio::net::TcpStream>, SocketAddr)>,
     local: Option<SocketAddr>,
 }

@@ -1,11 +1,8 @@
 //! `serviceaccounts/{name}/token` (TokenRequest) and `tokenreviews` (TokenReview). Tokens are
 //! JWT-shaped, HMAC-SHA256 signed with a key chosen at random per simulator, and carry the
 //! service account, audiences, expiry and the bound pod (name, uid, node). A success is
-//! remembered for 10 s, as kube-apiserver's token cache does. Reads the clock only.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! remembered for 10 s ([`super::token_cache`]), as kube-apiserver's token cache does. Reads the
+//! clock only.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -17,34 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::store::State;
 
 /// The issuer and default audience of simulator tokens (as a default cluster's).
-pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
-
-/// How long a successful token authentication is remembered: kube-apiserver caches successes
-/// for 10 s (its `TokenSuccessCacheTTL`; no flag changes it) and failures not at all, so a token
-/// checked just before its pod is deleted still authenticates, as a request and in a
-/// TokenReview, for up to 10 s.
-pub const SUCCESS_CACHE_TTL: Duration = Duration::from_secs(10);
-
-/// The token authentications that succeeded in the last [`SUCCESS_CACHE_TTL`], by token and
-/// audiences.
-#[derive(Debug, Default)]
-pub struct SuccessCache(Mutex<HashMap<String, (Instant, Value)>>);
-
-impl SuccessCache {
-    fn get(&self, key: &str) -> Option<Value> {
-        let cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, status) = cache.get(key)?;
-        (at.elapsed() < SUCCESS_CACHE_TTL).then(|| status.clone())
-    }
-
-    fn put(&self, key: String, status: Value) {
-        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() > 4096 {
-            cache.retain(|_, (at, _)| at.elapsed() < SUCCESS_CACHE_TTL);
-        }
-        cache.insert(key, (Instant::now(), status));
-    }
-}
+pub(crate) const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
 /// The HMAC-SHA256 signature of `data` (empty if the key were refused, which HMAC never does:
 /// an empty signature never verifies).
@@ -59,7 +29,13 @@ fn sign(key: &[u8], data: &str) -> String {
 }
 
 /// Handles a TokenRequest for service account `ns/name`.
-pub fn request(st: &State, key: &[u8], ns: &str, name: &str, body: &Value) -> ApiResult<Value> {
+pub(crate) fn request(
+    st: &State,
+    key: &[u8],
+    ns: &str,
+    name: &str,
+    body: &Value,
+) -> ApiResult<Value> {
     let sa = st
         .get("/serviceaccounts", ns, name)
         .ok_or_else(|| ApiError::not_found("serviceaccounts", "", name))?;
@@ -162,7 +138,7 @@ fn decode(key: &[u8], token: &str) -> Result<Value, &'static str> {
 
 /// Handles a TokenReview: validates signature, expiry, audiences, and that the service account
 /// and bound pod still exist with the same UIDs.
-pub fn review(st: &State, key: &[u8], body: &Value) -> Value {
+pub(crate) fn review(st: &State, key: &[u8], body: &Value) -> Value {
     let token = body["spec"]["token"].as_str().unwrap_or_default();
     let mut want: Vec<String> = body["spec"]["audiences"]
         .as_array()

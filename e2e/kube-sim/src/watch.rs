@@ -14,15 +14,15 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use super::Sim;
 use super::error::ApiError;
 use super::registry::ResourceType;
 use super::selectors::{FieldReq, LabelReq, fields_match, labels_match};
+use super::sim::Sim;
 use super::store::ChangeEvent;
 
 /// What a watch asked for.
 #[derive(Debug, Clone, Default)]
-pub struct WatchQuery {
+pub(crate) struct WatchQuery {
     /// Namespace, or all.
     pub namespace: Option<String>,
     /// `resourceVersion`.
@@ -102,7 +102,7 @@ fn line(v: &Value) -> Bytes {
 }
 
 /// Starts a watch and returns the streaming response.
-pub fn serve(sim: Arc<Sim>, rt: ResourceType, q: WatchQuery) -> Response {
+pub(crate) fn serve(sim: Arc<Sim>, rt: ResourceType, q: WatchQuery) -> Response {
     let filter = Filter { rt, q };
     let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let mut first: Vec<Bytes> = vec![];

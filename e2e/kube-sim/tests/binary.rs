@@ -10,17 +10,17 @@ use kube::{Client, ResourceExt};
 
 /// A loopback port free a moment ago.
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener.local_addr().expect("its address").port()
 }
 
 /// A client from the kubeconfig at `path`.
 async fn client_from(path: &Path) -> Client {
-    let kc = kube::config::Kubeconfig::read_from(path).unwrap();
+    let kc = kube::config::Kubeconfig::read_from(path).expect("the kubeconfig parses");
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
-        .unwrap();
-    Client::try_from(cfg).unwrap()
+        .expect("a client configuration");
+    Client::try_from(cfg).expect("a client")
 }
 
 #[tokio::test]
