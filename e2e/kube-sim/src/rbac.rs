@@ -336,5 +336,4 @@ pub(crate) fn authorize(user: &UserInfo, a: &Attributes, policy: &Policy<'_>) ->
 }
 
 #[cfg(test)]
-#[path = "rbac_tests.rs"]
 mod tests;

@@ -1,6 +1,15 @@
 //! In-process tests of the report service: the real tonic server and client over an in-memory
 //! duplex pipe, the real TokenReview authenticator against an in-process API server, and an
 //! in-memory store. No network, no cluster.
+//!
+//! More topics: [`certs`] (the TLS material in the API and the store's requests), [`serve`] (the
+//! server as the operator runs it), [`tls`] (the TLS path with CA rotation); [`fake`] holds the
+//! test doubles.
+
+mod certs;
+mod fake;
+mod serve;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +27,9 @@ use tonic::transport::{Channel, Endpoint, Server, Uri};
 use tonic::{Code, Request};
 
 use super::auth::{Cached, TokenReviewAuthenticator};
-use super::fake::{MemStore, NS, api_client};
 use super::metrics::{ReportMetrics, ReportResult};
 use super::service::{NodeCache, ReportServer};
+use fake::{MemStore, NS, api_client};
 
 struct Harness {
     client: ReportServiceClient<Channel>,

@@ -2,16 +2,19 @@
 //! simulator in CI, a real kube-apiserver when its binaries are given), so the simulator cannot
 //! drift from the real server. Does API I/O.
 
-#[path = "../common/mod.rs"]
 mod common;
-mod crud;
-mod custom;
-mod lifecycle;
-mod limits;
-mod patch;
-mod rbac;
-mod tokens;
-mod watch;
+
+/// The suite, one module per area (in `tests/conformance/`).
+mod conformance {
+    mod crud;
+    mod custom;
+    mod lifecycle;
+    mod limits;
+    mod patch;
+    mod rbac;
+    mod tokens;
+    mod watch;
+}
 
 /// What every conformance module uses.
 #[allow(unused_imports)]

@@ -11,8 +11,8 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Server, Uri};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::certs::Resolver;
-use super::tls::{self, Step, TlsMaterial};
+use crate::report::certs::Resolver;
+use crate::report::tls::{self, Step, TlsMaterial};
 
 const HOST: &str = "kairos-operator.kairos-system.svc";
 

@@ -13,7 +13,7 @@ use kairos_core::node_labels::NodeMetadata;
 use kube::client::Body;
 use serde_json::json;
 
-use super::store::{Store, StoreError};
+use crate::report::store::{Store, StoreError};
 
 pub(crate) const NS: &str = "kairos-system";
 const AGENT: &str = "system:serviceaccount:kairos-system:kairos-node-agent";

@@ -11,8 +11,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::tests_certs::{Api, client, published};
-use super::{ReportConfig, ReportMetrics, TlsMode, serve};
+use super::certs::{Api, client, published};
+use crate::report::{ReportConfig, ReportMetrics, TlsMode, serve};
 
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -12,9 +12,9 @@ use kairos_core::node_labels::NodeMetadata;
 use kube::client::Body;
 use serde_json::{Value, json};
 
-use super::certs::CertStore;
-use super::store::{KubeStore, Store};
-use super::tls;
+use crate::report::certs::CertStore;
+use crate::report::store::{KubeStore, Store};
+use crate::report::tls;
 
 const SECRETS: &str = "/api/v1/namespaces/kairos-system/secrets";
 const CONFIGMAPS: &str = "/api/v1/namespaces/kairos-system/configmaps";
