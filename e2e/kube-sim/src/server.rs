@@ -1,7 +1,7 @@
 //! The simulator served over HTTPS on a loopback port ([`SimServer`]), on a thread and tokio
 //! runtime of its own, and the admin kubeconfig that points at it. Does network and file I/O.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -114,6 +114,24 @@ impl SimServer {
             tls,
             serving: Mutex::new(Some(serving)),
         })
+    }
+
+    /// Starts a simulator on a free loopback port (see [`SimServer::start`]), for a test that
+    /// then talks to it through [`SimServer::client`].
+    pub async fn start_local(cfg: SimConfig) -> anyhow::Result<Self> {
+        Self::start(cfg, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// A client of this simulator as its admin ([`SimServer::kubeconfig_yaml`]), without the
+    /// client's own retries, so that a test sees every answer the simulator gives.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml())
+            .context("failed to parse the simulator's kubeconfig")?;
+        let mut cfg = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .context("failed to configure a client of the simulator")?;
+        cfg.default_retry = false;
+        kube::Client::try_from(cfg).context("failed to build a client of the simulator")
     }
 
     /// Restarts the server as if its process died and came back: stops serving (the listener

@@ -1,98 +1,15 @@
-//! Test doubles of the report channel: an in-process API server answering TokenReviews and Pod
-//! reads (behind a real `kube::Client`), and an in-memory [`Store`]. Test-only; no network.
+//! Test double of the report channel's [`Store`]: an in-memory one that follows the API server
+//! where it matters. Test-only; no I/O.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use hyper::{Request, Response, StatusCode};
-use k8s_openapi::api::authentication::v1::TokenReview;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, OwnerReference};
 use kairos_api::v1alpha1::{KairosNode, KairosNodeSpec, KairosNodeStatus};
 use kairos_core::kairos_node::{REPORT_CONDITIONS, REPORT_FIELD_MANAGER};
 use kairos_core::node_labels::NodeMetadata;
-use kube::client::Body;
-use serde_json::json;
 
 use crate::report::store::{Store, StoreError};
-
-pub(crate) const NS: &str = "kairos-system";
-const AGENT: &str = "system:serviceaccount:kairos-system:kairos-node-agent";
-
-/// What the fake API server answers to a TokenReview of `token`.
-fn review(token: &str, audiences: &[String]) -> serde_json::Value {
-    let ok = |extra: serde_json::Value, user: &str| {
-        json!({ "authenticated": true, "audiences": ["kairos-operator"],
-                "user": { "username": user, "uid": "sa-uid", "extra": extra } })
-    };
-    if audiences != ["kairos-operator"] {
-        return json!({ "authenticated": false, "error": "the fake only serves kairos-operator" });
-    }
-    match token {
-        // Bound to pod agent-n1; the node comes from the pod (no node-name extra).
-        "tok-n1" => ok(
-            json!({ "authentication.kubernetes.io/pod-name": ["agent-n1"],
-                    "authentication.kubernetes.io/pod-uid": ["uid-agent-n1"] }),
-            AGENT,
-        ),
-        // Bound to a pod whose node the API server names directly.
-        "tok-n2" => ok(
-            json!({ "authentication.kubernetes.io/pod-name": ["agent-n2"],
-                    "authentication.kubernetes.io/node-name": ["n2"] }),
-            AGENT,
-        ),
-        "tok-default-sa" => ok(
-            json!({ "authentication.kubernetes.io/node-name": ["n1"] }),
-            "system:serviceaccount:kairos-system:default",
-        ),
-        // What the API server says when the token was issued for another audience.
-        "tok-wrong-audience" => json!({ "authenticated": false, "error":
-            "[invalid bearer token, token audiences [\"https://kubernetes.default.svc\"] is invalid for the target audiences [\"kairos-operator\"]]" }),
-        _ => json!({ "authenticated": false, "error": "invalid bearer token" }),
-    }
-}
-
-fn respond(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
-    *response.status_mut() = status;
-    response
-}
-
-/// A `kube::Client` whose API server knows TokenReviews and the pod `agent-n1` on node `n1`.
-pub(crate) fn api_client() -> kube::Client {
-    let service = tower::service_fn(|req: Request<Body>| async move {
-        let path = req.uri().path().to_owned();
-        let method = req.method().clone();
-        let body = req.into_body().collect_bytes().await?;
-        let response = match (method.as_str(), path.as_str()) {
-            ("POST", "/apis/authentication.k8s.io/v1/tokenreviews") => {
-                let tr: TokenReview = serde_json::from_slice(&body)?;
-                let token = tr.spec.token.unwrap_or_default();
-                let status = review(&token, &tr.spec.audiences.unwrap_or_default());
-                respond(
-                    StatusCode::CREATED,
-                    &json!({
-                    "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                    "metadata": {}, "spec": {}, "status": status }),
-                )
-            }
-            ("GET", "/api/v1/namespaces/kairos-system/pods/agent-n1") => respond(
-                StatusCode::OK,
-                &json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": { "name": "agent-n1", "namespace": NS, "uid": "uid-agent-n1" },
-                "spec": { "nodeName": "n1", "containers": [] } }),
-            ),
-            _ => respond(
-                StatusCode::NOT_FOUND,
-                &json!({
-                "apiVersion": "v1", "kind": "Status", "status": "Failure",
-                "reason": "NotFound", "code": 404, "message": format!("{path} not found") }),
-            ),
-        };
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(response)
-    });
-    kube::Client::new(service, NS)
-}
 
 /// An in-memory [`Store`] that follows the API server where it matters: resource versions as
 /// preconditions, and a status apply that replaces only the report service's fields.

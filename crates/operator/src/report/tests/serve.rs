@@ -1,17 +1,19 @@
-//! Tests of [`serve`] as the operator runs it: TLS material made through the (fake) API server,
+//! Tests of [`serve`] as the operator runs it: TLS material made through the API simulator,
 //! readiness once bound, gRPC health and `ReportService` over TLS on a loopback port, and a
 //! clean shutdown. Uses 127.0.0.1 only.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kairos_proto::v1::report_service_client::ReportServiceClient;
+use kube::api::{Api, ListParams};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::certs::{Api, client, published};
+use super::api::{self, NS};
+use super::certs::published;
 use crate::report::{ReportConfig, ReportMetrics, TlsMode, serve};
 
 fn free_port() -> u16 {
@@ -47,12 +49,12 @@ async fn channel(port: u16, ca: Option<&str>) -> Channel {
 
 #[tokio::test]
 async fn managed_tls_serves_health_and_reports_then_shuts_down() {
-    let api = Arc::new(Mutex::new(Api::default()));
+    let (_api, client) = api::start().await;
     let port = free_port();
     let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
     let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
-        client(api.clone()),
+        client.clone(),
         config(port, TlsMode::Managed),
         ReportMetrics::default(),
         ready_tx,
@@ -66,7 +68,7 @@ async fn managed_tls_serves_health_and_reports_then_shuts_down() {
         .unwrap();
 
     // The agents' view: the CA bundle from the ConfigMap.
-    let ca = published(&api);
+    let ca = published(&client).await;
     let channel = channel(port, Some(&ca)).await;
     let health = HealthClient::new(channel.clone())
         .check(HealthCheckRequest {
@@ -76,7 +78,7 @@ async fn managed_tls_serves_health_and_reports_then_shuts_down() {
         .unwrap()
         .into_inner();
     assert_eq!(health.status, ServingStatus::Serving as i32);
-    // The report service answers (this fake API server refuses TokenReviews).
+    // The report service answers (the simulator refuses this token).
     let mut request = tonic::Request::new(kairos_proto::v1::NodeReport {
         node_name: "n1".into(),
         ..Default::default()
@@ -101,12 +103,12 @@ async fn managed_tls_serves_health_and_reports_then_shuts_down() {
 
 #[tokio::test]
 async fn plaintext_mode_needs_no_tls_material() {
-    let api = Arc::new(Mutex::new(Api::default()));
+    let (_api, client) = api::start().await;
     let port = free_port();
     let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
     let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
-        client(api.clone()),
+        client.clone(),
         config(port, TlsMode::Plaintext),
         ReportMetrics::default(),
         ready_tx,
@@ -125,8 +127,16 @@ async fn plaintext_mode_needs_no_tls_material() {
         .await
         .unwrap();
     assert_eq!(health.into_inner().status, ServingStatus::Serving as i32);
+    let secrets = Api::<Secret>::namespaced(client.clone(), NS)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let configmaps = Api::<ConfigMap>::namespaced(client, NS)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
     assert!(
-        api.lock().unwrap().objects.is_empty(),
+        secrets.items.is_empty() && configmaps.items.is_empty(),
         "no Secret or ConfigMap in plaintext mode"
     );
     stop_tx.send(()).unwrap();
