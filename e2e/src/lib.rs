@@ -1,6 +1,6 @@
 //! End-to-end harness: runs the real binaries against an API server (simulated or real). Does I/O.
+//! The simulator is the `kairos-kube-sim` crate (`e2e/kube-sim`).
 //!
-//! - [`sim`]: the in-repo Kubernetes API simulator (library and the `kube-sim` binary).
 //! - [`harness`]: one API over both backends (`Cluster::start`), simulated nodes, the kubelet
 //!   stand-in, and process spawning for `kairos-operator` and `kairos-node-agent`.
 //! - [`bench`]: `cargo xtask bench`, the operator at fleet scale.
@@ -10,5 +10,4 @@
 pub mod bench;
 pub mod harness;
 pub mod load;
-pub mod sim;
 pub mod tool;

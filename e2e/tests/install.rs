@@ -158,7 +158,7 @@ async fn install_journey_runs_under_the_shipped_rbac_with_least_privilege() {
 /// What the operator's service account did in the simulator: no request refused, and every
 /// verb of every rule of its Role and ClusterRole used, or listed in deploy/README.md
 /// ("Least privilege, checked") with why it stays.
-fn assert_least_privilege(sim: &kairos_e2e::sim::Sim, ns: &str) {
+fn assert_least_privilege(sim: &kairos_kube_sim::Sim, ns: &str) {
     let user = format!("system:serviceaccount:{ns}:kairos-operator");
     let refused: Vec<String> = sim
         .forbidden()
@@ -170,7 +170,7 @@ fn assert_least_privilege(sim: &kairos_e2e::sim::Sim, ns: &str) {
     // (role kind, role name, rule index) -> verbs used through that rule.
     let mut used: BTreeMap<(String, String, usize), BTreeSet<String>> = BTreeMap::new();
     for a in sim.permissions().of(&user) {
-        if let Some(kairos_e2e::sim::rbac::Grant::Rule(r)) = a.allowed_by {
+        if let Some(kairos_kube_sim::Grant::Rule(r)) = a.allowed_by {
             used.entry((r.source.kind.clone(), r.source.name.clone(), r.index))
                 .or_default()
                 .insert(a.attributes.verb.clone());

@@ -300,7 +300,7 @@ async fn operator_not_ready_while_its_initial_list_is_held() {
     let replica = spawn_as(&c, &opts, free_port().expect("port"), "replica-slow-sync").await;
     let pid = c.operator_pid(replica.idx).expect("operator pid");
     wait_for(Duration::from_secs(30), || async {
-        (server.sim().list_gate().waiting("nodes") > 0).then_some(())
+        (server.sim().lists_waiting("nodes") > 0).then_some(())
     })
     .await
     .unwrap_or_else(|e| panic!("{e}: no Node LIST held\n{}", replica.logs(&c)));
@@ -335,7 +335,7 @@ async fn operator_not_ready_while_its_initial_list_is_held() {
     }
     assert!(answers >= 10, "only {answers} answers in 3 s");
     assert!(!exited(pid), "the operator exited\n{}", replica.logs(&c));
-    assert!(server.sim().list_gate().waiting("nodes") > 0);
+    assert!(server.sim().lists_waiting("nodes") > 0);
 
     // Released: ready soon.
     server.sim().release_lists();

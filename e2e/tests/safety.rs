@@ -345,7 +345,7 @@ async fn safety_an_object_the_operator_cannot_read_blocks_nothing() {
     })
     .await;
     created.expect("stored under the looser schema");
-    c.install_crds(&kairos_e2e::sim::default_crd_dir())
+    c.install_crds(&kairos_kube_sim::default_crd_dir())
         .await
         .expect("the CRDs as shipped again");
 

@@ -1,8 +1,8 @@
-//! Simulator-only behaviour: the `kube-sim` binary, streaming lists, the disruption-controller
-//! stand-in, graceful pod deletion, propagation policies, bounded watch history, namespace
-//! termination, Table output, held LISTs, restarts, the permission accounting, the create
-//! check of an apply that creates, configurable size limits and the largest stored objects in
-//! the request log. Does API and process I/O.
+//! Simulator-only behaviour: streaming lists, the disruption-controller stand-in, graceful pod
+//! deletion, propagation policies, bounded watch history, namespace termination, Table output,
+//! held LISTs, restarts, the permission accounting, the create check of an apply that creates,
+//! configurable size limits and the largest stored objects in the request log (the `kube-sim`
+//! binary is tested in its own crate). Does API I/O.
 
 mod common;
 
@@ -14,64 +14,13 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kairos_e2e::harness::{Cluster, client_from, wait_for};
-use kairos_e2e::sim::SimConfig;
+use kairos_kube_sim::SimConfig;
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 async fn sim(cfg: SimConfig) -> Cluster {
     Cluster::start_sim(cfg).await.expect("sim starts")
-}
-
-#[tokio::test]
-async fn sim_kube_sim_binary_serves_a_kubeconfig() {
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    let port = kairos_e2e::harness::process::free_port().unwrap();
-    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-sim"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--kubeconfig-out",
-            kc.to_str().unwrap(),
-        ])
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for(Duration::from_secs(20), || async {
-        kc.exists().then_some(())
-    })
-    .await
-    .unwrap();
-    let client = client_from(&kc).await.unwrap();
-    let names: Vec<String> = Api::<Namespace>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|n| n.name_any())
-        .collect();
-    assert!(names.contains(&"default".to_string()), "{names:?}");
-    let crds = client
-        .list_api_group_resources("operator.kairos.io/v1alpha1")
-        .await
-        .unwrap();
-    let mut plurals: Vec<&str> = crds.resources.iter().map(|r| r.name.as_str()).collect();
-    plurals.sort();
-    assert_eq!(
-        plurals,
-        [
-            "kairosnodes",
-            "kairosnodes/status",
-            "nodeops",
-            "nodeops/status",
-            "nodeoptargets",
-            "nodeoptargets/status",
-            "nodeopupgrades",
-            "nodeopupgrades/status"
-        ]
-    );
 }
 
 #[tokio::test]
@@ -406,7 +355,7 @@ async fn sim_held_lists_answer_only_when_released() {
         tokio::spawn(async move { api.list(&ListParams::default()).await })
     };
     wait_for(Duration::from_secs(5), || async {
-        (server.sim().list_gate().waiting("configmaps") == 1).then_some(())
+        (server.sim().lists_waiting("configmaps") == 1).then_some(())
     })
     .await
     .expect("the LIST reaches the gate");
@@ -435,7 +384,7 @@ async fn sim_held_lists_answer_only_when_released() {
     // It answers with the state at release.
     let names: Vec<String> = list.items.iter().map(|cm| cm.name_any()).collect();
     assert_eq!(names, ["a", "b"]);
-    assert_eq!(server.sim().list_gate().waiting("configmaps"), 0);
+    assert_eq!(server.sim().lists_waiting("configmaps"), 0);
     api.list(&ListParams::default()).await.unwrap();
 }
 
@@ -515,8 +464,7 @@ async fn sim_restart_keeps_the_state_and_refuses_connections_while_down() {
 #[tokio::test]
 async fn sim_permissions_record_each_decision_and_the_rule_that_allowed_it() {
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-    use kairos_e2e::sim::attributes::Attributes;
-    use kairos_e2e::sim::rbac::{Grant, ObjectRef, RuleRef};
+    use kairos_kube_sim::{Attributes, Grant, ObjectRef, RuleRef};
 
     let c = sim(SimConfig::default()).await;
     let ns = fresh_ns(&c, "sim-permissions").await;

@@ -204,7 +204,14 @@ fn build_binaries() -> Result<()> {
 
 fn e2e(filter: Option<&str>) -> Result<()> {
     build_binaries()?;
-    let mut args = vec!["test", "--locked", "-p", "kairos-e2e"];
+    let mut args = vec![
+        "test",
+        "--locked",
+        "-p",
+        "kairos-e2e",
+        "-p",
+        "kairos-kube-sim",
+    ];
     if let Some(filter) = filter {
         args.extend(["--", filter]);
     }

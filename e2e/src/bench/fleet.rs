@@ -16,8 +16,7 @@ use super::observe::{Observer, Tally};
 use super::{BenchConfig, say};
 use crate::harness::{Cluster, NodeHandle};
 use crate::load::{Pace, Reporters, add_nodes, agent_tokens, clock_ticks, fixture, sample};
-use crate::sim::SimConfig;
-use crate::sim::audit::RequestKey;
+use kairos_kube_sim::{RequestKey, SimConfig};
 
 /// The operator's client name in the simulator's request log (its User-Agent).
 const OPERATOR_CLIENT: &str = "kairos-operator";

@@ -23,8 +23,7 @@ use super::{BenchConfig, Rollout, say};
 use crate::harness::kubelet::job_finished;
 use crate::harness::{Cluster, Kubelet, Outcome, ReleaseFixture, SimNode};
 use crate::load::add_nodes;
-use crate::sim::SimConfig;
-use crate::sim::audit::{RequestKey, StoredKey};
+use kairos_kube_sim::{RequestKey, SimConfig, StoredKey};
 
 /// The operator's client name in the simulator's request log (its User-Agent).
 const OPERATOR_CLIENT: &str = "kairos-operator";

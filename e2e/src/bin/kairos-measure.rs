@@ -23,8 +23,8 @@ use kairos_e2e::harness::{Cluster, NodeHandle, OperatorHandle, wait_for};
 use kairos_e2e::load::{
     Pace, Reporters, Sample, add_nodes, agent_tokens, clock_ticks, fixture, mib, sample, spread,
 };
-use kairos_e2e::sim::SimConfig;
 use kairos_e2e::tool;
+use kairos_kube_sim::SimConfig;
 use kube::api::{Api, ListParams};
 
 /// Command line of `kairos-measure`.

@@ -1,6 +1,6 @@
 //! One harness API over two backends. [`Cluster::start`] picks the **real** backend (etcd +
 //! kube-apiserver, see [`real`]) when `KUBEBUILDER_ASSETS` or `KUBE_APISERVER_BIN` + `ETCD_BIN`
-//! are set, else the **sim** backend (the in-process [`crate::sim`]). It gives a kube `Client`,
+//! are set, else the **sim** backend (the in-process [`kairos_kube_sim`]). It gives a kube `Client`,
 //! a kubeconfig file, simulated nodes, the kubelet stand-in and operator processes; everything it
 //! started stops when the `Cluster` is dropped (also on panic). Does process, file and API I/O.
 
@@ -37,7 +37,7 @@ pub use node::{NodeHandle, RebootChange, SimNode};
 pub use process::{Proc, ensure_built, locate};
 pub use real::{RealApiServer, RealBinaries};
 
-use crate::sim::{SimConfig, SimServer, default_crd_dir};
+use kairos_kube_sim::{SimConfig, SimServer, default_crd_dir};
 
 /// Which backend a cluster runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -288,5 +288,4 @@ fn token_lifetime(token: &str, now: std::time::SystemTime) -> Option<Duration> {
 }
 
 #[cfg(test)]
-#[path = "auth_tests.rs"]
 mod tests;

@@ -368,5 +368,4 @@ fn material_from_secret(secret: &Secret) -> Option<TlsMaterial> {
 }
 
 #[cfg(test)]
-#[path = "certs_tests.rs"]
 mod tests;

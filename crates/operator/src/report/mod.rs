@@ -296,12 +296,4 @@ fn tls_incoming(
 }
 
 #[cfg(test)]
-mod fake;
-#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_certs;
-#[cfg(test)]
-mod tests_serve;
-#[cfg(test)]
-mod tests_tls;

@@ -1,7 +1,18 @@
 //! In-process tests of the report service: the real tonic server and client over an in-memory
-//! duplex pipe, the real TokenReview authenticator against an in-process API server, and an
-//! in-memory store. No network, no cluster.
+//! duplex pipe, the real TokenReview authenticator against the API simulator on a loopback port,
+//! and an in-memory store. No cluster.
+//!
+//! More topics: [`certs`] (the TLS material in the API and the store's requests), [`serve`] (the
+//! server as the operator runs it), [`tls`] (the TLS path with CA rotation); [`api`] starts the
+//! API simulator, and [`fake`] holds the in-memory store.
 
+mod api;
+mod certs;
+mod fake;
+mod serve;
+mod tls;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +22,7 @@ use kairos_api::names::conditions::REPORTING;
 use kairos_api::v1alpha1::{BootState, UpgradeState, UpgradeStatus};
 use kairos_core::conditions::find;
 use kairos_core::report::{HostSnapshot, facts};
+use kairos_kube_sim::SimServer;
 use kairos_proto::v1::report_service_client::ReportServiceClient;
 use kairos_proto::v1::report_service_server::ReportServiceServer;
 use kairos_proto::v1::{NodeReport, ReportAck};
@@ -18,11 +30,16 @@ use tonic::transport::{Channel, Endpoint, Server, Uri};
 use tonic::{Code, Request};
 
 use super::auth::{Cached, TokenReviewAuthenticator};
-use super::fake::{MemStore, NS, api_client};
 use super::metrics::{ReportMetrics, ReportResult};
 use super::service::{NodeCache, ReportServer};
+use api::NS;
+use fake::MemStore;
 
 struct Harness {
+    /// The API server the authenticator asks.
+    api: SimServer,
+    /// The agents' tokens, by the names the tests use (see [`api::agents`]).
+    tokens: HashMap<&'static str, String>,
     client: ReportServiceClient<Channel>,
     store: Arc<MemStore>,
     cache: Arc<NodeCache>,
@@ -34,9 +51,11 @@ async fn start(store: Arc<MemStore>) -> Harness {
 }
 
 async fn start_with_clock(store: Arc<MemStore>, clock: fn() -> Timestamp) -> Harness {
+    let (api, api_client) = api::start().await;
+    let tokens = api::agents(&api_client).await;
     let metrics = ReportMetrics::default();
     let reviewer = TokenReviewAuthenticator::new(
-        api_client(),
+        api_client,
         NS.into(),
         "kairos-node-agent".into(),
         metrics.clone(),
@@ -76,6 +95,8 @@ async fn start_with_clock(store: Arc<MemStore>, clock: fn() -> Timestamp) -> Har
         .await
         .unwrap();
     Harness {
+        api,
+        tokens,
         client: ReportServiceClient::new(channel),
         store,
         cache,
@@ -112,6 +133,8 @@ impl Harness {
         report: NodeReport,
     ) -> Result<ReportAck, tonic::Status> {
         let mut request = Request::new(report);
+        // A name of [`api::agents`] stands for that agent's token; anything else is sent as is.
+        let token = token.map(|t| self.tokens.get(t).map_or(t, String::as_str));
         if let Some(token) = token {
             request
                 .metadata_mut()
@@ -143,6 +166,12 @@ async fn accepted_report_creates_the_kairos_node_its_status_and_the_node_labels(
         }
     );
     assert_eq!(h.store.writes(), ["apply n1", "status n1", "labels n1"]);
+    // The token names the pod, not the node: the node comes from the pod.
+    let pod_reads = h.api.sim().requests().snapshot();
+    let pod_reads = pod_reads
+        .iter()
+        .filter(|(k, _)| k.verb == "get" && k.resource == "pods");
+    assert_eq!(pod_reads.map(|(_, n)| n).sum::<u64>(), 1);
 
     let kn = h.store.kairos_nodes.lock().unwrap()["n1"].clone();
     let owner = &kn.metadata.owner_references.as_ref().unwrap()[0];
@@ -386,6 +415,12 @@ async fn token_reviews_per_report_at_steady_state() {
         reviews, 2,
         "one TokenReview per agent token, not per report"
     );
+    let seen: u64 = (h.api.sim().requests().snapshot())
+        .iter()
+        .filter(|(k, _)| k.resource == "tokenreviews")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(seen, 2, "the API server sees the same");
     assert_eq!(h.metrics.reports(ReportResult::accepted), 2 * reports);
     // 2 creates + 2 first statuses + 1 reboot status + 2 label sets + 1 label change (boot id
     // does not label; the labels stay) -> writes stay constant while reports grow.

@@ -369,5 +369,4 @@ fn new_serving(
 }
 
 #[cfg(test)]
-#[path = "tls_tests.rs"]
 mod tests;

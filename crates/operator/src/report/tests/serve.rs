@@ -1,0 +1,148 @@
+//! Tests of [`serve`] as the operator runs it: TLS material made through the API simulator,
+//! readiness once bound, gRPC health and `ReportService` over TLS on a loopback port, and a
+//! clean shutdown. Uses 127.0.0.1 only.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kairos_proto::v1::report_service_client::ReportServiceClient;
+use kube::api::{Api, ListParams};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use super::api::{self, NS};
+use super::certs::published;
+use crate::report::{ReportConfig, ReportMetrics, TlsMode, serve};
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn config(port: u16, tls: TlsMode) -> ReportConfig {
+    ReportConfig {
+        grpc_addr: ([127, 0, 0, 1], port).into(),
+        namespace: "kairos-system".into(),
+        service_name: "kairos-operator".into(),
+        agent_service_account: "kairos-node-agent".into(),
+        tls,
+        lastseen_interval: Duration::from_secs(300),
+        heartbeat: Duration::from_secs(60),
+        api_concurrency: 8,
+        leading: tokio::sync::watch::channel(true).1,
+    }
+}
+
+async fn channel(port: u16, ca: Option<&str>) -> Channel {
+    let scheme = if ca.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::try_from(format!("{scheme}://127.0.0.1:{port}")).unwrap();
+    if let Some(ca) = ca {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name("kairos-operator.kairos-system.svc");
+        endpoint = endpoint.tls_config(tls).unwrap();
+    }
+    endpoint.connect().await.unwrap()
+}
+
+#[tokio::test]
+async fn managed_tls_serves_health_and_reports_then_shuts_down() {
+    let (_api, client) = api::start().await;
+    let port = free_port();
+    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        client.clone(),
+        config(port, TlsMode::Managed),
+        ReportMetrics::default(),
+        ready_tx,
+        async move {
+            let _ = stop.await;
+        },
+    ));
+    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The agents' view: the CA bundle from the ConfigMap.
+    let ca = published(&client).await;
+    let channel = channel(port, Some(&ca)).await;
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "kairos.operator.v1.ReportService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+    // The report service answers (the simulator refuses this token).
+    let mut request = tonic::Request::new(kairos_proto::v1::NodeReport {
+        node_name: "n1".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer x".parse().unwrap());
+    let err = ReportServiceClient::new(channel)
+        .report(request)
+        .await
+        .unwrap_err();
+    assert_ne!(err.code(), tonic::Code::Unimplemented);
+
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(!*ready.borrow(), "not ready once shut down");
+}
+
+#[tokio::test]
+async fn plaintext_mode_needs_no_tls_material() {
+    let (_api, client) = api::start().await;
+    let port = free_port();
+    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        client.clone(),
+        config(port, TlsMode::Plaintext),
+        ReportMetrics::default(),
+        ready_tx,
+        async move {
+            let _ = stop.await;
+        },
+    ));
+    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
+        .await
+        .unwrap()
+        .unwrap();
+    let health = HealthClient::new(channel(port, None).await)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(health.into_inner().status, ServingStatus::Serving as i32);
+    let secrets = Api::<Secret>::namespaced(client.clone(), NS)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let configmaps = Api::<ConfigMap>::namespaced(client, NS)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        secrets.items.is_empty() && configmaps.items.is_empty(),
+        "no Secret or ConfigMap in plaintext mode"
+    );
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
