@@ -4,80 +4,18 @@
 //! JSON document for machines ([`json`]). Does process, network and API I/O.
 
 pub mod changes;
+pub mod config;
 pub mod fleet;
 pub mod observe;
 pub mod rollout;
 
+pub use config::{BenchConfig, Rollout, rollouts, say};
+
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::load::mib;
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct BenchConfig {
-    /// Fleet sizes of the reporting scenario.
-    pub sizes: Vec<usize>,
-    /// How often each reporter reports at steady state (the agents' heartbeat; compressed).
-    pub heartbeat: Duration,
-    /// The operator's `--lastseen-interval`.
-    pub lastseen_interval: Duration,
-    /// Wait after all KairosNodes are correct before counting writes.
-    pub settle: Duration,
-    /// Every reporter on one HTTP/2 connection instead of one each (to tell the per-connection
-    /// cost apart).
-    pub shared_connection: bool,
-    /// The steady-state window in which API writes are counted.
-    pub steady_window: Duration,
-    /// The saturation window (every reporter back to back).
-    pub flood_window: Duration,
-    /// The rollouts to run, one after the other, each on a fresh simulator.
-    pub rollouts: Vec<Rollout>,
-    /// How long each rollout Job runs.
-    pub job_duration: Duration,
-}
-
-/// One rollout scenario: a NodeOp over `nodes` workers, at most `concurrency` in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rollout {
-    /// Worker nodes, all targets.
-    pub nodes: usize,
-    /// The NodeOp's `spec.concurrency`.
-    pub concurrency: usize,
-}
-
-/// The rollouts of `--rollout-nodes` and `--concurrency`: the two lists zipped, or the one
-/// concurrency applied to every size. A size of 0 is skipped (`--rollout-nodes 0` runs none).
-///
-/// # Errors
-/// When both lists have several entries but not the same number, or a concurrency is 0.
-pub fn rollouts(nodes: &[usize], concurrency: &[usize]) -> anyhow::Result<Vec<Rollout>> {
-    anyhow::ensure!(
-        concurrency.iter().all(|c| *c > 0),
-        "a concurrency must be at least 1"
-    );
-    let concurrency: Vec<usize> = match concurrency {
-        [one] => vec![*one; nodes.len()],
-        many => {
-            anyhow::ensure!(
-                many.len() == nodes.len(),
-                "{} rollout sizes but {} concurrencies: give one concurrency, or one per size",
-                nodes.len(),
-                many.len()
-            );
-            many.to_vec()
-        }
-    };
-    Ok(nodes
-        .iter()
-        .zip(concurrency)
-        .filter(|(n, _)| **n > 0)
-        .map(|(&nodes, concurrency)| Rollout { nodes, concurrency })
-        .collect())
-}
 
 /// Everything measured.
 #[derive(Debug, Clone)]
@@ -86,13 +24,6 @@ pub struct BenchReport {
     pub fleets: Vec<fleet::FleetResult>,
     /// One row per rollout, in the order run.
     pub rollouts: Vec<rollout::RolloutResult>,
-}
-
-/// Prints a progress line on stdout.
-pub fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", line.as_ref());
-    let _ = out.flush();
 }
 
 /// Runs every scenario of `cfg`.

@@ -15,8 +15,7 @@ use serde_json::{Value, json};
 
 use super::Cluster;
 
-/// The namespace the install tree names (`deploy/default/kustomization.yaml`).
-pub const INSTALL_NAMESPACE: &str = "kairos-system";
+pub use super::cluster::INSTALL_NAMESPACE;
 
 /// The field manager of the harness's install.
 const MANAGER: &str = "kairos-e2e-install";

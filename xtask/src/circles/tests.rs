@@ -102,3 +102,8 @@ fn a_longer_circle_is_found_whole() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].len(), 3);
 }
+#[test]
+fn the_workspace_has_no_circles_between_source_files() {
+    let root = crate::root();
+    check(&root, &crate::crate_dirs(&root)).expect("no circles");
+}
