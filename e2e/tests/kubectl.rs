@@ -108,7 +108,7 @@ async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "PHASE", "NODES", "DONE", "FAILED", "AGE"],
+        ["NAME", "PHASE", "NODES", "DONE", "FAILED", "HELD", "AGE"],
         "{out}"
     );
     let row: Vec<&str> = out

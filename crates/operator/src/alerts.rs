@@ -14,7 +14,7 @@ use kairos_core::gates::alerts::{Alert, parse_alerts};
 use tokio::time::Instant;
 
 /// How long one answer serves every operation.
-pub(crate) const FRESH_FOR: Duration = Duration::from_secs(15);
+pub(crate) const FRESH_FOR: Duration = Duration::from_secs(5);
 /// How long Prometheus may take to answer.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest answer read (a few thousand alerts).
