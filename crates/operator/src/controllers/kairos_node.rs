@@ -232,7 +232,7 @@ async fn node_missing(state: &State, name: &str) -> Result<bool> {
 /// The current version of a cached NodeOp (`None` when it is gone).
 async fn fresh(ctx: &Context, cached: Option<NodeOp>) -> Result<Option<NodeOp>> {
     let Some(op) = cached else { return Ok(None) };
-    let ns = op.namespace().unwrap_or_default();
+    let ns = crate::error::namespace_of(&op, "the node upgrade")?.to_owned();
     Api::<NodeOp>::namespaced(ctx.client.clone(), &ns)
         .get_opt(&op.name_any())
         .await

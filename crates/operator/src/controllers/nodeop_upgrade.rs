@@ -45,7 +45,7 @@ async fn reconcile_once(upgrade: Arc<NodeOpUpgrade>, state: &State) -> Result<Ac
     if !crate::controllers::scope::in_scope(ctx, upgrade.as_ref()).await {
         return Ok(Action::await_change());
     }
-    let ns = upgrade.namespace().unwrap_or_default();
+    let ns = crate::error::namespace_of(upgrade.as_ref(), "the upgrade")?.to_owned();
     let nodeops: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &ns);
 
     // Observe.

@@ -22,7 +22,8 @@ pub(crate) async fn ensure_finalizer(ctx: &Context, op: &NodeOp) -> Result<bool>
     }
     let mut finalizers = op.finalizers().to_vec();
     finalizers.push(NODEOP_FINALIZER.to_owned());
-    set_finalizers(ctx, op, &finalizers)
+    let ns = crate::error::namespace_of(op, "the NodeOp")?;
+    set_finalizers(ctx, ns, op, &finalizers)
         .await
         .map_err(apply_err(format!(
             "add the finalizer to NodeOp {}",
@@ -35,6 +36,7 @@ pub(crate) async fn ensure_finalizer(ctx: &Context, op: &NodeOp) -> Result<bool>
 /// concurrent change.
 async fn set_finalizers(
     ctx: &Context,
+    ns: &str,
     op: &NodeOp,
     finalizers: &[String],
 ) -> std::result::Result<(), kube::Error> {
@@ -42,7 +44,7 @@ async fn set_finalizers(
         "finalizers": finalizers,
         "resourceVersion": op.resource_version(),
     }});
-    api(ctx, op)
+    Api::<NodeOp>::namespaced(ctx.client.clone(), ns)
         .patch(
             &op.name_any(),
             &PatchParams::default(),
@@ -50,10 +52,6 @@ async fn set_finalizers(
         )
         .await
         .map(drop)
-}
-
-fn api(ctx: &Context, op: &NodeOp) -> Api<NodeOp> {
-    Api::namespaced(ctx.client.clone(), &op.namespace().unwrap_or_default())
 }
 
 /// How many nodes' actions are applied at once.
@@ -198,7 +196,8 @@ async fn apply_one(
                 .filter(|f| *f != NODEOP_FINALIZER)
                 .cloned()
                 .collect();
-            set_finalizers(ctx, op, &finalizers)
+            let ns = crate::error::namespace_of(op, "the NodeOp")?;
+            set_finalizers(ctx, ns, op, &finalizers)
                 .await
                 .or_else(ignore(404))
                 .map_err(apply_err(format!(
@@ -219,7 +218,7 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    let ns = crate::error::namespace_of(obj, "an engine object")?.to_owned();
     let name = obj.meta().name.clone().unwrap_or_default();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     api.create(&PostParams::default(), obj)

@@ -45,7 +45,7 @@ pub(crate) async fn observe(
     let (ctx, caches) = (&state.ctx, &state.caches);
     let uid_label = label_value(uid);
     // The records as cached, or as this process last wrote them when the cache lags.
-    let namespace = op.namespace().unwrap_or_default();
+    let namespace = crate::error::namespace_of(op, "the NodeOp")?.to_owned();
     let mut records: Vec<Arc<NodeOpTarget>> = caches
         .targets
         .store

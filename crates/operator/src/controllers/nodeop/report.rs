@@ -25,7 +25,8 @@ pub(crate) async fn status(
     let mut updated = op.clone();
     updated.status = Some(status.clone());
     updated.metadata.managed_fields = None;
-    let api: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &op.namespace().unwrap_or_default());
+    let ns = crate::error::namespace_of(op, "the NodeOp")?;
+    let api: Api<NodeOp> = Api::namespaced(ctx.client.clone(), ns);
     api.replace_status(&op.name_any(), &PostParams::default(), &updated)
         .await
         .map(Some)
