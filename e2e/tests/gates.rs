@@ -50,6 +50,24 @@ async fn wait_held(c: &Cluster, ns: &str, name: &str, reason: &str, secs: u64) -
     }
 }
 
+/// Creates NodeOp `name` in `ns` with `spec`.
+async fn nodeop(c: &Cluster, ns: &str, name: &str, spec: serde_json::Value) {
+    let object = json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    });
+    create_nodeop(c, ns, object).await;
+}
+
+/// A cluster of `workers` and an operator started with `opts`.
+async fn setup(test: &str, names: &[&str], opts: &OperatorOpts) -> (Cluster, String, Operator) {
+    let (c, ns) = common::cluster(test).await;
+    workers(&c, names).await;
+    let op = start_operator(&c, opts).await;
+    (c, ns, op)
+}
+
 async fn no_job_yet(c: &Cluster, ns: &str) {
     let jobs = engine_jobs(c, ns).await;
     assert!(jobs.is_empty(), "a held rollout created Jobs: {jobs:#?}");
@@ -57,20 +75,15 @@ async fn no_job_yet(c: &Cluster, ns: &str) {
 
 #[tokio::test]
 async fn gates_a_closed_window_holds_every_start_and_opening_it_starts_them() {
-    let (c, ns) = common::cluster("gates-window").await;
-    workers(&c, &["w1", "w2"]).await;
     let opts = OperatorOpts::new();
-    let op = start_operator(&c, &opts).await;
+    let (c, ns, op) = setup("gates-window", &["w1", "w2"], &opts).await;
     let _kubelet = c.kubelet().run_auto(default_policy());
     let closed = json!({"startTime": clock(2), "endTime": clock(3), "timeZone": "UTC"});
-    create_nodeop(
+    nodeop(
         &c,
         &ns,
-        json!({
-            "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": "windowed", "namespace": ns},
-            "spec": {"command": ["true"], "targetNodes": ["w1", "w2"], "window": closed},
-        }),
+        "windowed",
+        json!({"command": ["true"], "targetNodes": ["w1", "w2"], "window": closed}),
     )
     .await;
     let message = wait_held(&c, &ns, "windowed", "Window", 30).await;
@@ -100,20 +113,15 @@ async fn gates_a_closed_window_holds_every_start_and_opening_it_starts_them() {
 
 #[tokio::test]
 async fn gates_post_complete_delay_spaces_the_nodes() {
-    let (c, ns) = common::cluster("gates-delay").await;
-    workers(&c, &["w1", "w2", "w3"]).await;
     let opts = OperatorOpts::new();
-    let op = start_operator(&c, &opts).await;
+    let (c, ns, op) = setup("gates-delay", &["w1", "w2", "w3"], &opts).await;
     let _kubelet = c.kubelet().run_auto(default_policy());
-    create_nodeop(
+    nodeop(
         &c,
         &ns,
-        json!({
-            "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": "paced", "namespace": ns},
-            "spec": {"command": ["true"], "targetNodes": ["w1", "w2", "w3"], "concurrency": 1,
-                     "postCompleteDelay": "4s"},
-        }),
+        "paced",
+        json!({"command": ["true"], "targetNodes": ["w1", "w2", "w3"], "concurrency": 1,
+                     "postCompleteDelay": "4s"}),
     )
     .await;
     let message = wait_held(&c, &ns, "paced", "PostCompleteDelay", 30).await;
@@ -141,10 +149,8 @@ async fn gates_post_complete_delay_spaces_the_nodes() {
 
 #[tokio::test]
 async fn gates_a_blocking_pod_holds_its_node_and_its_removal_releases_it() {
-    let (c, ns) = common::cluster("gates-blocking").await;
-    workers(&c, &["w1", "w2"]).await;
     let opts = OperatorOpts::new();
-    let op = start_operator(&c, &opts).await;
+    let (c, ns, op) = setup("gates-blocking", &["w1", "w2"], &opts).await;
     // The backup pod runs (the default kubelet policy would end every other pod at once).
     let base = default_policy();
     let _kubelet = c
@@ -165,15 +171,12 @@ async fn gates_a_blocking_pod_holds_its_node_and_its_removal_releases_it() {
     pods.create(&PostParams::default(), &backup)
         .await
         .expect("backup pod");
-    create_nodeop(
+    nodeop(
         &c,
         &ns,
-        json!({
-            "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": "blocked", "namespace": ns},
-            "spec": {"command": ["true"], "targetNodes": ["w1", "w2"], "concurrency": 1,
-                     "blockingPodSelector": {"matchLabels": {"app": "backup"}}},
-        }),
+        "blocked",
+        json!({"command": ["true"], "targetNodes": ["w1", "w2"], "concurrency": 1,
+                     "blockingPodSelector": {"matchLabels": {"app": "backup"}}}),
     )
     .await;
     // w2 goes first and finishes; w1 waits for the pod, saying which.
@@ -242,24 +245,19 @@ impl Prometheus {
 
 #[tokio::test]
 async fn gates_a_firing_alert_holds_the_rollout_and_its_resolution_releases_it() {
-    let (c, ns) = common::cluster("gates-alert").await;
-    workers(&c, &["w1"]).await;
     let prometheus = Prometheus::default();
     let url: &'static str = Box::leak(prometheus.start().await.into_boxed_str());
     let mut opts = OperatorOpts::new();
     opts.extra = vec!["--prometheus-url", url];
-    let op = start_operator(&c, &opts).await;
+    let (c, ns, op) = setup("gates-alert", &["w1"], &opts).await;
     let _kubelet = c.kubelet().run_auto(default_policy());
     // Prometheus does not answer: the gate holds and says why.
-    create_nodeop(
+    nodeop(
         &c,
         &ns,
-        json!({
-            "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": "alerted", "namespace": ns},
-            "spec": {"command": ["true"], "targetNodes": ["w1"],
-                     "alertGate": {"alertNames": "KubeNode.*"}},
-        }),
+        "alerted",
+        json!({"command": ["true"], "targetNodes": ["w1"],
+                     "alertGate": {"alertNames": "KubeNode.*"}}),
     )
     .await;
     let message = wait_held(&c, &ns, "alerted", "AlertsUnknown", 30).await;
@@ -282,22 +280,17 @@ async fn gates_a_firing_alert_holds_the_rollout_and_its_resolution_releases_it()
 
 #[tokio::test]
 async fn gates_resources_reach_the_job_and_the_pods() {
-    let (c, ns) = common::cluster("gates-resources").await;
-    workers(&c, &["w1"]).await;
     let opts = OperatorOpts::new();
-    let op = start_operator(&c, &opts).await;
+    let (c, ns, op) = setup("gates-resources", &["w1"], &opts).await;
     let _kubelet = c.kubelet().run_auto(default_policy());
-    create_nodeop(
+    nodeop(
         &c,
         &ns,
-        json!({
-            "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": "sized", "namespace": ns},
-            "spec": {"command": ["true"], "targetNodes": ["w1"], "rebootOnSuccess": true,
+        "sized",
+        json!({"command": ["true"], "targetNodes": ["w1"], "rebootOnSuccess": true,
                      "preflight": {"command": ["true"]},
                      "resources": {"limits": {"memory": "256Mi"}},
-                     "rebootResources": {}},
-        }),
+                     "rebootResources": {}}),
     )
     .await;
     let pods: Api<Pod> = Api::namespaced(c.client(), &opts.namespace);

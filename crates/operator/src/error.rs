@@ -126,6 +126,9 @@ mod tests {
             e.to_string(),
             "failed to plan the NodeOp: missing field .metadata.namespace"
         );
-        assert!(!e.is_transient(), "retried slowly, as an object that makes no sense");
+        assert!(
+            !e.is_transient(),
+            "retried slowly, as an object that makes no sense"
+        );
     }
 }
