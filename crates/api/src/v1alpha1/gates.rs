@@ -2,6 +2,7 @@
 //! and a Prometheus alert gate, shared by `NodeOp` and `NodeOpUpgrade`. Declarations only: no
 //! I/O.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::KubeSchema;
 use kube::core::{Message, Rule};
 use serde::{Deserialize, Serialize};
@@ -62,10 +63,38 @@ fn time_rule(field: &str) -> Rule {
 const DURATION: &str = "^(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|ms|s|m|h))+)$";
 
 /// The CEL rule refusing a `field` that is not a duration.
-pub(crate) fn duration_rule(field: &str) -> Rule {
+fn duration_rule(field: &str) -> Rule {
     Rule::new(format!("self.matches('{DURATION}')")).message(Message::Message(format!(
         "{field} must be a duration such as 90s, 5m or 1h30m"
     )))
+}
+
+/// What holds an operation's new starts (nodes in flight always finish), the same fields on
+/// `NodeOp` and `NodeOpUpgrade` (a NodeOpUpgrade passes them to its NodeOp).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Gates {
+    /// Start nodes only while this maintenance window is open (system-upgrade-controller's Plan
+    /// `window`); nodes in flight finish. While it is closed the `Held` condition says until
+    /// when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<MaintenanceWindow>,
+
+    /// Wait this long after a node finishes before the next one starts (`90s`, `5m`,
+    /// `1h30m`): canary pacing, as system-upgrade-controller's `postCompleteDelay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = duration_rule("postCompleteDelay"))]
+    pub post_complete_delay: Option<String>,
+
+    /// A node running a pod that matches this selector (any namespace) does not start until
+    /// the pod is gone, as kured's blocking pods; other nodes may go first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocking_pod_selector: Option<LabelSelector>,
+
+    /// Hold new starts while a matching Prometheus alert is active (needs the operator's
+    /// `--prometheus-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_gate: Option<AlertGate>,
 }
 
 /// A maintenance window, in the shape of system-upgrade-controller's Plan `window`: nodes start

@@ -15,7 +15,7 @@ mod nodeop_target;
 mod nodeop_upgrade;
 
 pub use common::{NodePhase, NodeStatus, OperationPhase};
-pub use gates::{AlertGate, MaintenanceWindow, WINDOW_DAYS};
+pub use gates::{AlertGate, Gates, MaintenanceWindow, WINDOW_DAYS};
 pub use kairos_node::{
     BootState, KairosInfo, KairosNode, KairosNodeSpec, KairosNodeStatus, OsInfo, UpgradeState,
     UpgradeStatus,

@@ -9,7 +9,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{NodeStatus, OperationPhase, conditions_schema};
-use super::gates::{AlertGate, MaintenanceWindow, duration_rule};
+use super::gates::Gates;
 use super::nodeop::default_true;
 
 /// Desired state of a `NodeOpUpgrade`: which Kairos image to upgrade which nodes to.
@@ -88,27 +88,9 @@ pub struct NodeOpUpgradeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
 
-    /// Start nodes only while this maintenance window is open (system-upgrade-controller's Plan
-    /// `window`); nodes in flight finish. While it is closed the `Held` condition says until
-    /// when.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<MaintenanceWindow>,
-
-    /// Wait this long after a node finishes before the next one starts (`90s`, `5m`,
-    /// `1h30m`): canary pacing, as system-upgrade-controller's `postCompleteDelay`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = duration_rule("postCompleteDelay"))]
-    pub post_complete_delay: Option<String>,
-
-    /// A node running a pod that matches this selector (any namespace) does not start until
-    /// the pod is gone, as kured's blocking pods; other nodes may go first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blocking_pod_selector: Option<LabelSelector>,
-
-    /// Hold new starts while a matching Prometheus alert is active (needs the operator's
-    /// `--prometheus-url`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert_gate: Option<AlertGate>,
+    /// What holds new starts: a window, a pacing delay, blocking pods, an alert.
+    #[serde(flatten)]
+    pub gates: Gates,
 
     /// Resources of the upgrade Job's container. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]

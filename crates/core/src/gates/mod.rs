@@ -10,7 +10,7 @@ pub mod window;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use kairos_api::v1alpha1::NodeOpSpec;
+use kairos_api::v1alpha1::Gates;
 
 use self::alerts::{Alert, AlertGate};
 use self::window::{Window, WindowState};
@@ -96,11 +96,11 @@ fn at(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Whether `spec`'s gates hold new starts at `now`, given what was observed and when the
+/// Whether `gates` hold new starts at `now`, given what was observed and when the
 /// operation's latest node finished. The window is judged first, then the pacing, then the
 /// alerts.
 pub fn held(
-    spec: &NodeOpSpec,
+    spec: &Gates,
     inputs: &GateInputs,
     last_finished: Option<Timestamp>,
     now: Timestamp,

@@ -2,8 +2,8 @@ use kairos_api::v1alpha1::{AlertGate as AlertGateSpec, MaintenanceWindow};
 
 use super::*;
 
-fn spec() -> NodeOpSpec {
-    serde_json::from_value(serde_json::json!({"command": ["true"]})).expect("a spec")
+fn spec() -> Gates {
+    Gates::default()
 }
 
 fn t(text: &str) -> Timestamp {

@@ -99,7 +99,12 @@ impl<'a> Ctx<'a> {
             .filter(|s| s.phase.is_terminal() && s.started_at.is_some())
             .filter_map(|s| s.finished_at.as_ref().map(|t| t.0))
             .max();
-        crate::gates::held(self.spec, &self.observed.gates, last_finished, self.now)
+        crate::gates::held(
+            &self.spec.gates,
+            &self.observed.gates,
+            last_finished,
+            self.now,
+        )
     }
     /// Whether this operation holds the node's lock (as observed).
     pub(crate) fn holds_lock(&self, name: &str) -> bool {

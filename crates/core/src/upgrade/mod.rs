@@ -106,11 +106,7 @@ pub(crate) struct SpecInput<'a> {
 /// What a fleet upgrade passes to its NodeOp as is: its gates and the Job's resources.
 #[derive(Default)]
 pub(crate) struct UpgradeGates {
-    pub(crate) window: Option<kairos_api::v1alpha1::MaintenanceWindow>,
-    pub(crate) post_complete_delay: Option<String>,
-    pub(crate) blocking_pod_selector:
-        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-    pub(crate) alert_gate: Option<kairos_api::v1alpha1::AlertGate>,
+    pub(crate) gates: kairos_api::v1alpha1::Gates,
     pub(crate) resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
 }
 
@@ -157,10 +153,7 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         uncordon_on_failure: Some(input.uncordon_on_failure),
         paused: None,
         preflight,
-        window: input.gates.window,
-        post_complete_delay: input.gates.post_complete_delay,
-        blocking_pod_selector: input.gates.blocking_pod_selector,
-        alert_gate: input.gates.alert_gate,
+        gates: input.gates.gates,
         resources: input.gates.resources,
         preflight_resources: None,
         reboot_resources: None,

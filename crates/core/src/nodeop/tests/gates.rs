@@ -47,7 +47,7 @@ fn lock_taken(obs: &mut Observed, p: &Plan) {
 #[test]
 fn a_closed_window_holds_every_start_until_it_opens_or_the_spec_opens_it() {
     let mut s = spec();
-    s.window = Some(window("01:00", "02:00"));
+    s.gates.window = Some(window("01:00", "02:00"));
     let mut op = op(s);
     let obs = observed(vec![node("w1"), node("w2")]);
     let p = step(&mut op, &obs, t(0));
@@ -75,17 +75,17 @@ fn a_closed_window_holds_every_start_until_it_opens_or_the_spec_opens_it() {
 #[test]
 fn a_window_opened_by_an_edit_lets_nodes_start_and_one_closing_leaves_nodes_in_flight() {
     let mut s = spec();
-    s.window = Some(window("01:00", "02:00"));
+    s.gates.window = Some(window("01:00", "02:00"));
     let mut op = op(s);
     let mut obs = observed(vec![node("w1"), node("w2")]);
     assert!(step(&mut op, &obs, t(0)).acquire.is_empty());
-    op.spec.window = Some(window("07:30", "09:00"));
+    op.spec.gates.window = Some(window("07:30", "09:00"));
     op.spec.concurrency = 1;
     let p = step(&mut op, &obs, t(10));
     assert_eq!(p.acquire.len(), 1);
     lock_taken(&mut obs, &p);
     // The window closes while w1 runs: w1 finishes, w2 waits.
-    op.spec.window = Some(window("01:00", "02:00"));
+    op.spec.gates.window = Some(window("01:00", "02:00"));
     obs.jobs.push(job("w1", Some(JobCondition::Complete)));
     let p = step(&mut op, &obs, t(20));
     assert_eq!(phase_of(&p, "w1"), P::Completed);
@@ -98,7 +98,7 @@ fn a_window_opened_by_an_edit_lets_nodes_start_and_one_closing_leaves_nodes_in_f
 fn post_complete_delay_spaces_the_starts_after_each_finished_node() {
     let mut s = spec();
     s.concurrency = 1;
-    s.post_complete_delay = Some("5m".into());
+    s.gates.post_complete_delay = Some("5m".into());
     let mut op = op(s);
     let mut obs = observed(vec![node("w1"), node("w2")]);
     let p = step(&mut op, &obs, t(0));
@@ -123,7 +123,8 @@ fn post_complete_delay_spaces_the_starts_after_each_finished_node() {
 fn a_node_with_a_blocking_pod_waits_and_the_others_go_first() {
     let mut s = spec();
     s.concurrency = 1;
-    s.blocking_pod_selector = Some(serde_yaml::from_str("matchLabels: {app: backup}").unwrap());
+    s.gates.blocking_pod_selector =
+        Some(serde_yaml::from_str("matchLabels: {app: backup}").unwrap());
     let mut op = op(s);
     let mut obs = observed(vec![node("w1"), node("w2")]);
     obs.gates = GateInputs {
@@ -157,7 +158,7 @@ fn a_node_with_a_blocking_pod_waits_and_the_others_go_first() {
 #[test]
 fn an_active_alert_holds_and_says_which_and_its_end_releases() {
     let mut s = spec();
-    s.alert_gate = Some(AlertGate {
+    s.gates.alert_gate = Some(AlertGate {
         alert_names: "KubeNode.*".into(),
         firing_only: None,
     });

@@ -89,10 +89,7 @@ pub fn nodeop_for_upgrade(upgrade: &NodeOpUpgrade, targets: &[String]) -> NodeOp
         stop_on_failure: s.stop_on_failure,
         uncordon_on_failure: s.uncordon_on_failure,
         gates: crate::upgrade::UpgradeGates {
-            window: s.window.clone(),
-            post_complete_delay: s.post_complete_delay.clone(),
-            blocking_pod_selector: s.blocking_pod_selector.clone(),
-            alert_gate: s.alert_gate.clone(),
+            gates: s.gates.clone(),
             resources: s.resources.clone(),
         },
     })

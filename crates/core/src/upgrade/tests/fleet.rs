@@ -554,10 +554,13 @@ fn the_gates_reach_the_nodeop_and_its_hold_is_mirrored() {
     }));
     let (first, op) = started(&up, six("v3.5.0"));
     let s = &op.spec;
-    assert_eq!(s.window, up.spec.window);
-    assert_eq!(s.post_complete_delay.as_deref(), Some("10m"));
-    assert_eq!(s.blocking_pod_selector, up.spec.blocking_pod_selector);
-    assert_eq!(s.alert_gate, up.spec.alert_gate);
+    assert_eq!(s.gates.window, up.spec.gates.window);
+    assert_eq!(s.gates.post_complete_delay.as_deref(), Some("10m"));
+    assert_eq!(
+        s.gates.blocking_pod_selector,
+        up.spec.gates.blocking_pod_selector
+    );
+    assert_eq!(s.gates.alert_gate, up.spec.gates.alert_gate);
     assert_eq!(s.resources, up.spec.resources);
     up.status = Some(first.status);
     let mut held = with_status(

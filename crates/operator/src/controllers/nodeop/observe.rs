@@ -216,7 +216,7 @@ async fn gates(
     targets: &BTreeMap<String, Target>,
 ) -> Result<GateInputs> {
     let mut inputs = GateInputs::default();
-    if op.spec.alert_gate.is_some()
+    if op.spec.gates.alert_gate.is_some()
         && let Some(source) = &ctx.alerts
     {
         inputs.alerts = Some(source.alerts().await);
@@ -228,7 +228,7 @@ async fn gates(
                 .is_none_or(|s| s.phase == NodePhase::Pending)
         })
     };
-    if let Some(selector) = &op.spec.blocking_pod_selector
+    if let Some(selector) = &op.spec.gates.blocking_pod_selector
         && (targets.is_empty() || waiting())
     {
         // A selector the API server cannot take is judged by the planner (the operation fails
