@@ -158,6 +158,44 @@ struct RunArgs {
     /// operations that set `alertGate`. Unset: such operations are held and say so.
     #[arg(long, env = "KAIROS_PROMETHEUS_URL", global = true)]
     prometheus_url: Option<String>,
+    /// Days a per-node upgrade (`KairosNode.spec.version`) may start on, comma-separated
+    /// (`sat,sun`; a NodeOp `window`'s spellings). With `--node-upgrade-window-start` and
+    /// `-end`; no days means every day.
+    #[arg(
+        long,
+        env = "KAIROS_NODE_UPGRADE_WINDOW_DAYS",
+        value_delimiter = ',',
+        global = true
+    )]
+    node_upgrade_window_days: Vec<String>,
+    /// Local time (`HH:MM`) per-node upgrades' window opens; unset: no window.
+    #[arg(
+        long,
+        env = "KAIROS_NODE_UPGRADE_WINDOW_START",
+        requires = "node_upgrade_window_end",
+        global = true
+    )]
+    node_upgrade_window_start: Option<String>,
+    /// Local time (`HH:MM`) per-node upgrades' window closes (the next day when not after the
+    /// start).
+    #[arg(
+        long,
+        env = "KAIROS_NODE_UPGRADE_WINDOW_END",
+        requires = "node_upgrade_window_start",
+        global = true
+    )]
+    node_upgrade_window_end: Option<String>,
+    /// IANA time zone of the per-node upgrades' window (default UTC).
+    #[arg(long, env = "KAIROS_NODE_UPGRADE_WINDOW_TIME_ZONE", global = true)]
+    node_upgrade_window_time_zone: Option<String>,
+    /// Pods that keep a node from starting its per-node upgrade while they run on it, as
+    /// `key=value` labels, comma-separated (all must match).
+    #[arg(long, env = "KAIROS_NODE_UPGRADE_BLOCKING_PODS", global = true)]
+    node_upgrade_blocking_pods: Option<String>,
+    /// Hold per-node upgrades while a Prometheus alert whose whole name matches this regular
+    /// expression fires (needs `--prometheus-url`).
+    #[arg(long, env = "KAIROS_NODE_UPGRADE_ALERT_NAMES", global = true)]
+    node_upgrade_alert_names: Option<String>,
     /// Take part in leader election on a Lease, so that only one replica runs the controllers
     /// (every replica serves the report channel).
     #[arg(long, env = "KAIROS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -236,6 +274,12 @@ impl RunArgs {
             operation_namespaces,
             max_disrupted_nodes,
             prometheus_url,
+            node_upgrade_window_days,
+            node_upgrade_window_start,
+            node_upgrade_window_end,
+            node_upgrade_window_time_zone,
+            node_upgrade_blocking_pods,
+            node_upgrade_alert_names,
             leader_election,
             lease_name,
             lease_duration,
@@ -243,6 +287,14 @@ impl RunArgs {
             api_timeout,
         } = self;
         let operation_namespaces = OperationNamespaces::new(&operation_namespaces, &namespace);
+        let node_upgrade_gates = node_upgrade_gates(NodeUpgradeGateFlags {
+            days: node_upgrade_window_days,
+            start: node_upgrade_window_start,
+            end: node_upgrade_window_end,
+            time_zone: node_upgrade_window_time_zone,
+            blocking_pods: node_upgrade_blocking_pods,
+            alert_names: node_upgrade_alert_names,
+        })?;
         let alerts = prometheus_url
             .as_deref()
             .map(crate::alerts::AlertSource::new)
@@ -324,6 +376,7 @@ impl RunArgs {
             node_name,
             reboot_timeout,
             operation_namespaces,
+            node_upgrade_gates,
         };
         let engine = kairos_core::nodeop::Config {
             job_namespace: Some(namespace),
@@ -441,6 +494,89 @@ async fn readiness(
             else => break,
         }
     }
+}
+
+/// The `--node-upgrade-*` flags, as given.
+struct NodeUpgradeGateFlags {
+    days: Vec<String>,
+    start: Option<String>,
+    end: Option<String>,
+    time_zone: Option<String>,
+    blocking_pods: Option<String>,
+    alert_names: Option<String>,
+}
+
+/// The gates of every per-node upgrade, from the `--node-upgrade-*` flags; a flag that makes no
+/// sense stops the operator at start with the reason.
+fn node_upgrade_gates(f: NodeUpgradeGateFlags) -> anyhow::Result<kairos_api::v1alpha1::Gates> {
+    use kairos_api::v1alpha1::{AlertGate, Gates, MaintenanceWindow};
+    let window = match (f.start, f.end) {
+        (Some(start_time), Some(end_time)) => {
+            kairos_core::gates::window::Window::parse(
+                &f.days,
+                &start_time,
+                &end_time,
+                f.time_zone.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("--node-upgrade-{e}"))?;
+            Some(MaintenanceWindow {
+                days: f.days,
+                start_time,
+                end_time,
+                time_zone: f.time_zone,
+            })
+        }
+        _ => {
+            anyhow::ensure!(
+                f.days.is_empty() && f.time_zone.is_none(),
+                "--node-upgrade-window-days and --node-upgrade-window-time-zone need \
+                 --node-upgrade-window-start and --node-upgrade-window-end"
+            );
+            None
+        }
+    };
+    let blocking_pod_selector = f
+        .blocking_pods
+        .map(|text| {
+            let labels = text
+                .split(',')
+                .map(|pair| {
+                    let (k, v) = pair
+                        .split_once('=')
+                        .filter(|(k, _)| !k.trim().is_empty())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "--node-upgrade-blocking-pods: {pair:?} is not key=value"
+                            )
+                        })?;
+                    Ok((k.trim().to_owned(), v.trim().to_owned()))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            anyhow::Ok(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                    match_labels: Some(labels),
+                    match_expressions: None,
+                },
+            )
+        })
+        .transpose()?;
+    let alert_gate = f
+        .alert_names
+        .map(|alert_names| {
+            kairos_core::gates::alerts::AlertGate::new(&alert_names, true)
+                .map_err(|e| anyhow::anyhow!("--node-upgrade-alert-names: {e}"))?;
+            anyhow::Ok(AlertGate {
+                alert_names,
+                firing_only: None,
+            })
+        })
+        .transpose()?;
+    Ok(Gates {
+        window,
+        post_complete_delay: None,
+        blocking_pod_selector,
+        alert_gate,
+    })
 }
 
 /// Builds a client from the kubeconfig or the in-cluster config and checks that the API server
@@ -676,5 +812,75 @@ mod tests {
         assert_eq!(cli.run.operation_namespaces, ["ops", "maintenance"]);
         let cli = parse(&["kairos-operator", "run"]);
         assert!(cli.run.operation_namespaces.is_empty());
+    }
+
+    fn flags(run: &RunArgs) -> NodeUpgradeGateFlags {
+        NodeUpgradeGateFlags {
+            days: run.node_upgrade_window_days.clone(),
+            start: run.node_upgrade_window_start.clone(),
+            end: run.node_upgrade_window_end.clone(),
+            time_zone: run.node_upgrade_window_time_zone.clone(),
+            blocking_pods: run.node_upgrade_blocking_pods.clone(),
+            alert_names: run.node_upgrade_alert_names.clone(),
+        }
+    }
+
+    #[test]
+    fn node_upgrade_gate_flags_become_the_per_node_gates() {
+        let cli = parse(&[
+            "kairos-operator",
+            "--node-upgrade-window-days",
+            "sat,sun",
+            "--node-upgrade-window-start",
+            "22:00",
+            "--node-upgrade-window-end",
+            "04:00",
+            "--node-upgrade-window-time-zone",
+            "Europe/Berlin",
+            "--node-upgrade-blocking-pods",
+            "app=backup, tier=db",
+            "--node-upgrade-alert-names",
+            "KubeNode.*",
+        ]);
+        let gates = node_upgrade_gates(flags(&cli.run)).expect("valid");
+        let window = gates.window.expect("a window");
+        assert_eq!(window.days, ["sat", "sun"]);
+        assert_eq!(window.time_zone.as_deref(), Some("Europe/Berlin"));
+        let labels = gates
+            .blocking_pod_selector
+            .and_then(|s| s.match_labels)
+            .expect("labels");
+        assert_eq!(labels["tier"], "db");
+        assert_eq!(gates.alert_gate.expect("alerts").alert_names, "KubeNode.*");
+        let none = node_upgrade_gates(flags(&parse(&["kairos-operator"]).run)).expect("valid");
+        assert_eq!(none, kairos_api::v1alpha1::Gates::default());
+    }
+
+    #[test]
+    fn node_upgrade_gate_flags_that_make_no_sense_stop_the_start_with_the_reason() {
+        let err = |args: &[&str]| {
+            let mut all = vec!["kairos-operator"];
+            all.extend_from_slice(args);
+            node_upgrade_gates(flags(&parse(&all).run))
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = err(&[
+            "--node-upgrade-window-start",
+            "25:00",
+            "--node-upgrade-window-end",
+            "02:00",
+        ]);
+        assert!(e.contains("window.startTime"), "{e}");
+        let e = err(&["--node-upgrade-window-days", "sat"]);
+        assert!(e.contains("--node-upgrade-window-start"), "{e}");
+        let e = err(&["--node-upgrade-blocking-pods", "backup"]);
+        assert!(e.contains("key=value"), "{e}");
+        let e = err(&["--node-upgrade-alert-names", "("]);
+        assert!(e.contains("--node-upgrade-alert-names"), "{e}");
+        assert!(
+            Cli::try_parse_from(["kairos-operator", "--node-upgrade-window-start", "01:00"])
+                .is_err()
+        );
     }
 }

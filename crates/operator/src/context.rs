@@ -23,6 +23,8 @@ pub(crate) struct Config {
     pub(crate) reboot_timeout: std::time::Duration,
     /// The namespaces whose NodeOps and NodeOpUpgrades are acted on.
     pub(crate) operation_namespaces: OperationNamespaces,
+    /// The gates of every per-node upgrade (`--node-upgrade-*`).
+    pub(crate) node_upgrade_gates: kairos_api::v1alpha1::Gates,
 }
 
 /// Shared state of the controllers.

@@ -98,6 +98,7 @@ pub(crate) async fn run(
         let config = kairos_core::upgrade::node::NodeConfig {
             namespace: ctx.config.namespace.clone(),
             verify_timeout: ctx.config.reboot_timeout,
+            gates: ctx.config.node_upgrade_gates.clone(),
         };
         let state = Arc::new(kairos_node::State {
             ctx: ctx.clone(),

@@ -95,6 +95,7 @@ mod tests {
             node_name: None,
             reboot_timeout: Duration::from_secs(60),
             operation_namespaces: OperationNamespaces::new(&listed, "kairos-system"),
+            node_upgrade_gates: kairos_api::v1alpha1::Gates::default(),
         };
         Context::new(
             client,

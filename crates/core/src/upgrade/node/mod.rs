@@ -372,7 +372,10 @@ fn build(
         concurrency: 1,
         stop_on_failure: false,
         uncordon_on_failure: false,
-        gates: crate::upgrade::UpgradeGates::default(),
+        gates: crate::upgrade::UpgradeGates {
+            gates: config.gates.clone(),
+            resources: None,
+        },
     });
     spec.paused = kn.spec.paused.filter(|paused| *paused);
     Ok(NodeOp {

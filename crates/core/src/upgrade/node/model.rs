@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kairos_api::names::conditions;
-use kairos_api::v1alpha1::{KairosNodeStatus, NodeOp, UpgradeStatus};
+use kairos_api::v1alpha1::{Gates, KairosNodeStatus, NodeOp, UpgradeStatus};
 
 /// Settings of the per-node planner.
 #[derive(Clone, Debug)]
@@ -15,6 +15,8 @@ pub struct NodeConfig {
     pub namespace: String,
     /// How long after the reboot starts the node's agent has to report the new boot.
     pub verify_timeout: Duration,
+    /// The gates of every per-node upgrade (the operator's `--node-upgrade-*` flags).
+    pub gates: Gates,
 }
 
 /// Everything [`plan_node`](super::plan_node) reads besides the KairosNode itself.

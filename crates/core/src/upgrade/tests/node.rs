@@ -22,6 +22,7 @@ pub(super) fn config() -> NodeConfig {
     NodeConfig {
         namespace: NS.into(),
         verify_timeout: Duration::from_secs(600),
+        gates: kairos_api::v1alpha1::Gates::default(),
     }
 }
 
@@ -485,4 +486,19 @@ fn a_spec_image_that_does_not_fit_the_node_is_reported_and_nothing_starts() {
     // Said on purpose: it runs.
     k.spec.allow_system_change = Some(true);
     assert!(plan(&k, None, None).nodeop_to_apply.is_some());
+}
+
+#[test]
+fn a_per_node_upgrade_carries_the_operator_wide_gates() {
+    let k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let mut cfg = config();
+    cfg.gates = serde_json::from_value(serde_json::json!({
+        "window": {"days": ["sat"], "startTime": "22:00", "endTime": "04:00"},
+        "blockingPodSelector": {"matchLabels": {"app": "backup"}},
+        "alertGate": {"alertNames": "KubeNode.*"},
+    }))
+    .unwrap();
+    let p = plan_node(&k, &NodeObserved::default(), t(100), &cfg).unwrap();
+    let op = p.nodeop_to_apply.as_ref().unwrap();
+    assert_eq!(op.spec.gates, cfg.gates);
 }

@@ -18,6 +18,7 @@ fn config() -> NodeConfig {
     NodeConfig {
         namespace: "kairos-system".into(),
         verify_timeout: Duration::from_secs(600),
+        gates: kairos_api::v1alpha1::Gates::default(),
     }
 }
 

@@ -62,6 +62,7 @@ fn state(client: kube::Client, caches: Caches) -> Arc<State> {
         node_name: None,
         reboot_timeout: Duration::from_secs(60),
         operation_namespaces: OperationNamespaces::new(&[], "kairos-system"),
+        node_upgrade_gates: kairos_api::v1alpha1::Gates::default(),
     };
     let ctx = Context::new(
         client,
