@@ -153,12 +153,28 @@ async fn nodeop_seed_example_five_nodes() {
         );
     }
 
-    // Events on the NodeOp and on each Node for the transitions.
-    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(c.client(), "default")
-        .list(&Default::default())
-        .await
-        .expect("events")
-        .items;
+    // Events on the NodeOp and on each Node for the transitions. They are published after the
+    // status they describe (from a queue), so the last one may come a moment after Completed.
+    let event_api = Api::<k8s_openapi::api::events::v1::Event>::namespaced(c.client(), "default");
+    let completed = wait_for(Duration::from_secs(10), || async {
+        let items = event_api.list(&Default::default()).await.ok()?.items;
+        items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("OperationCompleted"))
+            .then_some(items)
+    })
+    .await;
+    let events = match completed {
+        Ok(items) => items,
+        // The assertions below say what is missing.
+        Err(_) => {
+            event_api
+                .list(&Default::default())
+                .await
+                .expect("events")
+                .items
+        }
+    };
     let reasons = |kind: &str, name: &str| -> Vec<String> {
         events
             .iter()

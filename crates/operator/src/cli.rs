@@ -128,6 +128,14 @@ struct RunArgs {
         global = true
     )]
     reboot_image: String,
+    /// Image of a NodeOp's Job when its spec names none (upstream's variable name).
+    #[arg(
+        long,
+        env = "NODEOP_DEFAULT_IMAGE",
+        default_value = "busybox:latest",
+        global = true
+    )]
+    nodeop_default_image: String,
     /// Service account of the privileged Jobs and pods, in the operator's namespace.
     #[arg(
         long,
@@ -270,6 +278,7 @@ impl RunArgs {
             reboot_timeout,
             job_timeout,
             reboot_image,
+            nodeop_default_image,
             job_service_account,
             operation_namespaces,
             max_disrupted_nodes,
@@ -382,6 +391,7 @@ impl RunArgs {
             job_namespace: Some(namespace),
             service_account: Some(job_service_account),
             reboot_image,
+            default_image: nodeop_default_image,
             reboot_timeout,
             poll_interval,
             job_timeout,

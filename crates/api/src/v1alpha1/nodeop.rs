@@ -41,8 +41,9 @@ pub struct NodeOpSpec {
     #[x_kube(validation = Rule::new("self.all(n, n.size() > 0)").message("targetNodes must not contain empty names"))]
     pub target_nodes: Option<Vec<String>>,
 
-    /// Container image of the Job that runs on each node.
-    #[serde(default = "default_image")]
+    /// Container image of the Job that runs on each node. Unset: the operator's default
+    /// (`NODEOP_DEFAULT_IMAGE`, else `busybox:latest`), as upstream.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(length(min = 1))]
     pub image: String,
 
@@ -219,10 +220,6 @@ pub struct NodeOpStatus {
     /// `Alert`, `AlertsUnknown`, `InvalidGate`); the `Held` condition says more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<String>,
-}
-
-fn default_image() -> String {
-    "busybox:latest".to_owned()
 }
 
 fn default_host_mount_path() -> String {

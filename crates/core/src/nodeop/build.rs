@@ -189,7 +189,7 @@ pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> 
     };
     let container = Container {
         name: "nodeop".to_owned(),
-        image: Some(spec.image.clone()),
+        image: Some(image(spec, config)),
         command: Some(command),
         args,
         security_context: privileged(),
@@ -234,7 +234,7 @@ pub fn build_preflight_pod(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &C
         name: "preflight".to_owned(),
         image: Some(
             pre.and_then(|p| p.image.clone())
-                .unwrap_or_else(|| spec.image.clone()),
+                .unwrap_or_else(|| image(spec, config)),
         ),
         command: pre.map(|p| p.command.clone()),
         volume_mounts: Some(vec![mount]),
@@ -284,6 +284,15 @@ pub fn build_reboot_pod(
         metadata: metadata(op, node, Role::Reboot, config),
         spec: Some(pod),
         status: None,
+    }
+}
+
+/// The image of a NodeOp's Job: its spec's, else the operator's default.
+fn image(spec: &NodeOpSpec, config: &Config) -> String {
+    if spec.image.is_empty() {
+        config.default_image.clone()
+    } else {
+        spec.image.clone()
     }
 }
 

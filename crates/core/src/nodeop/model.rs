@@ -23,6 +23,9 @@ pub struct Config {
     pub service_account: Option<String>,
     /// Image of the reboot pod; it needs `sh`, `cat` and `nsenter` (busybox has all three).
     pub reboot_image: String,
+    /// Image of a NodeOp's Job when its spec names none (the operator's
+    /// `NODEOP_DEFAULT_IMAGE`, as upstream).
+    pub default_image: String,
     /// How long a node may stay in Rebooting (waiting for a new boot ID), and then in Verifying
     /// (waiting for Ready), before it fails.
     pub reboot_timeout: Duration,
@@ -42,6 +45,7 @@ impl Default for Config {
             job_namespace: None,
             service_account: None,
             reboot_image: "busybox:latest".to_owned(),
+            default_image: "busybox:latest".to_owned(),
             reboot_timeout: Duration::from_secs(15 * 60),
             job_timeout: Duration::from_secs(60 * 60),
             preflight_timeout: Duration::from_secs(10 * 60),

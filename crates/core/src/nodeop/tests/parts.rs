@@ -264,3 +264,26 @@ fn stages_keep_each_nodes_order_and_every_nodeless_action_in_place() {
     );
     assert!(stages(&[]).is_empty());
 }
+
+#[test]
+fn a_spec_without_an_image_runs_the_operators_default_image() {
+    let s = spec();
+    assert!(s.image.is_empty(), "the minimal spec names no image");
+    let config = Config {
+        default_image: "registry.example/tools:1".into(),
+        ..Config::default()
+    };
+    let job = build::build_job(&op_ref(), &s, "w1", &config);
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some("registry.example/tools:1")
+    );
+    let named = kairos_api::v1alpha1::NodeOpSpec {
+        image: "alpine:3".into(),
+        ..s
+    };
+    let job = build::build_job(&op_ref(), &named, "w1", &config);
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.containers[0].image.as_deref(), Some("alpine:3"));
+}
