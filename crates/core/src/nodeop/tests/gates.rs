@@ -223,3 +223,25 @@ fn the_pods_carry_their_resources_with_upstreams_defaults() {
     let reboot = crate::nodeop::build::build_reboot_pod(&op_ref(), &spec(), "w1", BOOT_A, &cfg);
     assert!(reboot.spec.unwrap().containers[0].resources.is_some());
 }
+
+#[test]
+fn the_reboot_pod_tolerates_no_execute_taints_so_a_not_ready_node_cannot_evict_it() {
+    let reboot = crate::nodeop::build::build_reboot_pod(
+        &op_ref(),
+        &spec(),
+        "w1",
+        BOOT_A,
+        &crate::nodeop::Config::default(),
+    );
+    let tolerations = reboot.spec.unwrap().tolerations.unwrap_or_default();
+    // A toleration with no key and no effect, operator Exists, tolerates every taint,
+    // `node.kubernetes.io/not-ready:NoExecute` included.
+    assert!(
+        tolerations
+            .iter()
+            .any(|t| t.operator.as_deref() == Some("Exists")
+                && t.key.is_none()
+                && t.effect.is_none()),
+        "{tolerations:?}"
+    );
+}
