@@ -405,7 +405,7 @@ async fn engine_nodeop_over_5000_nodes_completes_with_the_size_limit_on() {
     let bytes = serde_json::to_vec(&done).expect("json").len();
     assert!(bytes < 64 * 1024, "the NodeOp is {bytes} bytes");
     let records = Api::<NodeOpTarget>::namespaced(c.client(), &ns)
-        .list(&ListParams::default().labels("operator.kairos.io/nodeop=fleet"))
+        .list(&ListParams::default().labels(&format!("{}=fleet", kairos_api::names::LABEL_NODEOP)))
         .await
         .expect("records");
     assert_eq!(records.items.len(), n);

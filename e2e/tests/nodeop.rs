@@ -222,7 +222,7 @@ async fn nodeop_seed_example_five_nodes() {
         let node = j.labels()["operator.kairos.io/node"].clone();
         assert_eq!(j.labels()["operator.kairos.io/role"], "job");
         assert_eq!(
-            j.labels()["operator.kairos.io/nodeop-uid"],
+            j.labels()[kairos_api::names::LABEL_NODEOP_UID],
             done.uid().unwrap_or_default()
         );
         let js = j.spec.as_ref().expect("job spec");
