@@ -219,8 +219,8 @@ async fn nodeop_seed_example_five_nodes() {
     let jobs = engine_jobs(&c, &opts.namespace).await;
     assert_eq!(jobs.len(), 5);
     for j in &jobs {
-        let node = j.labels()["operator.kairos.io/node"].clone();
-        assert_eq!(j.labels()["operator.kairos.io/role"], "job");
+        let node = j.labels()[kairos_api::names::LABEL_NODE].clone();
+        assert_eq!(j.labels()[kairos_api::names::LABEL_ROLE], "job");
         assert_eq!(
             j.labels()[kairos_api::names::LABEL_NODEOP_UID],
             done.uid().unwrap_or_default()
