@@ -243,7 +243,10 @@ async fn sim_table_output_uses_printer_columns() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(cols, ["Name", "Phase", "Nodes", "Done", "Failed", "Held", "Age"]);
+    assert_eq!(
+        cols,
+        ["Name", "Phase", "Nodes", "Done", "Failed", "Held", "Age"]
+    );
 }
 
 #[tokio::test]
