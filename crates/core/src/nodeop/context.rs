@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
-use kairos_api::v1alpha1::{NodeOpSpec, NodeStatus};
+use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
 
 use super::actions::{Acquire, Action, Event};
 use super::model::{Config, EnginePod, JobInfo, NodeInfo, Observed, OpRef};
@@ -92,11 +92,13 @@ impl<'a> Ctx<'a> {
         self.engine_pods.get(name).copied()
     }
     /// What of the spec's gates holds new starts now, given where the nodes stand (the pacing
-    /// runs from the latest node that ran and finished).
+    /// runs from the latest node that ran its Job and finished: a node skipped by its preflight
+    /// did nothing to wait after).
     pub(crate) fn gate(&self, nodes: &BTreeMap<String, NodeStatus>) -> Option<Held> {
         let last_finished = nodes
             .values()
-            .filter(|s| s.phase.is_terminal() && s.started_at.is_some())
+            .filter(|s| s.phase == NodePhase::Completed || s.phase.is_failure())
+            .filter(|s| s.started_at.is_some())
             .filter_map(|s| s.finished_at.as_ref().map(|t| t.0))
             .max();
         crate::gates::held(

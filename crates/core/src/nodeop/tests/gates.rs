@@ -245,3 +245,24 @@ fn the_reboot_pod_tolerates_no_execute_taints_so_a_not_ready_node_cannot_evict_i
         "{tolerations:?}"
     );
 }
+
+#[test]
+fn a_node_skipped_by_its_preflight_does_not_start_the_delay() {
+    let mut s = spec();
+    s.concurrency = 1;
+    s.gates.post_complete_delay = Some("5m".into());
+    let mut op = op(s);
+    let mut obs = observed(vec![node("w1"), node("w2")]);
+    let p = step(&mut op, &obs, t(0));
+    lock_taken(&mut obs, &p);
+    // w1 is recorded Skipped after it started (its preflight said so).
+    let st = op.status.as_mut().unwrap();
+    let w1 = st.node_statuses.get_mut("w1").unwrap();
+    w1.phase = P::Skipped;
+    w1.finished_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(5)));
+    obs.targets = records(&op);
+    let p = step(&mut op, &obs, t(10));
+    assert_eq!(p.status.held, None, "{:?}", p.status.conditions);
+    assert_eq!(p.acquire.len(), 1, "{p:?}");
+    assert_eq!(p.acquire[0].node, "w2");
+}
