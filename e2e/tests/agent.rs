@@ -224,6 +224,11 @@ async fn agent_fleet_of_twenty() {
         let sw = r.software_version();
         assert_eq!(k.software_version.as_deref().unwrap_or(""), sw, "{ctx}");
         assert_eq!(st.boot_state, Some(boot_state(n.boot_mode())), "{ctx}");
+        // The command line and the /run/cos sentinel agree on every simulated node.
+        assert_eq!(st.boot_state_message, None, "{ctx}");
+        assert_eq!(st.upgrade_failure, Some(false), "{ctx}");
+        assert_eq!(st.in_ram, Some(false), "{ctx}");
+        assert_eq!(st.trusted_boot, Some(false), "{ctx}");
         assert_eq!(st.boot_id.as_deref(), Some(n.boot_id().as_str()), "{ctx}");
         assert_eq!(
             st.os.as_ref().and_then(|o| o.pretty_name.clone()),
