@@ -224,6 +224,11 @@ async fn agent_fleet_of_twenty() {
         let sw = r.software_version();
         assert_eq!(k.software_version.as_deref().unwrap_or(""), sw, "{ctx}");
         assert_eq!(st.boot_state, Some(boot_state(n.boot_mode())), "{ctx}");
+        // The command line and the /run/cos sentinel agree on every simulated node.
+        assert_eq!(st.boot_state_message, None, "{ctx}");
+        assert_eq!(st.upgrade_failure, Some(false), "{ctx}");
+        assert_eq!(st.in_ram, Some(false), "{ctx}");
+        assert_eq!(st.trusted_boot, Some(false), "{ctx}");
         assert_eq!(st.boot_id.as_deref(), Some(n.boot_id().as_str()), "{ctx}");
         assert_eq!(
             st.os.as_ref().and_then(|o| o.pretty_name.clone()),
@@ -849,7 +854,9 @@ async fn agent_kubectl_get_kairosnodes_columns() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "VERSION", "DESIRED", "STATE", "BOOT", "OS", "AGE"],
+        [
+            "NAME", "VERSION", "DESIRED", "STATE", "BOOT", "TRUSTED", "OS", "AGE"
+        ],
         "{out}"
     );
     // Cells by the header's column positions (empty cells print as nothing, OS has spaces).
@@ -883,13 +890,14 @@ async fn agent_kubectl_get_kairosnodes_columns() {
     };
     let cp = row("kctl-cp");
     assert_eq!(
-        &cp[..6],
+        &cp[..7],
         [
             "kctl-cp",
             "v3.5.0",
             "",
             "Idle",
             "active",
+            "false",
             "Ubuntu 24.04.2 LTS"
         ],
         "{out}"
@@ -897,8 +905,12 @@ async fn agent_kubectl_get_kairosnodes_columns() {
     let wr = row("kctl-w");
     assert_eq!(&wr[..3], ["kctl-w", "v3.4.2", "v3.6.0"], "{out}");
     assert!(!wr[3].is_empty(), "an upgrade was requested: {out}");
-    assert_eq!(&wr[4..6], ["passive", "Alpine Linux v3.21"], "{out}");
-    assert!(wr[6].ends_with('s'), "AGE: {out}");
+    assert_eq!(
+        &wr[4..7],
+        ["passive", "false", "Alpine Linux v3.21"],
+        "{out}"
+    );
+    assert!(wr[7].ends_with('s'), "AGE: {out}");
 
     // The short name and the full report.
     let (ok, out) = c

@@ -78,11 +78,13 @@ fn nodeop_upgrade_shows_the_same_columns_as_its_nodeop() {
 }
 
 #[test]
-fn kairos_node_columns_are_version_desired_state_boot_os_age() {
+fn kairos_node_columns_are_version_desired_state_boot_trusted_os_age() {
     let crd = crd_for_kind("KairosNode");
     assert_eq!(
         default_columns(&crd),
-        ["VERSION", "DESIRED", "STATE", "BOOT", "OS", "AGE"]
+        [
+            "VERSION", "DESIRED", "STATE", "BOOT", "TRUSTED", "OS", "AGE"
+        ]
     );
     assert_columns_point_at_fields("KairosNode");
 }

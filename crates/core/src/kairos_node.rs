@@ -5,7 +5,8 @@
 //!
 //! Two writers share the status, each with its own server-side-apply field manager, so neither
 //! removes or reverts the other's fields:
-//! - the report service ([`REPORT_FIELD_MANAGER`]) owns `kairos`, `os`, `bootState`, `bootID`,
+//! - the report service ([`REPORT_FIELD_MANAGER`]) owns `kairos`, `os`, `bootState`,
+//!   `bootStateMessage`, `trustedBoot`, `inRam`, `upgradeFailure`, `bootID`,
 //!   `cloudConfigHash`, `agentVersion`, `reportErrors`, `lastSeen` and the conditions
 //!   `Reporting` and `Degraded` ([`REPORT_CONDITIONS`]); it applies exactly
 //!   [`report_owned`] of the computed status;
@@ -21,7 +22,7 @@ use kairos_api::names::conditions::{DEGRADED, REPORTING};
 use kairos_api::v1alpha1::KairosNodeStatus;
 
 use crate::conditions::{self, Desired};
-use crate::report::AgentReport;
+use crate::report::{AgentReport, NodeFacts};
 
 pub use kairos_api::names::REPORT_FIELD_MANAGER;
 /// The conditions the report service owns.
@@ -90,6 +91,10 @@ pub fn status_from_report(
         kairos: facts.kairos.as_ref().map(|k| k.to_info()),
         os: facts.os.as_ref().map(|o| o.to_info()),
         boot_state: Some(facts.boot_state),
+        boot_state_message: facts.boot_state_message.clone(),
+        trusted_boot: Some(trusted_boot(facts)),
+        in_ram: Some(facts.in_ram),
+        upgrade_failure: Some(facts.upgrade_failure),
         boot_id: facts.boot_id.clone(),
         cloud_config_hash: Some(facts.cloud_config_hash.clone()).filter(|h| !h.is_empty()),
         agent_version: Some(report.agent_version.clone()).filter(|v| !v.is_empty()),
@@ -101,6 +106,17 @@ pub fn status_from_report(
     };
     let changed = previous.is_none_or(|p| !same_status(p, &status));
     (status, changed)
+}
+
+/// Whether the node booted a trusted-boot (UKI) image: the agent saw a UKI boot (sentinel or
+/// command line), or the Kairos release says `KAIROS_TRUSTED_BOOT="true"`.
+pub fn trusted_boot(facts: &NodeFacts) -> bool {
+    facts.uki_boot
+        || facts
+            .kairos
+            .as_ref()
+            .and_then(|k| k.trusted_boot.as_deref())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// `Reporting=False` (reason [`REASON_AGENT_SILENT`]) when the node's `lastSeen` is older than
@@ -168,6 +184,10 @@ fn same_status(a: &KairosNodeStatus, b: &KairosNodeStatus) -> bool {
         kairos,
         os,
         boot_state,
+        boot_state_message,
+        trusted_boot,
+        in_ram,
+        upgrade_failure,
         boot_id,
         cloud_config_hash,
         agent_version,
@@ -180,6 +200,10 @@ fn same_status(a: &KairosNodeStatus, b: &KairosNodeStatus) -> bool {
     *kairos == b.kairos
         && *os == b.os
         && *boot_state == b.boot_state
+        && *boot_state_message == b.boot_state_message
+        && *trusted_boot == b.trusted_boot
+        && *in_ram == b.in_ram
+        && *upgrade_failure == b.upgrade_failure
         && *boot_id == b.boot_id
         && *cloud_config_hash == b.cloud_config_hash
         && *agent_version == b.agent_version

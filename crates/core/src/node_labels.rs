@@ -85,6 +85,7 @@ pub fn boot_state_str(boot: BootState) -> &'static str {
         BootState::Active => "active",
         BootState::Passive => "passive",
         BootState::Recovery => "recovery",
+        BootState::Autoreset => "autoreset",
         BootState::Livecd => "livecd",
         BootState::Unknown => "unknown",
     }

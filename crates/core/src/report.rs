@@ -8,7 +8,7 @@ use kairos_api::v1alpha1::BootState;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::boot::boot_state_from_cmdline;
+use crate::boot::boot_facts;
 use crate::release::{self, KairosRelease, OsRelease};
 
 /// Host path of the Kairos release file.
@@ -40,6 +40,9 @@ pub struct HostSnapshot {
     pub os_release: Option<String>,
     /// Contents of `/proc/cmdline`; `None` when it was not read.
     pub cmdline: Option<String>,
+    /// The names of the files in `/run/cos` (immucore's boot sentinels, see [`crate::boot`]);
+    /// empty when the directory is missing.
+    pub cos_sentinels: Vec<String>,
     /// Contents of `/proc/sys/kernel/random/boot_id`; `None` when it was not read.
     pub boot_id: Option<String>,
     /// The cloud-config files: host path and contents.
@@ -63,6 +66,19 @@ pub struct NodeFacts {
     pub os: Option<OsRelease>,
     /// Which image the node booted.
     pub boot_state: BootState,
+    /// Why the boot state is uncertain (sentinels and command line disagree); see
+    /// [`crate::boot::BootFacts::message`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_state_message: Option<String>,
+    /// A trusted-boot (UKI) boot, from immucore's sentinels or the command line.
+    #[serde(default)]
+    pub uki_boot: bool,
+    /// The system runs from RAM.
+    #[serde(default)]
+    pub in_ram: bool,
+    /// GRUB's boot assessment fell back after failed boots of an upgraded active system.
+    #[serde(default)]
+    pub upgrade_failure: bool,
     /// The kernel's boot ID; `None` when it could not be read or is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<String>,
@@ -115,6 +131,8 @@ pub fn cloud_config_hash(files: &[(String, Vec<u8>)]) -> String {
 ///   os-release carries `KAIROS_*` keys (Kairos releases older than v3), from those.
 /// - A present kairos-release makes the node Kairos even when it is malformed: its invalid lines
 ///   are reported as errors and their keys left out, never guessed.
+/// - The boot state and its companions come from [`boot_facts`]: `/run/cos` sentinels first, the
+///   command line second.
 /// - The boot ID is trimmed; an empty one is reported as an error.
 ///
 /// # Guarantees
@@ -156,10 +174,7 @@ pub fn facts(snapshot: &HostSnapshot) -> NodeFacts {
         other => other,
     };
 
-    let boot_state = snapshot
-        .cmdline
-        .as_deref()
-        .map_or(BootState::Unknown, boot_state_from_cmdline);
+    let boot = boot_facts(snapshot.cmdline.as_deref(), &snapshot.cos_sentinels);
 
     let boot_id = snapshot.boot_id.as_deref().and_then(|raw| {
         let id = raw.trim();
@@ -175,7 +190,11 @@ pub fn facts(snapshot: &HostSnapshot) -> NodeFacts {
         is_kairos,
         kairos,
         os,
-        boot_state,
+        boot_state: boot.state,
+        boot_state_message: boot.message,
+        uki_boot: boot.uki,
+        in_ram: boot.in_ram,
+        upgrade_failure: boot.upgrade_failure,
         boot_id,
         cloud_config_hash: cloud_config_hash(&snapshot.cloud_config),
         errors: bound_errors(errors),

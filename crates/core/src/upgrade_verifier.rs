@@ -84,6 +84,28 @@ mod tests {
     }
 
     #[test]
+    fn a_boot_assessment_fallback_is_a_rollback_naming_it() {
+        let fell_back = KairosNodeStatus {
+            upgrade_failure: Some(true),
+            ..report("v3.5.0", BootState::Passive, "b2")
+        };
+        let v = verifier(&[("n1", fell_back)]);
+        assert!(
+            matches!(v.verify("n1", Some("b1")), Verdict::RolledBack(m) if m.contains("upgrade_failure"))
+        );
+    }
+
+    #[test]
+    fn a_trusted_boot_node_on_the_target_booted_active_succeeds() {
+        let uki = KairosNodeStatus {
+            trusted_boot: Some(true),
+            ..report("v3.6.0", BootState::Active, "b2")
+        };
+        let v = verifier(&[("n1", uki)]);
+        assert_eq!(v.verify("n1", Some("b1")), Verdict::Succeeded);
+    }
+
+    #[test]
     fn a_node_that_never_reported_stays_pending() {
         assert_eq!(verifier(&[]).verify("n1", Some("b1")), Verdict::Pending);
     }

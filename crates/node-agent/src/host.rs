@@ -17,6 +17,14 @@
 //! otherwise the container's own `/proc/...`. The e2e harness must therefore put both files
 //! under every simulated node's host root, or all simulated nodes report the test machine's.
 //!
+//! # `/run/cos`
+//!
+//! immucore's boot sentinels are empty files whose *names* say how the node booted (see
+//! `kairos_core::boot`): the agent lists `<host-root>/run/cos` (the DaemonSet mounts the host's
+//! `/run/cos` there) and hands the names to core, reading no contents. A missing directory means
+//! no sentinels (a non-Kairos node, or a release older than immucore), not an error; at most
+//! [`MAX_SENTINELS`] names are taken.
+//!
 //! # Directories where files should be
 //!
 //! The DaemonSet mounts each host file with a hostPath volume of `type: ""` so that the pod
@@ -37,6 +45,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
+use kairos_core::boot::SENTINEL_DIR;
 use kairos_core::report::{
     BOOT_ID_PATH, CLOUD_CONFIG_DIRS, CMDLINE_PATH, HostSnapshot, KAIROS_RELEASE_PATH,
     OS_RELEASE_FALLBACK_PATH, OS_RELEASE_PATH,
@@ -48,6 +57,8 @@ pub const MAX_SYMLINK_HOPS: usize = 40;
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
 /// The most cloud-config files hashed.
 pub const MAX_CLOUD_CONFIG_FILES: usize = 256;
+/// The most file names taken from `/run/cos`.
+pub const MAX_SENTINELS: usize = 64;
 /// How many directory levels below each cloud-config directory are walked.
 pub const MAX_CLOUD_CONFIG_DEPTH: usize = 4;
 
@@ -138,12 +149,14 @@ impl Host {
 
         let cmdline = self.read_proc(CMDLINE_PATH, &mut errors);
         let boot_id = self.read_proc(BOOT_ID_PATH, &mut errors);
+        let cos_sentinels = self.cos_sentinels(&mut errors);
         let cloud_config = self.cloud_config(&mut errors);
 
         HostSnapshot {
             kairos_release,
             os_release,
             cmdline,
+            cos_sentinels,
             boot_id,
             cloud_config,
             read_errors: errors,
@@ -182,6 +195,34 @@ impl Host {
     pub fn read(&self, host_path: &str) -> Result<Vec<u8>, ReadError> {
         let path = resolve_in_root(&self.root, Path::new(host_path))?;
         read_bounded(&path)
+    }
+
+    /// The names of the files in `/run/cos`, sorted; empty when the directory is missing.
+    fn cos_sentinels(&self, errors: &mut Vec<String>) -> Vec<String> {
+        let dir = SENTINEL_DIR;
+        let listed = resolve_in_root(&self.root, Path::new(dir))
+            .and_then(|real| fs::read_dir(real).map_err(ReadError::from));
+        let entries = match listed {
+            Ok(entries) => entries,
+            Err(ReadError::NotFound) => return Vec::new(),
+            Err(e) => {
+                errors.push(format!("{dir}: failed to list: {e}"));
+                return Vec::new();
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        if names.len() > MAX_SENTINELS {
+            errors.push(format!(
+                "{dir}: more than {MAX_SENTINELS} entries, {} ignored",
+                names.len() - MAX_SENTINELS
+            ));
+            names.truncate(MAX_SENTINELS);
+        }
+        names
     }
 
     fn cloud_config(&self, errors: &mut Vec<String>) -> Vec<(String, Vec<u8>)> {
@@ -358,6 +399,53 @@ mod tests {
             "0f4c7c1e-9a4e-4c4f-8d0a-5b0e2c7f1a11\n",
         );
         dir
+    }
+
+    #[test]
+    fn run_cos_sentinels_are_listed_and_a_missing_directory_is_none() {
+        let dir = host_root();
+        let snap = Host::new(dir.path()).snapshot();
+        assert!(snap.cos_sentinels.is_empty());
+        assert!(
+            snap.read_errors.iter().all(|e| !e.contains("/run/cos")),
+            "{:?}",
+            snap.read_errors
+        );
+
+        write(dir.path(), "/run/cos/uki_boot_mode", "");
+        write(dir.path(), "/run/cos/active_mode", "");
+        let snap = Host::new(dir.path()).snapshot();
+        assert_eq!(snap.cos_sentinels, ["active_mode", "uki_boot_mode"]);
+        let facts = kairos_core::report::facts(&snap);
+        assert_eq!(facts.boot_state, kairos_api::v1alpha1::BootState::Active);
+        assert!(facts.uki_boot);
+    }
+
+    #[test]
+    fn run_cos_as_a_file_is_an_error_and_many_entries_are_bounded() {
+        let dir = host_root();
+        write(dir.path(), "/run/cos", "");
+        let snap = Host::new(dir.path()).snapshot();
+        assert!(snap.cos_sentinels.is_empty());
+        assert!(
+            snap.read_errors
+                .iter()
+                .any(|e| e.starts_with("/run/cos: failed to list")),
+            "{:?}",
+            snap.read_errors
+        );
+
+        let dir = host_root();
+        for i in 0..MAX_SENTINELS + 3 {
+            write(dir.path(), &format!("/run/cos/f{i:03}"), "");
+        }
+        let snap = Host::new(dir.path()).snapshot();
+        assert_eq!(snap.cos_sentinels.len(), MAX_SENTINELS);
+        assert!(
+            snap.read_errors.iter().any(|e| e.contains("3 ignored")),
+            "{:?}",
+            snap.read_errors
+        );
     }
 
     #[test]

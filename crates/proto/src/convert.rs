@@ -4,7 +4,8 @@
 //! Sending never fails. Receiving ([`TryFrom<v1::NodeReport>`]) checks the bounds a conforming
 //! agent always keeps (see the constants), so a misbehaving client cannot make the operator store
 //! arbitrarily large or malformed data. An unknown boot-state number (from a newer agent) reads as
-//! [`BootState::Unknown`].
+//! [`BootState::Unknown`]; the boot facts an older agent does not send (`uki_boot`, `in_ram`,
+//! `upgrade_failure`, `boot_state_message`) read as false / absent.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +63,7 @@ pub fn boot_state_to_proto(state: BootState) -> v1::BootState {
         BootState::Active => v1::BootState::Active,
         BootState::Passive => v1::BootState::Passive,
         BootState::Recovery => v1::BootState::Recovery,
+        BootState::Autoreset => v1::BootState::Autoreset,
         BootState::Livecd => v1::BootState::Livecd,
         BootState::Unknown => v1::BootState::Unknown,
     }
@@ -73,6 +75,7 @@ pub fn boot_state_from_proto(value: i32) -> BootState {
         Ok(v1::BootState::Active) => BootState::Active,
         Ok(v1::BootState::Passive) => BootState::Passive,
         Ok(v1::BootState::Recovery) => BootState::Recovery,
+        Ok(v1::BootState::Autoreset) => BootState::Autoreset,
         Ok(v1::BootState::Livecd) => BootState::Livecd,
         Ok(v1::BootState::Unknown) | Err(_) => BootState::Unknown,
     }
@@ -96,6 +99,10 @@ pub fn node_report(node_name: &str, agent_version: &str, facts: &NodeFacts) -> v
         cloud_config_hash: facts.cloud_config_hash.clone(),
         errors: facts.errors.clone(),
         is_kairos: facts.is_kairos,
+        uki_boot: Some(facts.uki_boot),
+        in_ram: Some(facts.in_ram),
+        upgrade_failure: Some(facts.upgrade_failure),
+        boot_state_message: facts.boot_state_message.clone(),
     }
 }
 
@@ -127,6 +134,9 @@ impl TryFrom<v1::NodeReport> for AgentReport {
         for e in &r.errors {
             check_len("errors", e, MAX_ERROR_LEN)?;
         }
+        if let Some(m) = &r.boot_state_message {
+            check_len("boot_state_message", m, MAX_ERROR_LEN)?;
+        }
         let kairos = r
             .kairos
             .map(|k| checked_fields("kairos", k.fields))
@@ -144,6 +154,10 @@ impl TryFrom<v1::NodeReport> for AgentReport {
                 kairos,
                 os,
                 boot_state: boot_state_from_proto(r.boot_state),
+                boot_state_message: r.boot_state_message.filter(|m| !m.is_empty()),
+                uki_boot: r.uki_boot.unwrap_or(false),
+                in_ram: r.in_ram.unwrap_or(false),
+                upgrade_failure: r.upgrade_failure.unwrap_or(false),
                 boot_id: Some(r.boot_id).filter(|b| !b.is_empty()),
                 cloud_config_hash: r.cloud_config_hash,
                 errors: r.errors,
@@ -218,6 +232,7 @@ mod tests {
                 ),
                 os_release: Some("ID=ubuntu\nPRETTY_NAME=\"Ubuntu 24.04.2 LTS\"\n".into()),
                 cmdline: Some("root=LABEL=COS_PASSIVE".into()),
+                cos_sentinels: vec![],
                 boot_id: Some("8d3e0c54-2b5c-4f3e-9d51-7f2a8b6c4e10\n".into()),
                 cloud_config: vec![("/oem/90_custom.yaml".into(), b"#cloud-config\n".to_vec())],
                 read_errors: vec![],
@@ -260,11 +275,45 @@ mod tests {
     }
 
     #[test]
+    fn boot_facts_round_trip_and_an_old_agent_reads_as_none_of_them() {
+        let mut report = sample();
+        report.facts = facts(&HostSnapshot {
+            cmdline: Some("rd.immucore.uki root=LABEL=COS_ACTIVE".into()),
+            cos_sentinels: vec![
+                "passive_mode".into(),
+                "uki_boot_mode".into(),
+                "in_ram_mode".into(),
+                "upgrade_failure".into(),
+            ],
+            ..HostSnapshot::default()
+        });
+        let f = &report.facts;
+        assert!(f.uki_boot && f.in_ram && f.upgrade_failure && f.boot_state_message.is_some());
+        let wire = v1::NodeReport::from(&report).encode_to_vec();
+        let decoded = v1::NodeReport::decode(wire.as_slice()).unwrap();
+        assert_eq!(decoded.uki_boot, Some(true));
+        assert_eq!(AgentReport::try_from(decoded.clone()).unwrap(), report);
+
+        let old = v1::NodeReport {
+            uki_boot: None,
+            in_ram: None,
+            upgrade_failure: None,
+            boot_state_message: None,
+            ..decoded
+        };
+        let got = AgentReport::try_from(old).unwrap().facts;
+        assert!(!got.uki_boot && !got.in_ram && !got.upgrade_failure);
+        assert_eq!(got.boot_state_message, None);
+        assert_eq!(got.boot_state, BootState::Passive);
+    }
+
+    #[test]
     fn boot_states_round_trip_and_unknown_numbers_read_as_unknown() {
         for s in [
             BootState::Active,
             BootState::Passive,
             BootState::Recovery,
+            BootState::Autoreset,
             BootState::Livecd,
             BootState::Unknown,
         ] {
@@ -338,6 +387,16 @@ mod tests {
                 ConvertError::TooLong {
                     field: "kairos",
                     max: MAX_VALUE_LEN,
+                },
+            ),
+            (
+                v1::NodeReport {
+                    boot_state_message: Some("m".repeat(MAX_ERROR_LEN + 1)),
+                    ..good.clone()
+                },
+                ConvertError::TooLong {
+                    field: "boot_state_message",
+                    max: MAX_ERROR_LEN,
                 },
             ),
         ];

@@ -22,6 +22,7 @@ use crate::names::KAIROS_VERSION_PATTERN;
     printcolumn = r#"{"name":"Desired","type":"string","jsonPath":".spec.version"}"#,
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.upgrade.state"}"#,
     printcolumn = r#"{"name":"Boot","type":"string","jsonPath":".status.bootState"}"#,
+    printcolumn = r#"{"name":"Trusted","type":"boolean","jsonPath":".status.trustedBoot"}"#,
     printcolumn = r#"{"name":"OS","type":"string","jsonPath":".status.os.prettyName"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -71,7 +72,8 @@ pub(crate) fn version_rule(field: &str) -> Rule {
     )))
 }
 
-/// Which image the node booted, from the kernel command line.
+/// Which image the node booted, from immucore's sentinels in `/run/cos` or else the kernel
+/// command line.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default, schemars::JsonSchema,
 )]
@@ -83,9 +85,11 @@ pub enum BootState {
     Passive,
     /// The recovery system.
     Recovery,
+    /// The recovery system's state-reset entry (`kairos.reset`): the node resets itself.
+    Autoreset,
     /// A live medium (ISO, netboot): not installed.
     Livecd,
-    /// The command line names none of the above.
+    /// Neither immucore's sentinels nor the command line name any of the above.
     #[default]
     Unknown,
 }
@@ -125,6 +129,24 @@ pub struct KairosNodeStatus {
     /// Which image the node booted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_state: Option<BootState>,
+    /// Why `bootState` is uncertain: immucore's sentinels in `/run/cos` and the kernel command
+    /// line disagree (the sentinel is taken), or several boot-mode sentinels are present.
+    /// Absent when the sources agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_state_message: Option<String>,
+    /// Whether the node booted a trusted-boot (UKI) image: immucore's `uki_boot_mode` or
+    /// `uki_install_mode` sentinel, `rd.immucore.uki` on the command line, or
+    /// `KAIROS_TRUSTED_BOOT="true"` in `/etc/kairos-release`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_boot: Option<bool>,
+    /// Whether the system runs from RAM (immucore's `in_ram_mode` sentinel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_ram: Option<bool>,
+    /// Whether GRUB's boot assessment fell back to the passive system after failed boots of an
+    /// upgraded active system (`/run/cos/upgrade_failure`, or `upgrade_failure` on the command
+    /// line): the last upgrade did not stick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_failure: Option<bool>,
     /// The kernel's boot ID: a reboot changes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "bootID")]

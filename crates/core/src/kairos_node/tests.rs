@@ -272,3 +272,79 @@ fn long_error_lists_are_cut_in_the_message_but_kept_in_the_status() {
     assert!(cond(&s, DEGRADED).message.len() <= MAX_MESSAGE_LEN + 4);
     assert_eq!(s.report_errors.len(), 200);
 }
+
+fn uki_report(sentinels: &[&str], kairos_release_extra: &str) -> AgentReport {
+    AgentReport {
+        node_name: "n1".into(),
+        agent_version: "0.1.0".into(),
+        facts: facts(&HostSnapshot {
+            kairos_release: Some(format!(
+                "KAIROS_VERSION=\"v3.6.0\"\nKAIROS_FLAVOR=ubuntu\n{kairos_release_extra}"
+            )),
+            cmdline: Some(
+                "console=tty1 rd.immucore.oemlabel=COS_OEM rd.immucore.uki panic=5\n".into(),
+            ),
+            cos_sentinels: sentinels.iter().map(|s| (*s).to_owned()).collect(),
+            boot_id: Some("b1\n".into()),
+            ..HostSnapshot::default()
+        }),
+    }
+}
+
+#[test]
+fn a_uki_node_reports_its_sentinel_state_and_trusted_boot() {
+    let (s, _) = status_from_report(
+        &uki_report(&["active_mode", "uki_boot_mode"], ""),
+        None,
+        Some(1),
+        t(0),
+        INTERVAL,
+    );
+    assert_eq!(s.boot_state, Some(BootState::Active));
+    assert_eq!(s.trusted_boot, Some(true));
+    assert_eq!(s.in_ram, Some(false));
+    assert_eq!(s.upgrade_failure, Some(false));
+    assert_eq!(s.boot_state_message, None);
+}
+
+#[test]
+fn trusted_boot_also_comes_from_the_release() {
+    let mut r = report("v3.6.0", "b1", "KAIROS_TRUSTED_BOOT=\"true\"\n");
+    assert!(!r.facts.uki_boot);
+    let (s, _) = status_from_report(&r, None, Some(1), t(0), INTERVAL);
+    assert_eq!(s.trusted_boot, Some(true));
+    r = report("v3.6.0", "b1", "KAIROS_TRUSTED_BOOT=\"false\"\n");
+    let (s, _) = status_from_report(&r, None, Some(1), t(0), INTERVAL);
+    assert_eq!(s.trusted_boot, Some(false));
+}
+
+#[test]
+fn in_ram_fallback_and_contradictions_reach_the_status_and_count_as_changes() {
+    let (first, _) = status_from_report(&report("v3.6.0", "b1", ""), None, Some(1), t(0), INTERVAL);
+    let mut r = report("v3.6.0", "b1", "");
+    r.facts = facts(&HostSnapshot {
+        cmdline: Some("root=LABEL=COS_ACTIVE\n".into()),
+        cos_sentinels: vec![
+            "passive_mode".into(),
+            "in_ram_mode".into(),
+            "upgrade_failure".into(),
+        ],
+        kairos_release: Some("KAIROS_VERSION=\"v3.6.0\"\nKAIROS_FLAVOR=ubuntu\n".into()),
+        os_release: Some("ID=ubuntu\nPRETTY_NAME=\"Ubuntu 24.04.2 LTS\"\n".into()),
+        boot_id: Some("b1\n".into()),
+        ..HostSnapshot::default()
+    });
+    let (s, changed) = status_from_report(&r, Some(&first), Some(1), t(10), INTERVAL);
+    assert!(changed);
+    assert_eq!(s.boot_state, Some(BootState::Passive));
+    assert_eq!(s.in_ram, Some(true));
+    assert_eq!(s.upgrade_failure, Some(true));
+    assert!(
+        s.boot_state_message
+            .as_deref()
+            .is_some_and(|m| m.contains("passive_mode")),
+        "{:?}",
+        s.boot_state_message
+    );
+    assert_eq!(report_owned(&s).upgrade_failure, Some(true));
+}

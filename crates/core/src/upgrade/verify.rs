@@ -33,7 +33,9 @@ pub enum Verification {
 /// - Without `boot_id_before`, a reboot cannot be told apart from an old report: only a report
 ///   of the (known) target version booted active counts as [`Verification::Succeeded`]; anything
 ///   else stays [`Verification::Pending`].
-/// - After a reboot: `passive` -> [`Verification::RolledBack`]; `recovery` or `livecd` ->
+/// - After a reboot: a reported boot-assessment fallback (`upgradeFailure`) ->
+///   [`Verification::RolledBack`] whatever the boot state, with that evidence in the message;
+///   `passive` -> [`Verification::RolledBack`]; `recovery`, `autoreset` or `livecd` ->
 ///   [`Verification::Failed`]; `active` with another version than the target ->
 ///   [`Verification::Failed`]; `active` with the target (or any version when the target is
 ///   unknown) -> [`Verification::Succeeded`]; an unknown boot state or a missing version ->
@@ -65,12 +67,21 @@ pub fn verify_upgrade(
     }
     let runs = version.unwrap_or("an unknown version");
     let wanted = target_version.unwrap_or("the new image");
+    if reported.upgrade_failure == Some(true) {
+        return Verification::RolledBack(format!(
+            "the boot assessment fell back (upgrade_failure) after failed boots of the upgraded active system; the node booted {} running {runs}: the upgrade to {wanted} did not stick",
+            boot_state_phrase(boot_state)
+        ));
+    }
     match boot_state {
         BootState::Passive => Verification::RolledBack(format!(
             "the node rebooted into the passive (fallback) system running {runs}: the upgrade to {wanted} did not stick"
         )),
         BootState::Recovery => Verification::Failed(format!(
             "the node rebooted into the recovery system instead of {wanted}"
+        )),
+        BootState::Autoreset => Verification::Failed(format!(
+            "the node rebooted into the recovery system's state reset (autoreset) instead of {wanted}"
         )),
         BootState::Livecd => Verification::Failed(format!(
             "the node rebooted from a live medium instead of {wanted}"
@@ -86,6 +97,18 @@ pub fn verify_upgrade(
                 "the node rebooted into the active system running {v} instead of {target}"
             )),
         },
+    }
+}
+
+/// How a boot state reads in a verification message.
+fn boot_state_phrase(state: BootState) -> &'static str {
+    match state {
+        BootState::Active => "the active system",
+        BootState::Passive => "the passive (fallback) system",
+        BootState::Recovery => "the recovery system",
+        BootState::Autoreset => "the state reset (autoreset)",
+        BootState::Livecd => "a live medium",
+        BootState::Unknown => "an unknown system",
     }
 }
 

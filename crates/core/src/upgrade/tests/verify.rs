@@ -160,6 +160,52 @@ fn verification_table() {
 }
 
 #[test]
+fn a_boot_assessment_fallback_is_a_rollback_with_its_evidence() {
+    for boot in [BootState::Passive, BootState::Active, BootState::Unknown] {
+        let fell_back = KairosNodeStatus {
+            upgrade_failure: Some(true),
+            ..report(Some("v3.5.0"), Some(boot), Some(BOOT_B))
+        };
+        let Verification::RolledBack(msg) =
+            verify_upgrade(Some("v3.6.0"), &fell_back, Some(BOOT_A))
+        else {
+            panic!("expected a rollback for {boot:?}");
+        };
+        assert!(
+            msg.contains("upgrade_failure") && msg.contains("v3.5.0") && msg.contains("v3.6.0"),
+            "{msg}"
+        );
+    }
+    // Not before the reboot: the report is still the old boot's.
+    let not_rebooted = KairosNodeStatus {
+        upgrade_failure: Some(true),
+        ..report(Some("v3.5.0"), Some(BootState::Passive), Some(BOOT_A))
+    };
+    assert_eq!(
+        verify_upgrade(Some("v3.6.0"), &not_rebooted, Some(BOOT_A)),
+        Verification::Pending
+    );
+}
+
+#[test]
+fn a_trusted_boot_node_on_the_target_booted_active_is_verified() {
+    let uki = KairosNodeStatus {
+        trusted_boot: Some(true),
+        upgrade_failure: Some(false),
+        ..report(Some("v3.6.0"), Some(BootState::Active), Some(BOOT_B))
+    };
+    assert_eq!(
+        verify_upgrade(Some("v3.6.0"), &uki, Some(BOOT_A)),
+        Verification::Succeeded
+    );
+    let reset = report(Some("v3.6.0"), Some(BootState::Autoreset), Some(BOOT_B));
+    assert!(matches!(
+        verify_upgrade(Some("v3.6.0"), &reset, Some(BOOT_A)),
+        Verification::Failed(m) if m.contains("autoreset")
+    ));
+}
+
+#[test]
 fn verification_messages_say_what_the_node_runs() {
     let passive = report(Some("v3.5.0"), Some(BootState::Passive), Some(BOOT_B));
     let Verification::RolledBack(msg) = verify_upgrade(Some("v3.6.0"), &passive, Some(BOOT_A))
@@ -256,12 +302,18 @@ proptest! {
         version in proptest::option::of(".{0,12}"),
         now in proptest::option::of(".{0,40}"),
         before in proptest::option::of(".{0,40}"),
-        boot in 0u8..6,
+        boot in 0u8..7,
+        upgrade_failure in proptest::option::of(any::<bool>()),
     ) {
-        let boot = [BootState::Active, BootState::Passive, BootState::Recovery, BootState::Livecd, BootState::Unknown].get(usize::from(boot)).copied();
-        let got = verify_upgrade(target.as_deref(), &report(version.as_deref(), boot, now.as_deref()), before.as_deref());
+        let boot = [BootState::Active, BootState::Passive, BootState::Recovery, BootState::Autoreset, BootState::Livecd, BootState::Unknown].get(usize::from(boot)).copied();
+        let reported = KairosNodeStatus {
+            upgrade_failure,
+            ..report(version.as_deref(), boot, now.as_deref())
+        };
+        let got = verify_upgrade(target.as_deref(), &reported, before.as_deref());
         if got == Verification::Succeeded {
             prop_assert_eq!(boot, Some(BootState::Active));
+            prop_assert_ne!(upgrade_failure, Some(true));
         }
     }
 }
