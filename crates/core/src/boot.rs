@@ -168,8 +168,8 @@ pub fn boot_facts<S: AsRef<str>>(cmdline: Option<&str>, sentinels: &[S]) -> Boot
     }
 }
 
-/// The API spelling of a boot state.
-fn state_name(state: BootState) -> &'static str {
+/// The API spelling of a boot state (as the `kairos.io/boot-state` label and messages write it).
+pub fn state_name(state: BootState) -> &'static str {
     match state {
         BootState::Active => "active",
         BootState::Passive => "passive",

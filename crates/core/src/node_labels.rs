@@ -49,7 +49,7 @@ pub fn desired_node_metadata(release: &KairosRelease, boot: BootState) -> NodeMe
             release.software_version_prefix.as_deref(),
         ),
         ("software-version", release.software_version.as_deref()),
-        ("boot-state", Some(boot_state_str(boot))),
+        ("boot-state", Some(crate::boot::state_name(boot))),
     ];
     for (name, value) in label_sources {
         if let Some(v) = value.and_then(sanitize_label_value) {
@@ -79,18 +79,6 @@ pub fn desired_node_metadata(release: &KairosRelease, boot: BootState) -> NodeMe
 }
 
 /// The lower-case name of a boot state, as in the KairosNode status and the
-/// `kairos.io/boot-state` label.
-pub fn boot_state_str(boot: BootState) -> &'static str {
-    match boot {
-        BootState::Active => "active",
-        BootState::Passive => "passive",
-        BootState::Recovery => "recovery",
-        BootState::Autoreset => "autoreset",
-        BootState::Livecd => "livecd",
-        BootState::Unknown => "unknown",
-    }
-}
-
 /// Turns `value` into a valid Kubernetes label value the way upstream's labeler does, or `None`
 /// when nothing is left.
 ///
