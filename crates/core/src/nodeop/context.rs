@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
-use kairos_api::v1alpha1::{NodeOpSpec, NodePhase, NodeStatus};
+use kairos_api::v1alpha1::{Gates, NodeOpSpec, NodePhase, NodeStatus};
 
 use super::actions::{Acquire, Action, Event};
 use super::model::{Config, EnginePod, JobInfo, NodeInfo, Observed, OpRef};
@@ -94,19 +94,21 @@ impl<'a> Ctx<'a> {
     /// What of the spec's gates holds new starts now, given where the nodes stand (the pacing
     /// runs from the latest node that ran its Job and finished: a node skipped by its preflight
     /// did nothing to wait after).
+    /// Nothing is scanned or parsed for an operation without gates.
     pub(crate) fn gate(&self, nodes: &BTreeMap<String, NodeStatus>) -> Option<Held> {
-        let last_finished = nodes
-            .values()
-            .filter(|s| s.phase == NodePhase::Completed || s.phase.is_failure())
-            .filter(|s| s.started_at.is_some())
-            .filter_map(|s| s.finished_at.as_ref().map(|t| t.0))
-            .max();
-        crate::gates::held(
-            &self.spec.gates,
-            &self.observed.gates,
-            last_finished,
-            self.now,
-        )
+        let gates = &self.spec.gates;
+        if *gates == Gates::default() {
+            return None;
+        }
+        let last_finished = gates.post_complete_delay.as_ref().and_then(|_| {
+            nodes
+                .values()
+                .filter(|s| s.phase == NodePhase::Completed || s.phase.is_failure())
+                .filter(|s| s.started_at.is_some())
+                .filter_map(|s| s.finished_at.as_ref().map(|t| t.0))
+                .max()
+        });
+        crate::gates::held(gates, &self.observed.gates, last_finished, self.now)
     }
     /// Whether this operation holds the node's lock (as observed).
     pub(crate) fn holds_lock(&self, name: &str) -> bool {

@@ -14,6 +14,7 @@ use super::model::NodeInfo;
 use super::order::{self, Hold};
 use super::reason::Reason;
 use super::step::{advance, enter, entry_event, listing, next_phase, uncordon};
+use crate::gates::Held;
 
 /// Advances every in-flight node, fails vanished ones, then starts or stops waiting nodes,
 /// and finally uncordons and releases the finished nodes this operation still holds.
@@ -57,12 +58,12 @@ pub(crate) fn advance_all(c: &Ctx, nodes: &mut BTreeMap<String, NodeStatus>, out
         .collect();
     let mut locks = c.observed.locks.clone();
     loop {
-        let hold = hold(c, nodes);
+        let (hold, gate) = hold(c, nodes);
         if hold == Some(Hold::StoppedOnFailure) {
             stop_pending(c, nodes, out);
         }
-        if hold == Some(Hold::Gate) {
-            wait_for_gate(c, nodes, out);
+        if let Some(held) = &gate {
+            wait_for_gate(c, held, out);
         }
         let (candidates, mut slots) = order::start_order(nodes, c.spec.concurrency, hold);
         let mut started = false;
@@ -165,24 +166,22 @@ fn break_stale_locks(c: &Ctx, out: &mut Out) {
     }
 }
 
-/// Why no new node may start, if so.
-fn hold(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>) -> Option<Hold> {
+/// Why no new node may start, if so, and the gate's hold when that is why (judged once).
+fn hold(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>) -> (Option<Hold>, Option<Held>) {
     let failed = nodes.values().any(|s| s.phase.is_failure());
     if c.spec.stop_on_failure() && failed {
-        Some(Hold::StoppedOnFailure)
+        (Some(Hold::StoppedOnFailure), None)
     } else if c.spec.paused() {
-        Some(Hold::Paused)
+        (Some(Hold::Paused), None)
     } else {
-        c.gate(nodes).map(|_| Hold::Gate)
+        let gate = c.gate(nodes);
+        (gate.as_ref().map(|_| Hold::Gate), gate)
     }
 }
 
 /// Waits for a gate that holds the whole operation: until it ends by itself (a window
 /// opening, a delay passing), else the next poll (an alert resolving).
-fn wait_for_gate(c: &Ctx, nodes: &BTreeMap<String, NodeStatus>, out: &mut Out) {
-    let Some(held) = c.gate(nodes) else {
-        return;
-    };
+fn wait_for_gate(c: &Ctx, held: &Held, out: &mut Out) {
     let poll = c.config.poll_interval;
     let wait = held
         .until

@@ -10,6 +10,7 @@ use super::context::{Ctx, Out};
 use super::reason::Reason;
 use super::step::listing;
 use crate::conditions::{Desired, merge};
+use crate::gates::Held;
 use crate::hash::short_hash;
 
 /// Most nodes a `NodeOp` status lists (see [`listed`]): the status stays well under the API
@@ -62,7 +63,7 @@ struct Summary {
 
 fn summary(
     c: &Ctx,
-    nodes: &BTreeMap<String, NodeStatus>,
+    gate: Option<&Held>,
     k: Counts,
     failed_names: &[String],
     fixed: Fixed,
@@ -120,7 +121,7 @@ fn summary(
     } else if c.spec.paused() {
         message.push_str("; paused");
         "Paused"
-    } else if let Some(held) = c.gate(nodes) {
+    } else if let Some(held) = gate {
         message.push_str("; held: ");
         message.push_str(&held.message);
         "Held"
@@ -155,7 +156,8 @@ pub(crate) fn summarize(
         .filter(|(_, s)| s.phase.is_failure())
         .map(|(n, _)| n.clone())
         .collect();
-    let s = summary(c, nodes, k, &failed_names, fixed);
+    let gate = c.gate(nodes);
+    let s = summary(c, gate.as_ref(), k, &failed_names, fixed);
     let terminal = !matches!(s.phase, OperationPhase::Pending | OperationPhase::Running);
     let any_failed = k.failed > 0 || s.phase == OperationPhase::Failed;
     let failed_msg = if k.failed > 0 {
@@ -202,7 +204,7 @@ pub(crate) fn summarize(
             if c.spec.paused() {
                 Some(("Paused", "paused: no new node starts".to_owned()))
             } else {
-                c.gate(nodes).map(|h| (h.reason.as_str(), h.message))
+                gate.map(|h| (h.reason.as_str(), h.message))
             }
         })
         .flatten();
