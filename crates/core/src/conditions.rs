@@ -1,6 +1,8 @@
 //! Merging of status conditions: keeps `lastTransitionTime` when a condition's status did not
 //! change, so a status written twice is byte-for-byte the same. Pure: no I/O.
 
+use std::borrow::Cow;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
@@ -11,8 +13,8 @@ pub struct Desired {
     pub type_: &'static str,
     /// Whether the condition holds.
     pub status: bool,
-    /// CamelCase cause.
-    pub reason: &'static str,
+    /// CamelCase cause (a constant, or one carried over from another object's condition).
+    pub reason: Cow<'static, str>,
     /// Human-readable explanation.
     pub message: String,
 }
@@ -22,13 +24,13 @@ impl Desired {
     pub fn new(
         type_: &'static str,
         status: bool,
-        reason: &'static str,
+        reason: impl Into<Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
         Self {
             type_,
             status,
-            reason,
+            reason: reason.into(),
             message: message.into(),
         }
     }
@@ -55,7 +57,7 @@ pub fn merge(
             Condition {
                 type_: d.type_.to_owned(),
                 status,
-                reason: d.reason.to_owned(),
+                reason: d.reason.to_string(),
                 message: d.message.clone(),
                 observed_generation: generation,
                 last_transition_time,

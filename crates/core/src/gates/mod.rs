@@ -54,23 +54,6 @@ impl HeldReason {
     }
 }
 
-/// The condition reason a `status.held` names, as a constant: one of [`HeldReason`]'s,
-/// `Paused`, or `Held` for anything else.
-pub fn reason_named(held: &str) -> &'static str {
-    [
-        HeldReason::Window,
-        HeldReason::PostCompleteDelay,
-        HeldReason::Alert,
-        HeldReason::AlertsUnknown,
-        HeldReason::InvalidGate,
-    ]
-    .into_iter()
-    .map(HeldReason::as_str)
-    .chain(["Paused"])
-    .find(|r| *r == held)
-    .unwrap_or("Held")
-}
-
 /// An operation-wide hold: why, in words, and when it ends by itself (if known).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Held {

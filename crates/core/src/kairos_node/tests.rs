@@ -232,7 +232,11 @@ fn stale_reporting_table() {
         let got = stale_reporting(status, now, threshold);
         assert_eq!(got.is_some(), want, "{name}");
         if let Some(d) = got {
-            assert_eq!((d.status, d.reason), (false, REASON_AGENT_SILENT), "{name}");
+            assert_eq!(
+                (d.status, d.reason.as_ref()),
+                (false, REASON_AGENT_SILENT),
+                "{name}"
+            );
             assert!(d.message.contains("no report"), "{name}");
         }
     }

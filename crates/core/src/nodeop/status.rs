@@ -209,7 +209,7 @@ pub(crate) fn summarize(
         })
         .flatten();
     let held_condition = match &held {
-        Some((reason, message)) => Desired::new(HELD, true, reason, message.clone()),
+        Some((reason, message)) => Desired::new(HELD, true, *reason, message.clone()),
         None => Desired::new(
             HELD,
             false,

@@ -133,12 +133,9 @@ impl Progress {
             ),
             Desired::new(conditions::SPEC_APPLIED, ok, reason, msg),
             match &self.held {
-                Some((reason, message)) => Desired::new(
-                    conditions::HELD,
-                    true,
-                    crate::gates::reason_named(reason),
-                    message.clone(),
-                ),
+                Some((reason, message)) => {
+                    Desired::new(conditions::HELD, true, reason.clone(), message.clone())
+                }
                 None => Desired::new(
                     conditions::HELD,
                     false,

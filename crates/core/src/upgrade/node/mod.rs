@@ -305,7 +305,7 @@ impl Outcome {
                 Desired::new(conditions::UPGRADING, true, state_reason(state), state_msg)
             }
             (Some((reason, msg)), _) => {
-                Desired::new(conditions::UPGRADING, false, reason, msg.clone())
+                Desired::new(conditions::UPGRADING, false, *reason, msg.clone())
             }
             (None, _) => Desired::new(conditions::UPGRADING, false, state_reason(state), state_msg),
         };
