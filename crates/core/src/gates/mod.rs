@@ -80,7 +80,8 @@ fn at(t: Timestamp) -> String {
 }
 
 /// Whether `gates` hold new starts at `now`, given what was observed and when the
-/// operation's latest node finished. The window is judged first, then the pacing, then the
+/// operation's latest node finished. A `blockingPodSelector` Kubernetes would refuse holds
+/// first (it could never be listed); then the window is judged, then the pacing, then the
 /// alerts.
 pub fn held(
     spec: &Gates,
@@ -88,6 +89,12 @@ pub fn held(
     last_finished: Option<Timestamp>,
     now: Timestamp,
 ) -> Option<Held> {
+    if let Some(selector) = &spec.blocking_pod_selector
+        && let Err(e) = crate::k8s_names::matches(selector, &BTreeMap::new())
+    {
+        let msg = format!("blockingPodSelector: {e}");
+        return Some(Held::new(HeldReason::InvalidGate, msg, None));
+    }
     if let Some(w) = &spec.window {
         let window = Window::parse(&w.days, &w.start_time, &w.end_time, w.time_zone.as_deref());
         match window.map(|w| w.state(now)) {

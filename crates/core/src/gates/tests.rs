@@ -139,3 +139,29 @@ fn the_window_is_judged_before_the_delay_and_the_alerts() {
     let h = held(&s, &alerts(&[("X", true)]), Some(now), now).expect("held");
     assert_eq!(h.reason, HeldReason::Window);
 }
+
+#[test]
+fn a_blocking_pod_selector_kubernetes_would_refuse_holds_and_says_why() {
+    let mut s = spec();
+    s.blocking_pod_selector = Some(
+        serde_json::from_value(serde_json::json!({
+            "matchExpressions": [{"key": "app", "operator": "Exists", "values": ["x"]}]
+        }))
+        .expect("a selector"),
+    );
+    let h = held(&s, &GateInputs::default(), None, t("2026-12-07T12:00:00Z")).expect("held");
+    assert_eq!(h.reason, HeldReason::InvalidGate);
+    assert!(
+        h.message.contains("blockingPodSelector") && h.message.contains("app"),
+        "{}",
+        h.message
+    );
+    s.blocking_pod_selector = Some(
+        serde_json::from_value(serde_json::json!({"matchLabels": {"app": "backup"}}))
+            .expect("a selector"),
+    );
+    assert_eq!(
+        held(&s, &GateInputs::default(), None, t("2026-12-07T12:00:00Z")),
+        None
+    );
+}

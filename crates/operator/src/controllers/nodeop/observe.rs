@@ -231,8 +231,8 @@ async fn gates(
     if let Some(selector) = &op.spec.gates.blocking_pod_selector
         && (targets.is_empty() || waiting())
     {
-        // A selector the API server cannot take is judged by the planner (the operation fails
-        // at start); here it simply finds nothing.
+        // A selector the API server cannot take holds the operation (the planner says why,
+        // `InvalidGate`); nothing is listed for it.
         let Ok(selector) = Selector::try_from(selector.clone()) else {
             return Ok(inputs);
         };
