@@ -245,13 +245,10 @@ async fn gates(
                 source,
             })?;
         for pod in pods {
-            let finished = matches!(
-                pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-                Some("Succeeded" | "Failed")
-            );
+            let read = NodePod::from_pod(&pod);
             let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
-            if let (false, Some(node)) = (finished, node) {
-                let name = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
+            if let (false, Some(node)) = (read.phase.is_finished(), node) {
+                let name = format!("{}/{}", read.namespace, read.name);
                 inputs.blocking_pods.entry(node).or_default().push(name);
             }
         }
