@@ -98,26 +98,27 @@ pub fn judge(
             "token belongs to {username:?}, not to {expected:?}"
         ));
     }
-    let extra = |key: &str| -> Option<String> {
-        let values = user?.extra.as_ref()?.get(key)?;
-        values.first().filter(|v| !v.is_empty()).cloned()
-    };
-    if let Some(node) = extra(EXTRA_NODE_NAME) {
+    if let Some(node) = extra(status, EXTRA_NODE_NAME) {
         return Ok(Binding::Node(node));
     }
-    match extra(EXTRA_POD_NAME) {
+    match extra(status, EXTRA_POD_NAME) {
         Some(name) => Ok(Binding::Pod {
             name,
-            uid: extra(EXTRA_POD_UID),
+            uid: bound_pod_uid(status),
         }),
         None => Err("token is not bound to a pod".to_owned()),
     }
 }
 
+/// The first non-empty value of the user extra `key` of a TokenReview answer.
+fn extra(status: &TokenReviewStatus, key: &str) -> Option<String> {
+    let values = status.user.as_ref()?.extra.as_ref()?.get(key)?;
+    values.first().filter(|v| !v.is_empty()).cloned()
+}
+
 /// The UID of the pod a TokenReview answer says the token is bound to, if it says. Pure.
 pub fn bound_pod_uid(status: &TokenReviewStatus) -> Option<String> {
-    let values = status.user.as_ref()?.extra.as_ref()?.get(EXTRA_POD_UID)?;
-    values.first().filter(|v| !v.is_empty()).cloned()
+    extra(status, EXTRA_POD_UID)
 }
 
 /// Authenticates with the API server's TokenReview, then resolves the pod's node if needed.
