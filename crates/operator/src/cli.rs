@@ -166,44 +166,9 @@ struct RunArgs {
     /// operations that set `alertGate`. Unset: such operations are held and say so.
     #[arg(long, env = "KAIROS_PROMETHEUS_URL", global = true)]
     prometheus_url: Option<String>,
-    /// Days a per-node upgrade (`KairosNode.spec.version`) may start on, comma-separated
-    /// (`sat,sun`; a NodeOp `window`'s spellings). With `--node-upgrade-window-start` and
-    /// `-end`; no days means every day.
-    #[arg(
-        long,
-        env = "KAIROS_NODE_UPGRADE_WINDOW_DAYS",
-        value_delimiter = ',',
-        global = true
-    )]
-    node_upgrade_window_days: Vec<String>,
-    /// Local time (`HH:MM`) per-node upgrades' window opens; unset: no window.
-    #[arg(
-        long,
-        env = "KAIROS_NODE_UPGRADE_WINDOW_START",
-        requires = "node_upgrade_window_end",
-        global = true
-    )]
-    node_upgrade_window_start: Option<String>,
-    /// Local time (`HH:MM`) per-node upgrades' window closes (the next day when not after the
-    /// start).
-    #[arg(
-        long,
-        env = "KAIROS_NODE_UPGRADE_WINDOW_END",
-        requires = "node_upgrade_window_start",
-        global = true
-    )]
-    node_upgrade_window_end: Option<String>,
-    /// IANA time zone of the per-node upgrades' window (default UTC).
-    #[arg(long, env = "KAIROS_NODE_UPGRADE_WINDOW_TIME_ZONE", global = true)]
-    node_upgrade_window_time_zone: Option<String>,
-    /// Pods that keep a node from starting its per-node upgrade while they run on it, as
-    /// `key=value` labels, comma-separated (all must match).
-    #[arg(long, env = "KAIROS_NODE_UPGRADE_BLOCKING_PODS", global = true)]
-    node_upgrade_blocking_pods: Option<String>,
-    /// Hold per-node upgrades while a Prometheus alert whose whole name matches this regular
-    /// expression fires (needs `--prometheus-url`).
-    #[arg(long, env = "KAIROS_NODE_UPGRADE_ALERT_NAMES", global = true)]
-    node_upgrade_alert_names: Option<String>,
+    /// The gates of every per-node upgrade.
+    #[command(flatten)]
+    node_upgrade: NodeUpgradeGateArgs,
     /// Take part in leader election on a Lease, so that only one replica runs the controllers
     /// (every replica serves the report channel).
     #[arg(long, env = "KAIROS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -283,12 +248,7 @@ impl RunArgs {
             operation_namespaces,
             max_disrupted_nodes,
             prometheus_url,
-            node_upgrade_window_days,
-            node_upgrade_window_start,
-            node_upgrade_window_end,
-            node_upgrade_window_time_zone,
-            node_upgrade_blocking_pods,
-            node_upgrade_alert_names,
+            node_upgrade,
             leader_election,
             lease_name,
             lease_duration,
@@ -296,14 +256,7 @@ impl RunArgs {
             api_timeout,
         } = self;
         let operation_namespaces = OperationNamespaces::new(&operation_namespaces, &namespace);
-        let node_upgrade_gates = node_upgrade_gates(NodeUpgradeGateFlags {
-            days: node_upgrade_window_days,
-            start: node_upgrade_window_start,
-            end: node_upgrade_window_end,
-            time_zone: node_upgrade_window_time_zone,
-            blocking_pods: node_upgrade_blocking_pods,
-            alert_names: node_upgrade_alert_names,
-        })?;
+        let node_upgrade_gates = node_upgrade_gates(node_upgrade)?;
         let alerts = prometheus_url
             .as_deref()
             .map(crate::alerts::AlertSource::new)
@@ -506,19 +459,64 @@ async fn readiness(
     }
 }
 
-/// The `--node-upgrade-*` flags, as given.
-struct NodeUpgradeGateFlags {
+/// The `--node-upgrade-*` flags: the gates of every per-node upgrade (`KairosNode.spec.version`).
+#[derive(Debug, Args)]
+struct NodeUpgradeGateArgs {
+    /// Days a per-node upgrade (`KairosNode.spec.version`) may start on, comma-separated
+    /// (`sat,sun`; a NodeOp `window`'s spellings). With `--node-upgrade-window-start` and
+    /// `-end`; no days means every day.
+    #[arg(
+        long = "node-upgrade-window-days",
+        env = "KAIROS_NODE_UPGRADE_WINDOW_DAYS",
+        value_delimiter = ',',
+        global = true
+    )]
     days: Vec<String>,
+    /// Local time (`HH:MM`) per-node upgrades' window opens; unset: no window.
+    #[arg(
+        long = "node-upgrade-window-start",
+        env = "KAIROS_NODE_UPGRADE_WINDOW_START",
+        requires = "end",
+        global = true
+    )]
     start: Option<String>,
+    /// Local time (`HH:MM`) per-node upgrades' window closes (the next day when not after the
+    /// start).
+    #[arg(
+        long = "node-upgrade-window-end",
+        env = "KAIROS_NODE_UPGRADE_WINDOW_END",
+        requires = "start",
+        global = true
+    )]
     end: Option<String>,
+    /// IANA time zone of the per-node upgrades' window (default UTC).
+    #[arg(
+        long = "node-upgrade-window-time-zone",
+        env = "KAIROS_NODE_UPGRADE_WINDOW_TIME_ZONE",
+        global = true
+    )]
     time_zone: Option<String>,
+    /// Pods that keep a node from starting its per-node upgrade while they run on it, as
+    /// `key=value` labels, comma-separated (all must match).
+    #[arg(
+        long = "node-upgrade-blocking-pods",
+        env = "KAIROS_NODE_UPGRADE_BLOCKING_PODS",
+        global = true
+    )]
     blocking_pods: Option<String>,
+    /// Hold per-node upgrades while a Prometheus alert whose whole name matches this regular
+    /// expression fires (needs `--prometheus-url`).
+    #[arg(
+        long = "node-upgrade-alert-names",
+        env = "KAIROS_NODE_UPGRADE_ALERT_NAMES",
+        global = true
+    )]
     alert_names: Option<String>,
 }
 
 /// The gates of every per-node upgrade, from the `--node-upgrade-*` flags; a flag that makes no
 /// sense stops the operator at start with the reason.
-fn node_upgrade_gates(f: NodeUpgradeGateFlags) -> anyhow::Result<kairos_api::v1alpha1::Gates> {
+fn node_upgrade_gates(f: NodeUpgradeGateArgs) -> anyhow::Result<kairos_api::v1alpha1::Gates> {
     use kairos_api::v1alpha1::{AlertGate, Gates, MaintenanceWindow};
     let window = match (f.start, f.end) {
         (Some(start_time), Some(end_time)) => {
@@ -824,17 +822,6 @@ mod tests {
         assert!(cli.run.operation_namespaces.is_empty());
     }
 
-    fn flags(run: &RunArgs) -> NodeUpgradeGateFlags {
-        NodeUpgradeGateFlags {
-            days: run.node_upgrade_window_days.clone(),
-            start: run.node_upgrade_window_start.clone(),
-            end: run.node_upgrade_window_end.clone(),
-            time_zone: run.node_upgrade_window_time_zone.clone(),
-            blocking_pods: run.node_upgrade_blocking_pods.clone(),
-            alert_names: run.node_upgrade_alert_names.clone(),
-        }
-    }
-
     #[test]
     fn node_upgrade_gate_flags_become_the_per_node_gates() {
         let cli = parse(&[
@@ -852,7 +839,7 @@ mod tests {
             "--node-upgrade-alert-names",
             "KubeNode.*",
         ]);
-        let gates = node_upgrade_gates(flags(&cli.run)).expect("valid");
+        let gates = node_upgrade_gates(cli.run.node_upgrade).expect("valid");
         let window = gates.window.expect("a window");
         assert_eq!(window.days, ["sat", "sun"]);
         assert_eq!(window.time_zone.as_deref(), Some("Europe/Berlin"));
@@ -862,7 +849,7 @@ mod tests {
             .expect("labels");
         assert_eq!(labels["tier"], "db");
         assert_eq!(gates.alert_gate.expect("alerts").alert_names, "KubeNode.*");
-        let none = node_upgrade_gates(flags(&parse(&["kairos-operator"]).run)).expect("valid");
+        let none = node_upgrade_gates(parse(&["kairos-operator"]).run.node_upgrade).expect("valid");
         assert_eq!(none, kairos_api::v1alpha1::Gates::default());
     }
 
@@ -871,7 +858,7 @@ mod tests {
         let err = |args: &[&str]| {
             let mut all = vec!["kairos-operator"];
             all.extend_from_slice(args);
-            node_upgrade_gates(flags(&parse(&all).run))
+            node_upgrade_gates(parse(&all).run.node_upgrade)
                 .expect_err("refused")
                 .to_string()
         };
