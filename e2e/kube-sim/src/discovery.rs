@@ -48,6 +48,7 @@ fn resource_entries(t: &ResourceType) -> Vec<Value> {
     for sub in &t.extra_subresources {
         let (group, version, kind) = match *sub {
             "eviction" => ("policy", "v1", "Eviction"),
+            "binding" => ("", "v1", "Binding"),
             _ => ("authentication.k8s.io", "v1", "TokenRequest"),
         };
         out.push(json!({"name": format!("{}/{sub}", t.plural), "singularName": "", "namespaced": t.namespaced,

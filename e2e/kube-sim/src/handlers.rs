@@ -1,5 +1,5 @@
 //! Request handlers: list/get (JSON or Table), create, update, patch and server-side apply,
-//! delete and deletecollection, watch, eviction, TokenRequest, TokenReview and access reviews. They lock the
+//! delete and deletecollection, watch, eviction, binding, TokenRequest, TokenReview and access reviews. They lock the
 //! simulator state, call the pure store logic and build responses; no other I/O.
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::apply;
 use super::attributes::{self, Attributes};
+use super::binding;
 use super::dryrun::{is_dry_run, writable};
 use super::error::{ApiError, ApiResult};
 use super::eviction;
@@ -398,6 +399,13 @@ pub(crate) fn watch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respon
 pub(crate) fn evict(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let body = call.json()?;
     let s = eviction::evict(&mut writable(sim, call), ns(t), name(t), &body)?;
+    Ok(respond(201, s))
+}
+
+/// POST `pods/{name}/binding`.
+pub(crate) fn bind(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
+    let body = call.json()?;
+    let s = binding::bind(&mut writable(sim, call), ns(t), name(t), &body)?;
     Ok(respond(201, s))
 }
 

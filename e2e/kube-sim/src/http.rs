@@ -256,6 +256,7 @@ fn serve(sim: &Arc<Sim>, t: Target, call: Call) -> ApiResult<Response> {
         (&Method::GET, true, "" | "status") => handlers::get(sim, &t, &call),
         (&Method::POST, false, _) => handlers::create(sim, &t, &call),
         (&Method::POST, true, "eviction") => handlers::evict(sim, &t, &call),
+        (&Method::POST, true, "binding") => handlers::bind(sim, &t, &call),
         (&Method::POST, true, "token") => handlers::token(sim, &t, &call),
         (&Method::PUT, true, "" | "status" | "finalize") => handlers::update(sim, &t, &call),
         (&Method::PATCH, true, "" | "status") => handlers::patch(sim, &t, &call),

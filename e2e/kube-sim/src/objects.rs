@@ -10,6 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::lifecycle::{self, after_write};
 use super::lists::Lists;
 use super::meta;
+use super::pod_update;
 use super::registry::ResourceType;
 use super::schema;
 use super::store::State;
@@ -313,6 +314,10 @@ pub(crate) fn update(
                 "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted",
             ));
         }
+    }
+    if rt.group.is_empty() && rt.plural == "pods" && sub.is_empty() {
+        meta::builtin_defaults(rt, &mut next)?;
+        pod_update::check(name, &old, &next)?;
     }
     custom_checks(rt, &mut next, Some(&old))?;
     if rt.group == "apiextensions.k8s.io" {

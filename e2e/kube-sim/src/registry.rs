@@ -109,7 +109,7 @@ const BUILTINS: &[Builtin] = &[
     b("", "v1", "Node", "nodes", false, true, false).short(&["no"]),
     b("", "v1", "Pod", "pods", true, true, false)
         .short(&["po"])
-        .extra(&["eviction"]),
+        .extra(&["binding", "eviction"]),
     b(
         "",
         "v1",

@@ -134,3 +134,54 @@ async fn conformance_deletion_timestamp_bumps_generation() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn conformance_a_pod_gets_its_node_by_binding_not_by_update() {
+    let (c, ns) = cluster("conf-binding").await;
+    let pods: Api<Pod> = Api::namespaced(c.client(), &ns);
+    pods.create(&PostParams::default(), &pod("p", json!({}), None))
+        .await
+        .expect("pod created");
+    let (code, reason) = api_err(
+        pods.patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"nodeName": "n1"}})),
+        )
+        .await,
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    let image = pods
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}),
+            ),
+        )
+        .await
+        .expect("an image may change");
+    assert_eq!(
+        image.spec.expect("spec").containers[0].image.as_deref(),
+        Some("busybox:1.36")
+    );
+    let binding =
+        |node: &str| json!({"metadata": {"name": "p"}, "target": {"kind": "Node", "name": node}});
+    pods.create_subresource::<_, Value>("binding", "p", &PostParams::default(), &binding("n1"))
+        .await
+        .expect("bound");
+    let bound = pods.get("p").await.expect("pod");
+    assert_eq!(bound.spec.expect("spec").node_name.as_deref(), Some("n1"));
+    let scheduled = bound
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .any(|c| c.type_ == "PodScheduled" && c.status == "True");
+    assert!(scheduled, "a bound pod is PodScheduled");
+    let (code, reason) = api_err(
+        pods.create_subresource::<_, Value>("binding", "p", &PostParams::default(), &binding("n2"))
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (409, "Conflict"));
+}

@@ -12,7 +12,7 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
 use kairos_api::names::{AGENT_SERVICE_ACCOUNT, AGENT_TOKEN_AUDIENCE};
 use kairos_kube_sim::{SimConfig, SimServer};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::client::Body;
 use serde_json::{Value, json};
 
@@ -111,12 +111,10 @@ pub(crate) async fn agents(client: &kube::Client) -> HashMap<&'static str, Strin
     pod(client, "other-n1", "default", Some("n1")).await;
     let audience = Some(AGENT_TOKEN_AUDIENCE);
     let tok_n1 = token(client, AGENT_SERVICE_ACCOUNT, "agent-n1", audience).await;
+    let binding =
+        json!({"metadata": {"name": "agent-n1"}, "target": {"kind": "Node", "name": "n1"}});
     in_ns::<Pod>(client.clone())
-        .patch(
-            "agent-n1",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"nodeName": "n1"}})),
-        )
+        .create_subresource::<_, Value>("binding", "agent-n1", &PostParams::default(), &binding)
         .await
         .expect("agent-n1 is scheduled on n1");
     HashMap::from([
