@@ -56,11 +56,17 @@ fn set_values(s: &str) -> ApiResult<Vec<String>> {
                 "unable to parse requirement: found '{s}', expected: '('"
             ))
         })?;
-    Ok(inner
+    let values: Vec<String> = inner
         .split(',')
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
-        .collect())
+        .collect();
+    if values.is_empty() {
+        return Err(ApiError::bad_request(
+            "for 'in', 'notin' operators, values set can't be empty",
+        ));
+    }
+    Ok(values)
 }
 
 /// Parses a label selector string.
@@ -193,7 +199,8 @@ pub(crate) fn parse_fields(s: &str) -> ApiResult<Vec<FieldReq>> {
     Ok(out)
 }
 
-/// Whether an object satisfies every field requirement (a missing field reads as `""`).
+/// Whether an object satisfies every field requirement (a missing field reads as `""`, a missing
+/// `spec.unschedulable` as `false`, as the API server reads the unset field of a Go struct).
 pub(crate) fn fields_match(reqs: &[FieldReq], obj: &Value) -> bool {
     reqs.iter().all(|r| {
         let mut cur = obj;
@@ -203,6 +210,7 @@ pub(crate) fn fields_match(reqs: &[FieldReq], obj: &Value) -> bool {
         let actual = match cur {
             Value::String(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
+            Value::Null if r.path == "spec.unschedulable" => false.to_string(),
             Value::Null => String::new(),
             v => v.to_string(),
         };
