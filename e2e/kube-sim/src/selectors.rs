@@ -219,34 +219,4 @@ pub(crate) fn fields_match(reqs: &[FieldReq], obj: &Value) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn label_selector_operators() {
-        let l = json!({"a": "1", "b": "2"});
-        let m = |s: &str| labels_match(&parse_labels(s).unwrap(), &l);
-        assert!(m("a=1,b==2"));
-        assert!(!m("a!=1"));
-        assert!(m("a in (1, 3),b notin (3)"));
-        assert!(!m("b notin (2)"));
-        assert!(m("a,!c"));
-        assert!(!m("c"));
-        assert!(m(""));
-    }
-
-    #[test]
-    fn field_selector_matches_node_name() {
-        let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}});
-        assert!(fields_match(
-            &parse_fields("spec.nodeName=n1").unwrap(),
-            &pod
-        ));
-        assert!(!fields_match(
-            &parse_fields("spec.nodeName!=n1").unwrap(),
-            &pod
-        ));
-        assert!(parse_fields("spec.foo=x").is_err());
-    }
-}
+mod tests;
