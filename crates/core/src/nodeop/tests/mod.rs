@@ -8,6 +8,7 @@ mod engine;
 mod fake_cluster;
 mod fixtures;
 mod gates;
+mod order;
 mod parts;
 mod plan;
 mod proptests;
