@@ -193,19 +193,10 @@ fn checked_fields(
     Ok(fields.into_iter().collect())
 }
 
-/// Whether `name` is a valid Node name: a lower-case RFC 1123 DNS subdomain.
+/// Whether `name` is a valid Node name: a lower-case RFC 1123 DNS subdomain, as the API server
+/// judges it (at most 253 characters in all; a label may be longer than 63).
 fn is_node_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NODE_NAME_LEN
-        && name.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b.len() <= 63
-                && b.first().is_some_and(u8::is_ascii_alphanumeric)
-                && b.last().is_some_and(u8::is_ascii_alphanumeric)
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        })
+    kairos_core::k8s_names::is_dns_subdomain(name)
 }
 
 fn is_sha256_hex(s: &str) -> bool {
