@@ -13,4 +13,5 @@ mod parts;
 mod plan;
 mod proptests;
 mod seed;
+mod status;
 mod verify;
