@@ -488,3 +488,92 @@ fn gates_that_make_no_sense_are_refused_naming_the_field() {
         );
     }
 }
+
+#[test]
+fn kairos_node_version_that_is_no_kairos_version_is_refused() {
+    for version in ["banana", "latest", "v3.6", "3.6.0 "] {
+        assert_refused(
+            kairos_node(),
+            |o| o["spec"]["version"] = json!(version),
+            "Kairos version",
+        );
+    }
+}
+
+#[test]
+fn kairos_node_version_longer_than_64_characters_is_refused() {
+    assert_refused(
+        kairos_node(),
+        |o| o["spec"]["version"] = json!(format!("v3.6.0-rc{}", "1".repeat(60))),
+        "version",
+    );
+}
+
+#[test]
+fn kairos_node_pre_release_versions_are_accepted() {
+    let schemas = Schemas::load();
+    for version in ["v3.6.0-rc1", "3.6.0", "v3.6.0-beta.2", "v3.6.0-alpha"] {
+        let mut object = kairos_node();
+        object["spec"]["version"] = json!(version);
+        assert_eq!(schemas.validate(&object), Ok(()), "{version}");
+    }
+}
+
+#[test]
+fn nodeop_root_as_host_mount_path_is_refused() {
+    assert_refused(
+        nodeop(),
+        |o| o["spec"]["hostMountPath"] = json!("/"),
+        "hostMountPath",
+    );
+}
+
+#[test]
+fn nodeop_job_timeout_and_drain_timeout_of_zero_are_refused() {
+    assert_refused(
+        nodeop(),
+        |o| o["spec"]["jobTimeoutSeconds"] = json!(0),
+        "jobTimeoutSeconds",
+    );
+    assert_refused(
+        nodeop(),
+        |o| o["spec"]["drainOptions"]["timeoutSeconds"] = json!(0),
+        "timeoutSeconds",
+    );
+}
+
+#[test]
+fn nodeop_negative_backoff_limit_is_refused() {
+    assert_refused(
+        nodeop(),
+        |o| o["spec"]["backoffLimit"] = json!(-1),
+        "backoffLimit",
+    );
+}
+
+#[test]
+fn nodeop_preflight_without_command_is_refused() {
+    assert_refused(
+        nodeop(),
+        |o| o["spec"]["preflight"] = json!({"command": []}),
+        "command",
+    );
+}
+
+#[test]
+fn nodeop_upgrade_negative_concurrency_is_refused() {
+    assert_refused(
+        nodeop_upgrade(),
+        |o| o["spec"]["concurrency"] = json!(-1),
+        "concurrency",
+    );
+}
+
+#[test]
+fn nodeop_without_cordon_or_drain_is_accepted() {
+    let schemas = Schemas::load();
+    let mut object = nodeop();
+    object["spec"]["drainOptions"] = json!({"enabled": false});
+    object["spec"]["cordon"] = json!(false);
+    assert_eq!(schemas.validate(&object), Ok(()));
+}

@@ -174,8 +174,6 @@ pub fn report_owned(status: &KairosNodeStatus) -> KairosNodeStatus {
     }
 }
 
-/// Merges `desired` into `previous`'s conditions, keeping the conditions of other types as they
-/// are, sorted by type.
 /// Whether two statuses are equal, conditions compared in any order (see [`conditions::same`]).
 fn same_status(a: &KairosNodeStatus, b: &KairosNodeStatus) -> bool {
     // Field by field (no clones: this runs for every report); the exhaustive pattern makes a
@@ -214,6 +212,8 @@ fn same_status(a: &KairosNodeStatus, b: &KairosNodeStatus) -> bool {
         && conditions::same(a_conditions, &b.conditions)
 }
 
+/// Merges `desired` into `previous`'s conditions, keeping the conditions of other types as they
+/// are, sorted by type.
 fn with_conditions(
     previous: Option<&KairosNodeStatus>,
     desired: &[Desired],

@@ -78,7 +78,6 @@ pub fn desired_node_metadata(release: &KairosRelease, boot: BootState) -> NodeMe
     }
 }
 
-/// The lower-case name of a boot state, as in the KairosNode status and the
 /// Turns `value` into a valid Kubernetes label value the way upstream's labeler does, or `None`
 /// when nothing is left.
 ///

@@ -40,7 +40,13 @@ impl Iterator for WatchBackoff {
 
     /// The delay after an error that happens now.
     fn next(&mut self) -> Option<Duration> {
-        let now = Instant::now();
+        Some(self.after_error_at(Instant::now()))
+    }
+}
+
+impl WatchBackoff {
+    /// The delay after an error that happens at `now`.
+    fn after_error_at(&mut self, now: Instant) -> Duration {
         if self
             .last_error
             .is_some_and(|last| now.duration_since(last) > RESET_AFTER)
@@ -50,7 +56,7 @@ impl Iterator for WatchBackoff {
         self.last_error = Some(now);
         let delay = self.next;
         self.next = (delay * 2).min(MAX_DELAY);
-        Some(with_jitter(delay))
+        with_jitter(delay)
     }
 }
 
@@ -65,26 +71,4 @@ fn with_jitter(delay: Duration) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn delays_double_up_to_the_cap_and_start_over_after_a_quiet_period() {
-        let mut backoff = WatchBackoff::default();
-        let mut base = MIN_DELAY;
-        for _ in 0..8 {
-            let delay = backoff.next().expect("never gives up");
-            assert!(
-                delay >= base && delay <= base + base / 2,
-                "{delay:?} for {base:?}"
-            );
-            backoff.reset(); // an `Ok` item between two errors changes nothing
-            tokio::time::advance(delay).await;
-            base = (base * 2).min(MAX_DELAY);
-        }
-        assert_eq!(base, MAX_DELAY);
-        tokio::time::advance(RESET_AFTER + Duration::from_secs(1)).await;
-        let delay = backoff.next().expect("never gives up");
-        assert!(delay <= MIN_DELAY + MIN_DELAY / 2, "{delay:?}");
-    }
-}
+mod tests;

@@ -853,6 +853,70 @@ mod tests {
         assert_eq!(none, kairos_api::v1alpha1::Gates::default());
     }
 
+    fn blocking_labels(value: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        let cli = parse(&["kairos-operator", "--node-upgrade-blocking-pods", value]);
+        Ok(node_upgrade_gates(cli.run.node_upgrade)?
+            .blocking_pod_selector
+            .and_then(|s| s.match_labels)
+            .unwrap_or_default())
+    }
+
+    #[test]
+    fn a_blocking_pod_label_may_have_an_empty_value_but_not_an_empty_key() {
+        let labels = blocking_labels("app=,role = backup ").expect("valid");
+        assert_eq!(
+            labels.into_iter().collect::<Vec<_>>(),
+            [
+                ("app".to_owned(), String::new()),
+                ("role".to_owned(), "backup".to_owned())
+            ]
+        );
+        let e = blocking_labels(" =x").expect_err("empty key").to_string();
+        assert_eq!(e, "--node-upgrade-blocking-pods: \" =x\" is not key=value");
+    }
+
+    #[test]
+    fn an_empty_blocking_pod_pair_is_refused() {
+        let e = blocking_labels("app=a,,b=c")
+            .expect_err("empty pair")
+            .to_string();
+        assert_eq!(e, "--node-upgrade-blocking-pods: \"\" is not key=value");
+    }
+
+    #[test]
+    fn a_window_without_days_opens_every_day_in_utc() {
+        let cli = parse(&[
+            "kairos-operator",
+            "--node-upgrade-window-start",
+            "01:00",
+            "--node-upgrade-window-end",
+            "03:00",
+        ]);
+        let window = node_upgrade_gates(cli.run.node_upgrade)
+            .expect("valid")
+            .window
+            .expect("a window");
+        assert!(window.days.is_empty());
+        assert_eq!(window.time_zone, None);
+        assert_eq!(
+            (window.start_time.as_str(), window.end_time.as_str()),
+            ("01:00", "03:00")
+        );
+    }
+
+    #[test]
+    fn a_time_zone_without_a_window_is_refused() {
+        let cli = parse(&[
+            "kairos-operator",
+            "--node-upgrade-window-time-zone",
+            "Europe/Berlin",
+        ]);
+        let e = node_upgrade_gates(cli.run.node_upgrade)
+            .expect_err("no window")
+            .to_string();
+        assert!(e.contains("need --node-upgrade-window-start"), "{e}");
+    }
+
     #[test]
     fn node_upgrade_gate_flags_that_make_no_sense_stop_the_start_with_the_reason() {
         let err = |args: &[&str]| {

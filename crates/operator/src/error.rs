@@ -106,29 +106,4 @@ pub(crate) fn namespace_of<'a, K: kube::Resource>(
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
-mod tests {
-    use kairos_api::NodeOp;
-
-    use super::*;
-
-    #[test]
-    fn a_namespaced_object_without_a_namespace_is_a_bug_named_as_such() {
-        let mut op: NodeOp = serde_json::from_value(serde_json::json!({
-            "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-            "metadata": {"name": "fw", "namespace": "ops"},
-            "spec": {"command": ["true"]},
-        }))
-        .expect("a NodeOp");
-        assert_eq!(namespace_of(&op, "the NodeOp").expect("set"), "ops");
-        op.metadata.namespace = None;
-        let e = namespace_of(&op, "the NodeOp").expect_err("missing");
-        assert_eq!(
-            e.to_string(),
-            "failed to plan the NodeOp: missing field .metadata.namespace"
-        );
-        assert!(
-            !e.is_transient(),
-            "retried slowly, as an object that makes no sense"
-        );
-    }
-}
+mod tests;

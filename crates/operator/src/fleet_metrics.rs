@@ -117,3 +117,6 @@ impl Collector for FleetMetrics {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -90,3 +90,6 @@ pub(crate) fn refresh_pdbs(st: &mut State, ns: &str) {
         st.put(PDB_STORE, next, Some(pdb));
     }
 }
+
+#[cfg(test)]
+mod tests;

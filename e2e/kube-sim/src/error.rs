@@ -237,3 +237,6 @@ impl IntoResponse for ApiError {
 
 /// Result of a simulator operation.
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests;

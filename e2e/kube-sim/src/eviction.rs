@@ -55,3 +55,6 @@ pub(crate) fn evict(st: &mut State, ns: &str, name: &str, eviction: &Value) -> A
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     )
 }
+
+#[cfg(test)]
+mod tests;

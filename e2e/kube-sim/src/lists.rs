@@ -236,31 +236,4 @@ fn merge_list(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn schema_list_types_and_element_paths() {
-        let schema = json!({"properties": {"status": {"properties": {
-            "conditions": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"], "items": {"type": "object"}},
-            "tags": {"type": "array", "x-kubernetes-list-type": "set"},
-            "plain": {"type": "array"}}}}});
-        let l = Lists::new(Some(&schema));
-        let p = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            l.kind(&p(&["status", "conditions"])),
-            ListKind::Map(vec!["type".into()])
-        );
-        assert_eq!(l.kind(&p(&["status", "tags"])), ListKind::Set);
-        assert_eq!(l.kind(&p(&["status", "plain"])), ListKind::Atomic);
-        assert_eq!(l.kind(&p(&["metadata", "finalizers"])), ListKind::Set);
-        let mut obj = json!({"status": {"conditions": [{"type": "A", "status": "True"}, {"type": "B", "status": "False"}]}});
-        let seg = elem_seg(&ListKind::Map(vec!["type".into()]), &json!({"type": "B"})).unwrap();
-        assert_eq!(seg, r#"k:{"type":"B"}"#);
-        let path = p(&["status", "conditions", &seg, "status"]);
-        assert_eq!(value_at(&obj, &path), Some(&json!("False")));
-        remove_at(&mut obj, &p(&["status", "conditions", &seg, "."]));
-        assert_eq!(obj["status"]["conditions"].as_array().unwrap().len(), 1);
-    }
-}
+mod tests;

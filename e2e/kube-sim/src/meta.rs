@@ -192,3 +192,6 @@ fn job_defaults(rt: &ResourceType, obj: &mut Value, name: &str) -> ApiResult<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -42,3 +42,6 @@ pub(crate) fn partial(o: &Value) -> Value {
 pub(crate) fn wants_table(call: &Call) -> bool {
     call.accept.contains("as=Table")
 }
+
+#[cfg(test)]
+mod tests;

@@ -126,30 +126,4 @@ pub(crate) fn strategic_merge(target: &mut Value, patch: &Value, field: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn strategic_merges_conditions_by_type() {
-        let mut t = json!({"status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "A", "status": "True"}]}});
-        strategic_merge(
-            &mut t,
-            &json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
-            "",
-        );
-        assert_eq!(t["status"]["conditions"][0]["status"], "True");
-        assert_eq!(t["status"]["conditions"][1]["type"], "A");
-    }
-
-    #[test]
-    fn json_patch_failure_is_invalid() {
-        let err = apply_patch(
-            PatchKind::Json,
-            &json!({}),
-            br#"[{"op":"test","path":"/a","value":1}]"#,
-        )
-        .unwrap_err();
-        assert_eq!(err.code, 422);
-    }
-}
+mod tests;

@@ -392,3 +392,6 @@ impl Registry {
         self.types.iter().find(|t| t.store_key() == key)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -56,11 +56,17 @@ fn set_values(s: &str) -> ApiResult<Vec<String>> {
                 "unable to parse requirement: found '{s}', expected: '('"
             ))
         })?;
-    Ok(inner
+    let values: Vec<String> = inner
         .split(',')
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
-        .collect())
+        .collect();
+    if values.is_empty() {
+        return Err(ApiError::bad_request(
+            "for 'in', 'notin' operators, values set can't be empty",
+        ));
+    }
+    Ok(values)
 }
 
 /// Parses a label selector string.
@@ -193,7 +199,8 @@ pub(crate) fn parse_fields(s: &str) -> ApiResult<Vec<FieldReq>> {
     Ok(out)
 }
 
-/// Whether an object satisfies every field requirement (a missing field reads as `""`).
+/// Whether an object satisfies every field requirement (a missing field reads as `""`, a missing
+/// `spec.unschedulable` as `false`, as the API server reads the unset field of a Go struct).
 pub(crate) fn fields_match(reqs: &[FieldReq], obj: &Value) -> bool {
     reqs.iter().all(|r| {
         let mut cur = obj;
@@ -203,6 +210,7 @@ pub(crate) fn fields_match(reqs: &[FieldReq], obj: &Value) -> bool {
         let actual = match cur {
             Value::String(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
+            Value::Null if r.path == "spec.unschedulable" => false.to_string(),
             Value::Null => String::new(),
             v => v.to_string(),
         };
@@ -211,34 +219,4 @@ pub(crate) fn fields_match(reqs: &[FieldReq], obj: &Value) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn label_selector_operators() {
-        let l = json!({"a": "1", "b": "2"});
-        let m = |s: &str| labels_match(&parse_labels(s).unwrap(), &l);
-        assert!(m("a=1,b==2"));
-        assert!(!m("a!=1"));
-        assert!(m("a in (1, 3),b notin (3)"));
-        assert!(!m("b notin (2)"));
-        assert!(m("a,!c"));
-        assert!(!m("c"));
-        assert!(m(""));
-    }
-
-    #[test]
-    fn field_selector_matches_node_name() {
-        let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}});
-        assert!(fields_match(
-            &parse_fields("spec.nodeName=n1").unwrap(),
-            &pod
-        ));
-        assert!(!fields_match(
-            &parse_fields("spec.nodeName!=n1").unwrap(),
-            &pod
-        ));
-        assert!(parse_fields("spec.foo=x").is_err());
-    }
-}
+mod tests;

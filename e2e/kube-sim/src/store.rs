@@ -281,3 +281,6 @@ pub(crate) fn rv_of(obj: &Value) -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests;

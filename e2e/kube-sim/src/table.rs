@@ -123,3 +123,6 @@ pub(crate) fn table(rt: &ResourceType, items: &[Value], rv: &str, include: &str)
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv}, "columnDefinitions": cols, "rows": rows})
 }
+
+#[cfg(test)]
+mod tests;

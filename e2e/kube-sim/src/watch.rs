@@ -217,3 +217,6 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

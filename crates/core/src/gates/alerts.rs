@@ -130,6 +130,56 @@ mod tests {
     }
 
     #[test]
+    fn every_alternative_of_a_pattern_must_match_a_whole_name() {
+        let alerts = parse_alerts(ANSWER.as_bytes()).expect("parses");
+        let gate = AlertGate::new("NodeDown|Watch", true).expect("valid");
+        assert_eq!(gate.holding(&alerts), ["NodeDown"], "Watch is not Watchdog");
+    }
+
+    #[test]
+    fn a_success_without_data_holds_nothing() {
+        assert_eq!(parse_alerts(br#"{"status":"success"}"#), Ok(vec![]));
+        assert_eq!(
+            parse_alerts(br#"{"status":"success","data":{}}"#),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn an_alert_in_an_unknown_state_is_not_firing() {
+        let alerts = parse_alerts(
+            br#"{"status":"success","data":{"alerts":[{"labels":{"alertname":"A"},"state":"inactive"}]}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            alerts,
+            [Alert {
+                name: "A".into(),
+                firing: false
+            }]
+        );
+        let gate = AlertGate::new("A", true).expect("valid");
+        assert!(gate.holding(&alerts).is_empty());
+    }
+
+    #[test]
+    fn an_invalid_pattern_is_refused_naming_the_field() {
+        let e = AlertGate::new("Node[", false).expect_err("invalid");
+        assert!(
+            e.starts_with("alertGate.alertNames: \"Node[\" is not a regular expression: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_error_answer_is_quoted_whole() {
+        assert_eq!(
+            parse_alerts(br#"{"status":"error","error":"query timed out"}"#),
+            Err("Prometheus answered error: query timed out".to_owned())
+        );
+    }
+
+    #[test]
     fn only_matching_alerts_hold_and_pending_ones_only_when_asked() {
         let alerts = parse_alerts(ANSWER.as_bytes()).expect("parses");
         let gate = AlertGate::new("Node.*|Disk.*", true).expect("valid");

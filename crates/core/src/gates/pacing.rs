@@ -136,6 +136,44 @@ mod tests {
         assert_eq!(next_start(SignedDuration::ZERO, [t(1_000)]), None);
     }
 
+    #[test]
+    fn both_micro_signs_and_a_bare_trailing_dot_parse_as_go_does() {
+        assert_eq!(parse_duration("5µs"), Ok(SignedDuration::from_micros(5)));
+        assert_eq!(parse_duration("5μs"), Ok(SignedDuration::from_micros(5)));
+        assert_eq!(parse_duration("1.s"), Ok(SignedDuration::from_secs(1)));
+    }
+
+    #[test]
+    fn fractions_below_a_nanosecond_are_dropped() {
+        assert_eq!(parse_duration("1.9ns"), Ok(SignedDuration::from_nanos(1)));
+        assert_eq!(
+            parse_duration("0.0000000015s"),
+            Ok(SignedDuration::from_nanos(1))
+        );
+    }
+
+    #[test]
+    fn the_error_says_what_a_duration_looks_like() {
+        assert_eq!(
+            parse_duration("soon").expect_err("refused").to_string(),
+            "postCompleteDelay: \"soon\" is not a duration such as 90s, 5m or 1h30m"
+        );
+    }
+
+    #[test]
+    fn a_negative_delay_holds_nothing() {
+        let t = Timestamp::from_second(1_000).expect("in range");
+        assert_eq!(next_start(SignedDuration::from_secs(-60), [t]), None);
+    }
+
+    #[test]
+    fn a_delay_past_the_end_of_time_holds_nothing_rather_than_panicking() {
+        assert_eq!(
+            next_start(SignedDuration::from_hours(24), [Timestamp::MAX]),
+            None
+        );
+    }
+
     proptest! {
         /// Any composition of units parses to the sum of its parts.
         #[test]

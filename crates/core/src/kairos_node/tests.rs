@@ -352,3 +352,53 @@ fn in_ram_fallback_and_contradictions_reach_the_status_and_count_as_changes() {
     );
     assert_eq!(report_owned(&s).upgrade_failure, Some(true));
 }
+
+#[test]
+fn trusted_boot_in_the_release_is_read_as_a_boolean_word_only() {
+    let with = |value: &str| {
+        let f = NodeFacts {
+            kairos: Some(crate::release::KairosRelease {
+                trusted_boot: Some(value.to_owned()),
+                ..Default::default()
+            }),
+            ..NodeFacts::default()
+        };
+        trusted_boot(&f)
+    };
+    assert!(with("TRUE"));
+    assert!(with(" true "));
+    assert!(!with("yes"));
+    assert!(!with("1"));
+    assert!(!with("false"));
+    assert!(!trusted_boot(&NodeFacts::default()));
+}
+
+#[test]
+fn the_report_service_applies_only_its_own_fields_and_conditions() {
+    let status = KairosNodeStatus {
+        boot_id: Some("b".into()),
+        upgrade: Some(UpgradeStatus {
+            state: UpgradeState::InProgress,
+            ..UpgradeStatus::default()
+        }),
+        observed_generation: Some(3),
+        conditions: [REPORTING, "Degraded", UP_TO_DATE, UPGRADING]
+            .iter()
+            .map(|type_| Condition {
+                type_: (*type_).to_owned(),
+                status: "True".into(),
+                reason: "R".into(),
+                message: String::new(),
+                observed_generation: None,
+                last_transition_time: Time(t(0)),
+            })
+            .collect(),
+        ..KairosNodeStatus::default()
+    };
+    let owned = report_owned(&status);
+    assert_eq!(owned.boot_id.as_deref(), Some("b"));
+    assert_eq!(owned.upgrade, None);
+    assert_eq!(owned.observed_generation, None);
+    let types: Vec<&str> = owned.conditions.iter().map(|c| c.type_.as_str()).collect();
+    assert_eq!(types, [REPORTING, "Degraded"]);
+}

@@ -78,26 +78,4 @@ pub(crate) fn key<K: kube::Resource>(obj: &K) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delays_double_per_object_up_to_the_cap_and_a_success_starts_over() {
-        let r = Retries::default();
-        let bug = Error::Internal("a bug".into());
-        let first = bug.first_retry();
-        let mut last = Duration::ZERO;
-        for i in 0..12 {
-            let d = r.failed("ns/a", &bug);
-            let base = first.saturating_mul(1 << i).min(MAX_DELAY);
-            assert!(d >= base && d <= base + base / 4, "{i}: {d:?} for {base:?}");
-            assert!(d >= last || base == MAX_DELAY);
-            last = d;
-        }
-        assert!(last >= MAX_DELAY);
-        // Another object starts from the first delay.
-        assert!(r.failed("ns/b", &bug) <= first + first / 4);
-        r.succeeded("ns/a");
-        assert!(r.failed("ns/a", &bug) <= first + first / 4);
-    }
-}
+mod tests;

@@ -429,3 +429,45 @@ fn a_binding_to_a_missing_role_is_the_reason_of_a_denial() {
         }
     );
 }
+
+#[test]
+fn a_rule_without_verbs_allows_nothing() {
+    let rule = json!({"apiGroups": ["*"], "resources": ["*"]});
+    assert!(!rule_allows(&res("get", "", "pods"), &rule));
+}
+
+#[test]
+fn the_core_group_is_not_every_group() {
+    let rule = json!({"apiGroups": [""], "resources": ["*"], "verbs": ["list"]});
+    assert!(rule_allows(&res("list", "", "pods"), &rule));
+    assert!(!rule_allows(&res("list", "apps", "deployments"), &rule));
+}
+
+#[test]
+fn resource_rules_and_path_rules_never_cross() {
+    let resources = json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["get"]});
+    assert!(!rule_allows(
+        &Attributes::non_resource("get", "/version"),
+        &resources
+    ));
+    let paths = json!({"nonResourceURLs": ["*"], "verbs": ["get"]});
+    assert!(!rule_allows(&res("get", "", "pods"), &paths));
+    assert!(rule_allows(
+        &Attributes::non_resource("get", "/healthz"),
+        &paths
+    ));
+}
+
+#[test]
+fn a_subresource_rule_does_not_allow_its_parent() {
+    let rule = json!({"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]});
+    assert!(rule_allows(
+        &res("create", "", "pods").named("p").subresource("eviction"),
+        &rule
+    ));
+    assert!(!rule_allows(&res("create", "", "pods"), &rule));
+    assert!(!rule_allows(
+        &res("create", "", "pods").named("p").subresource("binding"),
+        &rule
+    ));
+}

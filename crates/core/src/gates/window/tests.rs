@@ -186,6 +186,80 @@ fn every_accepted_day_name_parses() {
     }
 }
 
+#[test]
+fn a_half_hour_zone_opens_at_its_local_time() {
+    let w = window(&[], "09:00", "10:00", "Asia/Kolkata");
+    assert_eq!(
+        w.state(at("2026-12-07T03:29:59Z")),
+        closed_until("2026-12-07T03:30:00Z")
+    );
+    assert_eq!(
+        w.state(at("2026-12-07T03:30:00Z")),
+        open_until("2026-12-07T04:30:00Z")
+    );
+}
+
+#[test]
+fn a_southern_spring_forward_shortens_the_night_window() {
+    // Sydney moves from +10:00 to +11:00 at 02:00 on Sunday 4 October 2026.
+    let w = window(&["sun"], "01:00", "05:00", "Australia/Sydney");
+    assert_eq!(
+        w.state(at("2026-10-03T15:30:00Z")),
+        open_until("2026-10-03T18:00:00Z"),
+        "01:00 AEST to 05:00 AEDT is three hours"
+    );
+}
+
+#[test]
+fn a_window_is_closed_at_the_instant_it_closes() {
+    let w = window(&["mon"], "01:00", "02:00", "UTC");
+    // 2026-12-07 is a Monday.
+    assert_eq!(
+        w.state(at("2026-12-07T01:59:59Z")),
+        open_until("2026-12-07T02:00:00Z")
+    );
+    assert_eq!(
+        w.state(at("2026-12-07T02:00:00Z")),
+        closed_until("2026-12-14T01:00:00Z"),
+        "the next opening is a week later"
+    );
+}
+
+#[test]
+fn times_and_zones_may_carry_spaces_and_single_digit_hours() {
+    let days = vec![" Fri ".to_owned()];
+    let w = Window::parse(&days, " 9:05 ", "17:00", Some(" Europe/Berlin ")).expect("valid");
+    // 2026-12-11 is a Friday; Berlin is +01:00 in winter.
+    assert_eq!(
+        w.state(at("2026-12-11T08:05:00Z")),
+        open_until("2026-12-11T16:00:00Z")
+    );
+}
+
+#[test]
+fn no_zone_at_all_is_utc() {
+    let w = Window::parse(&[], "23:00", "23:30", None).expect("valid");
+    assert_eq!(
+        w.state(at("2026-12-07T22:00:00Z")),
+        closed_until("2026-12-07T23:00:00Z")
+    );
+}
+
+#[test]
+fn an_unknown_day_is_named_as_written() {
+    let err = Window::parse(
+        &["Mon".to_owned(), "Fryday".to_owned()],
+        "01:00",
+        "02:00",
+        None,
+    )
+    .expect_err("refused");
+    assert_eq!(
+        err.0,
+        "window.days: \"Fryday\" is not a day (monday, mon, mo or 1, ... sunday, sun, su or 0)"
+    );
+}
+
 const ZONES: [&str; 5] = [
     "UTC",
     "Europe/Berlin",

@@ -124,3 +124,129 @@ fn drain_timeout_fails_the_node_naming_the_blocking_pods_and_stop_on_failure_hol
             .all(|a| !matches!(a, Action::Uncordon { .. }))
     );
 }
+
+fn opts(yaml: &str) -> kairos_api::v1alpha1::DrainOptions {
+    serde_yaml::from_str(yaml).expect("drain options")
+}
+
+fn names(pods: &[&crate::nodeop::NodePod]) -> Vec<String> {
+    pods.iter()
+        .map(|p| crate::nodeop::drain::pod_ref(p))
+        .collect()
+}
+
+#[test]
+fn a_terminating_pod_is_waited_for_even_when_it_would_refuse() {
+    use crate::nodeop::drain::classify;
+    let mut unmanaged = pod("a", "bare", None);
+    unmanaged.deleting = true;
+    let view = classify(std::slice::from_ref(&unmanaged), None);
+    assert!(view.refused.is_empty());
+    assert_eq!(names(&view.terminating), ["a/bare"]);
+    assert!(!view.is_done());
+}
+
+#[test]
+fn without_options_daemonsets_are_skipped_and_bare_or_emptydir_pods_refuse() {
+    use crate::nodeop::drain::{Refusal, classify};
+    let mut cache = pod("a", "cache", Some("ReplicaSet"));
+    cache.has_empty_dir = true;
+    let pods = [
+        pod("kube-system", "proxy", Some("DaemonSet")),
+        pod("a", "bare", None),
+        cache,
+        pod("a", "web", Some("ReplicaSet")),
+    ];
+    let view = classify(&pods, None);
+    assert_eq!(names(&view.evict), ["a/web"]);
+    let refused: Vec<(String, Refusal)> = view
+        .refused
+        .iter()
+        .map(|(p, r)| (crate::nodeop::drain::pod_ref(p), *r))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("a/bare".to_owned(), Refusal::Unmanaged),
+            ("a/cache".to_owned(), Refusal::EmptyDir)
+        ]
+    );
+}
+
+#[test]
+fn force_lets_a_bare_pod_go_but_not_its_emptydir() {
+    use crate::nodeop::drain::{Refusal, classify};
+    let mut bare = pod("a", "bare", None);
+    bare.has_empty_dir = true;
+    let o = opts("enabled: true\nforce: true");
+    let view = classify(std::slice::from_ref(&bare), Some(&o));
+    assert_eq!(view.refused.len(), 1);
+    assert_eq!(view.refused[0].1, Refusal::EmptyDir);
+    let o = opts("enabled: true\nforce: true\ndeleteEmptyDirData: true");
+    assert_eq!(
+        names(&classify(std::slice::from_ref(&bare), Some(&o)).evict),
+        ["a/bare"]
+    );
+}
+
+#[test]
+fn blocking_pods_and_refusals_are_listed_sorted_with_their_hints() {
+    use crate::nodeop::drain::classify;
+    let mut leaving = pod("b", "old", Some("ReplicaSet"));
+    leaving.deleting = true;
+    let pods = [
+        pod("z", "web", Some("ReplicaSet")),
+        leaving,
+        pod("a", "web", Some("StatefulSet")),
+        pod("m", "bare", None),
+        pod("c", "agent", Some("DaemonSet")),
+    ];
+    let o = opts("enabled: true\nignoreDaemonSets: false");
+    let view = classify(&pods, Some(&o));
+    assert_eq!(view.blocking(), ["a/web", "b/old", "z/web"]);
+    assert_eq!(
+        view.refusals(),
+        [
+            "c/agent (DaemonSet-managed; set drainOptions.ignoreDaemonSets)",
+            "m/bare (not managed by a controller; set drainOptions.force)",
+        ]
+    );
+}
+
+#[test]
+fn finished_pods_are_never_in_the_way() {
+    use crate::nodeop::drain::classify;
+    let mut done = pod("a", "done", None);
+    done.phase = PodPhase::Succeeded;
+    let mut crashed = pod("a", "crashed", None);
+    crashed.phase = PodPhase::Failed;
+    let pods = [done, crashed];
+    let view = classify(&pods, None);
+    assert!(view.is_done());
+}
+
+#[test]
+fn a_negative_grace_period_keeps_the_pods_own() {
+    use crate::nodeop::drain::grace_period;
+    assert_eq!(grace_period(None), None);
+    assert_eq!(grace_period(Some(&opts("enabled: true"))), None);
+    assert_eq!(
+        grace_period(Some(&opts("enabled: true\ngracePeriodSeconds: -1"))),
+        None
+    );
+    assert_eq!(
+        grace_period(Some(&opts("enabled: true\ngracePeriodSeconds: 0"))),
+        Some(0)
+    );
+}
+
+#[test]
+fn the_drain_timeout_defaults_to_five_minutes() {
+    use crate::nodeop::drain::timeout_seconds;
+    assert_eq!(timeout_seconds(None), 300);
+    assert_eq!(timeout_seconds(Some(&opts("enabled: true"))), 300);
+    assert_eq!(
+        timeout_seconds(Some(&opts("enabled: true\ntimeoutSeconds: 30"))),
+        30
+    );
+}

@@ -313,3 +313,6 @@ pub(crate) fn qualified(op: &NodeOp) -> String {
         op.metadata.name.as_deref().unwrap_or_default()
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -328,3 +328,65 @@ fn the_preflight_says_skip_only_when_up_to_date() {
         assert_eq!(term, "", "unknown or different versions never skip");
     }
 }
+
+#[test]
+fn a_hostile_host_release_is_read_never_run() {
+    if !have_sh() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("ran-dollar");
+    let second = dir.path().join("ran-backtick");
+    let host = format!(
+        "KAIROS_VERSION=\"$(touch {})\"\nKAIROS_SOFTWARE_VERSION=`touch {}`\n",
+        first.display(),
+        second.display()
+    );
+    let f = fake(Some(&host), Some(&release("v3.6.0")), 0);
+    let (ok, calls, _) = run(&f, &render(&ACTIVE));
+    assert!(ok);
+    assert!(
+        !first.exists() && !second.exists(),
+        "a host value was executed"
+    );
+    assert_eq!(calls, mounts_around(&[UPGRADE_ACTIVE]), "not up to date");
+}
+
+#[test]
+fn the_last_assignment_in_a_release_file_wins() {
+    if !have_sh() {
+        return;
+    }
+    let host = format!("KAIROS_VERSION=\"v3.5.0\"\n{}", release("v3.6.0"));
+    let f = fake(Some(&host), Some(&release("v3.6.0")), 0);
+    let (_, calls, term) = run(&f, &render(&ACTIVE));
+    assert!(calls.is_empty(), "{calls:?}");
+    assert!(term.starts_with(UP_TO_DATE_MARKER));
+}
+
+#[test]
+fn another_kubernetes_distribution_is_not_up_to_date() {
+    if !have_sh() {
+        return;
+    }
+    let k0s = release("v3.6.0")
+        .replace("v1.33.1+k3s1", "v1.33.1+k0s.0")
+        .replace("\"k3s\"", "\"k0s\"");
+    let f = fake(Some(&release("v3.6.0")), Some(&k0s), 0);
+    let (ok, calls, term) = run(&f, &render(&ACTIVE));
+    assert!(ok);
+    assert_eq!(calls, mounts_around(&[UPGRADE_ACTIVE]));
+    assert!(!term.starts_with(UP_TO_DATE_MARKER), "{term}");
+}
+
+#[test]
+fn single_quoted_values_are_read() {
+    if !have_sh() {
+        return;
+    }
+    let host = "KAIROS_VERSION='v3.6.0'\nKAIROS_SOFTWARE_VERSION='v1.33.1+k3s1'\nKAIROS_SOFTWARE_VERSION_PREFIX='k3s'\n";
+    let f = fake(Some(host), Some(&release("v3.6.0")), 0);
+    let (_, calls, term) = run(&f, &render(&ACTIVE));
+    assert!(calls.is_empty(), "{calls:?}");
+    assert!(term.starts_with(UP_TO_DATE_MARKER));
+}

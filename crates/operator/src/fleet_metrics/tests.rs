@@ -1,0 +1,147 @@
+//! Tests of the fleet gauges as a scrape renders them.
+
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::watcher::Event;
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn store<K>(objects: Vec<Value>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone,
+{
+    let mut writer = Writer::<K>::default();
+    for obj in objects {
+        let obj: K = serde_json::from_value(obj).expect("a valid object");
+        writer.apply_watcher_event(&Event::Apply(obj));
+    }
+    writer.as_reader()
+}
+
+fn kairos_node(name: &str, status: Value) -> Value {
+    json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode",
+        "metadata": {"name": name}, "spec": {}, "status": status,
+    })
+}
+
+fn target(name: &str, status: Option<Value>) -> Value {
+    let mut t = json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOpTarget",
+        "metadata": {"name": name, "namespace": "ops"},
+        "spec": {"nodeOp": "op", "node": name, "order": 0},
+    });
+    if let Some(status) = status {
+        t["status"] = status;
+    }
+    t
+}
+
+fn scrape(metrics: FleetMetrics) -> Vec<String> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(metrics));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn nodes_are_counted_by_upgrade_and_boot_state_with_defaults_for_the_unreported() {
+    let metrics = FleetMetrics {
+        kairos_nodes: store(vec![
+            kairos_node(
+                "a",
+                json!({"bootState": "active", "upgrade": {"state": "InProgress"}}),
+            ),
+            kairos_node("b", json!({"bootState": "active"})),
+            kairos_node(
+                "c",
+                json!({"bootState": "passive", "upgrade": {"state": "RolledBack"}}),
+            ),
+            kairos_node("d", json!({})),
+        ]),
+        targets: store(vec![]),
+        undecodable: Undecodable::default(),
+    };
+    let lines = scrape(metrics);
+    for want in [
+        "nodes_by_upgrade_state{state=\"Idle\"} 2",
+        "nodes_by_upgrade_state{state=\"InProgress\"} 1",
+        "nodes_by_upgrade_state{state=\"RolledBack\"} 1",
+        "nodes_by_boot_state{state=\"active\"} 2",
+        "nodes_by_boot_state{state=\"passive\"} 1",
+        "nodes_by_boot_state{state=\"unknown\"} 1",
+    ] {
+        assert!(lines.iter().any(|l| l == want), "{want} in {lines:#?}");
+    }
+}
+
+#[test]
+fn nodeop_nodes_leave_completed_ones_out_and_count_new_ones_as_pending() {
+    let metrics = FleetMetrics {
+        kairos_nodes: store(vec![]),
+        targets: store(vec![
+            target("n1", Some(json!({"phase": "Completed"}))),
+            target("n2", Some(json!({"phase": "Draining"}))),
+            target("n3", None),
+            target("n4", Some(json!({"phase": "Failed"}))),
+        ]),
+        undecodable: Undecodable::default(),
+    };
+    let mut nodeop: Vec<String> = scrape(metrics)
+        .into_iter()
+        .filter(|l| l.starts_with("nodeop_nodes"))
+        .collect();
+    nodeop.sort();
+    assert_eq!(
+        nodeop,
+        [
+            "nodeop_nodes{state=\"Draining\"} 1",
+            "nodeop_nodes{state=\"Failed\"} 1",
+            "nodeop_nodes{state=\"Pending\"} 1",
+        ]
+    );
+}
+
+#[test]
+fn every_custom_kind_has_an_undecodable_gauge_even_at_zero() {
+    let metrics = FleetMetrics {
+        kairos_nodes: store(vec![]),
+        targets: store(vec![]),
+        undecodable: Undecodable::default(),
+    };
+    let mut lines: Vec<String> = scrape(metrics)
+        .into_iter()
+        .filter(|l| l.starts_with("undecodable_objects"))
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "undecodable_objects{kind=\"KairosNode\"} 0",
+            "undecodable_objects{kind=\"NodeOp\"} 0",
+            "undecodable_objects{kind=\"NodeOpTarget\"} 0",
+            "undecodable_objects{kind=\"NodeOpUpgrade\"} 0",
+        ]
+    );
+}
+
+#[test]
+fn an_empty_fleet_renders_no_state_series() {
+    let metrics = FleetMetrics {
+        kairos_nodes: store(vec![]),
+        targets: store(vec![]),
+        undecodable: Undecodable::default(),
+    };
+    let lines = scrape(metrics);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("undecodable_objects") || l.is_empty() || l == "# EOF"),
+        "{lines:#?}"
+    );
+}
