@@ -119,7 +119,10 @@ impl Node {
 
     /// Runs the bundle as kairos-agent does: `./run.sh` in the extracted directory, with
     /// CONTAINERDIR set. Its output is printed for the failing test's report.
-    #[allow(clippy::print_stdout, reason = "cargo test shows a failing test's output")]
+    #[allow(
+        clippy::print_stdout,
+        reason = "cargo test shows a failing test's output"
+    )]
     fn run(&self) -> Output {
         let out = Command::new("sh")
             .arg("./run.sh")

@@ -224,3 +224,6 @@ impl Collector for FleetMetrics {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests;
