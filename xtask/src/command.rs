@@ -31,3 +31,12 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<()> {
     }
     Ok(())
 }
+
+/// `cargo build --release --locked` of `packages`.
+pub(crate) fn build_release(packages: &[&str]) -> Result<()> {
+    let mut args = vec!["build", "--release", "--locked"];
+    for package in packages {
+        args.extend(["-p", package]);
+    }
+    run("cargo", &args)
+}

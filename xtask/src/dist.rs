@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::command::run;
+use crate::command::{build_release, run};
 
 /// The kubectl plugin's package (and binary) name.
 const PLUGIN: &str = "kubectl-kairos";
@@ -46,18 +46,7 @@ pub(crate) fn dist(root: &Path) -> Result<()> {
     )?;
     let metadata = workspace_metadata(root)?;
     if has_package(&metadata, PLUGIN) {
-        run(
-            "cargo",
-            &[
-                "build",
-                "--release",
-                "--locked",
-                "-p",
-                PLUGIN,
-                "--bin",
-                PLUGIN,
-            ],
-        )?;
+        build_release(&[PLUGIN])?;
         let target = metadata["target_directory"]
             .as_str()
             .context("cargo metadata without target_directory")?;

@@ -202,18 +202,7 @@ fn e2e(filter: Option<&str>) -> Result<()> {
 /// Builds everything in release mode (the simulator and the load generator run in process) and
 /// runs `kairos-bench` against the release binaries.
 fn bench(args: &[String]) -> Result<()> {
-    run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "kairos-operator",
-            "-p",
-            "kairos-node-agent",
-        ],
-    )?;
+    command::build_release(&["kairos-operator", "kairos-node-agent"])?;
     let mut cmd = vec![
         "run",
         "--release",

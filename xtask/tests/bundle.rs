@@ -31,42 +31,37 @@ fn source_manifest() -> String {
     )
 }
 
-/// The same two objects as `kubectl kustomize deploy/default` prints them (keys sorted, list
-/// items at their key's indentation, tags set), trimmed to what matters here.
-const RENDERED: &str = "\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: kairos-operator
-  namespace: kairos-system
-spec:
-  template:
-    spec:
-      containers:
-      - env:
-        - name: KAIROS_LOG_FORMAT
-          value: json
-        image: ghcr.io/kairos-io/kairos-operator-rs/operator:0.1.0
-        imagePullPolicy: IfNotPresent
-        name: operator
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: kairos-node-agent
-  namespace: kairos-system
-spec:
-  template:
-    spec:
-      containers:
-      - env:
-        - name: NODE_NAME
-          valueFrom:
-            fieldRef:
-              fieldPath: spec.nodeName
-        image: ghcr.io/kairos-io/kairos-operator-rs/node-agent:0.1.0
-        name: agent
-";
+/// One workload with one container as `kubectl kustomize` prints it (keys sorted, list items
+/// at their key's indentation), trimmed to what matters here.
+fn rendered_workload(kind: &str, name: &str, env: &str, image: &str, container: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: kairos-system\n\
+         spec:\n  template:\n    spec:\n      containers:\n      - env:\n{env}        image: {image}\n\
+         \x20       name: {container}\n"
+    )
+}
+
+/// The operator's Deployment and the agent's DaemonSet as `kubectl kustomize deploy/default`
+/// prints them (tags set).
+fn rendered() -> String {
+    format!(
+        "{}---\n{}",
+        rendered_workload(
+            "Deployment",
+            "kairos-operator",
+            "        - name: KAIROS_LOG_FORMAT\n          value: json\n",
+            "ghcr.io/kairos-io/kairos-operator-rs/operator:0.1.0",
+            "operator",
+        ),
+        rendered_workload(
+            "DaemonSet",
+            "kairos-node-agent",
+            "        - name: NODE_NAME\n          valueFrom:\n            fieldRef:\n              fieldPath: spec.nodeName\n",
+            "ghcr.io/kairos-io/kairos-operator-rs/node-agent:0.1.0",
+            "agent",
+        )
+    )
+}
 
 /// A fake node: the extracted bundle, a root to install into, and a `bin/` with the stub
 /// `kairos-agent` (plus `k3s`/`k0s` when asked).
@@ -208,17 +203,17 @@ fn run_sh_is_valid_sh() {
 
 #[test]
 fn k3s_enabled_installs_the_manifest_unchanged_where_k3s_applies_manifests() {
-    let n = node(&[("k3s.enabled", "true")], RENDERED);
+    let n = node(&[("k3s.enabled", "true")], &rendered());
     assert!(n.run().status.success());
     assert_eq!(n.installed(), [K3S]);
-    assert_eq!(n.read(K3S), RENDERED);
+    assert_eq!(n.read(K3S), rendered());
 }
 
 #[test]
 fn k0s_enabled_installs_into_its_own_manifest_directory_before_k3s() {
     let n = node(
         &[("k0s.enabled", "true"), ("k3s.enabled", "true")],
-        RENDERED,
+        &rendered(),
     );
     assert!(n.run().status.success());
     assert_eq!(n.installed(), [K0S]);
@@ -226,7 +221,7 @@ fn k0s_enabled_installs_into_its_own_manifest_directory_before_k3s() {
 
 #[test]
 fn a_k3s_command_on_path_is_enough() {
-    let n = node(&[], RENDERED);
+    let n = node(&[], &rendered());
     n.command_on_path("k3s");
     assert!(n.run().status.success());
     assert_eq!(n.installed(), [K3S]);
@@ -239,7 +234,7 @@ fn a_configured_manifest_dir_wins_over_the_distribution() {
             ("kairosOperator.manifest_dir", "/custom/manifests/"),
             ("k3s.enabled", "true"),
         ],
-        RENDERED,
+        &rendered(),
     );
     assert!(n.run().status.success());
     assert_eq!(n.installed(), ["custom/manifests/kairos-operator.yaml"]);
@@ -266,7 +261,7 @@ fn image_overrides_replace_the_images_and_set_the_operators_environment() {
             "registry.local:5000/busybox:latest",
         ),
     ];
-    for manifest in [RENDERED.to_owned(), source_manifest()] {
+    for manifest in [rendered(), source_manifest()] {
         let n = node(&overrides, &manifest);
         assert!(n.run().status.success());
         let objs = objects(&n.read(K3S));
@@ -312,7 +307,7 @@ fn an_override_that_matches_no_container_fails_without_installing() {
 
 #[test]
 fn without_k3s_k0s_or_a_manifest_dir_it_exits_1_naming_the_keys() {
-    let n = node(&[("kairosOperator.images.operator", "x/op:1")], RENDERED);
+    let n = node(&[("kairosOperator.images.operator", "x/op:1")], &rendered());
     let out = n.run();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
