@@ -182,7 +182,12 @@ async fn operator_readyz_and_metrics() {
     for family in [
         "kairos_report_token_reviews",
         "kairos_nodes_by_upgrade_state",
+        "kairos_nodes_by_version",
+        "kairos_nodes_by_reporting",
         "kairos_nodeop_nodes",
+        "kairos_operations",
+        "kairos_leader",
+        "kairos_ready",
     ] {
         assert!(
             body.contains(&format!("# TYPE {family} ")),
@@ -196,6 +201,15 @@ async fn operator_readyz_and_metrics() {
         let value = line.rsplit(' ').next().unwrap_or_default();
         assert!(value.parse::<f64>().is_ok(), "not a sample line: {line}");
     }
+
+    // The replica's role, as the shipped alerts read it: ready, and (alone) leading.
+    wait_for(Duration::from_secs(30), || async {
+        let (_, body) = get(replica.admin, "/metrics").await?;
+        let has = |sample: &str| body.lines().any(|l| l == sample);
+        (has("kairos_ready 1") && has("kairos_leader 1")).then_some(())
+    })
+    .await
+    .expect("kairos_ready and kairos_leader read 1");
 
     // After SIGTERM it never answers ready again, and it exits.
     let pid = c.operator_pid(replica.idx).expect("operator pid");

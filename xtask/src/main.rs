@@ -1,6 +1,6 @@
 //! Project automation (`cargo xtask <task>`): CRD codegen and its freshness check, the CI
-//! pipeline, the e2e suite, the benchmark and the check for circles between source files. Does
-//! file and process I/O.
+//! pipeline, the e2e suite, the benchmark, the release artifacts (`dist`) and the check for
+//! circles between source files. Does file and process I/O.
 
 #![allow(
     clippy::print_stderr,
@@ -8,6 +8,10 @@
 )]
 
 mod circles;
+mod command;
+mod dist;
+
+use command::{root, run};
 
 use std::path::{Path, PathBuf};
 
@@ -33,8 +37,12 @@ enum Task {
         check: bool,
     },
     /// Run every check CI runs: fmt, clippy, tests (e2e on the API simulator included),
-    /// codegen freshness and manifest validation.
+    /// codegen freshness, and `dist` (which validates the manifests).
     Ci,
+    /// Write the release artifacts to dist/: install.yaml (deploy/default rendered and validated
+    /// strictly), monitoring.yaml (deploy/monitoring), the kubectl-kairos plugin binary when the
+    /// workspace has that package, and SHA256SUMS.
+    Dist,
     /// Run the e2e suite (real binaries against the API simulator, or a real kube-apiserver
     /// when KUBEBUILDER_ASSETS or KUBE_APISERVER_BIN + ETCD_BIN are set).
     E2e {
@@ -59,6 +67,7 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Codegen { check } => codegen(check),
         Task::Ci => ci(),
+        Task::Dist => dist::dist(&root()),
         Task::E2e { filter } => e2e(filter.as_deref()),
         Task::Circles => {
             let root = root();
@@ -66,14 +75,6 @@ fn main() -> Result<()> {
         }
         Task::Bench { args } => bench(&args),
     }
-}
-
-/// The project root (the parent of `xtask/`).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 /// The workspace's crate directories: `crates/*`, `xtask`, `e2e` and any crate below `e2e/`.
@@ -145,26 +146,6 @@ fn codegen(check: bool) -> Result<()> {
     Ok(())
 }
 
-/// Runs `program args` in the project root and fails when it fails.
-fn run(program: &str, args: &[&str]) -> Result<()> {
-    let started = std::time::Instant::now();
-    eprintln!("==> {program} {}", args.join(" "));
-    let status = std::process::Command::new(program)
-        .args(args)
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("failed to start {program}"))?;
-    eprintln!(
-        "<== {program} {} ({:.0?})",
-        args.join(" "),
-        started.elapsed()
-    );
-    if !status.success() {
-        bail!("`{program} {}` failed with {status}", args.join(" "));
-    }
-    Ok(())
-}
-
 fn ci() -> Result<()> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     codegen(true)?;
@@ -183,7 +164,7 @@ fn ci() -> Result<()> {
     // The e2e tests spawn the real binaries: build them first.
     build_binaries()?;
     run("cargo", &["test", "--workspace", "--locked"])?;
-    run("bash", &["scripts/validate-manifests.sh"])?;
+    dist::dist(&root())?;
     Ok(())
 }
 
@@ -221,18 +202,7 @@ fn e2e(filter: Option<&str>) -> Result<()> {
 /// Builds everything in release mode (the simulator and the load generator run in process) and
 /// runs `kairos-bench` against the release binaries.
 fn bench(args: &[String]) -> Result<()> {
-    run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "kairos-operator",
-            "-p",
-            "kairos-node-agent",
-        ],
-    )?;
+    command::build_release(&["kairos-operator", "kairos-node-agent"])?;
     let mut cmd = vec![
         "run",
         "--release",

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 use kairos_api::names::{AGENT_SERVICE_ACCOUNT, OPERATOR_SERVICE_ACCOUNT};
@@ -18,9 +17,9 @@ use crate::context::{Config, Context};
 use crate::controllers;
 use crate::fleet_metrics::FleetMetrics;
 use crate::leader::{self, LeaderConfig};
-use crate::metrics::ReconcileMetrics;
+use crate::metrics_registry::{OperatorMetrics, mirror};
 use crate::permissions::Permissions;
-use crate::report::{self, ReportConfig, ReportMetrics, TlsMode};
+use crate::report::{self, ReportConfig, TlsMode};
 use crate::scope::OperationNamespaces;
 use kairos_telemetry::LogFormat;
 
@@ -268,26 +267,29 @@ impl RunArgs {
             operation_namespaces = %operation_namespaces,
             "starting"
         );
-        let mut registry = Registry::with_prefix("kairos");
-        let permissions = Permissions::register(&mut registry);
+        let mut metrics = OperatorMetrics::new();
+        let permissions = metrics.permissions.clone();
         let client = connect(api_timeout, &permissions).await?;
 
-        let reconcile_metrics = ReconcileMetrics::register(&mut registry);
-        let report_metrics = ReportMetrics::register(&mut registry);
+        let reconcile_metrics = metrics.reconcile.clone();
+        let report_metrics = metrics.report.clone();
         let (caches, cache_task) = controllers::Caches::start(&client, &namespace);
         let cache_task = tokio::spawn(cache_task);
-        registry.register_collector(Box::new(FleetMetrics {
+        metrics.add_fleet(FleetMetrics {
             kairos_nodes: caches.kairos_nodes.store.clone(),
             targets: caches.targets.store.clone(),
+            nodeops: caches.nodeops.store.clone(),
+            upgrades: caches.upgrades.store.clone(),
             undecodable: caches.undecodable.clone(),
-        }));
+        });
         let (ready_tx, ready_rx) = watch::channel(false);
+        tokio::spawn(mirror(ready_rx.clone(), metrics.ready.clone()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let admin = tokio::spawn(admin::serve(
             admin_addr,
             AdminState {
                 ready: ready_rx,
-                registry: Arc::new(registry),
+                registry: Arc::new(metrics.registry),
                 permissions: permissions.clone(),
             },
             wait_for(shutdown_rx.clone()),
@@ -310,6 +312,7 @@ impl RunArgs {
         // Whether this replica leads, for the report channel's sweep (the election starts
         // after the report channel, which every replica serves).
         let (leading_tx, leading_rx) = watch::channel(false);
+        tokio::spawn(mirror(leading_rx.clone(), metrics.leader));
         let report = tokio::spawn(report::serve(
             client.clone(),
             ReportConfig {
@@ -700,7 +703,8 @@ mod tests {
         let (_caches_tx, caches) = watch::channel(true);
         let (_stop_tx, stop) = watch::channel(false);
         let (ready_tx, mut ready) = watch::channel(false);
-        let permissions = Permissions::register(&mut Registry::default());
+        let permissions =
+            Permissions::register(&mut prometheus_client::registry::Registry::default());
         let inputs = ReadinessInputs {
             grpc,
             caches,

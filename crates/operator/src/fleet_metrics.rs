@@ -1,11 +1,13 @@
-//! Gauges computed from the caches at scrape time: Kairos nodes by upgrade state and by boot
-//! state, NodeOp nodes by phase, and the objects left out because they do not decode. Labels
-//! are bounded enums. Reads only process memory.
+//! Gauges computed from the caches at scrape time: Kairos nodes by upgrade state, boot state,
+//! reported version and `Reporting` condition, NodeOp nodes by phase, operations by kind and
+//! phase, and the objects left out because they do not decode. Labels are bounded enums, except
+//! `version`, which takes one value per Kairos version the fleet runs. Reads only process memory.
 
 use std::collections::BTreeMap;
 
-use kairos_api::v1alpha1::{BootState, NodePhase, UpgradeState};
-use kairos_api::{KairosNode, NodeOpTarget};
+use kairos_api::names::conditions::REPORTING;
+use kairos_api::v1alpha1::{BootState, NodePhase, OperationPhase, UpgradeState};
+use kairos_api::{KairosNode, NodeOp, NodeOpTarget, NodeOpUpgrade};
 use kube::runtime::reflector::Store;
 
 use crate::controllers::Undecodable;
@@ -26,6 +28,10 @@ pub(crate) struct FleetMetrics {
     pub(crate) kairos_nodes: Store<KairosNode>,
     /// Every NodeOpTarget (the nodes of every NodeOp).
     pub(crate) targets: Store<NodeOpTarget>,
+    /// Every NodeOp.
+    pub(crate) nodeops: Store<NodeOp>,
+    /// Every NodeOpUpgrade.
+    pub(crate) upgrades: Store<NodeOpUpgrade>,
     /// The custom objects the caches leave out because they do not decode.
     pub(crate) undecodable: Undecodable,
 }
@@ -35,17 +41,69 @@ struct KindLabel {
     kind: &'static str,
 }
 
-fn encode_counts(
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    kind: &'static str,
+    phase: String,
+}
+
+/// Encodes one gauge family with a sample per key of `counts`, labelled by `label(key)`.
+fn encode_counts<K, L>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    counts: BTreeMap<String, i64>,
-) -> Result<(), std::fmt::Error> {
-    let family = Family::<StateLabel, Gauge>::default();
-    for (state, count) in counts {
-        family.get_or_create(&StateLabel { state }).set(count);
+    counts: BTreeMap<K, i64>,
+    label: impl Fn(K) -> L,
+) -> Result<(), std::fmt::Error>
+where
+    L: EncodeLabelSet + Clone + std::fmt::Debug + std::hash::Hash + Eq,
+{
+    let family = Family::<L, Gauge>::default();
+    for (key, count) in counts {
+        family.get_or_create(&label(key)).set(count);
     }
     family.encode(encoder.encode_descriptor(name, help, None, family.metric_type())?)
+}
+
+fn state(state: String) -> StateLabel {
+    StateLabel { state }
+}
+
+/// The status of the `Reporting` condition of a KairosNode (`Unknown` without one).
+fn reporting(kn: &KairosNode) -> String {
+    kn.status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .find(|c| c.type_ == REPORTING)
+        .map_or_else(|| "Unknown".to_owned(), |c| c.status.clone())
+}
+
+/// Operations of one kind counted by phase (every phase present, so a phase that empties
+/// reads 0 rather than vanishing).
+fn count_phases(
+    kind: &'static str,
+    phases: impl Iterator<Item = Option<OperationPhase>>,
+    into: &mut BTreeMap<(&'static str, String), i64>,
+) {
+    for phase in [
+        OperationPhase::Pending,
+        OperationPhase::Running,
+        OperationPhase::Completed,
+        OperationPhase::Failed,
+        OperationPhase::Stopped,
+    ] {
+        into.entry((kind, label(&phase))).or_insert(0);
+    }
+    for phase in phases {
+        *into
+            .entry((kind, label(&phase.unwrap_or_default())))
+            .or_insert(0) += 1;
+    }
 }
 
 fn label<T: serde::Serialize>(value: &T) -> String {
@@ -59,7 +117,10 @@ impl Collector for FleetMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut upgrade = BTreeMap::new();
         let mut boot = BTreeMap::new();
+        let mut versions = BTreeMap::new();
+        let mut reporting_counts = BTreeMap::new();
         for kn in self.kairos_nodes.state() {
+            *reporting_counts.entry(reporting(&kn)).or_insert(0) += 1;
             let status = kn.status.as_ref();
             let state = status
                 .and_then(|s| s.upgrade.as_ref())
@@ -69,6 +130,11 @@ impl Collector for FleetMetrics {
                 .and_then(|s| s.boot_state)
                 .unwrap_or(BootState::Unknown);
             *boot.entry(label(&booted)).or_insert(0) += 1;
+            let version = status
+                .and_then(|s| s.kairos.as_ref())
+                .and_then(|k| k.version.clone())
+                .unwrap_or_else(|| "unknown".to_owned());
+            *versions.entry(version).or_insert(0) += 1;
         }
         let mut phases = BTreeMap::new();
         for target in self.targets.state() {
@@ -85,18 +151,59 @@ impl Collector for FleetMetrics {
             "nodes_by_upgrade_state",
             "Kairos nodes by upgrade state",
             upgrade,
+            state,
         )?;
         encode_counts(
             &mut encoder,
             "nodes_by_boot_state",
             "Kairos nodes by booted image",
             boot,
+            state,
+        )?;
+        encode_counts(
+            &mut encoder,
+            "nodes_by_version",
+            "Kairos nodes by the Kairos version they report",
+            versions,
+            |version| VersionLabel { version },
+        )?;
+        encode_counts(
+            &mut encoder,
+            "nodes_by_reporting",
+            "Kairos nodes by the status of their Reporting condition (False: the agent went silent)",
+            reporting_counts,
+            state,
         )?;
         encode_counts(
             &mut encoder,
             "nodeop_nodes",
             "Nodes of NodeOps by phase (completed ones left out: they only grow)",
             phases,
+            state,
+        )?;
+        let mut operations = BTreeMap::new();
+        count_phases(
+            "NodeOp",
+            self.nodeops
+                .state()
+                .iter()
+                .map(|o| o.status.as_ref().and_then(|s| s.phase)),
+            &mut operations,
+        );
+        count_phases(
+            "NodeOpUpgrade",
+            self.upgrades
+                .state()
+                .iter()
+                .map(|o| o.status.as_ref().and_then(|s| s.phase)),
+            &mut operations,
+        );
+        encode_counts(
+            &mut encoder,
+            "operations",
+            "NodeOps and NodeOpUpgrades by kind and phase",
+            operations,
+            |(kind, phase)| OperationLabels { kind, phase },
         )?;
         let undecodable = Family::<KindLabel, Gauge>::default();
         let mut counts: BTreeMap<&'static str, usize> =

@@ -13,6 +13,7 @@ mod events;
 mod fleet_metrics;
 mod leader;
 mod metrics;
+mod metrics_registry;
 mod permissions;
 pub mod report;
 mod scope;

@@ -1,5 +1,7 @@
 //! Tests of the fleet gauges as a scrape renders them.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kairos_api::v1alpha1::{KairosInfo, KairosNodeStatus, NodeOpStatus, NodeOpUpgradeStatus};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher::Event;
 use prometheus_client::registry::Registry;
@@ -65,6 +67,8 @@ fn nodes_are_counted_by_upgrade_and_boot_state_with_defaults_for_the_unreported(
             kairos_node("d", json!({})),
         ]),
         targets: store(vec![]),
+        nodeops: store(vec![]),
+        upgrades: store(vec![]),
         undecodable: Undecodable::default(),
     };
     let lines = scrape(metrics);
@@ -90,6 +94,8 @@ fn nodeop_nodes_leave_completed_ones_out_and_count_new_ones_as_pending() {
             target("n3", None),
             target("n4", Some(json!({"phase": "Failed"}))),
         ]),
+        nodeops: store(vec![]),
+        upgrades: store(vec![]),
         undecodable: Undecodable::default(),
     };
     let mut nodeop: Vec<String> = scrape(metrics)
@@ -112,6 +118,8 @@ fn every_custom_kind_has_an_undecodable_gauge_even_at_zero() {
     let metrics = FleetMetrics {
         kairos_nodes: store(vec![]),
         targets: store(vec![]),
+        nodeops: store(vec![]),
+        upgrades: store(vec![]),
         undecodable: Undecodable::default(),
     };
     let mut lines: Vec<String> = scrape(metrics)
@@ -135,6 +143,8 @@ fn an_empty_fleet_renders_no_state_series() {
     let metrics = FleetMetrics {
         kairos_nodes: store(vec![]),
         targets: store(vec![]),
+        nodeops: store(vec![]),
+        upgrades: store(vec![]),
         undecodable: Undecodable::default(),
     };
     let lines = scrape(metrics);
@@ -144,4 +154,117 @@ fn an_empty_fleet_renders_no_state_series() {
             .all(|l| l.starts_with("undecodable_objects") || l.is_empty() || l == "# EOF"),
         "{lines:#?}"
     );
+}
+
+fn reported_node(name: &str, version: Option<&str>, reporting: Option<&str>) -> KairosNode {
+    let mut kn: KairosNode =
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {}})).unwrap();
+    kn.status = Some(KairosNodeStatus {
+        kairos: Some(KairosInfo {
+            version: version.map(str::to_owned),
+            ..KairosInfo::default()
+        }),
+        conditions: reporting
+            .map(|status| {
+                serde_json::from_value::<Condition>(json!({
+                    "type": REPORTING, "status": status, "reason": "R", "message": "",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }))
+                .unwrap()
+            })
+            .into_iter()
+            .collect(),
+        ..KairosNodeStatus::default()
+    });
+    kn
+}
+
+fn operation<K: serde::de::DeserializeOwned>(name: &str) -> K {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"image": "busybox", "command": ["true"]},
+    }))
+    .unwrap()
+}
+
+/// The exposition of the fleet's gauges over these objects.
+fn scrape_fleet(
+    nodes: Vec<KairosNode>,
+    nodeops: Vec<NodeOp>,
+    upgrades: Vec<NodeOpUpgrade>,
+) -> String {
+    fn filled<K>(objects: Vec<K>) -> Store<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let (reader, mut writer) = kube::runtime::reflector::store();
+        for o in objects {
+            writer.apply_watcher_event(&Event::Apply(o));
+        }
+        reader
+    }
+    let mut registry = Registry::with_prefix("kairos");
+    registry.register_collector(Box::new(FleetMetrics {
+        kairos_nodes: filled(nodes),
+        targets: filled(vec![]),
+        nodeops: filled(nodeops),
+        upgrades: filled(upgrades),
+        undecodable: Undecodable::default(),
+    }));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    text
+}
+
+#[test]
+fn nodes_are_counted_by_version_and_reporting_condition() {
+    let text = scrape_fleet(
+        vec![
+            reported_node("a", Some("v3.6.0"), Some("True")),
+            reported_node("b", Some("v3.6.0"), Some("False")),
+            reported_node("c", Some("v3.5.0"), Some("True")),
+            reported_node("d", None, None),
+        ],
+        vec![],
+        vec![],
+    );
+    for line in [
+        "kairos_nodes_by_version{version=\"v3.6.0\"} 2",
+        "kairos_nodes_by_version{version=\"v3.5.0\"} 1",
+        "kairos_nodes_by_version{version=\"unknown\"} 1",
+        "kairos_nodes_by_reporting{state=\"True\"} 2",
+        "kairos_nodes_by_reporting{state=\"False\"} 1",
+        "kairos_nodes_by_reporting{state=\"Unknown\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
+
+#[test]
+fn operations_are_counted_by_kind_and_phase_with_every_phase_present() {
+    let mut failed: NodeOp = operation("failed");
+    failed.status = Some(NodeOpStatus {
+        phase: Some(OperationPhase::Failed),
+        ..NodeOpStatus::default()
+    });
+    let new: NodeOp = operation("new");
+    let mut running: NodeOpUpgrade = serde_json::from_value(json!({
+        "metadata": {"name": "up", "namespace": "default"},
+        "spec": {"image": "quay.io/kairos/ubuntu:v3.6.0"},
+    }))
+    .unwrap();
+    running.status = Some(NodeOpUpgradeStatus {
+        phase: Some(OperationPhase::Running),
+        ..NodeOpUpgradeStatus::default()
+    });
+    let text = scrape_fleet(vec![], vec![failed, new], vec![running]);
+    for line in [
+        "kairos_operations{kind=\"NodeOp\",phase=\"Failed\"} 1",
+        "kairos_operations{kind=\"NodeOp\",phase=\"Pending\"} 1",
+        "kairos_operations{kind=\"NodeOp\",phase=\"Stopped\"} 0",
+        "kairos_operations{kind=\"NodeOpUpgrade\",phase=\"Running\"} 1",
+        "kairos_operations{kind=\"NodeOpUpgrade\",phase=\"Failed\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
 }
