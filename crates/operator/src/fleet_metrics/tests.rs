@@ -139,7 +139,7 @@ fn every_custom_kind_has_an_undecodable_gauge_even_at_zero() {
 }
 
 #[test]
-fn an_empty_fleet_renders_no_state_series() {
+fn an_empty_fleet_renders_no_node_series_and_every_operation_count_at_zero() {
     let metrics = FleetMetrics {
         kairos_nodes: store(vec![]),
         targets: store(vec![]),
@@ -149,9 +149,10 @@ fn an_empty_fleet_renders_no_state_series() {
     };
     let lines = scrape(metrics);
     assert!(
-        lines
-            .iter()
-            .all(|l| l.starts_with("undecodable_objects") || l.is_empty() || l == "# EOF"),
+        lines.iter().all(|l| l.starts_with("undecodable_objects")
+            || (l.starts_with("operations{") && l.ends_with(" 0"))
+            || l.is_empty()
+            || l == "# EOF"),
         "{lines:#?}"
     );
 }
