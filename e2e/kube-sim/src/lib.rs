@@ -31,6 +31,7 @@ mod discovery;
 mod disruption;
 mod dryrun;
 mod error;
+mod events;
 mod eviction;
 mod gate;
 mod handlers;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::apply;
 use super::error::{ApiError, ApiResult};
+use super::events;
 use super::lifecycle::{self, after_write};
 use super::lists::Lists;
 use super::meta;
@@ -160,6 +161,7 @@ pub(crate) fn create(
         obj["status"] = json!({"phase": "Pending"});
     }
     meta::builtin_defaults(rt, &mut obj)?;
+    events::check_stored(rt, &obj)?;
     custom_checks(rt, &mut obj, None)?;
     if rt.group == "apiextensions.k8s.io" {
         crd_status(&mut obj);
@@ -314,6 +316,7 @@ pub(crate) fn update(
             ));
         }
     }
+    events::check_stored(rt, &next)?;
     custom_checks(rt, &mut next, Some(&old))?;
     if rt.group == "apiextensions.k8s.io" {
         crd_status(&mut next);
