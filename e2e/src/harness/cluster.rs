@@ -36,7 +36,7 @@ pub enum BackendKind {
 }
 
 #[derive(Debug)]
-enum Backend {
+pub(super) enum Backend {
     Sim(SimServer),
     Real(Box<RealApiServer>),
 }
@@ -48,7 +48,7 @@ pub struct Cluster {
     nodes: Arc<Mutex<BTreeMap<String, NodeHandle>>>,
     client: Client,
     kubeconfig: PathBuf,
-    backend: Backend,
+    pub(super) backend: Backend,
     dir: tempfile::TempDir,
 }
 

@@ -134,6 +134,35 @@ impl Cluster {
             .await
     }
 
+    /// Like [`Cluster::start_report_operator`], with `env` besides (`POD_NAME`, say, to keep a
+    /// leader-election identity across [`Cluster::restart_report_operator`]).
+    pub async fn start_report_operator_with_env(
+        &self,
+        ns: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<OperatorHandle> {
+        let mut args = vec!["--insecure-grpc"];
+        args.extend_from_slice(extra);
+        self.start_ready_operator(ns, &args, env).await
+    }
+
+    /// Kills the operator of `op` and starts it again on the same ports, with `--insecure-grpc`
+    /// and `extra` flags and `env` (the container restarting in its pod: agents keep their
+    /// endpoint), then waits until it is ready.
+    pub async fn restart_report_operator(
+        &self,
+        op: &OperatorHandle,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<OperatorHandle> {
+        self.kill_operator(op.index).await;
+        let mut args = vec!["--insecure-grpc"];
+        args.extend_from_slice(extra);
+        self.spawn_ready_operator(&op.namespace, (op.grpc_addr, op.admin_addr), &args, env)
+            .await
+    }
+
     async fn start_ready_operator(
         &self,
         ns: &str,
@@ -145,6 +174,17 @@ impl Cluster {
             .await?;
         let grpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
         let admin_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+        self.spawn_ready_operator(ns, (grpc_addr, admin_addr), extra, env)
+            .await
+    }
+
+    async fn spawn_ready_operator(
+        &self,
+        ns: &str,
+        (grpc_addr, admin_addr): (SocketAddr, SocketAddr),
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<OperatorHandle> {
         let (grpc, admin) = (grpc_addr.to_string(), admin_addr.to_string());
         let mut args = vec![
             "--grpc-addr",
