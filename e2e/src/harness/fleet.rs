@@ -112,6 +112,13 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// `--insecure-grpc` (plain-text report channel) and `extra`.
+fn insecure<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--insecure-grpc"];
+    args.extend_from_slice(extra);
+    args
+}
+
 impl Cluster {
     /// Creates `ns` and the agent's service account, spawns `kairos-operator` with
     /// `--insecure-grpc` on free loopback ports (`--namespace ns` plus `extra` flags), and waits
@@ -121,9 +128,7 @@ impl Cluster {
         ns: &str,
         extra: &[&str],
     ) -> anyhow::Result<OperatorHandle> {
-        let mut args = vec!["--insecure-grpc"];
-        args.extend_from_slice(extra);
-        self.start_ready_operator(ns, &args, &[]).await
+        self.start_report_operator_with_env(ns, extra, &[]).await
     }
 
     /// Like [`Cluster::start_report_operator`], but the report channel serves TLS with the CA
@@ -142,9 +147,7 @@ impl Cluster {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<OperatorHandle> {
-        let mut args = vec!["--insecure-grpc"];
-        args.extend_from_slice(extra);
-        self.start_ready_operator(ns, &args, env).await
+        self.start_ready_operator(ns, &insecure(extra), env).await
     }
 
     /// Kills the operator of `op` and starts it again on the same ports, with `--insecure-grpc`
@@ -157,8 +160,7 @@ impl Cluster {
         env: &[(&str, &str)],
     ) -> anyhow::Result<OperatorHandle> {
         self.kill_operator(op.index).await;
-        let mut args = vec!["--insecure-grpc"];
-        args.extend_from_slice(extra);
+        let args = insecure(extra);
         self.spawn_ready_operator(&op.namespace, (op.grpc_addr, op.admin_addr), &args, env)
             .await
     }

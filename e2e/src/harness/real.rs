@@ -2,7 +2,8 @@
 //! when its binary is given) on free loopback ports, with generated certificates, a
 //! service-account signing key and RBAC. Binaries come from `KUBEBUILDER_ASSETS` or
 //! `KUBE_APISERVER_BIN` + `ETCD_BIN` (+ `KUBE_CONTROLLER_MANAGER_BIN`); nothing is downloaded.
-//! Does process, file and network I/O.
+//! kube-apiserver can be restarted, and etcd stopped and started, over the same data and ports
+//! (the faults of `super::faults`). Does process, file and network I/O.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,6 @@ pub mod check;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Node;
 use kairos_api::names::{ANNOTATION_CORDONED_BY, LABEL_NODE, LABEL_NODEOP_UID};
@@ -173,19 +172,6 @@ pub async fn run(cfg: &SoakConfig, say: &dyn Fn(&str)) -> anyhow::Result<SoakRep
     })
 }
 
-/// A merge patch of a node's labels, through `client`.
-async fn label_node(c: &Cluster, node: &str, key: &str, value: &str) -> anyhow::Result<()> {
-    Api::<Node>::all(c.client())
-        .patch(
-            node,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {key: value}}})),
-        )
-        .await
-        .with_context(|| format!("failed to label node {node}"))?;
-    Ok(())
-}
-
 /// The phase of an operation's status as its name in the API.
 fn phase_name<T: serde::Serialize>(p: Option<&T>) -> Option<String> {
     serde_json::to_value(p?).ok()?.as_str().map(str::to_owned)
@@ -209,7 +195,7 @@ impl Soak {
                 SimNode::worker(&name, rel)
             };
             nodes.push(cluster.add_node(spec).await?);
-            label_node(&cluster, &name, MANAGED, "true").await?;
+            cluster.label_node(&name, MANAGED, "true").await?;
         }
         let operator = cluster
             .start_report_operator_with_env(OPERATOR_NS, OPERATOR_FLAGS, OPERATOR_ENV)
@@ -252,26 +238,43 @@ impl Soak {
         }
     }
 
+    /// Every operation (`Kind ns/name`) of the soak and its phase.
+    async fn operations(&self) -> anyhow::Result<BTreeMap<String, Option<String>>> {
+        let client = self.cluster.client();
+        let ops = Api::<NodeOp>::namespaced(client.clone(), WORK_NS)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|o| {
+                let phase = o.status.as_ref().and_then(|s| s.phase.as_ref());
+                (
+                    format!("NodeOp {WORK_NS}/{}", o.name_any()),
+                    phase_name(phase),
+                )
+            });
+        let ups = Api::<NodeOpUpgrade>::namespaced(client, WORK_NS)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|u| {
+                let phase = u.status.as_ref().and_then(|s| s.phase.as_ref());
+                (
+                    format!("NodeOpUpgrade {WORK_NS}/{}", u.name_any()),
+                    phase_name(phase),
+                )
+            });
+        Ok(ops.chain(ups).collect())
+    }
+
     /// Operations that have not ended yet.
     async fn unfinished(&self) -> anyhow::Result<usize> {
-        let ops = Api::<NodeOp>::namespaced(self.cluster.client(), WORK_NS)
-            .list(&ListParams::default())
-            .await?;
-        let ups = Api::<NodeOpUpgrade>::namespaced(self.cluster.client(), WORK_NS)
-            .list(&ListParams::default())
-            .await?;
-        let open = ops
-            .items
-            .iter()
-            .map(|o| phase_name(o.status.as_ref().and_then(|s| s.phase.as_ref())))
-            .chain(
-                ups.items
-                    .iter()
-                    .map(|u| phase_name(u.status.as_ref().and_then(|s| s.phase.as_ref()))),
-            )
+        let ops = self.operations().await?;
+        Ok(ops
+            .values()
             .filter(|p| !check::is_terminal(p.as_deref()))
-            .count();
-        Ok(open)
+            .count())
     }
 
     /// Starts one NodeOp, fleet upgrade or per-node upgrade, unless enough are running.
@@ -383,24 +386,7 @@ impl Soak {
                 o.cordoned.push(n.name_any());
             }
         }
-        for op in Api::<NodeOp>::namespaced(client.clone(), WORK_NS)
-            .list(&ListParams::default())
-            .await?
-            .items
-        {
-            let phase = phase_name(op.status.as_ref().and_then(|s| s.phase.as_ref()));
-            o.operations
-                .insert(format!("NodeOp {WORK_NS}/{}", op.name_any()), phase);
-        }
-        for up in Api::<NodeOpUpgrade>::namespaced(client.clone(), WORK_NS)
-            .list(&ListParams::default())
-            .await?
-            .items
-        {
-            let phase = phase_name(up.status.as_ref().and_then(|s| s.phase.as_ref()));
-            o.operations
-                .insert(format!("NodeOpUpgrade {WORK_NS}/{}", up.name_any()), phase);
-        }
+        o.operations = self.operations().await?;
         let kns = Api::<KairosNode>::all(client)
             .list(&ListParams::default())
             .await?;
