@@ -35,16 +35,24 @@ where
         .expect("the watch ends without the event")
 }
 
-async fn list_rv<K>(api: &Api<K>) -> String
+/// A watch of `api` from now on (the resourceVersion of a fresh list), for 10 s.
+async fn watch_from_now<K>(
+    api: &Api<K>,
+) -> impl futures::Stream<Item = kube::Result<WatchEvent<K>>> + Unpin
 where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
-    api.list(&ListParams::default())
+    let rv = api
+        .list(&ListParams::default())
         .await
         .expect("list")
         .metadata
         .resource_version
-        .expect("list resourceVersion")
+        .expect("list resourceVersion");
+    api.watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .expect("watch")
+        .boxed()
 }
 
 #[tokio::test]
@@ -52,12 +60,7 @@ async fn conformance_events_written_through_events_k8s_io_are_core_events() {
     let (c, ns) = cluster("conf-events-new").await;
     let core: Api<CoreEvent> = Api::namespaced(c.client(), &ns);
     let new: Api<NewEvent> = Api::namespaced(c.client(), &ns);
-    let rv = list_rv(&core).await;
-    let mut stream = core
-        .watch(&WatchParams::default().timeout(10), &rv)
-        .await
-        .expect("core watch")
-        .boxed();
+    let mut stream = watch_from_now(&core).await;
     let ev: NewEvent = serde_json::from_value(json!({
         "metadata": {"name": "from-new", "namespace": ns},
         "eventTime": "2026-01-02T03:04:05.123456Z",
@@ -135,12 +138,7 @@ async fn conformance_core_events_are_seen_through_events_k8s_io() {
     let (c, ns) = cluster("conf-events-core").await;
     let core: Api<CoreEvent> = Api::namespaced(c.client(), &ns);
     let new: Api<NewEvent> = Api::namespaced(c.client(), &ns);
-    let rv = list_rv(&new).await;
-    let mut stream = new
-        .watch(&WatchParams::default().timeout(10), &rv)
-        .await
-        .expect("events.k8s.io watch")
-        .boxed();
+    let mut stream = watch_from_now(&new).await;
     let ev: CoreEvent = serde_json::from_value(json!({
         "metadata": {"name": "from-core", "namespace": ns},
         "involvedObject": {"apiVersion": "v1", "kind": "ConfigMap", "name": "cm2", "namespace": ns},
