@@ -93,8 +93,12 @@ pub struct Violation {
 pub struct Observed {
     /// Every engine Job seen during the run, by (operation UID, node).
     pub jobs: BTreeMap<(String, String), BTreeSet<String>>,
-    /// Nodes unschedulable or carrying the operator's cordon annotation at the end.
+    /// Nodes unschedulable or carrying the operator's cordon annotation at the end, except
+    /// those in [`Observed::failed_cordoned`].
     pub cordoned: Vec<String>,
+    /// Nodes left cordoned by an operation that failed them (by design, unless the operation
+    /// asks `uncordonOnFailure`): counted in the table, not a violation.
+    pub failed_cordoned: Vec<String>,
     /// Operations (`Kind ns/name`) and their phase at the end (`None`: no phase yet).
     pub operations: BTreeMap<String, Option<String>>,
     /// Kairos nodes: (the version its KairosNode reports, the version its host root holds).
@@ -164,9 +168,10 @@ pub fn violations(o: &Observed) -> Vec<Violation> {
 pub fn table(
     seed: u64,
     faults: &BTreeMap<Fault, usize>,
-    operations: &BTreeMap<String, Option<String>>,
+    observed: &Observed,
     violations: &[Violation],
 ) -> String {
+    let operations = &observed.operations;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -189,6 +194,12 @@ pub fn table(
     for (p, n) in &phases {
         let _ = writeln!(s, "{:<36} {:>9}", p, n);
     }
+    let _ = writeln!(
+        s,
+        "{:<36} {:>9}",
+        "failed nodes left cordoned",
+        observed.failed_cordoned.len()
+    );
     let _ = writeln!(s, "{:<36} {:>9}", "invariant", "violated");
     for i in Invariant::ALL {
         let n = violations.iter().filter(|v| v.invariant == i).count();

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Node;
-use kairos_api::names::{ANNOTATION_CORDONED_BY, LABEL_NODE, LABEL_NODEOP_UID};
-use kairos_api::v1alpha1::{KairosNode, NodeOp, NodeOpUpgrade};
+use kairos_api::names::{
+    AGENT_TOKEN_AUDIENCE, ANNOTATION_CORDONED_BY, LABEL_NODE, LABEL_NODEOP_UID,
+};
+use kairos_api::v1alpha1::{KairosNode, NodeOp, NodeOpTarget, NodeOpUpgrade};
 use kairos_kube_sim::SimConfig;
 use kube::ResourceExt as _;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -53,6 +55,8 @@ const OPERATOR_ENV: &[(&str, &str)] = &[
 ];
 /// The agents' flags (the heartbeat is clamped to at least 10 s).
 const AGENT_FLAGS: &[&str] = &["--poll-interval", "1s", "--heartbeat", "10s"];
+/// How often the agents' tokens are rewritten.
+const TOKEN_REFRESH: Duration = Duration::from_secs(240);
 /// At most this many operations unfinished at once.
 const MAX_UNFINISHED: usize = 3;
 
@@ -87,12 +91,7 @@ pub struct SoakReport {
 impl SoakReport {
     /// The closing table.
     pub fn table(&self) -> String {
-        check::table(
-            self.seed,
-            &self.faults,
-            &self.observed.operations,
-            &self.violations,
-        )
+        check::table(self.seed, &self.faults, &self.observed, &self.violations)
     }
 }
 
@@ -107,6 +106,7 @@ struct Soak {
     jobs: BTreeMap<(String, String), BTreeSet<String>>,
     created: usize,
     versions: u32,
+    tokens_refreshed: Instant,
 }
 
 /// Runs a soak, printing progress with `say`.
@@ -131,6 +131,7 @@ pub async fn run(cfg: &SoakConfig, say: &dyn Fn(&str)) -> anyhow::Result<SoakRep
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(500)).await;
         soak.sample_jobs().await;
+        soak.refresh_tokens(say).await;
         if Instant::now() >= next_work {
             if let Err(e) = soak.start_work().await {
                 say(&format!("soak: new work not started: {e:#}"));
@@ -147,6 +148,7 @@ pub async fn run(cfg: &SoakConfig, say: &dyn Fn(&str)) -> anyhow::Result<SoakRep
     let settle_end = Instant::now() + cfg.settle;
     let observed = loop {
         soak.sample_jobs().await;
+        soak.refresh_tokens(say).await;
         let o = soak.observe().await;
         if let Ok(o) = &o
             && check::violations(o).is_empty()
@@ -213,7 +215,27 @@ impl Soak {
             jobs: BTreeMap::new(),
             created: 0,
             versions: 5,
+            tokens_refreshed: Instant::now(),
         })
+    }
+
+    /// Writes every agent a fresh token every 4 minutes, as the kubelet rotates a projected
+    /// token before it expires (the harness's tokens last 10 minutes).
+    async fn refresh_tokens(&mut self, say: &dyn Fn(&str)) {
+        if self.tokens_refreshed.elapsed() < TOKEN_REFRESH {
+            return;
+        }
+        for n in &self.nodes {
+            if let Err(e) = self
+                .cluster
+                .agent_identity(n, OPERATOR_NS, AGENT_TOKEN_AUDIENCE)
+                .await
+            {
+                say(&format!("soak: token of {} not refreshed: {e:#}", n.name()));
+                return;
+            }
+        }
+        self.tokens_refreshed = Instant::now();
     }
 
     /// Records the engine's Jobs (a Job seen once counts even if it is gone later).
@@ -376,14 +398,21 @@ impl Soak {
             failed_restarts: self.failed_restarts.clone(),
             ..Observed::default()
         };
+        let failed = self.failed_targets().await?;
         for n in Api::<Node>::all(client.clone())
             .list(&ListParams::default())
             .await?
             .items
         {
             let unschedulable = n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
-            if unschedulable || n.annotations().contains_key(ANNOTATION_CORDONED_BY) {
+            let by = n.annotations().get(ANNOTATION_CORDONED_BY);
+            // A node its operation failed stays cordoned (unless `uncordonOnFailure`), on
+            // purpose: that is no stuck cordon.
+            let failed_there = by.is_some_and(|by| failed.contains(&(by.clone(), n.name_any())));
+            if (unschedulable || by.is_some()) && !failed_there {
                 o.cordoned.push(n.name_any());
+            } else if failed_there {
+                o.failed_cordoned.push(n.name_any());
             }
         }
         o.operations = self.operations().await?;
@@ -401,6 +430,36 @@ impl Soak {
         }
         o.panics = self.operator_panics();
         Ok(o)
+    }
+
+    /// (`ns/nodeop@uid`, node) of every node an operation failed, as the cordon annotation
+    /// names the operation.
+    async fn failed_targets(&self) -> anyhow::Result<BTreeSet<(String, String)>> {
+        let ops = Api::<NodeOp>::namespaced(self.cluster.client(), WORK_NS)
+            .list(&ListParams::default())
+            .await?;
+        let uids: BTreeMap<String, String> = ops
+            .items
+            .iter()
+            .map(|o| (o.name_any(), o.uid().unwrap_or_default()))
+            .collect();
+        let targets = Api::<NodeOpTarget>::namespaced(self.cluster.client(), WORK_NS)
+            .list(&ListParams::default())
+            .await?;
+        Ok(targets
+            .items
+            .iter()
+            .filter(|t| {
+                phase_name(t.status.as_ref().map(|s| &s.phase)).as_deref() == Some("Failed")
+            })
+            .filter_map(|t| {
+                let uid = uids.get(&t.spec.node_op)?;
+                Some((
+                    format!("{WORK_NS}/{}@{uid}", t.spec.node_op),
+                    t.spec.node.clone(),
+                ))
+            })
+            .collect())
     }
 
     /// The panic lines of every operator process's log (a restarted operator appends to it).

@@ -54,12 +54,13 @@ fn each_invariant_is_judged() {
 #[test]
 fn the_table_counts_faults_phases_and_violations() {
     let faults = BTreeMap::from([(Fault::OperatorKill, 3), (Fault::WatchDrop, 2)]);
-    let o = clean();
+    let mut o = clean();
+    o.failed_cordoned.push("n4".into());
     let v = vec![Violation {
         invariant: Invariant::NoStuckCordon,
         detail: "node n2 is cordoned".into(),
     }];
-    let t = table(7, &faults, &o.operations, &v);
+    let t = table(7, &faults, &o, &v);
     assert!(t.contains("soak seed 7"), "{t}");
     let row = |name: &str| {
         t.lines()
@@ -70,6 +71,7 @@ fn the_table_counts_faults_phases_and_violations() {
     assert_eq!(row("agent restarted").as_deref(), Some("0"));
     assert_eq!(row("every watch dropped").as_deref(), Some("2"));
     assert_eq!(row("Completed").as_deref(), Some("1"));
+    assert_eq!(row("failed nodes left cordoned").as_deref(), Some("1"));
     assert_eq!(row("no stuck cordon").as_deref(), Some("1"));
     assert_eq!(row("no operator panic").as_deref(), Some("0"));
     assert!(t.contains("node n2 is cordoned"), "{t}");
