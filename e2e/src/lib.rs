@@ -4,10 +4,12 @@
 //! - [`harness`]: one API over both backends (`Cluster::start`), simulated nodes, the kubelet
 //!   stand-in, and process spawning for `kairos-operator` and `kairos-node-agent`.
 //! - [`bench`]: `cargo xtask bench`, the operator at fleet scale.
+//! - [`soak`]: `cargo xtask soak`, operations under random faults, then the invariants.
 //! - [`tool`]: the `main` plumbing of the tool binaries.
 //! - [`load`]: fleets of in-process reporters and `/proc` sampling, for the measuring programs.
 
 pub mod bench;
 pub mod harness;
 pub mod load;
+pub mod soak;
 pub mod tool;

@@ -8,6 +8,7 @@ mod common;
 mod conformance {
     mod crud;
     mod custom;
+    mod events;
     mod lifecycle;
     mod limits;
     mod patch;

@@ -1,5 +1,6 @@
 //! kubectl against the cluster (the simulator in CI): `get nodes`, `apply -f` of the seed's
-//! NodeOp example unchanged, and `get nodeops` with the CRD's printer columns. Skips, saying why,
+//! NodeOp example unchanged, `get nodeops` with the CRD's printer columns, and `describe` showing
+//! Events recorded through `events.k8s.io` (as the operator records them). Skips, saying why,
 //! when kubectl is not installed or the seeds are not beside the repository. Runs processes.
 
 mod common;
@@ -259,4 +260,60 @@ async fn kubectl_explain_and_strict_field_validation() {
         !out.contains("notAField"),
         "pruned when not validated strictly: {out}"
     );
+}
+
+#[tokio::test]
+async fn kubectl_describe_shows_events_recorded_through_events_k8s_io() {
+    if !kairos_e2e::harness::kubectl_available() {
+        println!(
+            "skipping kubectl_describe_shows_events_recorded_through_events_k8s_io: kubectl is not on PATH"
+        );
+        return;
+    }
+    let (c, ns) = cluster("kubectl-events").await;
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(c.client(), &ns);
+    let cm = cms
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "described"}})).expect("cm"),
+        )
+        .await
+        .expect("configmap created");
+    // Recorded as the operator records its Events: through events.k8s.io/v1.
+    let ev: k8s_openapi::api::events::v1::Event = serde_json::from_value(json!({
+        "metadata": {"name": "described.1", "namespace": ns},
+        "eventTime": "2026-01-02T03:04:05.000000Z",
+        "regarding": {"apiVersion": "v1", "kind": "ConfigMap", "name": "described",
+            "namespace": ns, "uid": cm.metadata.uid},
+        "note": "recorded through events.k8s.io",
+        "reason": "RecordedForDescribe",
+        "action": "Record",
+        "type": "Normal",
+        "reportingController": "kairos.io/e2e",
+        "reportingInstance": "e2e-1",
+    }))
+    .expect("event");
+    Api::<k8s_openapi::api::events::v1::Event>::namespaced(c.client(), &ns)
+        .create(&Default::default(), &ev)
+        .await
+        .expect("event created");
+    let (ok, out) = c
+        .kubectl(&["describe", "configmap", "described", "-n", &ns])
+        .await
+        .expect("kubectl runs");
+    assert!(ok, "{out}");
+    assert!(out.contains("RecordedForDescribe"), "{out}");
+    assert!(out.contains("recorded through events.k8s.io"), "{out}");
+    let (ok, out) = c
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ])
+        .await
+        .expect("kubectl runs");
+    assert!(ok && out.contains("RecordedForDescribe"), "{out}");
 }

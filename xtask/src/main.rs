@@ -1,6 +1,6 @@
 //! Project automation (`cargo xtask <task>`): CRD codegen and its freshness check, the CI
-//! pipeline, the e2e suite, the benchmark, the release artifacts (`dist`) and the check for
-//! circles between source files. Does file and process I/O.
+//! pipeline, the e2e suite, the benchmark, the soak, the release artifacts (`dist`) and the check
+//! for circles between source files. Does file and process I/O.
 
 #![allow(
     clippy::print_stderr,
@@ -49,17 +49,28 @@ enum Task {
         /// Only the tests whose name contains this (e.g. `conformance`, `agent`, `nodeop`).
         filter: Option<String>,
     },
-    /// Benchmark the release operator against the API simulator: 100, 1,000 and 5,000
-    /// reporting nodes, then a NodeOp rollout over 1,000 nodes (`-- --help` for the options;
-    /// `-- --json FILE` also writes the results for machines).
     /// Fail when source files of a crate take names from each other in a circle (printing
     /// each circle and the names that tie it); test modules are left out.
     Circles,
+    /// Benchmark the release operator against the API simulator: 100, 1,000 and 5,000
+    /// reporting nodes, then a NodeOp rollout over 1,000 nodes (`-- --help` for the options;
+    /// `-- --json FILE` also writes the results for machines).
     Bench {
         /// Options of `kairos-bench` (e.g. `--sizes 100,1000 --rollout-nodes 1000,5000
         /// --concurrency 10,50 --json bench.json`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Run NodeOps, fleet and per-node upgrades over a dozen simulated nodes while killing the
+    /// operator, restarting agents and the API simulator and dropping watches at random; then
+    /// check the invariants, print the table of faults and violations, and fail on a violation.
+    Soak {
+        /// Minutes of work and faults (then up to 5 minutes to settle).
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// Seed of the random choices (printed; the same seed replays them).
+        #[arg(long)]
+        seed: Option<u64>,
     },
 }
 
@@ -74,6 +85,7 @@ fn main() -> Result<()> {
             circles::check(&root, &crate_dirs(&root))
         }
         Task::Bench { args } => bench(&args),
+        Task::Soak { minutes, seed } => soak(minutes, seed),
     }
 }
 
@@ -217,6 +229,30 @@ fn bench(args: &[String]) -> Result<()> {
     let args = absolute_json_path(args, &std::env::current_dir()?);
     cmd.extend(args.iter().map(String::as_str));
     run("cargo", &cmd)
+}
+
+/// Builds the binaries and runs `kairos-soak` (debug builds: the soak looks for wrong
+/// behaviour, not speed).
+fn soak(minutes: f64, seed: Option<u64>) -> Result<()> {
+    build_binaries()?;
+    let minutes = minutes.to_string();
+    let seed = seed.map(|s| s.to_string());
+    let mut args = vec![
+        "run",
+        "--locked",
+        "-q",
+        "-p",
+        "kairos-e2e",
+        "--bin",
+        "kairos-soak",
+        "--",
+        "--minutes",
+        &minutes,
+    ];
+    if let Some(seed) = &seed {
+        args.extend(["--seed", seed]);
+    }
+    run("cargo", &args)
 }
 
 /// `args` with the file of `--json FILE` (or `--json=FILE`) made absolute against `cwd`: the

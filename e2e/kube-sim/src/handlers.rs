@@ -14,6 +14,7 @@ use super::attributes::{self, Attributes};
 use super::binding;
 use super::dryrun::{is_dry_run, writable};
 use super::error::{ApiError, ApiResult};
+use super::events;
 use super::eviction;
 use super::lifecycle::{self, DeleteOpts};
 use super::lists::Lists;
@@ -22,10 +23,12 @@ use super::negotiate::{partial, strict_check, wants_metadata, wants_table};
 use super::objects::{self, Managed};
 use super::patch::{PatchKind, apply_patch};
 use super::rbac::{self, Policy};
+use super::registry::ResourceType;
 use super::request::{Call, Target, respond, respond_stored};
 use super::reviews;
 use super::selectors::{self, FieldReq, LabelReq};
 use super::sim::Sim;
+use super::store::State;
 use super::table;
 use super::tokens;
 use super::watch::{self, WatchQuery};
@@ -54,9 +57,50 @@ fn selectors_of(t: &Target, call: &Call) -> ApiResult<(Vec<LabelReq>, Vec<FieldR
     Ok((labels, fields))
 }
 
-fn with_version(t: &Target, mut o: Value) -> Value {
-    o["apiVersion"] = json!(t.rt.api_version());
-    o
+fn with_version(t: &Target, o: Value) -> Value {
+    events::present(&t.rt, o)
+}
+
+/// The type objects of `t` are stored as: the core Events for `events.k8s.io` Events, which
+/// are converted on the way in ([`incoming`]) and out ([`with_version`]).
+fn stored_type(st: &State, t: &Target) -> ApiResult<ResourceType> {
+    if !events::is_new_api(&t.rt) {
+        return Ok(t.rt.clone());
+    }
+    st.registry
+        .find("", "v1", "events")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("the core Event type is not registered"))
+}
+
+/// A written object of `t` in its stored form.
+fn incoming(t: &Target, o: Value) -> Value {
+    if events::is_new_api(&t.rt) {
+        events::to_core(&o)
+    } else {
+        o
+    }
+}
+
+/// Refuses a create through `events.k8s.io` that its stricter validation refuses (`o` in the
+/// stored form).
+fn check_new_event(t: &Target, o: &Value) -> ApiResult<()> {
+    if !events::is_new_api(&t.rt) {
+        return Ok(());
+    }
+    let mut o = o.clone();
+    o["metadata"]["namespace"] = json!(ns(t));
+    let errs = events::create_errors(&o);
+    if errs.is_empty() {
+        return Ok(());
+    }
+    let name = o["metadata"]["name"].as_str().unwrap_or_default();
+    Err(ApiError::invalid_fields(
+        events::GROUP,
+        "Event",
+        name,
+        &errs,
+    ))
 }
 
 fn ns(t: &Target) -> &str {
@@ -193,8 +237,11 @@ pub(crate) fn create(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respo
             "Internal error occurred: resourceVersion should not be set on objects to be created",
         ));
     }
-    let o = objects::create(&mut st, &t.rt, ns(t), body, Managed::Update(&call.manager))?;
-    Ok(respond_stored(201, o, is_dry_run(call)))
+    let body = incoming(t, body);
+    check_new_event(t, &body)?;
+    let rt = stored_type(&st, t)?;
+    let o = objects::create(&mut st, &rt, ns(t), body, Managed::Update(&call.manager))?;
+    Ok(respond_stored(201, with_version(t, o), is_dry_run(call)))
 }
 
 /// PUT on an object or its status.
@@ -217,12 +264,14 @@ pub(crate) fn update(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respo
             "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
         ));
     }
+    let mut st = writable(sim, call);
+    let rt = stored_type(&st, t)?;
     let o = objects::update(
-        &mut writable(sim, call),
-        &t.rt,
+        &mut st,
+        &rt,
         ns(t),
         name(t),
-        body,
+        incoming(t, body),
         sub,
         Managed::Update(&call.manager),
     )?;
@@ -235,17 +284,21 @@ pub(crate) fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respon
         .ok_or_else(|| ApiError::unsupported_media(&call.content_type))?;
     let sub = t.sub.as_deref().unwrap_or_default();
     let mut st = writable(sim, call);
-    let live = st.get(&t.rt.store_key(), ns(t), name(t)).cloned();
+    let rt = stored_type(&st, t)?;
+    let live = st
+        .get(&t.rt.store_key(), ns(t), name(t))
+        .cloned()
+        .map(|o| with_version(t, o));
     if kind != PatchKind::Apply {
         let live = live.ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, name(t)))?;
         let patched = apply_patch(kind, &live, &call.body)?;
         strict_check(t, call, &patched)?;
         let o = objects::update(
             &mut st,
-            &t.rt,
+            &rt,
             ns(t),
             name(t),
-            patched,
+            incoming(t, patched),
             sub,
             Managed::Update(&call.manager),
         )?;
@@ -302,7 +355,9 @@ pub(crate) fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respon
                 &now,
             )?;
             merged["metadata"]["name"] = json!(name(t));
-            let o = objects::create(&mut st, &t.rt, ns(t), merged, Managed::Applied)?;
+            let merged = incoming(t, merged);
+            check_new_event(t, &merged)?;
+            let o = objects::create(&mut st, &rt, ns(t), merged, Managed::Applied)?;
             Ok(respond_stored(201, with_version(t, o), is_dry_run(call)))
         }
         None => Err(ApiError::not_found(&t.rt.plural, &t.rt.group, name(t))),
@@ -319,10 +374,10 @@ pub(crate) fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respon
             )?;
             let o = objects::update(
                 &mut st,
-                &t.rt,
+                &rt,
                 ns(t),
                 name(t),
-                merged,
+                incoming(t, merged),
                 sub,
                 Managed::Applied,
             )?;
@@ -335,7 +390,8 @@ pub(crate) fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respon
 pub(crate) fn delete(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let opts = DeleteOpts::from_parts(&call.json()?, &call.query);
     let mut st = writable(sim, call);
-    let o = lifecycle::delete(&mut st, &t.rt, ns(t), name(t), &opts)?;
+    let rt = stored_type(&st, t)?;
+    let o = lifecycle::delete(&mut st, &rt, ns(t), name(t), &opts)?;
     let lingers = st.get(&t.rt.store_key(), ns(t), name(t)).is_some();
     Ok(respond(if lingers { 202 } else { 200 }, with_version(t, o)))
 }
@@ -345,6 +401,7 @@ pub(crate) fn delete_collection(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiR
     let (labels, fields) = selectors_of(t, call)?;
     let opts = DeleteOpts::from_parts(&call.json()?, &call.query);
     let mut st = writable(sim, call);
+    let rt = stored_type(&st, t)?;
     let victims: Vec<Value> = st
         .list(&t.rt.store_key(), t.namespace.as_deref())
         .into_iter()
@@ -365,7 +422,7 @@ pub(crate) fn delete_collection(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiR
                 .unwrap_or_default()
                 .to_string(),
         );
-        if let Ok(o) = lifecycle::delete(&mut st, &t.rt, &n, &m, &opts) {
+        if let Ok(o) = lifecycle::delete(&mut st, &rt, &n, &m, &opts) {
             items.push(with_version(t, o));
         }
     }

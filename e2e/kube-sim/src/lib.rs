@@ -32,6 +32,7 @@ mod discovery;
 mod disruption;
 mod dryrun;
 mod error;
+mod events;
 mod eviction;
 mod gate;
 mod handlers;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::apply;
 use super::error::{ApiError, ApiResult};
+use super::events;
 use super::lifecycle::{self, after_write};
 use super::lists::Lists;
 use super::meta;
@@ -161,6 +162,7 @@ pub(crate) fn create(
         obj["status"] = json!({"phase": "Pending"});
     }
     meta::builtin_defaults(rt, &mut obj)?;
+    events::check_stored(rt, &obj)?;
     custom_checks(rt, &mut obj, None)?;
     if rt.group == "apiextensions.k8s.io" {
         crd_status(&mut obj);
@@ -319,6 +321,7 @@ pub(crate) fn update(
         meta::builtin_defaults(rt, &mut next)?;
         pod_update::check(name, &old, &next)?;
     }
+    events::check_stored(rt, &next)?;
     custom_checks(rt, &mut next, Some(&old))?;
     if rt.group == "apiextensions.k8s.io" {
         crd_status(&mut next);

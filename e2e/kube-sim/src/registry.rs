@@ -59,9 +59,15 @@ impl ResourceType {
         }
     }
 
-    /// Key of the object store: group and plural (versions share storage).
+    /// Key of the object store: group and plural (versions share storage). The Events of
+    /// `events.k8s.io` are the core Events seen through another API, so they share its store.
     pub(crate) fn store_key(&self) -> String {
-        format!("{}/{}", self.group, self.plural)
+        let group = if self.group == "events.k8s.io" && self.plural == "events" {
+            ""
+        } else {
+            &self.group
+        };
+        format!("{group}/{}", self.plural)
     }
 
     /// Whether this is a custom resource.

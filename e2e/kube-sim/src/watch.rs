@@ -55,8 +55,7 @@ impl Filter {
         if self.q.metadata_only {
             return line(&json!({"type": ty, "object": super::negotiate::partial(o)}));
         }
-        let mut o = o.clone();
-        o["apiVersion"] = json!(self.rt.api_version());
+        let o = super::events::present(&self.rt, o.clone());
         line(&json!({"type": ty, "object": o}))
     }
 

@@ -9,18 +9,16 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use kairos_api::v1alpha1::KairosNode;
 use kairos_e2e::harness::{
-    AutoAction, AutoEvent, BootMode, Cluster, NodeHandle, OperatorHandle, Policy, RebootChange,
-    ReleaseFixture, SimNode, ensure_built, job_image, wait_for,
+    Cluster, NodeHandle, OperatorHandle, ReleaseFixture, SimNode, ensure_built, upgrading_policy,
+    wait_for,
 };
 use kairos_e2e::tool;
-use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
 /// The seed's `example-nodeop`, unchanged (shared/seeds/000_74343175d1bdd906.txt).
@@ -117,76 +115,6 @@ fn nodes() -> Vec<SimNode> {
         SimNode::worker("worker-3", ReleaseFixture::ubuntu_core("v3.5.0")),
         SimNode::worker("debian-1", ReleaseFixture::plain_debian()),
     ]
-}
-
-/// The Kairos version in an image tag such as
-/// `quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1` (the first
-/// `-`-separated part of the tag that looks like `vX.Y.Z`).
-fn version_in_image(image: &str) -> Option<String> {
-    let tag = image.rsplit_once(':').map(|(_, t)| t)?;
-    tag.split('-')
-        .find(|part| {
-            part.strip_prefix('v').is_some_and(|v| {
-                let nums: Vec<&str> = v.split('.').collect();
-                nums.len() == 3
-                    && nums
-                        .iter()
-                        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            })
-        })
-        .map(str::to_owned)
-}
-
-/// Jobs succeed (with the boot ID as termination message) and reboot pods reboot their node,
-/// each after `delay`; a node whose last Job ran a Kairos image of another version comes back
-/// from its reboot with that version.
-fn policy(delay: Duration) -> Policy {
-    let seen: Mutex<BTreeMap<String, std::time::Instant>> = Mutex::new(BTreeMap::new());
-    let pending_version: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
-    let due = move |key: String| {
-        let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
-        s.entry(key)
-            .or_insert_with(std::time::Instant::now)
-            .elapsed()
-            >= delay
-    };
-    Arc::new(move |ev| match ev {
-        AutoEvent::Job { job, node, attempt } => {
-            if !due(format!("job/{}/{attempt}", job.uid().unwrap_or_default())) {
-                return AutoAction::Ignore;
-            }
-            if let Some(v) = job_image(job).as_deref().and_then(version_in_image) {
-                pending_version
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(node.name().to_owned(), v);
-            }
-            AutoAction::Succeed(Some(node.boot_id()))
-        }
-        AutoEvent::Pod {
-            pod,
-            node,
-            role: Some("reboot"),
-        } => {
-            if !due(format!("pod/{}", pod.uid().unwrap_or_default())) {
-                return AutoAction::Ignore;
-            }
-            let version = pending_version
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(node.name());
-            AutoAction::Reboot(RebootChange {
-                release: version.map(|v| node.release().with_version(&v)),
-                boot_mode: Some(BootMode::Active),
-            })
-        }
-        AutoEvent::Pod { pod, .. } => {
-            if !due(format!("pod/{}", pod.uid().unwrap_or_default())) {
-                return AutoAction::Ignore;
-            }
-            AutoAction::Succeed(None)
-        }
-    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -374,7 +302,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         () = shutdown_signal() => anyhow::bail!("interrupted while starting"),
     };
     let delay = Duration::from_secs(args.job_seconds);
-    let auto = sb.cluster.kubelet().run_auto(policy(delay));
+    let auto = sb.cluster.kubelet().run_auto(upgrading_policy(delay));
     let ready = tokio::select! {
         r = wait_reported(&sb) => r,
         () = shutdown_signal() => Err(anyhow::anyhow!("interrupted while starting")),
@@ -421,24 +349,6 @@ async fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn version_from_kairos_image_tags() {
-        assert_eq!(
-            version_in_image(
-                "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1"
-            )
-            .as_deref(),
-            Some("v3.6.0")
-        );
-        assert_eq!(
-            version_in_image("quay.io/kairos/alpine:3.21-core-amd64-generic-v3.5.1").as_deref(),
-            Some("v3.5.1")
-        );
-        assert_eq!(version_in_image("busybox:latest"), None);
-        assert_eq!(version_in_image("busybox"), None);
-        assert_eq!(version_in_image("reg:5000/img"), None);
-    }
 
     #[test]
     fn six_nodes_two_control_plane_one_debian() {

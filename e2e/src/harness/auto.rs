@@ -3,7 +3,8 @@
 //! running, ignore), so e2e tests can drive whole rollouts. Graceful pod deletions on simulated
 //! nodes are always completed. Does API I/O.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
@@ -12,7 +13,8 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use tokio::task::JoinHandle;
 
-use super::kubelet::{Kubelet, Outcome, job_finished};
+use super::fixtures::BootMode;
+use super::kubelet::{Kubelet, Outcome, job_finished, job_image};
 use super::node::{NodeHandle, RebootChange};
 
 /// Something the automatic kubelet must decide about.
@@ -69,6 +71,76 @@ pub fn default_policy() -> Policy {
             ..
         } => AutoAction::Reboot(RebootChange::default()),
         AutoEvent::Pod { .. } => AutoAction::Succeed(None),
+    })
+}
+
+/// The Kairos version in an image tag such as
+/// `quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1` (the first
+/// `-`-separated part of the tag that looks like `vX.Y.Z`).
+fn version_in_image(image: &str) -> Option<String> {
+    let tag = image.rsplit_once(':').map(|(_, t)| t)?;
+    tag.split('-')
+        .find(|part| {
+            part.strip_prefix('v').is_some_and(|v| {
+                let nums: Vec<&str> = v.split('.').collect();
+                nums.len() == 3
+                    && nums
+                        .iter()
+                        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+        .map(str::to_owned)
+}
+
+/// Jobs succeed (with the boot ID as termination message) and reboot pods reboot their node,
+/// each after `delay`; a node whose last Job ran a Kairos image of another version comes back
+/// from its reboot with that version.
+pub fn upgrading_policy(delay: Duration) -> Policy {
+    let seen: Mutex<BTreeMap<String, std::time::Instant>> = Mutex::new(BTreeMap::new());
+    let pending_version: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let due = move |key: String| {
+        let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
+        s.entry(key)
+            .or_insert_with(std::time::Instant::now)
+            .elapsed()
+            >= delay
+    };
+    Arc::new(move |ev| match ev {
+        AutoEvent::Job { job, node, attempt } => {
+            if !due(format!("job/{}/{attempt}", job.uid().unwrap_or_default())) {
+                return AutoAction::Ignore;
+            }
+            if let Some(v) = job_image(job).as_deref().and_then(version_in_image) {
+                pending_version
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(node.name().to_owned(), v);
+            }
+            AutoAction::Succeed(Some(node.boot_id()))
+        }
+        AutoEvent::Pod {
+            pod,
+            node,
+            role: Some("reboot"),
+        } => {
+            if !due(format!("pod/{}", pod.uid().unwrap_or_default())) {
+                return AutoAction::Ignore;
+            }
+            let version = pending_version
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(node.name());
+            AutoAction::Reboot(RebootChange {
+                release: version.map(|v| node.release().with_version(&v)),
+                boot_mode: Some(BootMode::Active),
+            })
+        }
+        AutoEvent::Pod { pod, .. } => {
+            if !due(format!("pod/{}", pod.uid().unwrap_or_default())) {
+                return AutoAction::Ignore;
+            }
+            AutoAction::Succeed(None)
+        }
     })
 }
 
@@ -195,3 +267,6 @@ impl Kubelet {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

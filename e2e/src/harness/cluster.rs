@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -36,7 +36,7 @@ pub enum BackendKind {
 }
 
 #[derive(Debug)]
-enum Backend {
+pub(super) enum Backend {
     Sim(SimServer),
     Real(Box<RealApiServer>),
 }
@@ -48,7 +48,7 @@ pub struct Cluster {
     nodes: Arc<Mutex<BTreeMap<String, NodeHandle>>>,
     client: Client,
     kubeconfig: PathBuf,
-    backend: Backend,
+    pub(super) backend: Backend,
     dir: tempfile::TempDir,
 }
 
@@ -267,6 +267,19 @@ impl Cluster {
             .unwrap_or_else(|e| e.into_inner())
             .insert(h.name().to_string(), h.clone());
         Ok(h)
+    }
+
+    /// Labels a Node (merge patch), as an admin or the operator's node labelling would.
+    pub async fn label_node(&self, node: &str, key: &str, value: &str) -> anyhow::Result<()> {
+        Api::<Node>::all(self.client.clone())
+            .patch(
+                node,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {key: value}}})),
+            )
+            .await
+            .with_context(|| format!("failed to label node {node}"))?;
+        Ok(())
     }
 
     /// A simulated node by name.

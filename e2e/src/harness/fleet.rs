@@ -112,6 +112,13 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// `--insecure-grpc` (plain-text report channel) and `extra`.
+fn insecure<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--insecure-grpc"];
+    args.extend_from_slice(extra);
+    args
+}
+
 impl Cluster {
     /// Creates `ns` and the agent's service account, spawns `kairos-operator` with
     /// `--insecure-grpc` on free loopback ports (`--namespace ns` plus `extra` flags), and waits
@@ -121,9 +128,7 @@ impl Cluster {
         ns: &str,
         extra: &[&str],
     ) -> anyhow::Result<OperatorHandle> {
-        let mut args = vec!["--insecure-grpc"];
-        args.extend_from_slice(extra);
-        self.start_ready_operator(ns, &args, &[]).await
+        self.start_report_operator_with_env(ns, extra, &[]).await
     }
 
     /// Like [`Cluster::start_report_operator`], but the report channel serves TLS with the CA
@@ -131,6 +136,32 @@ impl Cluster {
     /// ConfigMap in `ns`); it takes part in leader election as a replica of its own.
     pub async fn start_report_operator_tls(&self, ns: &str) -> anyhow::Result<OperatorHandle> {
         self.start_ready_operator(ns, &[], &[("POD_NAME", "kairos-operator-tls")])
+            .await
+    }
+
+    /// Like [`Cluster::start_report_operator`], with `env` besides (`POD_NAME`, say, to keep a
+    /// leader-election identity across [`Cluster::restart_report_operator`]).
+    pub async fn start_report_operator_with_env(
+        &self,
+        ns: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<OperatorHandle> {
+        self.start_ready_operator(ns, &insecure(extra), env).await
+    }
+
+    /// Kills the operator of `op` and starts it again on the same ports, with `--insecure-grpc`
+    /// and `extra` flags and `env` (the container restarting in its pod: agents keep their
+    /// endpoint), then waits until it is ready.
+    pub async fn restart_report_operator(
+        &self,
+        op: &OperatorHandle,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<OperatorHandle> {
+        self.kill_operator(op.index).await;
+        let args = insecure(extra);
+        self.spawn_ready_operator(&op.namespace, (op.grpc_addr, op.admin_addr), &args, env)
             .await
     }
 
@@ -145,6 +176,17 @@ impl Cluster {
             .await?;
         let grpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
         let admin_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+        self.spawn_ready_operator(ns, (grpc_addr, admin_addr), extra, env)
+            .await
+    }
+
+    async fn spawn_ready_operator(
+        &self,
+        ns: &str,
+        (grpc_addr, admin_addr): (SocketAddr, SocketAddr),
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<OperatorHandle> {
         let (grpc, admin) = (grpc_addr.to_string(), admin_addr.to_string());
         let mut args = vec![
             "--grpc-addr",

@@ -7,6 +7,7 @@
 pub mod auto;
 pub mod certs;
 pub mod cluster;
+pub mod faults;
 pub mod fixtures;
 pub mod fleet;
 pub mod identity;
@@ -16,7 +17,7 @@ pub mod node;
 pub mod process;
 pub mod real;
 
-pub use auto::{AutoAction, AutoEvent, AutoKubelet, Policy, default_policy};
+pub use auto::{AutoAction, AutoEvent, AutoKubelet, Policy, default_policy, upgrading_policy};
 pub use cluster::{
     BackendKind, Cluster, INSTALL_NAMESPACE, client_from, kubectl_available, wait_for,
 };

@@ -328,6 +328,16 @@ impl NodeHandle {
         Ok(())
     }
 
+    /// Kills the node's agent and starts it again with the arguments it last ran with (an agent
+    /// container restarting in its pod). Nothing happens when it never ran.
+    pub async fn restart_agent(&self) -> anyhow::Result<()> {
+        if self.st().agent_args.is_empty() {
+            return Ok(());
+        }
+        self.stop_agent().await;
+        self.start_agent()
+    }
+
     /// Stops the node's agent, if running.
     pub async fn stop_agent(&self) {
         let p = self.st().agent.take();

@@ -2,7 +2,8 @@
 //! when its binary is given) on free loopback ports, with generated certificates, a
 //! service-account signing key and RBAC. Binaries come from `KUBEBUILDER_ASSETS` or
 //! `KUBE_APISERVER_BIN` + `ETCD_BIN` (+ `KUBE_CONTROLLER_MANAGER_BIN`); nothing is downloaded.
-//! Does process, file and network I/O.
+//! kube-apiserver can be restarted, and etcd stopped and started, over the same data and ports
+//! (the faults of `super::faults`). Does process, file and network I/O.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -54,11 +55,30 @@ impl RealBinaries {
     }
 }
 
-/// A running etcd + kube-apiserver (+ controller manager); killed on drop.
+/// How to start one process again: its name, binary, arguments and log file.
+#[derive(Debug, Clone)]
+struct Command {
+    name: &'static str,
+    bin: PathBuf,
+    args: Vec<OsString>,
+    log: PathBuf,
+}
+
+impl Command {
+    fn spawn(&self) -> anyhow::Result<Proc> {
+        Proc::spawn(self.name, &self.bin, &self.args, &[], &self.log)
+    }
+}
+
+/// A running etcd + kube-apiserver (+ controller manager); killed on drop. Either can be
+/// stopped and started again over the same data directory and ports
+/// ([`RealApiServer::restart_apiserver`], [`RealApiServer::stop_etcd`]).
 #[derive(Debug)]
 pub struct RealApiServer {
-    _etcd: Proc,
-    apiserver: Proc,
+    etcd_cmd: Command,
+    etcd: tokio::sync::Mutex<Option<Proc>>,
+    apiserver_cmd: Command,
+    apiserver: tokio::sync::Mutex<Proc>,
     controller_manager: Option<Proc>,
     /// Kubeconfig (admin client certificate).
     pub kubeconfig_yaml: String,
@@ -109,13 +129,13 @@ impl RealApiServer {
             format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
             format!("--initial-cluster=default=http://127.0.0.1:{peer_port}"),
         ];
-        let etcd = Proc::spawn(
-            "etcd",
-            &bins.etcd,
-            &os(&etcd_args),
-            &[],
-            &dir.join("etcd.log"),
-        )?;
+        let etcd_cmd = Command {
+            name: "etcd",
+            bin: bins.etcd.clone(),
+            args: os(&etcd_args),
+            log: dir.join("etcd.log"),
+        };
+        let etcd = etcd_cmd.spawn()?;
         let issuer = "https://kubernetes.default.svc.cluster.local";
         let api_args = vec![
             format!("--etcd-servers=http://127.0.0.1:{client_port}"),
@@ -137,19 +157,21 @@ impl RealApiServer {
             "--service-cluster-ip-range=10.0.0.0/24".into(),
             "--allow-privileged=true".into(),
         ];
-        let apiserver = Proc::spawn(
-            "kube-apiserver",
-            &bins.apiserver,
-            &os(&api_args),
-            &[],
-            &dir.join("kube-apiserver.log"),
-        )?;
+        let apiserver_cmd = Command {
+            name: "kube-apiserver",
+            bin: bins.apiserver.clone(),
+            args: os(&api_args),
+            log: dir.join("kube-apiserver.log"),
+        };
+        let apiserver = apiserver_cmd.spawn()?;
         let kubeconfig_yaml = admin_kubeconfig(&pki, secure_port);
         let kc_path = dir.join("admin.kubeconfig");
         std::fs::write(&kc_path, &kubeconfig_yaml)?;
         let mut me = Self {
-            _etcd: etcd,
-            apiserver,
+            etcd_cmd,
+            etcd: tokio::sync::Mutex::new(Some(etcd)),
+            apiserver_cmd,
+            apiserver: tokio::sync::Mutex::new(apiserver),
             controller_manager: None,
             kubeconfig_yaml,
         };
@@ -174,7 +196,49 @@ impl RealApiServer {
         Ok(me)
     }
 
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+    /// Kills kube-apiserver and, after `downtime`, starts it again with the same flags: the
+    /// same port and certificates over the same etcd, so clients reconnect to the same address,
+    /// every watch ends, and its watch cache starts again at etcd's current revision (a watch
+    /// resuming from before gets 410 Expired once that revision moved on). Waits until ready.
+    ///
+    /// # Errors
+    /// When it does not start or become ready again.
+    pub async fn restart_apiserver(&self, downtime: Duration) -> anyhow::Result<()> {
+        let mut apiserver = self.apiserver.lock().await;
+        apiserver.kill().await;
+        tracing::info!(?downtime, "kube-apiserver down");
+        tokio::time::sleep(downtime).await;
+        *apiserver = self.apiserver_cmd.spawn()?;
+        drop(apiserver);
+        self.wait_ready().await
+    }
+
+    /// Kills etcd: kube-apiserver keeps running and answers requests that need etcd with
+    /// errors (or not at all) until [`RealApiServer::start_etcd`].
+    pub async fn stop_etcd(&self) {
+        if let Some(mut etcd) = self.etcd.lock().await.take() {
+            etcd.kill().await;
+            tracing::info!("etcd down");
+        }
+    }
+
+    /// Starts etcd again over the same data directory and ports (nothing happens when it
+    /// runs), and waits until kube-apiserver is ready again.
+    ///
+    /// # Errors
+    /// When etcd cannot be spawned or kube-apiserver does not become ready.
+    pub async fn start_etcd(&self) -> anyhow::Result<()> {
+        {
+            let mut etcd = self.etcd.lock().await;
+            if etcd.is_none() {
+                *etcd = Some(self.etcd_cmd.spawn()?);
+                tracing::info!("etcd up again");
+            }
+        }
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
         let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml)?;
         let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = Client::try_from(cfg)?;
@@ -188,17 +252,17 @@ impl RealApiServer {
             {
                 return Ok(());
             }
-            if let Some(st) = self.apiserver.try_exit_status() {
-                anyhow::bail!(
-                    "kube-apiserver exited ({st}); log:\n{}",
-                    self.apiserver.logs()
+            {
+                let mut apiserver = self.apiserver.lock().await;
+                if let Some(st) = apiserver.try_exit_status() {
+                    anyhow::bail!("kube-apiserver exited ({st}); log:\n{}", apiserver.logs());
+                }
+                anyhow::ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "kube-apiserver not ready after 90s; log:\n{}",
+                    apiserver.logs()
                 );
             }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "kube-apiserver not ready after 90s; log:\n{}",
-                self.apiserver.logs()
-            );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }

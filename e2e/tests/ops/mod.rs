@@ -460,15 +460,7 @@ pub async fn workload_pod(
 
 /// Labels a Node (merge patch), as an admin or the operator's node labelling would.
 pub async fn label_node(c: &Cluster, node: &str, key: &str, value: &str) {
-    use kube::api::{Patch, PatchParams};
-    Api::<Node>::all(c.client())
-        .patch(
-            node,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {key: value}}})),
-        )
-        .await
-        .expect("node labelled");
+    c.label_node(node, key, value).await.expect("node labelled");
 }
 
 /// Starts the node's agent reporting to `op` with a bound token and 200 ms polls.
