@@ -380,3 +380,6 @@ fn crd_status(crd: &mut Value) {
         ],
     });
 }
+
+#[cfg(test)]
+mod tests;
