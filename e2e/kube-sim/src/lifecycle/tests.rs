@@ -59,6 +59,10 @@ fn del(
     delete(st, &rt(group, plural), "ns", name, &opts)
 }
 
+fn del_cm(st: &mut State, name: &str, opts: DeleteOpts) -> ApiResult<Value> {
+    del(st, "", "configmaps", name, opts)
+}
+
 #[test]
 fn delete_options_in_the_body_win_over_the_query() {
     let query: HashMap<String, String> = [
@@ -88,10 +92,8 @@ fn failed_preconditions_are_conflicts_naming_both_values() {
     let mut st = state();
     let c = make(&mut st, "", "configmaps", cm("c", &[]));
     let uid = c["metadata"]["uid"].as_str().expect("uid").to_owned();
-    let err = del(
+    let err = del_cm(
         &mut st,
-        "",
-        "configmaps",
         "c",
         DeleteOpts {
             uid: Some("other".into()),
@@ -104,10 +106,8 @@ fn failed_preconditions_are_conflicts_naming_both_values() {
         err.message,
         format!("Precondition failed: UID in precondition: other, UID in object meta: {uid}")
     );
-    let err = del(
+    let err = del_cm(
         &mut st,
-        "",
-        "configmaps",
         "c",
         DeleteOpts {
             resource_version: Some("1".into()),
@@ -168,7 +168,7 @@ fn an_object_with_finalizers_lingers_until_they_are_gone() {
     let mut c = cm("c", &[]);
     c["metadata"]["finalizers"] = json!(["example.com/hold"]);
     make(&mut st, "", "configmaps", c);
-    let last = del(&mut st, "", "configmaps", "c", DeleteOpts::default()).expect("deleting");
+    let last = del_cm(&mut st, "c", DeleteOpts::default()).expect("deleting");
     assert!(last["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(last["metadata"]["deletionGracePeriodSeconds"], 0);
     assert!(st.get("/configmaps", "ns", "c").is_some());
@@ -181,7 +181,7 @@ fn background_deletion_removes_sole_dependents_and_unlinks_shared_ones() {
     let b = make(&mut st, "", "configmaps", cm("b", &[]));
     make(&mut st, "", "configmaps", cm("only-a", &[&a]));
     make(&mut st, "", "configmaps", cm("both", &[&a, &b]));
-    del(&mut st, "", "configmaps", "a", DeleteOpts::default()).expect("deleted");
+    del_cm(&mut st, "a", DeleteOpts::default()).expect("deleted");
     assert!(st.get("/configmaps", "ns", "only-a").is_none());
     let both = st.get("/configmaps", "ns", "both").expect("kept");
     assert_eq!(both["metadata"]["ownerReferences"][0]["name"], "b");
@@ -196,10 +196,8 @@ fn orphan_deletion_keeps_dependents_without_the_reference() {
     let mut st = state();
     let a = make(&mut st, "", "configmaps", cm("a", &[]));
     make(&mut st, "", "configmaps", cm("child", &[&a]));
-    del(
+    del_cm(
         &mut st,
-        "",
-        "configmaps",
         "a",
         DeleteOpts {
             propagation: Some("Orphan".into()),
