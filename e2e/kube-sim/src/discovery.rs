@@ -118,3 +118,6 @@ pub(crate) fn group_list(reg: &Registry) -> Value {
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
+
+#[cfg(test)]
+mod tests;

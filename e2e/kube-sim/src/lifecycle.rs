@@ -329,3 +329,6 @@ pub(crate) fn reap_namespace(st: &mut State, ns: &str) {
         remove_now(st, &rt, n);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -388,3 +388,6 @@ fn crd_status(crd: &mut Value) {
         ],
     });
 }
+
+#[cfg(test)]
+mod tests;

@@ -150,3 +150,6 @@ pub(crate) fn group_version(reg: &Registry, group: &str, version: &str) -> Optio
         "components": {"schemas": schemas},
     }))
 }
+
+#[cfg(test)]
+mod tests;

@@ -90,3 +90,6 @@ pub(crate) fn review(body: &Value, policy: &Policy<'_>) -> ApiResult<Value> {
     let decision = rbac::authorize(&user, &a, policy);
     Ok(answer(body, "SubjectAccessReview", &decision))
 }
+
+#[cfg(test)]
+mod tests;

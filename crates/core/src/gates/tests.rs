@@ -165,3 +165,80 @@ fn a_blocking_pod_selector_kubernetes_would_refuse_holds_and_says_why() {
         None
     );
 }
+
+#[test]
+fn a_delay_that_is_no_duration_holds_as_an_invalid_gate_quoting_it() {
+    let gates = Gates {
+        post_complete_delay: Some("5 minutes".into()),
+        ..spec()
+    };
+    let got = held(
+        &gates,
+        &GateInputs::default(),
+        None,
+        t("2026-12-07T12:00:00Z"),
+    )
+    .expect("held");
+    assert_eq!(got.reason, HeldReason::InvalidGate);
+    assert_eq!(
+        got.message,
+        "postCompleteDelay: \"5 minutes\" is not a duration such as 90s, 5m or 1h30m"
+    );
+    assert_eq!(got.until, None);
+}
+
+#[test]
+fn a_zero_delay_or_a_delay_already_passed_holds_nothing() {
+    let now = t("2026-12-07T12:00:00Z");
+    let finished = Some(t("2026-12-07T11:50:00Z"));
+    for delay in ["0", "0s", "10m", "5m"] {
+        let gates = Gates {
+            post_complete_delay: Some(delay.into()),
+            ..spec()
+        };
+        assert_eq!(
+            held(&gates, &GateInputs::default(), finished, now),
+            None,
+            "{delay}"
+        );
+    }
+}
+
+#[test]
+fn an_alert_pattern_that_is_no_regular_expression_holds_as_an_invalid_gate() {
+    let gates = Gates {
+        alert_gate: Some(AlertGateSpec {
+            alert_names: "Node[".into(),
+            firing_only: None,
+        }),
+        ..spec()
+    };
+    let got = held(&gates, &alerts(&[]), None, t("2026-12-07T12:00:00Z")).expect("held");
+    assert_eq!(got.reason, HeldReason::InvalidGate);
+    assert!(
+        got.message.starts_with("alertGate.alertNames: \"Node[\""),
+        "{}",
+        got.message
+    );
+}
+
+#[test]
+fn pending_alerts_hold_unless_only_firing_ones_are_asked_for() {
+    let gate = |firing_only: Option<bool>| Gates {
+        alert_gate: Some(AlertGateSpec {
+            alert_names: "DiskFilling".into(),
+            firing_only,
+        }),
+        ..spec()
+    };
+    let now = t("2026-12-07T12:00:00Z");
+    let pending = alerts(&[("DiskFilling", false)]);
+    assert_eq!(
+        held(&gate(None), &pending, None, now),
+        None,
+        "firing only by default"
+    );
+    let got = held(&gate(Some(false)), &pending, None, now).expect("held");
+    assert_eq!(got.reason, HeldReason::Alert);
+    assert_eq!(got.message, "alert(s) active: DiskFilling");
+}

@@ -327,3 +327,36 @@ async fn a_refused_request_still_fails_with_the_api_servers_status() {
     ));
     assert!(!is_forbidden(&not_found));
 }
+
+#[test]
+fn methods_without_a_verb_and_deep_paths_are_not_classified() {
+    assert_eq!(classified(Method::HEAD, "/api/v1/nodes"), None);
+    assert_eq!(classified(Method::OPTIONS, "/api/v1/nodes"), None);
+    assert_eq!(
+        classified(Method::GET, "/api/v1/namespaces/a/pods/p/log/extra"),
+        None
+    );
+    assert_eq!(
+        classified(Method::GET, "/api/v1/nodes?watch=1"),
+        Some(("watch nodes".into(), None))
+    );
+    assert_eq!(
+        classified(Method::GET, "/api/v1/nodes?watch=false"),
+        Some(("list nodes".into(), None))
+    );
+}
+
+#[test]
+fn a_refusal_is_quoted_from_the_status_or_else_the_body() {
+    assert_eq!(
+        status_message(
+            br#"{"kind":"Status","message":"nodes is forbidden: User \"x\" cannot list"}"#
+        ),
+        "nodes is forbidden: User \"x\" cannot list"
+    );
+    assert_eq!(status_message(b"forbidden by proxy"), "forbidden by proxy");
+    assert_eq!(
+        status_message(br#"{"kind":"Status"}"#),
+        r#"{"kind":"Status"}"#
+    );
+}

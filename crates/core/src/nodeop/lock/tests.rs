@@ -85,18 +85,21 @@ fn holder_names_drop_the_uid() {
     assert_eq!(lock("ns/a", false).holder_name(), "ns/a");
 }
 
+/// Whether `holder` may take worker `node` with nothing cordoned.
+fn admit_worker(
+    locks: &BTreeMap<String, NodeLock>,
+    node: &str,
+    holder: &str,
+    limits: Limits,
+) -> Result<(), Wait> {
+    admit(locks, &BTreeSet::new(), node, false, holder, limits)
+}
+
 #[test]
 fn a_worker_may_start_while_a_control_plane_node_is_held() {
     let locks = BTreeMap::from([("cp1".to_owned(), lock("ns/a", true))]);
     assert_eq!(
-        admit(
-            &locks,
-            &BTreeSet::new(),
-            "w1",
-            false,
-            "ns/b@uid-b",
-            Limits::default()
-        ),
+        admit_worker(&locks, "w1", "ns/b@uid-b", Limits::default()),
         Ok(())
     );
 }
@@ -110,26 +113,9 @@ fn the_holder_keeps_its_node_even_over_the_budget() {
     let limits = Limits {
         max_disrupted_nodes: Some(1),
     };
+    assert_eq!(admit_worker(&locks, "w1", "ns/a@uid-ns/a", limits), Ok(()));
     assert_eq!(
-        admit(
-            &locks,
-            &BTreeSet::new(),
-            "w1",
-            false,
-            "ns/a@uid-ns/a",
-            limits
-        ),
-        Ok(())
-    );
-    assert_eq!(
-        admit(
-            &locks,
-            &BTreeSet::new(),
-            "w3",
-            false,
-            "ns/a@uid-ns/a",
-            limits
-        ),
+        admit_worker(&locks, "w3", "ns/a@uid-ns/a", limits),
         Err(Wait::Budget {
             disrupted: 2,
             limit: 1

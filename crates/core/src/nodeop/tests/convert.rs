@@ -134,3 +134,131 @@ fn a_job_pod_that_cannot_pull_its_image_says_so_and_a_slow_pull_does_not() {
     let info = JobInfo::from_job(&job, &[pod("ContainerCreating")]);
     assert_eq!(info.cannot_start, None);
 }
+
+fn json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v).expect("a valid object")
+}
+
+#[test]
+fn a_node_not_ready_or_with_an_empty_boot_id_reads_so() {
+    let node: Node = json(serde_json::json!({
+        "metadata": {"name": "w1"},
+        "status": {"conditions": [{"type": "Ready", "status": "Unknown"}],
+            "nodeInfo": {"bootID": "", "machineID": "", "systemUUID": "", "kernelVersion": "",
+                "osImage": "", "containerRuntimeVersion": "", "kubeletVersion": "",
+                "kubeProxyVersion": "", "operatingSystem": "", "architecture": ""}},
+    }));
+    let info = NodeInfo::from_node(&node);
+    assert!(!info.ready);
+    assert_eq!(info.boot_id, None);
+}
+
+#[test]
+fn an_unknown_pod_phase_reads_as_pending_and_unknown_as_unknown() {
+    let with_phase = |phase: &str| -> Pod {
+        json(serde_json::json!({"metadata": {"name": "p"}, "status": {"phase": phase}}))
+    };
+    assert_eq!(
+        NodePod::from_pod(&with_phase("Evicted")).phase,
+        PodPhase::Pending
+    );
+    assert_eq!(
+        NodePod::from_pod(&with_phase("Unknown")).phase,
+        PodPhase::Unknown
+    );
+    assert_eq!(
+        NodePod::from_pod(&with_phase("Failed")).phase,
+        PodPhase::Failed
+    );
+}
+
+#[test]
+fn only_the_controlling_owner_manages_a_pod() {
+    let pod: Pod = json(
+        serde_json::json!({"metadata": {"name": "p", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "1"},
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "2", "controller": true},
+        ]}}),
+    );
+    assert_eq!(
+        NodePod::from_pod(&pod).controller_kind.as_deref(),
+        Some("ReplicaSet")
+    );
+    let bare: Pod = json(
+        serde_json::json!({"metadata": {"name": "p", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "1", "controller": false},
+        ]}}),
+    );
+    assert_eq!(NodePod::from_pod(&bare).controller_kind, None);
+}
+
+#[test]
+fn an_init_container_that_cannot_start_is_reported_with_its_reason_alone_when_silent() {
+    let pod: Pod = json(serde_json::json!({
+        "metadata": {"name": "r", "labels": {"operator.kairos.io/role": "preflight"}},
+        "spec": {"nodeName": "w1", "containers": [{"name": "c"}]},
+        "status": {"phase": "Pending", "initContainerStatuses": [{
+            "name": "init", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "  "}},
+        }]},
+    }));
+    let e = EnginePod::from_pod(&pod).expect("an engine pod");
+    assert_eq!(e.role, EngineRole::Preflight);
+    assert_eq!(
+        e.cannot_start.as_deref(),
+        Some("CreateContainerConfigError")
+    );
+}
+
+#[test]
+fn a_blank_termination_message_reads_as_none() {
+    let pod: Pod = json(serde_json::json!({
+        "metadata": {"name": "r", "labels": {"operator.kairos.io/role": "reboot"}},
+        "spec": {"nodeName": "w1", "containers": [{"name": "c"}]},
+        "status": {"phase": "Succeeded", "containerStatuses": [{
+            "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0, "message": " \n "}},
+        }]},
+    }));
+    assert_eq!(
+        EnginePod::from_pod(&pod)
+            .expect("engine pod")
+            .termination_message,
+        None
+    );
+}
+
+#[test]
+fn a_job_pod_or_an_unlabelled_pod_is_no_preflight_or_reboot_pod() {
+    let job_pod: Pod = json(serde_json::json!({
+        "metadata": {"name": "j", "labels": {"operator.kairos.io/role": "job"}},
+        "spec": {"nodeName": "w1", "containers": [{"name": "c"}]},
+    }));
+    assert_eq!(EnginePod::from_pod(&job_pod), None);
+    let plain: Pod = json(serde_json::json!({"metadata": {"name": "p"}}));
+    assert_eq!(EnginePod::from_pod(&plain), None);
+}
+
+#[test]
+fn a_false_failed_condition_is_no_failure_and_a_deleting_job_says_so() {
+    let job: Job = json(serde_json::json!({
+        "metadata": {"name": "j", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+        "status": {"conditions": [{"type": "Failed", "status": "False"}]},
+    }));
+    let info = JobInfo::from_job(&job, &[]);
+    assert_eq!(info.condition, None);
+    assert!(info.deleting);
+}
+
+#[test]
+fn a_deleting_pod_that_cannot_start_does_not_count_for_its_job() {
+    let job: Job = json(serde_json::json!({"metadata": {"name": "j"}, "status": {"active": 1}}));
+    let pod: Pod = json(serde_json::json!({
+        "metadata": {"name": "j-x", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+        "status": {"phase": "Pending", "containerStatuses": [{
+            "name": "c", "image": "nope:1", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff"}},
+        }]},
+    }));
+    assert_eq!(JobInfo::from_job(&job, &[pod]).cannot_start, None);
+}
