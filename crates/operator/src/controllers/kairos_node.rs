@@ -230,7 +230,7 @@ async fn node_missing(state: &State, name: &str) -> Result<bool> {
 }
 
 /// The current version of a cached NodeOp (`None` when it is gone).
-async fn fresh(ctx: &Context, cached: Option<NodeOp>) -> Result<Option<NodeOp>> {
+pub(super) async fn fresh(ctx: &Context, cached: Option<NodeOp>) -> Result<Option<NodeOp>> {
     let Some(op) = cached else { return Ok(None) };
     let ns = crate::error::namespace_of(&op, "the node upgrade")?.to_owned();
     Api::<NodeOp>::namespaced(ctx.client.clone(), &ns)
@@ -242,7 +242,7 @@ async fn fresh(ctx: &Context, cached: Option<NodeOp>) -> Result<Option<NodeOp>> 
         })
 }
 
-fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
+pub(super) fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
     ops.max_by_key(|op| op.metadata.creation_timestamp.clone().map(|t| t.0))
 }
 
