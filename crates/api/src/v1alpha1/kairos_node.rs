@@ -31,6 +31,7 @@ use crate::names::KAIROS_VERSION_PATTERN;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("!has(self.image) || has(self.version)").message("spec.image needs spec.version: the version is how the upgrade is verified").field_path(".version"))]
+#[x_kube(validation = Rule::new("!has(self.recoveryImage) || (has(self.upgradeRecovery) && self.upgradeRecovery)").message("spec.recoveryImage needs spec.upgradeRecovery: true").field_path(".recoveryImage"))]
 #[serde(rename_all = "camelCase")]
 pub struct KairosNodeSpec {
     /// The Kairos version (`KAIROS_VERSION`, for example `v3.6.0`) this node should run. Setting it
@@ -51,6 +52,14 @@ pub struct KairosNodeSpec {
     /// Also upgrade the recovery system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_recovery: Option<bool>,
+
+    /// Container image of the recovery system, when it should differ from the active one's
+    /// (`image`, or the derived image): the upgrade installs the recovery system from it
+    /// (`kairos-agent upgrade --recovery --source oci:<recoveryImage>`, pulled on the node).
+    /// Needs `upgradeRecovery: true`. It must fit the node as `image` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub recovery_image: Option<String>,
 
     /// Upgrade even when the node already reports `version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -95,6 +95,8 @@ pub(crate) struct SpecInput<'a> {
     pub(crate) image: &'a str,
     pub(crate) image_pull_secrets: Option<Vec<LocalObjectReference>>,
     pub(crate) opts: ScriptOptions,
+    /// The recovery system's own image, when it is upgraded from another image than `image`.
+    pub(crate) recovery_image: Option<&'a str>,
     pub(crate) targets: Vec<String>,
     pub(crate) concurrency: i32,
     pub(crate) stop_on_failure: bool,
@@ -133,7 +135,10 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         target_nodes: Some(input.targets),
         image: input.image.to_owned(),
         image_pull_secrets: input.image_pull_secrets,
-        command: shell(script::render(&input.opts)),
+        command: shell(script::render_with_recovery(
+            &input.opts,
+            input.recovery_image,
+        )),
         host_mount_path: script::HOST_DIR.to_owned(),
         cordon: Some(true),
         drain_options: Some(DrainOptions {

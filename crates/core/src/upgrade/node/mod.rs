@@ -358,6 +358,23 @@ fn build(
         None => derive_image(&status.kairos.clone().unwrap_or_default(), version)
             .map_err(|e| ("ImageUnknown", e.to_string()))?,
     };
+    let recovery_image = kn
+        .spec
+        .recovery_image
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty() && kn.spec.upgrade_recovery.unwrap_or(false));
+    if let Some(recovery) = recovery_image {
+        let misfits = misfits(recovery, &status.kairos.clone().unwrap_or_default());
+        if !misfits.is_empty() && !kn.spec.allow_system_change.unwrap_or(false) {
+            let msg = format!(
+                "spec.recoveryImage {recovery} does not fit this node ({}): nothing is done; set \
+                 spec.allowSystemChange: true to change the system on purpose",
+                misfits.join("; ")
+            );
+            return Err(("ImageMismatch", msg));
+        }
+    }
     let opts = ScriptOptions {
         upgrade_active: true,
         upgrade_recovery: kn.spec.upgrade_recovery.unwrap_or(false),
@@ -368,6 +385,7 @@ fn build(
         image: &image,
         image_pull_secrets: None,
         opts,
+        recovery_image,
         targets: vec![node.to_owned()],
         concurrency: 1,
         stop_on_failure: false,
