@@ -44,8 +44,8 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_api::names::conditions::CONFIG_APPLIED;
 use kairos_api::names::{ANNOTATION_CONFIG_SOURCE, LABEL_KAIROSNODE_CONFIG};
 use kairos_api::v1alpha1::{
-    ConfigState, ConfigStatus, DrainOptions, KairosNode, NodeConfigSpec, NodeOp, NodeOpSpec,
-    NodePhase, OperationPhase,
+    ConfigState, ConfigStatus, KairosNode, NodeConfigSpec, NodeOp, NodeOpSpec, NodePhase,
+    OperationPhase,
 };
 
 pub use model::{ConfigObserved, ConfigPlan, SourceRead};
@@ -484,14 +484,7 @@ impl Ctx<'_> {
             command: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
             host_mount_path: script::HOST_DIR.to_owned(),
             cordon: Some(reboots),
-            drain_options: reboots.then(|| DrainOptions {
-                enabled: Some(true),
-                force: Some(false),
-                grace_period_seconds: None,
-                ignore_daemon_sets: true,
-                delete_empty_dir_data: true,
-                timeout_seconds: None,
-            }),
+            drain_options: reboots.then(crate::upgrade::drain_before_reboot),
             reboot_on_success: Some(reboots),
             backoff_limit: Some(CONFIG_BACKOFF_LIMIT),
             job_timeout_seconds: Some(CONFIG_JOB_TIMEOUT_SECONDS),

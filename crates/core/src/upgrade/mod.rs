@@ -141,14 +141,7 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         )),
         host_mount_path: script::HOST_DIR.to_owned(),
         cordon: Some(true),
-        drain_options: Some(DrainOptions {
-            enabled: Some(true),
-            force: Some(false),
-            grace_period_seconds: None,
-            ignore_daemon_sets: true,
-            delete_empty_dir_data: true,
-            timeout_seconds: None,
-        }),
+        drain_options: Some(drain_before_reboot()),
         reboot_on_success: Some(input.opts.reboots()),
         backoff_limit: Some(UPGRADE_BACKOFF_LIMIT),
         // Writing an image to the passive system takes minutes; half an hour means it hangs.
@@ -162,6 +155,19 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         resources: input.gates.resources,
         preflight_resources: None,
         reboot_resources: None,
+    }
+}
+
+/// How a node is drained before an operation that reboots it: DaemonSet pods stay, pods with
+/// emptyDir volumes are evicted (a reboot interrupts them anyway), unmanaged pods are refused.
+pub(crate) fn drain_before_reboot() -> DrainOptions {
+    DrainOptions {
+        enabled: Some(true),
+        force: Some(false),
+        grace_period_seconds: None,
+        ignore_daemon_sets: true,
+        delete_empty_dir_data: true,
+        timeout_seconds: None,
     }
 }
 
