@@ -21,7 +21,7 @@ use kairos_api::names::LABEL_KAIROSNODE_CONFIG;
 use kairos_api::v1alpha1::{ConfigState, KairosNode};
 use kairos_e2e::harness::{AutoAction, Cluster, NodeHandle, Policy, RebootChange, wait_for};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
 use ops::*;
@@ -114,50 +114,38 @@ fn run_script(argv: &[String], host_root: &Path, doc: &str, boot_id: &str) -> Au
     }
 }
 
-/// Creates or replaces the Secret `name` (key `cloud-config.yaml`) in `ns`, and records its
-/// document in `sources`.
-async fn put_secret(c: &Cluster, ns: &str, name: &str, doc: &str, sources: &Sources) {
+/// Creates or replaces the Secret (`secret: true`) or ConfigMap `name` in `ns` holding `doc`
+/// under the key `cloud-config.yaml`, and records the document in `sources`.
+async fn put_source(c: &Cluster, ns: &str, secret: bool, name: &str, doc: &str, sources: &Sources) {
     sources
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(name.to_owned(), doc.to_owned());
-    let secret: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
+    let (kind, data) = if secret {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(doc);
+        ("Secret", json!({"data": {"cloud-config.yaml": encoded}}))
+    } else {
+        ("ConfigMap", json!({"data": {"cloud-config.yaml": doc}}))
+    };
+    let mut object = json!({
+        "apiVersion": "v1", "kind": kind,
         "metadata": {"name": name, "namespace": ns},
-        "data": {"cloud-config.yaml": base64(doc)},
-    }))
-    .expect("secret");
-    let api: Api<Secret> = Api::namespaced(c.client(), ns);
-    api.patch(
-        name,
-        &PatchParams::apply("e2e-test").force(),
-        &Patch::Apply(&secret),
-    )
-    .await
-    .expect("secret applied");
-}
-
-fn base64(text: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(text)
-}
-
-/// Creates the ConfigMap `name` (key `cloud-config.yaml`) in `ns`, recorded in `sources`.
-async fn put_config_map(c: &Cluster, ns: &str, name: &str, doc: &str, sources: &Sources) {
-    sources
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(name.to_owned(), doc.to_owned());
-    let cm: ConfigMap = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": ns},
-        "data": {"cloud-config.yaml": doc},
-    }))
-    .expect("configmap");
-    Api::<ConfigMap>::namespaced(c.client(), ns)
-        .create(&PostParams::default(), &cm)
-        .await
-        .expect("configmap created");
+    });
+    object["data"] = data["data"].clone();
+    let params = PatchParams::apply("e2e-test").force();
+    let applied = if secret {
+        let api: Api<Secret> = Api::namespaced(c.client(), ns);
+        api.patch(name, &params, &Patch::Apply(&object))
+            .await
+            .map(drop)
+    } else {
+        let api: Api<ConfigMap> = Api::namespaced(c.client(), ns);
+        api.patch(name, &params, &Patch::Apply(&object))
+            .await
+            .map(drop)
+    };
+    applied.expect("source applied");
 }
 
 /// Merge-patches KairosNode `node`'s spec with `spec`.
@@ -212,6 +200,14 @@ async fn wait_kn(
     }
 }
 
+/// `kn`'s `status.config`.
+fn config_of(kn: &KairosNode) -> kairos_api::v1alpha1::ConfigStatus {
+    kn.status
+        .as_ref()
+        .and_then(|s| s.config.clone())
+        .expect("status.config")
+}
+
 fn applied_with(kn: &KairosNode, hash: &str) -> bool {
     let Some(config) = kn.status.as_ref().and_then(|s| s.config.as_ref()) else {
         return false;
@@ -258,7 +254,7 @@ async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
         .run_auto(config_policy(&c, &["n1", "n2"], sources.clone()));
     let before_n2 = oem(&c, "n2");
     let before_n1 = oem(&c, "n1");
-    put_secret(&c, &sys, "edge-config", DOC, &sources).await;
+    put_source(&c, &sys, true, "edge-config", DOC, &sources).await;
     patch_spec(
         &c,
         "n2",
@@ -271,11 +267,7 @@ async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
         applied_with(kn, &sha(DOC))
     })
     .await;
-    let config = kn
-        .status
-        .as_ref()
-        .and_then(|s| s.config.clone())
-        .expect("config");
+    let config = config_of(&kn);
     assert_eq!(
         config.desired_hash.as_deref(),
         Some(sha(DOC).as_str()),
@@ -327,7 +319,7 @@ async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
     }
 
     // Editing the Secret rolls the change.
-    put_secret(&c, &sys, "edge-config", EDITED, &sources).await;
+    put_source(&c, &sys, true, "edge-config", EDITED, &sources).await;
     wait_kn(&c, &op, "n2", 40, "edited config applied", |kn| {
         applied_with(kn, &sha(EDITED))
     })
@@ -346,11 +338,7 @@ async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
         config_applied(kn).is_some_and(|(s, r, _)| s == "False" && r == "Drifted")
     })
     .await;
-    let config = kn
-        .status
-        .as_ref()
-        .and_then(|s| s.config.clone())
-        .expect("config");
+    let config = config_of(&kn);
     assert_eq!(config.state, ConfigState::Drifted);
     assert_eq!(
         config.observed_hash.as_deref(),
@@ -363,15 +351,21 @@ async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
     );
 }
 
+/// A worker `n1` reporting to a started operator, and the config kubelet stand-in.
+async fn one_node(c: &Cluster) -> (Operator, Sources, kairos_e2e::harness::AutoKubelet) {
+    let op = fleet_of(c, &[("n1".to_owned(), false, "v3.5.0")]).await;
+    let sources = Sources::default();
+    let kubelet = c
+        .kubelet()
+        .run_auto(config_policy(c, &["n1"], sources.clone()));
+    (op, sources, kubelet)
+}
+
 #[tokio::test]
 async fn config_invalid_document_is_refused_before_any_job() {
     let (c, _ns) = common::cluster("config-invalid").await;
-    let op = fleet_of(&c, &[("n1".to_owned(), false, "v3.5.0")]).await;
+    let (op, sources, _kubelet) = one_node(&c).await;
     let sys = op.opts.namespace.clone();
-    let sources = Sources::default();
-    let _kubelet = c
-        .kubelet()
-        .run_auto(config_policy(&c, &["n1"], sources.clone()));
     let before = oem(&c, "n1");
     for (name, doc, why) in [
         ("no-header", "hostname: x\n", "first line"),
@@ -381,7 +375,7 @@ async fn config_invalid_document_is_refused_before_any_job() {
             "not valid YAML",
         ),
     ] {
-        put_secret(&c, &sys, name, doc, &sources).await;
+        put_source(&c, &sys, true, name, doc, &sources).await;
         patch_spec(
             &c,
             "n1",
@@ -419,14 +413,10 @@ async fn config_invalid_document_is_refused_before_any_job() {
 #[tokio::test]
 async fn config_removal_deletes_only_the_managed_file_without_reboot() {
     let (c, _ns) = common::cluster("config-removal").await;
-    let op = fleet_of(&c, &[("n1".to_owned(), false, "v3.5.0")]).await;
+    let (op, sources, _kubelet) = one_node(&c).await;
     let sys = op.opts.namespace.clone();
-    let sources = Sources::default();
-    let _kubelet = c
-        .kubelet()
-        .run_auto(config_policy(&c, &["n1"], sources.clone()));
     let before = oem(&c, "n1");
-    put_config_map(&c, &sys, "plain-config", DOC, &sources).await;
+    put_source(&c, &sys, false, "plain-config", DOC, &sources).await;
     patch_spec(
         &c,
         "n1",

@@ -18,32 +18,23 @@ use kairos_core::cloud_config::source::{ConfigSource, SourceKind};
 use kairos_core::cloud_config::{self, ConfigObserved, SourceRead};
 use kairos_core::conditions;
 use kairos_core::k8s_names::label_value;
-use kairos_core::upgrade::node::{self, NodeConfig};
+use kairos_core::upgrade::node;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
-use super::kairos_node::{fresh, newest};
-use crate::context::Context;
+use super::kairos_node::{apply_nodeop_plan, apply_status, fresh, newest};
 use crate::controllers::Caches;
 use crate::error::{Error, Result};
 
 /// Name of this controller on metrics.
 pub(crate) const CONTROLLER: &str = "kairosnode-config";
 
-/// Everything a reconcile needs.
-pub(crate) struct State {
-    /// Shared context.
-    pub(crate) ctx: Arc<Context>,
-    /// KairosNode, NodeOp, Secret and ConfigMap caches.
-    pub(crate) caches: Caches,
-    /// Planner settings (the operator's namespace, the verification timeout, the gates).
-    pub(crate) config: NodeConfig,
-    /// Consecutive failures per object (the retry delays).
-    pub(crate) retries: super::retry::Retries,
-}
+/// Everything a reconcile needs: the same as the upgrade side's (the KairosNode, NodeOp, Secret
+/// and ConfigMap caches, the per-node planners' settings, the retry delays).
+pub(crate) use super::kairos_node::State;
 
 /// The KairosNodes whose `spec.config` names `kind/name` (a Secret or ConfigMap that changed).
 pub(crate) fn referencing(
@@ -125,38 +116,15 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
         .map_err(Error::MissingMetadata)?;
 
     // Apply.
-    if let Some(done) = &plan.delete_nodeop {
-        nodeops
-            .delete(done, &DeleteParams::background())
-            .await
-            .map(drop)
-            .or_else(|e| match e {
-                kube::Error::Api(s) if s.code == 404 => Ok(()),
-                source => Err(Error::Apply {
-                    what: format!("delete NodeOp {done}"),
-                    source,
-                }),
-            })?;
-    }
+    apply_nodeop_plan(
+        &nodeops,
+        plan.delete_nodeop.as_deref(),
+        plan.nodeop_to_apply.as_ref(),
+        CONFIG_FIELD_MANAGER,
+    )
+    .await?;
     if let Some(op) = &plan.nodeop_to_apply {
-        let op_name = op.name_any();
-        let mut body = serde_json::to_value(op)
-            .map_err(|e| Error::Internal(format!("failed to serialize NodeOp {op_name}: {e}")))?;
-        if let Some(obj) = body.as_object_mut() {
-            obj.remove("status");
-        }
-        nodeops
-            .patch(
-                &op_name,
-                &PatchParams::apply(CONFIG_FIELD_MANAGER).force(),
-                &Patch::Apply(body),
-            )
-            .await
-            .map_err(|source| Error::Apply {
-                what: format!("apply NodeOp {op_name}"),
-                source,
-            })?;
-        tracing::info!(kairosnode = %name, nodeop = %op_name, "cloud-config NodeOp created");
+        tracing::info!(kairosnode = %name, nodeop = %op.name_any(), "cloud-config NodeOp applied");
     }
 
     // Report: only the fields this controller owns, and only when they changed.
@@ -165,23 +133,8 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
     if desired.config != status.config || !conditions::same(&desired.conditions, &status.conditions)
     {
         let mine: Vec<_> = plan.condition.iter().collect();
-        let patch = json!({
-            "apiVersion": "operator.kairos.io/v1alpha1",
-            "kind": "KairosNode",
-            "metadata": {"name": name},
-            "status": {"config": plan.config, "conditions": mine},
-        });
-        Api::<KairosNode>::all(ctx.client.clone())
-            .patch_status(
-                &name,
-                &PatchParams::apply(CONFIG_FIELD_MANAGER).force(),
-                &Patch::Apply(patch),
-            )
-            .await
-            .map_err(|source| Error::Report {
-                name: name.clone(),
-                source,
-            })?;
+        let status = json!({"config": plan.config, "conditions": mine});
+        apply_status(ctx, &name, CONFIG_FIELD_MANAGER, status).await?;
     }
     // An operation in flight, or a written file not yet reported, has a timeout to check;
     // otherwise the watches wake it up.

@@ -98,11 +98,7 @@ pub(crate) async fn run(
             .for_each(log_result)
     };
     let kairos_node_controller = {
-        let config = kairos_core::upgrade::node::NodeConfig {
-            namespace: ctx.config.namespace.clone(),
-            verify_timeout: ctx.config.reboot_timeout,
-            gates: ctx.config.node_upgrade_gates.clone(),
-        };
+        let config = per_node_config(&ctx);
         let state = Arc::new(kairos_node::State {
             ctx: ctx.clone(),
             caches: caches.clone(),
@@ -116,12 +112,7 @@ pub(crate) async fn run(
             {
                 return Vec::new();
             }
-            op.spec
-                .target_nodes
-                .iter()
-                .flatten()
-                .map(|n| ObjectRef::new(n))
-                .collect()
+            target_refs(&op)
         };
         Controller::for_stream(
             caches.kairos_nodes.changes(),
@@ -175,6 +166,26 @@ async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, 
     }
 }
 
+/// The settings of the per-node planners (upgrade and cloud-config): the operator's namespace,
+/// the reboot timeout as the verification timeout, the `--node-upgrade-*` gates.
+fn per_node_config(ctx: &Context) -> kairos_core::upgrade::node::NodeConfig {
+    kairos_core::upgrade::node::NodeConfig {
+        namespace: ctx.config.namespace.clone(),
+        verify_timeout: ctx.config.reboot_timeout,
+        gates: ctx.config.node_upgrade_gates.clone(),
+    }
+}
+
+/// The KairosNodes a NodeOp targets (its `targetNodes`).
+fn target_refs(op: &NodeOp) -> Vec<ObjectRef<KairosNode>> {
+    op.spec
+        .target_nodes
+        .iter()
+        .flatten()
+        .map(|n| ObjectRef::new(n))
+        .collect()
+}
+
 /// The cloud-config controller of KairosNodes: woken by KairosNodes, their config NodeOps, and
 /// the Secrets and ConfigMaps (of the operator's namespace) they reference, so editing one
 /// rolls the change out.
@@ -184,27 +195,17 @@ fn config_controller(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     use kairos_core::cloud_config::source::SourceKind;
-    let config = kairos_core::upgrade::node::NodeConfig {
-        namespace: ctx.config.namespace.clone(),
-        verify_timeout: ctx.config.reboot_timeout,
-        gates: ctx.config.node_upgrade_gates.clone(),
-    };
     let state = Arc::new(kairos_node_config::State {
         ctx: ctx.clone(),
         caches: caches.clone(),
-        config,
+        config: per_node_config(ctx),
         retries: retry::Retries::default(),
     });
     let targets = |op: NodeOp| -> Vec<ObjectRef<KairosNode>> {
         if !op.labels().contains_key(LABEL_KAIROSNODE_CONFIG) {
             return Vec::new();
         }
-        op.spec
-            .target_nodes
-            .iter()
-            .flatten()
-            .map(|n| ObjectRef::new(n))
-            .collect()
+        target_refs(&op)
     };
     let (by_secret, by_config_map) = (caches.clone(), caches.clone());
     Controller::for_stream(
