@@ -20,6 +20,9 @@ pub const REPORT_FIELD_MANAGER: &str = "kairos-operator-report";
 /// Field manager of the upgrade part of a KairosNode's status (`upgrade`, `UpToDate`,
 /// `Upgrading`); the report service owns the rest under its own manager.
 pub const UPGRADE_FIELD_MANAGER: &str = "kairos-operator-upgrade";
+/// Field manager of the declared-configuration part of a KairosNode's status (`config`,
+/// `ConfigApplied`) and of the NodeOps that write or remove the configured file.
+pub const CONFIG_FIELD_MANAGER: &str = "kairos-operator-config";
 /// Field manager of the Node labels and annotations the report service applies.
 pub const LABELS_FIELD_MANAGER: &str = "kairos-operator-labels";
 /// Finalizer the operator puts on a `NodeOp` so it can clean up Jobs and cordons on deletion.
@@ -63,6 +66,20 @@ pub const LABEL_ROLE: &str = "operator.kairos.io/role";
 pub const LABEL_NODEOP_UPGRADE: &str = "operator.kairos.io/nodeopupgrade";
 /// Label put on the `NodeOp` created for a `KairosNode` spec upgrade (the node's name).
 pub const LABEL_KAIROSNODE: &str = "operator.kairos.io/kairosnode";
+/// Label put on the `NodeOp` writing or removing a `KairosNode`'s declared cloud-config (the
+/// node's name).
+pub const LABEL_KAIROSNODE_CONFIG: &str = "operator.kairos.io/kairosnode-config";
+/// Annotation on a cloud-config `NodeOp`: where its Job reads the document from,
+/// `secret/<name>/<key>` or `configmap/<name>/<key>` (mounted read-only into the Job's pod; the
+/// engine honours it only on NodeOps in its Jobs' namespace carrying
+/// [`LABEL_KAIROSNODE_CONFIG`]).
+pub const ANNOTATION_CONFIG_SOURCE: &str = "operator.kairos.io/config-source";
+/// The default file a `KairosNode`'s declared cloud-config becomes on the node.
+pub const DEFAULT_CLOUD_CONFIG_PATH: &str = "/oem/90_kairos-operator.yaml";
+/// What a declared cloud-config's path must match: a `.yaml` file directly under `/oem`.
+pub const CLOUD_CONFIG_PATH_PATTERN: &str = r"^/oem/[A-Za-z0-9_][A-Za-z0-9_.-]*\.yaml$";
+/// What a `kairos-agent run-stage` stage name must match.
+pub const STAGE_PATTERN: &str = r"^[a-z][a-z0-9._-]*$";
 /// Node annotation recording which operation cordoned the node: `<ns>/<name>@<uid>`.
 pub const ANNOTATION_CORDONED_BY: &str = "operator.kairos.io/cordoned-by";
 
@@ -93,4 +110,7 @@ pub mod conditions {
     /// NodeOp/NodeOpUpgrade: a gate (window, postCompleteDelay, alertGate, paused) holds new
     /// starts; the reason says which, the message until when or why.
     pub const HELD: &str = "Held";
+    /// KairosNode: the node reports the declared cloud-config file (`spec.config`); False says
+    /// why not (pending, applying, drifted, failed, refused).
+    pub const CONFIG_APPLIED: &str = "ConfigApplied";
 }

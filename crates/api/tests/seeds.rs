@@ -422,6 +422,71 @@ fn kairos_node_image_without_version_is_refused_by_cel() {
 }
 
 #[test]
+fn kairos_node_config_in_its_documented_shape_is_accepted() {
+    let schemas = Schemas::load();
+    for config in [
+        json!({"secretRef": {"name": "edge-config", "key": "cloud-config.yaml"}}),
+        json!({"configMapRef": {"name": "c", "key": "k"}, "path": "/oem/91_site.yaml",
+               "reboot": false, "runStage": "network"}),
+    ] {
+        let mut o = kairos_node();
+        spec(&mut o).insert("config".into(), config);
+        assert_eq!(schemas.validate(&o), Ok(()), "{o}");
+    }
+    let mut o = kairos_node();
+    spec(&mut o).insert("upgradeRecovery".into(), json!(true));
+    spec(&mut o).insert(
+        "recoveryImage".into(),
+        json!("quay.io/kairos/ubuntu:recovery"),
+    );
+    assert_eq!(schemas.validate(&o), Ok(()), "{o}");
+}
+
+#[test]
+fn kairos_node_config_that_makes_no_sense_is_refused_naming_the_field() {
+    let with = |config: Value| {
+        move |o: &mut Value| {
+            spec(o).insert("config".into(), config);
+        }
+    };
+    let secret = json!({"name": "s", "key": "k"});
+    assert_refused(kairos_node(), with(json!({})), "configMapRef");
+    assert_refused(
+        kairos_node(),
+        with(json!({"secretRef": secret, "configMapRef": secret})),
+        "configMapRef",
+    );
+    for path in [
+        "/etc/shadow",
+        "/oem/../etc/x.yaml",
+        "/oem/sub/x.yaml",
+        "/oem/x.conf",
+        "/oem/.yaml",
+    ] {
+        assert_refused(
+            kairos_node(),
+            with(json!({"secretRef": secret, "path": path})),
+            "path",
+        );
+    }
+    assert_refused(
+        kairos_node(),
+        with(json!({"secretRef": secret, "runStage": "boot; reboot"})),
+        "runStage",
+    );
+    assert_refused(
+        kairos_node(),
+        |o| {
+            spec(o).insert(
+                "recoveryImage".into(),
+                json!("quay.io/kairos/ubuntu:recovery"),
+            );
+        },
+        "recoveryImage",
+    );
+}
+
+#[test]
 fn kind_not_served_is_refused() {
     assert_refused(
         nodeop(),

@@ -3,15 +3,16 @@
 //!
 //! # Who writes what
 //!
-//! Two writers share the status, each with its own server-side-apply field manager, so neither
-//! removes or reverts the other's fields:
+//! Three writers share the status, each with its own server-side-apply field manager, so none
+//! removes or reverts another's fields:
 //! - the report service ([`REPORT_FIELD_MANAGER`]) owns `kairos`, `os`, `bootState`,
 //!   `bootStateMessage`, `trustedBoot`, `inRam`, `upgradeFailure`, `bootID`,
-//!   `cloudConfigHash`, `agentVersion`, `reportErrors`, `lastSeen` and the conditions
-//!   `Reporting` and `Degraded` ([`REPORT_CONDITIONS`]); it applies exactly
+//!   `cloudConfigHash`, `cloudConfigFiles`, `agentVersion`, `reportErrors`, `lastSeen` and the
+//!   conditions `Reporting` and `Degraded` ([`REPORT_CONDITIONS`]); it applies exactly
 //!   [`report_owned`] of the computed status;
 //! - the `KairosNode` controller owns `upgrade`, `observedGeneration` and the conditions
-//!   `UpToDate` and `Upgrading`.
+//!   `UpToDate` and `Upgrading`;
+//! - the `KairosNode` config controller owns `config` and the condition `ConfigApplied`.
 //!
 //! [`status_from_report`] still returns the whole status (the other writer's fields copied from
 //! `previous`), so callers can compare and cache one value.
@@ -97,10 +98,12 @@ pub fn status_from_report(
         upgrade_failure: Some(facts.upgrade_failure),
         boot_id: facts.boot_id.clone(),
         cloud_config_hash: Some(facts.cloud_config_hash.clone()).filter(|h| !h.is_empty()),
+        cloud_config_files: facts.cloud_config_files.clone(),
         agent_version: Some(report.agent_version.clone()).filter(|v| !v.is_empty()),
         report_errors: facts.errors.clone(),
         last_seen: Some(last_seen),
         upgrade: previous.and_then(|p| p.upgrade.clone()),
+        config: previous.and_then(|p| p.config.clone()),
         conditions: with_conditions(previous, &[degraded, reporting], generation, now),
         observed_generation: previous.and_then(|p| p.observed_generation),
     };
@@ -158,11 +161,12 @@ pub fn with_condition(
     }
 }
 
-/// The part of `status` the report service applies: everything but `upgrade`,
+/// The part of `status` the report service applies: everything but `upgrade`, `config`,
 /// `observedGeneration` and the conditions it does not own.
 pub fn report_owned(status: &KairosNodeStatus) -> KairosNodeStatus {
     KairosNodeStatus {
         upgrade: None,
+        config: None,
         observed_generation: None,
         conditions: status
             .conditions
@@ -188,10 +192,12 @@ fn same_status(a: &KairosNodeStatus, b: &KairosNodeStatus) -> bool {
         upgrade_failure,
         boot_id,
         cloud_config_hash,
+        cloud_config_files,
         agent_version,
         report_errors,
         last_seen,
         upgrade,
+        config,
         conditions: a_conditions,
         observed_generation,
     } = a;
@@ -204,10 +210,12 @@ fn same_status(a: &KairosNodeStatus, b: &KairosNodeStatus) -> bool {
         && *upgrade_failure == b.upgrade_failure
         && *boot_id == b.boot_id
         && *cloud_config_hash == b.cloud_config_hash
+        && *cloud_config_files == b.cloud_config_files
         && *agent_version == b.agent_version
         && *report_errors == b.report_errors
         && *last_seen == b.last_seen
         && *upgrade == b.upgrade
+        && *config == b.config
         && *observed_generation == b.observed_generation
         && conditions::same(a_conditions, &b.conditions)
 }

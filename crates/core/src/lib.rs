@@ -2,6 +2,7 @@
 //! computation, script rendering. Performs no I/O, never awaits and never reads the clock.
 
 pub mod boot;
+pub mod cloud_config;
 pub mod conditions;
 pub mod gates;
 pub mod hash;

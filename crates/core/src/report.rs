@@ -26,6 +26,9 @@ pub const MAX_ERRORS: usize = 32;
 /// The longest error message [`NodeFacts::errors`] holds, in bytes; longer ones are cut.
 pub const MAX_ERROR_LEN: usize = 512;
 
+/// The most cloud-config files the agent hashes (and a report may list).
+pub const MAX_CLOUD_CONFIG_FILES: usize = 256;
+
 /// Host directories whose cloud-config files are hashed into `cloudConfigHash`.
 pub const CLOUD_CONFIG_DIRS: [&str; 2] = ["/oem", "/usr/local/cloud-config"];
 
@@ -84,6 +87,10 @@ pub struct NodeFacts {
     pub boot_id: Option<String>,
     /// [`cloud_config_hash`] of the cloud-config files.
     pub cloud_config_hash: String,
+    /// [`file_hashes`] of the cloud-config files: SHA-256 (hex) of each file's contents, by
+    /// host path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cloud_config_files: BTreeMap<String, String>,
     /// Problems found while reading and parsing, one message each, naming the host path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -122,6 +129,23 @@ pub fn cloud_config_hash(files: &[(String, Vec<u8>)]) -> String {
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SHA-256 (lower-case hex) of `content`.
+pub fn sha256_hex(content: &[u8]) -> String {
+    Sha256::digest(content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The SHA-256 (hex) of each file's contents, by path. A path listed twice keeps its last
+/// contents (the agent never lists one twice).
+pub fn file_hashes(files: &[(String, Vec<u8>)]) -> BTreeMap<String, String> {
+    files
+        .iter()
+        .map(|(path, content)| (path.clone(), sha256_hex(content)))
         .collect()
 }
 
@@ -197,6 +221,7 @@ pub fn facts(snapshot: &HostSnapshot) -> NodeFacts {
         upgrade_failure: boot.upgrade_failure,
         boot_id,
         cloud_config_hash: cloud_config_hash(&snapshot.cloud_config),
+        cloud_config_files: file_hashes(&snapshot.cloud_config),
         errors: bound_errors(errors),
     }
 }
@@ -255,6 +280,38 @@ mod tests {
         let renamed = file("/oem/91_custom.yaml", "#cloud-config\nhostname: a\n");
         assert_ne!(h, cloud_config_hash(&[renamed, b.clone()]));
         assert_ne!(h, cloud_config_hash(&[a]));
+    }
+
+    #[test]
+    fn each_file_is_hashed_alone_by_path() {
+        let a = file(
+            "/oem/90_kairos-operator.yaml",
+            "#cloud-config\nhostname: a\n",
+        );
+        let b = file("/usr/local/cloud-config/10.yaml", "#cloud-config\n");
+        let hashes = file_hashes(&[a.clone(), b.clone()]);
+        assert_eq!(hashes.len(), 2);
+        // `printf '#cloud-config\n' | sha256sum`
+        assert_eq!(
+            hashes["/usr/local/cloud-config/10.yaml"],
+            "88c95955b024402aa9572b663f7eeb134f01343bb92af27b50e97e72b22c565f"
+        );
+        // Another file changing leaves this one's hash as it was.
+        let b2 = file("/usr/local/cloud-config/10.yaml", "#cloud-config\nx: 1\n");
+        let again = file_hashes(&[a, b2]);
+        assert_eq!(
+            again["/oem/90_kairos-operator.yaml"],
+            hashes["/oem/90_kairos-operator.yaml"]
+        );
+        assert_ne!(
+            again["/usr/local/cloud-config/10.yaml"],
+            hashes["/usr/local/cloud-config/10.yaml"]
+        );
+        let f = facts(&HostSnapshot {
+            cloud_config: vec![file("/oem/x.yaml", "")],
+            ..HostSnapshot::default()
+        });
+        assert_eq!(f.cloud_config_files["/oem/x.yaml"], EMPTY_SHA256);
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub const MAX_SYMLINK_HOPS: usize = 40;
 /// The largest file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
 /// The most cloud-config files hashed.
-pub const MAX_CLOUD_CONFIG_FILES: usize = 256;
+pub use kairos_core::report::MAX_CLOUD_CONFIG_FILES;
 /// The most file names taken from `/run/cos`.
 pub const MAX_SENTINELS: usize = 64;
 /// How many directory levels below each cloud-config directory are walked.

@@ -201,6 +201,13 @@ async fn sends_the_report_with_the_bearer_token_and_reports_changes_at_once() {
         Some("11111111-1111-4111-8111-111111111111")
     );
     assert_eq!(facts.cloud_config_hash.len(), 64);
+    // Each cloud-config file's own hash reaches the operator, by host path.
+    assert_eq!(
+        facts.cloud_config_files.get("/oem/90_custom.yaml"),
+        Some(&kairos_core::report::sha256_hex(
+            b"#cloud-config\nhostname: n1\n"
+        ))
+    );
     assert_eq!(facts.errors, Vec::<String>::new());
 
     // A "reboot" into a new version, with a rotated token: reported at once (the heartbeat is

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use kairos_api::v1alpha1::BootState;
 use kairos_core::release::{self, KairosRelease, MAX_VALUE_LEN, OsRelease};
-use kairos_core::report::{AgentReport, MAX_ERROR_LEN, MAX_ERRORS, NodeFacts};
+use kairos_core::report::{
+    AgentReport, CLOUD_CONFIG_DIRS, MAX_CLOUD_CONFIG_FILES, MAX_ERROR_LEN, MAX_ERRORS, NodeFacts,
+};
 
 use crate::v1;
 
@@ -21,6 +23,8 @@ pub const MAX_NODE_NAME_LEN: usize = 253;
 pub const MAX_SHORT_LEN: usize = 128;
 /// The most keys a release map may carry.
 pub const MAX_FIELDS: usize = 64;
+/// The longest cloud-config path accepted.
+pub const MAX_PATH_LEN: usize = 1024;
 
 /// Why a received report was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +57,10 @@ pub enum ConvertError {
     /// `cloud_config_hash` is neither empty nor 64 lower-case hex digits.
     #[error("failed to read report: cloud_config_hash is not a hex SHA-256")]
     InvalidHash,
+    /// A `cloud_config_files` entry's path is not an absolute path of a cloud-config directory,
+    /// or its hash is not 64 lower-case hex digits.
+    #[error("failed to read report: cloud_config_files has an invalid entry")]
+    InvalidFileHash,
 }
 
 // === BootState ===
@@ -97,6 +105,11 @@ pub fn node_report(node_name: &str, agent_version: &str, facts: &NodeFacts) -> v
             fields: o.to_fields().into_iter().collect(),
         }),
         cloud_config_hash: facts.cloud_config_hash.clone(),
+        cloud_config_files: facts
+            .cloud_config_files
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         errors: facts.errors.clone(),
         is_kairos: facts.is_kairos,
         uki_boot: Some(facts.uki_boot),
@@ -125,6 +138,7 @@ impl TryFrom<v1::NodeReport> for AgentReport {
         if !(r.cloud_config_hash.is_empty() || is_sha256_hex(&r.cloud_config_hash)) {
             return Err(ConvertError::InvalidHash);
         }
+        let cloud_config_files = checked_file_hashes(r.cloud_config_files)?;
         if r.errors.len() > MAX_ERRORS {
             return Err(ConvertError::TooMany {
                 field: "errors",
@@ -160,6 +174,7 @@ impl TryFrom<v1::NodeReport> for AgentReport {
                 upgrade_failure: r.upgrade_failure.unwrap_or(false),
                 boot_id: Some(r.boot_id).filter(|b| !b.is_empty()),
                 cloud_config_hash: r.cloud_config_hash,
+                cloud_config_files,
                 errors: r.errors,
             },
         })
@@ -191,6 +206,29 @@ fn checked_fields(
         check_len(field, v, MAX_VALUE_LEN)?;
     }
     Ok(fields.into_iter().collect())
+}
+
+/// The per-file hashes of a report, checked: at most [`MAX_CLOUD_CONFIG_FILES`] entries, each
+/// path under one of [`CLOUD_CONFIG_DIRS`] of at most [`MAX_PATH_LEN`] bytes, each hash hex.
+fn checked_file_hashes(
+    files: std::collections::HashMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConvertError> {
+    if files.len() > MAX_CLOUD_CONFIG_FILES {
+        return Err(ConvertError::TooMany {
+            field: "cloud_config_files",
+            max: MAX_CLOUD_CONFIG_FILES,
+        });
+    }
+    for (path, hash) in &files {
+        let under_dir = CLOUD_CONFIG_DIRS.iter().any(|dir| {
+            path.strip_prefix(dir)
+                .is_some_and(|rest| rest.starts_with('/'))
+        });
+        if !under_dir || path.len() > MAX_PATH_LEN || !is_sha256_hex(hash) {
+            return Err(ConvertError::InvalidFileHash);
+        }
+    }
+    Ok(files.into_iter().collect())
 }
 
 /// Whether `name` is a valid Node name: a lower-case RFC 1123 DNS subdomain, as the API server

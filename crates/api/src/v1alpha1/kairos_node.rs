@@ -1,5 +1,7 @@
 //! The `KairosNode` kind: one per Kairos node, holding what its agent reports (status) and the
-//! version an admin asks for (spec). Declarations only: no I/O.
+//! version and cloud-config an admin asks for (spec). Declarations only: no I/O.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::core::{Message, Rule};
@@ -7,6 +9,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::conditions_schema;
+use super::node_config::{ConfigStatus, NodeConfigSpec};
 use crate::names::KAIROS_VERSION_PATTERN;
 
 /// Desired state of one Kairos node. Every field is optional: an empty spec only observes.
@@ -24,9 +27,11 @@ use crate::names::KAIROS_VERSION_PATTERN;
     printcolumn = r#"{"name":"Boot","type":"string","jsonPath":".status.bootState"}"#,
     printcolumn = r#"{"name":"Trusted","type":"boolean","jsonPath":".status.trustedBoot"}"#,
     printcolumn = r#"{"name":"OS","type":"string","jsonPath":".status.os.prettyName"}"#,
+    printcolumn = r#"{"name":"Config","type":"string","jsonPath":".status.config.state","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("!has(self.image) || has(self.version)").message("spec.image needs spec.version: the version is how the upgrade is verified").field_path(".version"))]
+#[x_kube(validation = Rule::new("!has(self.recoveryImage) || (has(self.upgradeRecovery) && self.upgradeRecovery)").message("spec.recoveryImage needs spec.upgradeRecovery: true").field_path(".recoveryImage"))]
 #[serde(rename_all = "camelCase")]
 pub struct KairosNodeSpec {
     /// The Kairos version (`KAIROS_VERSION`, for example `v3.6.0`) this node should run. Setting it
@@ -48,6 +53,14 @@ pub struct KairosNodeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_recovery: Option<bool>,
 
+    /// Container image of the recovery system, when it should differ from the active one's
+    /// (`image`, or the derived image): the upgrade installs the recovery system from it
+    /// (`kairos-agent upgrade --recovery --source oci:<recoveryImage>`, pulled on the node).
+    /// Needs `upgradeRecovery: true`. It must fit the node as `image` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub recovery_image: Option<String>,
+
     /// Upgrade even when the node already reports `version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
@@ -61,6 +74,12 @@ pub struct KairosNodeSpec {
     /// not acted on, and the `Upgrading` condition names both sides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_system_change: Option<bool>,
+
+    /// The cloud-config this node should carry, from a Secret or ConfigMap in the operator's
+    /// namespace. Setting or changing it (or the referenced object's content) writes the file
+    /// on the node through a `NodeOp`; removing it removes the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<NodeConfigSpec>,
 }
 
 /// The CEL rule refusing a `field` that is not a Kairos version
@@ -154,6 +173,9 @@ pub struct KairosNodeStatus {
     /// SHA-256 over the node's cloud-config files (paths and contents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_config_hash: Option<String>,
+    /// SHA-256 (hex) of each cloud-config file the agent read, by host path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cloud_config_files: BTreeMap<String, String>,
     /// Version of the `kairos-node-agent` that reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<String>,
@@ -163,10 +185,13 @@ pub struct KairosNodeStatus {
     /// When the agent last reported; coarse, written at most every few minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<Time>,
+    /// Where the declared cloud-config (`spec.config`) stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigStatus>,
     /// Progress of an upgrade of this node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<UpgradeStatus>,
-    /// Latest observations: `Reporting`, `UpToDate`, `Upgrading`, `Degraded`.
+    /// Latest observations: `Reporting`, `UpToDate`, `Upgrading`, `Degraded`, `ConfigApplied`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,

@@ -8,6 +8,8 @@ mod gates;
 #[allow(unreachable_pub)]
 mod kairos_node;
 #[allow(unreachable_pub)]
+mod node_config;
+#[allow(unreachable_pub)]
 mod nodeop;
 #[allow(unreachable_pub)]
 mod nodeop_target;
@@ -20,6 +22,7 @@ pub use kairos_node::{
     BootState, KairosInfo, KairosNode, KairosNodeSpec, KairosNodeStatus, OsInfo, UpgradeState,
     UpgradeStatus,
 };
+pub use node_config::{ConfigKeyRef, ConfigState, ConfigStatus, NodeConfigSpec};
 pub use nodeop::{DrainOptions, NodeOp, NodeOpSpec, NodeOpStatus, Preflight};
 pub use nodeop_target::{NodeOpTarget, NodeOpTargetSpec};
 pub use nodeop_upgrade::{NodeOpUpgrade, NodeOpUpgradeSpec, NodeOpUpgradeStatus};

@@ -173,7 +173,8 @@ fn privileged() -> Option<SecurityContext> {
 }
 
 /// The Job that runs the operation on `node`: privileged, host root at `hostMountPath`, the
-/// spec's image, command, pull secrets and `backoffLimit`. With `rebootOnSuccess` the command
+/// spec's image, command, pull secrets and `backoffLimit`; a config operation's source (see
+/// [`OpRef::config_source`]) mounted read-only when the Job runs in the NodeOp's namespace. With `rebootOnSuccess` the command
 /// becomes the `args` of a small shell wrapper that, on success, appends the boot ID to the
 /// termination message.
 pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> Job {
@@ -202,6 +203,19 @@ pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> 
     pod.host_pid = Some(false);
     pod.image_pull_secrets.clone_from(&spec.image_pull_secrets);
     pod.volumes = Some(vec![volume]);
+    // A config operation's source is mounted only when the Job runs in the NodeOp's own
+    // namespace: a NodeOp never reaches another namespace's Secrets.
+    let source = op
+        .config_source
+        .as_ref()
+        .filter(|_| namespace(op, config) == op.namespace);
+    if let Some(source) = source {
+        let (volume, mount) = source.volume();
+        pod.volumes.get_or_insert_with(Vec::new).push(volume);
+        if let Some(c) = pod.containers.first_mut() {
+            c.volume_mounts.get_or_insert_with(Vec::new).push(mount);
+        }
+    }
     let meta = metadata(op, node, Role::Job, config);
     Job {
         spec: Some(JobSpec {

@@ -279,6 +279,10 @@ pub struct OpRef {
     pub uid: String,
     /// `metadata.generation`.
     pub generation: Option<i64>,
+    /// The cloud-config source a config `NodeOp` names (see
+    /// [`ConfigSource::of_nodeop`](crate::cloud_config::source::ConfigSource::of_nodeop)): its
+    /// Job's pod mounts it.
+    pub config_source: Option<crate::cloud_config::source::ConfigSource>,
 }
 
 impl OpRef {
@@ -293,6 +297,7 @@ impl OpRef {
             name: m.name()?.to_owned(),
             uid: m.uid()?.to_owned(),
             generation: op.metadata.generation,
+            config_source: crate::cloud_config::source::ConfigSource::of_nodeop(op),
         })
     }
 

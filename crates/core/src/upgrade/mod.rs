@@ -95,6 +95,8 @@ pub(crate) struct SpecInput<'a> {
     pub(crate) image: &'a str,
     pub(crate) image_pull_secrets: Option<Vec<LocalObjectReference>>,
     pub(crate) opts: ScriptOptions,
+    /// The recovery system's own image, when it is upgraded from another image than `image`.
+    pub(crate) recovery_image: Option<&'a str>,
     pub(crate) targets: Vec<String>,
     pub(crate) concurrency: i32,
     pub(crate) stop_on_failure: bool,
@@ -133,17 +135,13 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         target_nodes: Some(input.targets),
         image: input.image.to_owned(),
         image_pull_secrets: input.image_pull_secrets,
-        command: shell(script::render(&input.opts)),
+        command: shell(script::render_with_recovery(
+            &input.opts,
+            input.recovery_image,
+        )),
         host_mount_path: script::HOST_DIR.to_owned(),
         cordon: Some(true),
-        drain_options: Some(DrainOptions {
-            enabled: Some(true),
-            force: Some(false),
-            grace_period_seconds: None,
-            ignore_daemon_sets: true,
-            delete_empty_dir_data: true,
-            timeout_seconds: None,
-        }),
+        drain_options: Some(drain_before_reboot()),
         reboot_on_success: Some(input.opts.reboots()),
         backoff_limit: Some(UPGRADE_BACKOFF_LIMIT),
         // Writing an image to the passive system takes minutes; half an hour means it hangs.
@@ -157,6 +155,19 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         resources: input.gates.resources,
         preflight_resources: None,
         reboot_resources: None,
+    }
+}
+
+/// How a node is drained before an operation that reboots it: DaemonSet pods stay, pods with
+/// emptyDir volumes are evicted (a reboot interrupts them anyway), unmanaged pods are refused.
+pub(crate) fn drain_before_reboot() -> DrainOptions {
+    DrainOptions {
+        enabled: Some(true),
+        force: Some(false),
+        grace_period_seconds: None,
+        ignore_daemon_sets: true,
+        delete_empty_dir_data: true,
+        timeout_seconds: None,
     }
 }
 

@@ -24,7 +24,8 @@
 //!    these mounts: while the host's `/dev` is bound over the container's,
 //!    `/dev/termination-log` is not the file the kubelet reads.
 //! 4. `kairos-agent [--debug] upgrade --recovery --source dir:/ --exclude-path ...` when the
-//!    recovery system is upgraded, then `kairos-agent [--debug] upgrade --source dir:/
+//!    recovery system is upgraded (`--source 'oci:<image>'` when the recovery system has its own
+//!    image, see [`render_with_recovery`]), then `kairos-agent [--debug] upgrade --source dir:/
 //!    --exclude-path ...` for the active system. `--debug` is a global flag of `kairos-agent`,
 //!    so it precedes the subcommand. The excluded paths ([`EXCLUDED_PATHS`]) are passed as one
 //!    `--exclude-path '<path>'` flag each, as upstream kairos-operator does: Kubernetes injects
@@ -144,6 +145,13 @@ trap 'umount -l /run || :; umount -l /dev || :' EXIT
 
 /// The upgrade Job's script for `opts` (see the module documentation for what it does).
 pub fn render(opts: &ScriptOptions) -> String {
+    render_with_recovery(opts, None)
+}
+
+/// The upgrade Job's script for `opts`, the recovery system (when upgraded) installed from
+/// `recovery_image` (`--source oci:<image>`, pulled on the node) instead of the Job's own image
+/// when one is given.
+pub fn render_with_recovery(opts: &ScriptOptions, recovery_image: Option<&str>) -> String {
     let mut s = String::from("set -e\n");
     if opts.debug {
         s.push_str("set -x\n");
@@ -167,7 +175,10 @@ pub fn render(opts: &ScriptOptions) -> String {
     }
     s.push_str(MOUNTS);
     if opts.upgrade_recovery {
-        s.push_str(&agent_line(opts, true));
+        match recovery_image {
+            Some(image) => s.push_str(&agent_line_from(opts, true, &oci_source(image))),
+            None => s.push_str(&agent_line(opts, true)),
+        }
         s.push('\n');
     }
     if opts.active() {
@@ -184,8 +195,20 @@ pub fn render(opts: &ScriptOptions) -> String {
     s
 }
 
-/// The `kairos-agent upgrade` command line for the recovery or the active system.
+/// The `kairos-agent upgrade` command line for the recovery or the active system, from the
+/// Job's own image (`--source dir:/`).
 pub fn agent_line(opts: &ScriptOptions, recovery: bool) -> String {
+    agent_line_from(opts, recovery, "dir:/")
+}
+
+/// `--source` of an image pulled on the node: `'oci:<image>'`, quoted for `sh` (an image
+/// reference has no single quote; one would be escaped).
+fn oci_source(image: &str) -> String {
+    format!("'oci:{}'", image.replace('\'', r"'\''"))
+}
+
+/// The `kairos-agent upgrade` command line with `source` (already quoted for `sh`).
+fn agent_line_from(opts: &ScriptOptions, recovery: bool, source: &str) -> String {
     let mut line = String::from("kairos-agent");
     if opts.debug {
         line.push_str(" --debug");
@@ -194,7 +217,8 @@ pub fn agent_line(opts: &ScriptOptions, recovery: bool) -> String {
     if recovery {
         line.push_str(" --recovery");
     }
-    line.push_str(" --source dir:/");
+    line.push_str(" --source ");
+    line.push_str(source);
     for path in EXCLUDED_PATHS {
         line.push_str(&format!(" --exclude-path '{path}'"));
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use kairos_api::names::{LABEL_NODE_LOCK, LABEL_NODEOP_UID};
 use kairos_api::{KairosNode, NodeOp, NodeOpTarget, NodeOpUpgrade};
 use kube::Resource;
@@ -158,6 +158,10 @@ pub(crate) struct Caches {
     pub(crate) engine_pods: Cache<Pod>,
     /// The node locks (Leases labelled as such in the operator's namespace).
     pub(crate) locks: Cache<Lease>,
+    /// The Secrets of the operator's namespace (the sources of declared cloud-configs).
+    pub(crate) secrets: Cache<Secret>,
+    /// The ConfigMaps of the operator's namespace (the sources of declared cloud-configs).
+    pub(crate) config_maps: Cache<ConfigMap>,
     /// The custom objects left out of the caches because they do not decode.
     pub(crate) undecodable: Undecodable,
 }
@@ -192,8 +196,18 @@ impl Caches {
             watcher::Config::default().labels(LABEL_NODE_LOCK),
             strip_managed_fields,
         );
+        let (secrets, t9) = cache(
+            Api::namespaced(client.clone(), namespace),
+            all(),
+            strip_managed_fields,
+        );
+        let (config_maps, t10) = cache(
+            Api::namespaced(client.clone(), namespace),
+            all(),
+            strip_managed_fields,
+        );
         let run = async move {
-            futures::future::join_all([t1, t2, t3, t4, t5, t6, t7, t8]).await;
+            futures::future::join_all([t1, t2, t3, t4, t5, t6, t7, t8, t9, t10]).await;
         };
         let caches = Self {
             nodes,
@@ -204,6 +218,8 @@ impl Caches {
             jobs,
             engine_pods,
             locks,
+            secrets,
+            config_maps,
             undecodable,
         };
         (caches, run)
@@ -227,6 +243,8 @@ impl Caches {
             jobs: empty(),
             engine_pods: empty(),
             locks: empty(),
+            secrets: empty(),
+            config_maps: empty(),
             undecodable: Undecodable::default(),
         }
     }
@@ -265,6 +283,8 @@ impl Caches {
         self.jobs.store.wait_until_ready().await?;
         self.engine_pods.store.wait_until_ready().await?;
         self.locks.store.wait_until_ready().await?;
+        self.secrets.store.wait_until_ready().await?;
+        self.config_maps.store.wait_until_ready().await?;
         Ok(())
     }
 }

@@ -135,35 +135,13 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
         tracing::info!(kairosnode = %name, "deleted the KairosNode: no Node of that name exists");
         return Ok(Action::await_change());
     }
-    if let Some(done) = &plan.delete_nodeop {
-        nodeops
-            .delete(done, &DeleteParams::background())
-            .await
-            .map(drop)
-            .or_else(|e| match e {
-                kube::Error::Api(s) if s.code == 404 => Ok(()),
-                source => Err(Error::Apply {
-                    what: format!("delete NodeOp {done}"),
-                    source,
-                }),
-            })?;
-    }
-    if let Some(op) = &plan.nodeop_to_apply {
-        let op_name = op.name_any();
-        let mut body = serde_json::to_value(op)
-            .map_err(|e| Error::Internal(format!("failed to serialize NodeOp {op_name}: {e}")))?;
-        if let Some(obj) = body.as_object_mut() {
-            obj.remove("status");
-        }
-        let params = PatchParams::apply(UPGRADE_FIELD_MANAGER).force();
-        nodeops
-            .patch(&op_name, &params, &Patch::Apply(body))
-            .await
-            .map_err(|source| Error::Apply {
-                what: format!("apply NodeOp {op_name}"),
-                source,
-            })?;
-    }
+    apply_nodeop_plan(
+        &nodeops,
+        plan.delete_nodeop.as_deref(),
+        plan.nodeop_to_apply.as_ref(),
+        UPGRADE_FIELD_MANAGER,
+    )
+    .await?;
 
     // Report: only the fields this controller owns, and only when they changed.
     let current = kn.status.clone().unwrap_or_default();
@@ -177,23 +155,8 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
             .iter()
             .filter(|c| plan.conditions.iter().any(|p| p.type_ == c.type_))
             .collect();
-        let patch = json!({
-            "apiVersion": "operator.kairos.io/v1alpha1",
-            "kind": "KairosNode",
-            "metadata": {"name": name},
-            "status": {"upgrade": desired.upgrade, "conditions": mine},
-        });
-        Api::<KairosNode>::all(ctx.client.clone())
-            .patch_status(
-                &name,
-                &PatchParams::apply(UPGRADE_FIELD_MANAGER).force(),
-                &Patch::Apply(patch),
-            )
-            .await
-            .map_err(|source| Error::Report {
-                name: name.clone(),
-                source,
-            })?;
+        let status = json!({"upgrade": desired.upgrade, "conditions": mine});
+        apply_status(ctx, &name, UPGRADE_FIELD_MANAGER, status).await?;
     }
     // Upgrades in flight have timeouts to check; otherwise the watches wake it up.
     let in_flight = matches!(
@@ -205,6 +168,73 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
     } else {
         300
     })))
+}
+
+/// Server-side applies `status` (only the fields `manager` owns) to KairosNode `name`.
+pub(super) async fn apply_status(
+    ctx: &Context,
+    name: &str,
+    manager: &str,
+    status: serde_json::Value,
+) -> Result<()> {
+    let patch = json!({
+        "apiVersion": "operator.kairos.io/v1alpha1",
+        "kind": "KairosNode",
+        "metadata": {"name": name},
+        "status": status,
+    });
+    Api::<KairosNode>::all(ctx.client.clone())
+        .patch_status(
+            name,
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(patch),
+        )
+        .await
+        .map(drop)
+        .map_err(|source| Error::Report {
+            name: name.to_owned(),
+            source,
+        })
+}
+
+/// Deletes the finished NodeOp `delete` (gone already is fine), then server-side applies `op`
+/// (without status) as `manager`: the apply step of the per-node planners.
+pub(super) async fn apply_nodeop_plan(
+    nodeops: &Api<NodeOp>,
+    delete: Option<&str>,
+    op: Option<&NodeOp>,
+    manager: &str,
+) -> Result<()> {
+    if let Some(done) = delete {
+        nodeops
+            .delete(done, &DeleteParams::background())
+            .await
+            .map(drop)
+            .or_else(|e| match e {
+                kube::Error::Api(s) if s.code == 404 => Ok(()),
+                source => Err(Error::Apply {
+                    what: format!("delete NodeOp {done}"),
+                    source,
+                }),
+            })?;
+    }
+    if let Some(op) = op {
+        let op_name = op.name_any();
+        let mut body = serde_json::to_value(op)
+            .map_err(|e| Error::Internal(format!("failed to serialize NodeOp {op_name}: {e}")))?;
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("status");
+        }
+        let params = PatchParams::apply(manager).force();
+        nodeops
+            .patch(&op_name, &params, &Patch::Apply(body))
+            .await
+            .map_err(|source| Error::Apply {
+                what: format!("apply NodeOp {op_name}"),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Whether the Node `name` does not exist: absent from the cache and confirmed by a fresh read
@@ -230,7 +260,7 @@ async fn node_missing(state: &State, name: &str) -> Result<bool> {
 }
 
 /// The current version of a cached NodeOp (`None` when it is gone).
-async fn fresh(ctx: &Context, cached: Option<NodeOp>) -> Result<Option<NodeOp>> {
+pub(super) async fn fresh(ctx: &Context, cached: Option<NodeOp>) -> Result<Option<NodeOp>> {
     let Some(op) = cached else { return Ok(None) };
     let ns = crate::error::namespace_of(&op, "the node upgrade")?.to_owned();
     Api::<NodeOp>::namespaced(ctx.client.clone(), &ns)
@@ -242,7 +272,7 @@ async fn fresh(ctx: &Context, cached: Option<NodeOp>) -> Result<Option<NodeOp>> 
         })
 }
 
-fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
+pub(super) fn newest(ops: impl Iterator<Item = NodeOp>) -> Option<NodeOp> {
     ops.max_by_key(|op| op.metadata.creation_timestamp.clone().map(|t| t.0))
 }
 

@@ -5,6 +5,7 @@
 pub(crate) mod caches;
 mod decode;
 pub(crate) mod kairos_node;
+pub(crate) mod kairos_node_config;
 pub(crate) mod nodeop;
 pub(crate) mod nodeop_upgrade;
 pub(crate) mod retry;
@@ -20,8 +21,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UID, LABEL_NODEOP_UPGRADE};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
+use kairos_api::names::{
+    LABEL_KAIROSNODE, LABEL_KAIROSNODE_CONFIG, LABEL_NODEOP_UID, LABEL_NODEOP_UPGRADE,
+};
 use kairos_api::v1alpha1::OperationPhase;
 use kairos_api::{KairosNode, NodeOp, NodeOpTarget};
 use kairos_core::k8s_names::label_value;
@@ -95,11 +98,7 @@ pub(crate) async fn run(
             .for_each(log_result)
     };
     let kairos_node_controller = {
-        let config = kairos_core::upgrade::node::NodeConfig {
-            namespace: ctx.config.namespace.clone(),
-            verify_timeout: ctx.config.reboot_timeout,
-            gates: ctx.config.node_upgrade_gates.clone(),
-        };
+        let config = per_node_config(&ctx);
         let state = Arc::new(kairos_node::State {
             ctx: ctx.clone(),
             caches: caches.clone(),
@@ -113,12 +112,7 @@ pub(crate) async fn run(
             {
                 return Vec::new();
             }
-            op.spec
-                .target_nodes
-                .iter()
-                .flatten()
-                .map(|n| ObjectRef::new(n))
-                .collect()
+            target_refs(&op)
         };
         Controller::for_stream(
             caches.kairos_nodes.changes(),
@@ -135,11 +129,13 @@ pub(crate) async fn run(
         .run(kairos_node::reconcile, kairos_node::error_policy, state)
         .for_each(log_result)
     };
+    let config_controller = config_controller(&ctx, &caches, shutdown());
     let controllers = async {
         futures::join!(
             nodeop_controller,
             upgrade_controller,
-            kairos_node_controller
+            kairos_node_controller,
+            config_controller
         );
     };
     // A controller told to stop before its first LIST completed never stops (kube-runtime's
@@ -168,6 +164,70 @@ async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, 
     if let Err(e) = result {
         tracing::debug!(error = %e, "controller event");
     }
+}
+
+/// The settings of the per-node planners (upgrade and cloud-config): the operator's namespace,
+/// the reboot timeout as the verification timeout, the `--node-upgrade-*` gates.
+fn per_node_config(ctx: &Context) -> kairos_core::upgrade::node::NodeConfig {
+    kairos_core::upgrade::node::NodeConfig {
+        namespace: ctx.config.namespace.clone(),
+        verify_timeout: ctx.config.reboot_timeout,
+        gates: ctx.config.node_upgrade_gates.clone(),
+    }
+}
+
+/// The KairosNodes a NodeOp targets (its `targetNodes`).
+fn target_refs(op: &NodeOp) -> Vec<ObjectRef<KairosNode>> {
+    op.spec
+        .target_nodes
+        .iter()
+        .flatten()
+        .map(|n| ObjectRef::new(n))
+        .collect()
+}
+
+/// The cloud-config controller of KairosNodes: woken by KairosNodes, their config NodeOps, and
+/// the Secrets and ConfigMaps (of the operator's namespace) they reference, so editing one
+/// rolls the change out.
+fn config_controller(
+    ctx: &Arc<Context>,
+    caches: &Caches,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    use kairos_core::cloud_config::source::SourceKind;
+    let state = Arc::new(kairos_node_config::State {
+        ctx: ctx.clone(),
+        caches: caches.clone(),
+        config: per_node_config(ctx),
+        retries: retry::Retries::default(),
+    });
+    let targets = |op: NodeOp| -> Vec<ObjectRef<KairosNode>> {
+        if !op.labels().contains_key(LABEL_KAIROSNODE_CONFIG) {
+            return Vec::new();
+        }
+        target_refs(&op)
+    };
+    let (by_secret, by_config_map) = (caches.clone(), caches.clone());
+    Controller::for_stream(
+        caches.kairos_nodes.changes(),
+        caches.kairos_nodes.store.clone(),
+    )
+    .watches_stream(caches.nodeops.changes(), targets)
+    .watches_stream(caches.secrets.changes(), move |s: Secret| {
+        kairos_node_config::referencing(&by_secret, SourceKind::Secret, &s.name_any())
+    })
+    .watches_stream(caches.config_maps.changes(), move |c: ConfigMap| {
+        kairos_node_config::referencing(&by_config_map, SourceKind::ConfigMap, &c.name_any())
+    })
+    .reconcile_all_on(futures::stream::once(std::future::ready(())))
+    .trigger_backoff(WatchBackoff::default())
+    .graceful_shutdown_on(shutdown)
+    .run(
+        kairos_node_config::reconcile,
+        kairos_node_config::error_policy,
+        state,
+    )
+    .for_each(log_result)
 }
 
 /// The `NodeOp` engine's controller: woken by its `NodeOp`s, their target records, Jobs and

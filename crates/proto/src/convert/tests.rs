@@ -143,6 +143,32 @@ fn invalid_reports_are_refused() {
         ),
         (
             v1::NodeReport {
+                cloud_config_files: [("/oem/a.yaml".to_owned(), "nothex".to_owned())].into(),
+                ..good.clone()
+            },
+            ConvertError::InvalidFileHash,
+        ),
+        (
+            v1::NodeReport {
+                cloud_config_files: [("/etc/shadow".to_owned(), "0".repeat(64))].into(),
+                ..good.clone()
+            },
+            ConvertError::InvalidFileHash,
+        ),
+        (
+            v1::NodeReport {
+                cloud_config_files: (0..=MAX_CLOUD_CONFIG_FILES)
+                    .map(|i| (format!("/oem/{i}.yaml"), "0".repeat(64)))
+                    .collect(),
+                ..good.clone()
+            },
+            ConvertError::TooMany {
+                field: "cloud_config_files",
+                max: MAX_CLOUD_CONFIG_FILES,
+            },
+        ),
+        (
+            v1::NodeReport {
                 errors: vec!["e".into(); MAX_ERRORS + 1],
                 ..good.clone()
             },

@@ -84,6 +84,7 @@ pub fn nodeop_for_upgrade(upgrade: &NodeOpUpgrade, targets: &[String]) -> NodeOp
         image: &s.image,
         image_pull_secrets: s.image_pull_secrets.clone(),
         opts: script_options(upgrade),
+        recovery_image: None,
         targets: targets.to_vec(),
         concurrency: s.concurrency,
         stop_on_failure: s.stop_on_failure,

@@ -344,20 +344,21 @@ fn build(
         .filter(|i| !i.is_empty())
     {
         Some(image) => {
-            let misfits = misfits(image, &status.kairos.clone().unwrap_or_default());
-            if !misfits.is_empty() && !kn.spec.allow_system_change.unwrap_or(false) {
-                let msg = format!(
-                    "spec.image {image} does not fit this node ({}): nothing is done; set \
-                     spec.allowSystemChange: true to change the system on purpose",
-                    misfits.join("; ")
-                );
-                return Err(("ImageMismatch", msg));
-            }
+            check_fits(kn, status, "spec.image", image)?;
             image.to_owned()
         }
         None => derive_image(&status.kairos.clone().unwrap_or_default(), version)
             .map_err(|e| ("ImageUnknown", e.to_string()))?,
     };
+    let recovery_image = kn
+        .spec
+        .recovery_image
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty() && kn.spec.upgrade_recovery.unwrap_or(false));
+    if let Some(recovery) = recovery_image {
+        check_fits(kn, status, "spec.recoveryImage", recovery)?;
+    }
     let opts = ScriptOptions {
         upgrade_active: true,
         upgrade_recovery: kn.spec.upgrade_recovery.unwrap_or(false),
@@ -368,6 +369,7 @@ fn build(
         image: &image,
         image_pull_secrets: None,
         opts,
+        recovery_image,
         targets: vec![node.to_owned()],
         concurrency: 1,
         stop_on_failure: false,
@@ -394,4 +396,24 @@ fn build(
         spec,
         status: None,
     })
+}
+
+/// Refuses `image` (named `field` in the message) when it does not fit the node's report,
+/// unless the KairosNode allows a system change.
+fn check_fits(
+    kn: &KairosNode,
+    status: &KairosNodeStatus,
+    field: &str,
+    image: &str,
+) -> Result<(), (&'static str, String)> {
+    let misfits = misfits(image, &status.kairos.clone().unwrap_or_default());
+    if misfits.is_empty() || kn.spec.allow_system_change.unwrap_or(false) {
+        return Ok(());
+    }
+    let msg = format!(
+        "{field} {image} does not fit this node ({}): nothing is done; set \
+         spec.allowSystemChange: true to change the system on purpose",
+        misfits.join("; ")
+    );
+    Err(("ImageMismatch", msg))
 }

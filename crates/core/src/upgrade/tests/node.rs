@@ -193,6 +193,44 @@ fn spec_image_recovery_and_force_reach_the_nodeop() {
 }
 
 #[test]
+fn a_recovery_image_of_its_own_reaches_the_recovery_line_only() {
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    let recovery = "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.1-recovery";
+    k.spec.upgrade_recovery = Some(true);
+    k.spec.recovery_image = Some(recovery.into());
+    let op = plan(&k, None, None).nodeop_to_apply.unwrap();
+    let script = &op.spec.command[2];
+    assert!(
+        script.contains(&format!("upgrade --recovery --source 'oci:{recovery}'")),
+        "{script}"
+    );
+    assert!(
+        script.contains("kairos-agent upgrade --source dir:/"),
+        "{script}"
+    );
+    // Without upgradeRecovery it is not used (the CRD refuses that combination).
+    k.spec.upgrade_recovery = None;
+    let op = plan(&k, None, None).nodeop_to_apply.unwrap();
+    assert!(!op.spec.command[2].contains("oci:"));
+    // A recovery image for another system is refused like spec.image.
+    k.spec.upgrade_recovery = Some(true);
+    k.spec.recovery_image = Some("quay.io/kairos/alpine:3.21-core-arm64-rpi4-v3.6.1".into());
+    let p = plan(&k, None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    let upgrading = p
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Upgrading")
+        .unwrap();
+    assert_eq!(upgrading.reason, "ImageMismatch");
+    assert!(
+        upgrading.message.contains("spec.recoveryImage"),
+        "{}",
+        upgrading.message
+    );
+}
+
+#[test]
 fn an_image_that_cannot_be_derived_is_reported_and_nothing_starts() {
     let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
     k.status

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::script::all_options;
-use crate::upgrade::script::{ScriptOptions, UP_TO_DATE_MARKER, render, render_preflight};
+use crate::upgrade::script::{
+    ScriptOptions, UP_TO_DATE_MARKER, render, render_preflight, render_with_recovery,
+};
 use crate::upgrade::{JobOutcome, job_outcome};
 
 fn have_sh() -> bool {
@@ -229,6 +231,23 @@ fn recovery_is_never_skipped_as_up_to_date() {
     let (_, calls, term) = run(&f, &render(&both));
     assert_eq!(calls, mounts_around(&[UPGRADE_RECOVERY, UPGRADE_ACTIVE]));
     assert_eq!(term, "");
+}
+
+#[test]
+fn a_recovery_image_of_its_own_is_pulled_for_the_recovery_system_only() {
+    if !have_sh() {
+        return;
+    }
+    let both = ScriptOptions {
+        upgrade_recovery: true,
+        ..ACTIVE
+    };
+    let f = fake(Some(&release("v3.5.0")), Some(&release("v3.6.0")), 0);
+    let script = render_with_recovery(&both, Some("registry.example/recovery:v3.6.0"));
+    let (ok, calls, _) = run(&f, &script);
+    assert!(ok);
+    let recovery = "kairos-agent upgrade --recovery --source oci:registry.example/recovery:v3.6.0 --exclude-path /etc/hostname --exclude-path /etc/hosts";
+    assert_eq!(calls, mounts_around(&[recovery, UPGRADE_ACTIVE]));
 }
 
 #[test]

@@ -1,0 +1,468 @@
+//! End to end: declarative node configuration (`KairosNode.spec.config`) with the real
+//! `kairos-operator` and real `kairos-node-agent`s against the API server (the simulator in
+//! CI). The kubelet stand-in runs each config Job's own script with `sh` against the simulated
+//! node's host root, with the referenced Secret or ConfigMap key where the Job's pod mounts it;
+//! the node's agent then reports the file's hash. Every assertion reads objects through the
+//! API or the node's host root, so the tests hold on a real kube-apiserver too.
+
+mod common;
+mod ops;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kairos_api::NodeOp;
+use kairos_api::names::LABEL_KAIROSNODE_CONFIG;
+use kairos_api::v1alpha1::{ConfigState, KairosNode};
+use kairos_e2e::harness::{AutoAction, Cluster, NodeHandle, Policy, RebootChange, wait_for};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use ops::*;
+
+const PATH: &str = "/oem/90_kairos-operator.yaml";
+const DOC: &str =
+    "#cloud-config\nhostname: configured\nk3s:\n  args: [\"--node-label=tier=edge\"]\n";
+const EDITED: &str = "#cloud-config\nhostname: edited\n";
+
+fn sha(text: &str) -> String {
+    kairos_core::report::sha256_hex(text.as_bytes())
+}
+
+/// The documents the test put in Secrets and ConfigMaps, by object name: what the kubelet
+/// mounts into a config Job's pod.
+type Sources = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// The name of the Secret or ConfigMap a config Job's pod mounts, if it is one.
+fn mounted_source(job: &Job) -> Option<String> {
+    let pod = job.spec.as_ref()?.template.spec.as_ref()?;
+    pod.volumes.iter().flatten().find_map(|v| {
+        v.secret
+            .as_ref()
+            .and_then(|s| s.secret_name.clone())
+            .or_else(|| v.config_map.as_ref().map(|c| c.name.clone()))
+    })
+}
+
+/// The kubelet stand-in for config Jobs on `nodes`: runs the Job's script (its `args` under
+/// the engine's boot-ID wrapper, else its `command`) with `sh` on the node's host root, the
+/// source document at `CONFIG_SOURCE`; succeeds with the boot ID when the script does (what the
+/// wrapper appends), fails with its error otherwise. Reboot pods reboot the node; other Jobs
+/// succeed.
+fn config_policy(c: &Cluster, nodes: &[&str], sources: Sources) -> Policy {
+    let handles: BTreeMap<String, NodeHandle> = nodes
+        .iter()
+        .map(|n| ((*n).to_owned(), c.node(n).expect("sim node")))
+        .collect();
+    node_policy(
+        Duration::from_millis(100),
+        move |job, node, _| {
+            let handle = handles.get(node)?;
+            // The operator's config NodeOps are named `kncfg-<node>-...`.
+            let op = job.labels().get(kairos_api::names::LABEL_NODEOP)?;
+            if !op.starts_with("kncfg-") {
+                return None;
+            }
+            let c = job
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .as_ref()?
+                .containers
+                .first()?;
+            let argv = c.args.clone().or_else(|| c.command.clone())?;
+            let doc = mounted_source(job)
+                .and_then(|source| {
+                    let sources = sources.lock().unwrap_or_else(|e| e.into_inner());
+                    sources.get(&source).cloned()
+                })
+                .unwrap_or_default();
+            Some(run_script(
+                &argv,
+                handle.host_root(),
+                &doc,
+                &handle.boot_id(),
+            ))
+        },
+        |_| RebootChange::default(),
+    )
+}
+
+/// Runs a Job's `argv` (`/bin/sh -c <script>`) against `host_root` with `doc` as the mounted
+/// source.
+fn run_script(argv: &[String], host_root: &Path, doc: &str, boot_id: &str) -> AutoAction {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("cloud-config.yaml");
+    std::fs::write(&file, doc).expect("source written");
+    let out = std::process::Command::new("sh")
+        .args(argv.iter().skip(1))
+        .env("HOST_DIR", host_root)
+        .env("CONFIG_SOURCE", &file)
+        .output()
+        .expect("sh runs");
+    if out.status.success() {
+        AutoAction::Succeed(Some(boot_id.to_owned()))
+    } else {
+        AutoAction::Fail(Some(String::from_utf8_lossy(&out.stderr).into_owned()))
+    }
+}
+
+/// Creates or replaces the Secret (`secret: true`) or ConfigMap `name` in `ns` holding `doc`
+/// under the key `cloud-config.yaml`, and records the document in `sources`.
+async fn put_source(c: &Cluster, ns: &str, secret: bool, name: &str, doc: &str, sources: &Sources) {
+    sources
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_owned(), doc.to_owned());
+    let (kind, data) = if secret {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(doc);
+        ("Secret", json!({"data": {"cloud-config.yaml": encoded}}))
+    } else {
+        ("ConfigMap", json!({"data": {"cloud-config.yaml": doc}}))
+    };
+    let mut object = json!({
+        "apiVersion": "v1", "kind": kind,
+        "metadata": {"name": name, "namespace": ns},
+    });
+    object["data"] = data["data"].clone();
+    let params = PatchParams::apply("e2e-test").force();
+    let applied = if secret {
+        let api: Api<Secret> = Api::namespaced(c.client(), ns);
+        api.patch(name, &params, &Patch::Apply(&object))
+            .await
+            .map(drop)
+    } else {
+        let api: Api<ConfigMap> = Api::namespaced(c.client(), ns);
+        api.patch(name, &params, &Patch::Apply(&object))
+            .await
+            .map(drop)
+    };
+    applied.expect("source applied");
+}
+
+/// Merge-patches KairosNode `node`'s spec with `spec`.
+async fn patch_spec(c: &Cluster, node: &str, spec: serde_json::Value) {
+    Api::<KairosNode>::all(c.client())
+        .patch(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec})),
+        )
+        .await
+        .expect("KairosNode patched");
+}
+
+/// `(status, reason, message)` of `kn`'s `ConfigApplied` condition.
+fn config_applied(kn: &KairosNode) -> Option<(String, String, String)> {
+    kn.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ConfigApplied")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until `node`'s KairosNode passes `done`, and returns it (panics with the operator's
+/// logs after `secs`).
+async fn wait_kn(
+    c: &Cluster,
+    op: &Operator,
+    node: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&KairosNode) -> bool,
+) -> KairosNode {
+    let api: Api<KairosNode> = Api::all(c.client());
+    let r = wait_for(Duration::from_secs(secs), || async {
+        let kn = api.get(node).await.ok()?;
+        done(&kn).then_some(kn)
+    })
+    .await;
+    match r {
+        Ok(kn) => kn,
+        Err(e) => {
+            let kn = api.get(node).await.ok();
+            let logs = op.logs(c);
+            let tail = &logs[logs.len().saturating_sub(6000)..];
+            panic!(
+                "{node}: {what}: {e}\n{:#?}\n{tail}",
+                kn.and_then(|k| k.status)
+            )
+        }
+    }
+}
+
+/// `kn`'s `status.config`.
+fn config_of(kn: &KairosNode) -> kairos_api::v1alpha1::ConfigStatus {
+    kn.status
+        .as_ref()
+        .and_then(|s| s.config.clone())
+        .expect("status.config")
+}
+
+fn applied_with(kn: &KairosNode, hash: &str) -> bool {
+    let Some(config) = kn.status.as_ref().and_then(|s| s.config.as_ref()) else {
+        return false;
+    };
+    config.state == ConfigState::Applied
+        && config.observed_hash.as_deref() == Some(hash)
+        && config_applied(kn).is_some_and(|(s, r, _)| s == "True" && r == "Applied")
+}
+
+/// The files under the node's `/oem`, with their contents.
+fn oem(c: &Cluster, node: &str) -> BTreeMap<String, String> {
+    let dir = c.node(node).expect("sim node").host_root().join("oem");
+    std::fs::read_dir(&dir)
+        .expect("oem")
+        .map(|e| {
+            let e = e.expect("entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(e.path()).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Config NodeOps in the operator's namespace.
+async fn config_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
+    Api::<NodeOp>::namespaced(c.client(), ns)
+        .list(&ListParams::default().labels(LABEL_KAIROSNODE_CONFIG))
+        .await
+        .expect("nodeops")
+        .items
+}
+
+#[tokio::test]
+async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
+    let (c, _ns) = common::cluster("config-secret").await;
+    let nodes = [
+        ("n1".to_owned(), true, "v3.5.0"),
+        ("n2".to_owned(), false, "v3.5.0"),
+    ];
+    let op = fleet_of(&c, &nodes).await;
+    let sys = op.opts.namespace.clone();
+    let sources = Sources::default();
+    let _kubelet = c
+        .kubelet()
+        .run_auto(config_policy(&c, &["n1", "n2"], sources.clone()));
+    let before_n2 = oem(&c, "n2");
+    let before_n1 = oem(&c, "n1");
+    put_source(&c, &sys, true, "edge-config", DOC, &sources).await;
+    patch_spec(
+        &c,
+        "n2",
+        json!({"config": {"secretRef": {"name": "edge-config", "key": "cloud-config.yaml"}}}),
+    )
+    .await;
+
+    // The file lands on the node, the agent reports its hash, ConfigApplied is True.
+    let kn = wait_kn(&c, &op, "n2", 40, "config applied", |kn| {
+        applied_with(kn, &sha(DOC))
+    })
+    .await;
+    let config = config_of(&kn);
+    assert_eq!(
+        config.desired_hash.as_deref(),
+        Some(sha(DOC).as_str()),
+        "{config:#?}"
+    );
+    assert_eq!(config.path.as_deref(), Some(PATH));
+    let reported = &kn.status.as_ref().expect("status").cloud_config_files;
+    assert_eq!(
+        reported.get(PATH).map(String::as_str),
+        Some(sha(DOC).as_str())
+    );
+    let root = c.node("n2").expect("sim node").host_root().to_path_buf();
+    let file = root.join(PATH.trim_start_matches('/'));
+    assert_eq!(std::fs::read_to_string(&file).expect("managed file"), DOC);
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Other /oem files untouched, no temporary file left, the other node untouched.
+    let mut expected = before_n2.clone();
+    expected.insert("90_kairos-operator.yaml".to_owned(), DOC.to_owned());
+    assert_eq!(oem(&c, "n2"), expected);
+    assert_eq!(oem(&c, "n1"), before_n1);
+    // A reboot was asked (the default): the node rebooted once and was uncordoned.
+    assert_eq!(c.node("n2").expect("sim node").boots(), 2);
+    assert_eq!(c.node("n1").expect("sim node").boots(), 1);
+    let n2 = Api::<k8s_openapi::api::core::v1::Node>::all(c.client())
+        .get("n2")
+        .await
+        .expect("node");
+    assert!(!unschedulable(&n2), "n2 left cordoned");
+    // The document reached the node through a mounted Secret, never through the Job's spec.
+    let jobs = engine_jobs(&c, &sys).await;
+    assert_eq!(jobs.len(), 1, "one Job");
+    assert_eq!(mounted_source(&jobs[0]).as_deref(), Some("edge-config"));
+    let job_text = serde_json::to_string(&jobs[0]).expect("json");
+    assert!(
+        !job_text.contains("configured"),
+        "the document is in the Job: {job_text}"
+    );
+
+    // `kubectl get kn -o wide` shows it.
+    if let Some((ok, out)) = c.kubectl(&["get", "kn", "n2", "-o", "wide"]).await {
+        assert!(ok, "{out}");
+        let header = out.lines().next().unwrap_or_default();
+        assert!(header.contains("CONFIG"), "{out}");
+        assert!(
+            out.lines().nth(1).is_some_and(|l| l.contains("Applied")),
+            "{out}"
+        );
+    }
+
+    // Editing the Secret rolls the change.
+    put_source(&c, &sys, true, "edge-config", EDITED, &sources).await;
+    wait_kn(&c, &op, "n2", 40, "edited config applied", |kn| {
+        applied_with(kn, &sha(EDITED))
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("managed file"),
+        EDITED
+    );
+    assert_eq!(c.node("n2").expect("sim node").boots(), 3);
+    let ops = config_nodeops(&c, &sys).await;
+    assert_eq!(ops.len(), 1, "the earlier operation was replaced: {ops:#?}");
+
+    // A hand edit on the node shows as drift, and is not overwritten by itself.
+    std::fs::write(&file, "#cloud-config\nhostname: by-hand\n").expect("hand edit");
+    let kn = wait_kn(&c, &op, "n2", 30, "drift shown", |kn| {
+        config_applied(kn).is_some_and(|(s, r, _)| s == "False" && r == "Drifted")
+    })
+    .await;
+    let config = config_of(&kn);
+    assert_eq!(config.state, ConfigState::Drifted);
+    assert_eq!(
+        config.observed_hash.as_deref(),
+        Some(sha("#cloud-config\nhostname: by-hand\n").as_str())
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("managed file"),
+        "#cloud-config\nhostname: by-hand\n"
+    );
+}
+
+/// A worker `n1` reporting to a started operator, and the config kubelet stand-in.
+async fn one_node(c: &Cluster) -> (Operator, Sources, kairos_e2e::harness::AutoKubelet) {
+    let op = fleet_of(c, &[("n1".to_owned(), false, "v3.5.0")]).await;
+    let sources = Sources::default();
+    let kubelet = c
+        .kubelet()
+        .run_auto(config_policy(c, &["n1"], sources.clone()));
+    (op, sources, kubelet)
+}
+
+#[tokio::test]
+async fn config_invalid_document_is_refused_before_any_job() {
+    let (c, _ns) = common::cluster("config-invalid").await;
+    let (op, sources, _kubelet) = one_node(&c).await;
+    let sys = op.opts.namespace.clone();
+    let before = oem(&c, "n1");
+    for (name, doc, why) in [
+        ("no-header", "hostname: x\n", "first line"),
+        (
+            "broken-yaml",
+            "#cloud-config\nhostname: [x\n",
+            "not valid YAML",
+        ),
+    ] {
+        put_source(&c, &sys, true, name, doc, &sources).await;
+        patch_spec(
+            &c,
+            "n1",
+            json!({"config": {"secretRef": {"name": name, "key": "cloud-config.yaml"}}}),
+        )
+        .await;
+        let kn = wait_kn(&c, &op, "n1", 20, "refused", |kn| {
+            config_applied(kn)
+                .is_some_and(|(s, r, m)| s == "False" && r == "InvalidConfig" && m.contains(name))
+        })
+        .await;
+        let (_, _, msg) = config_applied(&kn).expect("condition");
+        assert!(
+            msg.contains(why) && msg.contains("nothing is written"),
+            "{msg}"
+        );
+    }
+    // A path outside /oem never reaches the operator: the API server refuses it.
+    let refused = Api::<KairosNode>::all(c.client())
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"config": {
+                "secretRef": {"name": "x", "key": "k"}, "path": "/etc/shadow"}}})),
+        )
+        .await;
+    let (code, _) = common::api_err(refused);
+    assert_eq!(code, 422);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(config_nodeops(&c, &sys).await.is_empty(), "no NodeOp");
+    assert!(engine_jobs(&c, &sys).await.is_empty(), "no Job");
+    assert_eq!(oem(&c, "n1"), before);
+}
+
+#[tokio::test]
+async fn config_removal_deletes_only_the_managed_file_without_reboot() {
+    let (c, _ns) = common::cluster("config-removal").await;
+    let (op, sources, _kubelet) = one_node(&c).await;
+    let sys = op.opts.namespace.clone();
+    let before = oem(&c, "n1");
+    put_source(&c, &sys, false, "plain-config", DOC, &sources).await;
+    patch_spec(
+        &c,
+        "n1",
+        json!({"config": {
+            "configMapRef": {"name": "plain-config", "key": "cloud-config.yaml"},
+            "reboot": false,
+        }}),
+    )
+    .await;
+    wait_kn(&c, &op, "n1", 40, "config applied", |kn| {
+        applied_with(kn, &sha(DOC))
+    })
+    .await;
+    assert_eq!(
+        c.node("n1").expect("sim node").boots(),
+        1,
+        "no reboot asked"
+    );
+
+    // Removing spec.config removes the file, says so, and leaves every other /oem file.
+    patch_spec(&c, "n1", json!({"config": null})).await;
+    let kn = wait_kn(&c, &op, "n1", 40, "file removed", |kn| {
+        kn.status
+            .as_ref()
+            .and_then(|s| s.config.as_ref())
+            .is_some_and(|cfg| cfg.state == ConfigState::Removed)
+    })
+    .await;
+    let (status, reason, msg) = config_applied(&kn).expect("condition");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "Removed"),
+        "{msg}"
+    );
+    assert!(msg.contains(PATH) && msg.contains("deleted"), "{msg}");
+    assert!(
+        !kn.status
+            .as_ref()
+            .expect("status")
+            .cloud_config_files
+            .contains_key(PATH)
+    );
+    assert_eq!(oem(&c, "n1"), before);
+    assert_eq!(
+        c.node("n1").expect("sim node").boots(),
+        1,
+        "no reboot to remove"
+    );
+}
