@@ -126,9 +126,9 @@ kind == "Deployment" && want_env && !env_done && /^ *(- )?env:$/ { pending = 1 }
 }
 { print }
 END {
-    if (want_env && !env_done) { print "no env: list in the operator Deployment" > "/dev/stderr"; exit 3 }
-    if (operator_image != "" && !(operator_repo in replaced)) { print "no container runs " operator_repo > "/dev/stderr"; exit 3 }
-    if (agent_image != "" && !(agent_repo in replaced)) { print "no container runs " agent_repo > "/dev/stderr"; exit 3 }
+    if (want_env && !env_done) { print "no env: list in the operator Deployment" | "cat 1>&2"; exit 3 }
+    if (operator_image != "" && !(operator_repo in replaced)) { print "no container runs " operator_repo | "cat 1>&2"; exit 3 }
+    if (agent_image != "" && !(agent_repo in replaced)) { print "no container runs " agent_repo | "cat 1>&2"; exit 3 }
 }' "$source_manifest" >"$partial" || die "could not apply the image overrides to $source_manifest"
 
 for override in "operator:$operator_image" "nodeAgent:$agent_image" "sentinel:$reboot_image" "nodeOpDefault:$nodeop_image"; do
