@@ -140,6 +140,36 @@ pub fn misfits(image: &str, kairos: &KairosInfo) -> Vec<String> {
         .collect()
 }
 
+/// Whether a trusted-boot (UKI) image and a node disagree, naming both: `image_trusted_boot`
+/// is what the upgrade declares (`trustedBoot`), `node_trusted_boot` what the node's agent
+/// reports (`status.trustedBoot`). A UKI image cannot upgrade a node that boots GRUB (it holds
+/// no root filesystem), and a Kairos image cannot upgrade a trusted-boot node (its EFI files
+/// must be built and signed with the user's keys). `allowSystemChange` does not lift this:
+/// neither upgrade can work.
+///
+/// # Guarantees
+/// A node that has not reported whether it boots trusted is not judged here (the trusted-boot
+/// Job's preflight checks the node itself). Never panics.
+pub fn boot_misfit(
+    node: &str,
+    image: &str,
+    image_trusted_boot: bool,
+    node_trusted_boot: Option<bool>,
+) -> Option<String> {
+    match (image_trusted_boot, node_trusted_boot?) {
+        (true, false) => Some(format!(
+            "image {image} is declared a trusted-boot (UKI) image (trustedBoot: true) but node \
+             {node} does not boot trusted: a UKI image cannot upgrade it"
+        )),
+        (false, true) => Some(format!(
+            "node {node} boots trusted (UKI) but image {image} is not declared a trusted-boot \
+             image: only a UKI container image signed with the node's keys (auroraboot build-uki \
+             -t container) can upgrade it; set trustedBoot: true if the image is one"
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +250,28 @@ mod tests {
         custom.image_repo = Some("registry.local:5000/edge/kairos-alpine-fork".into());
         let image = "registry.local:5000/edge/kairos-alpine-fork:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1";
         assert!(misfits(image, &custom).is_empty());
+    }
+
+    #[test]
+    fn a_uki_image_and_a_grub_node_disagree_either_way_naming_both() {
+        let uki = "registry.local/edge/uki:v3.6.0";
+        let m = boot_misfit("n1", uki, true, Some(false)).unwrap_or_default();
+        assert!(
+            m.contains("n1") && m.contains(uki) && m.contains("does not boot trusted"),
+            "{m}"
+        );
+        let m = boot_misfit("n1", UBUNTU_K3S, false, Some(true)).unwrap_or_default();
+        assert!(
+            m.contains("n1") && m.contains(UBUNTU_K3S) && m.contains("boots trusted"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn matching_or_unreported_boot_kinds_fit() {
+        assert_eq!(boot_misfit("n1", "x:v3.6.0", true, Some(true)), None);
+        assert_eq!(boot_misfit("n1", UBUNTU_K3S, false, Some(false)), None);
+        assert_eq!(boot_misfit("n1", "x:v3.6.0", true, None), None);
+        assert_eq!(boot_misfit("n1", UBUNTU_K3S, false, None), None);
     }
 }

@@ -37,6 +37,7 @@ pub mod fleet;
 pub mod image;
 pub mod node;
 pub mod script;
+pub mod trusted_boot;
 pub mod verify;
 pub mod version;
 
@@ -95,6 +96,9 @@ pub(crate) struct SpecInput<'a> {
     pub(crate) image: &'a str,
     pub(crate) image_pull_secrets: Option<Vec<LocalObjectReference>>,
     pub(crate) opts: ScriptOptions,
+    /// `image` is a trusted-boot (UKI) container image: the host's `kairos-agent` installs it
+    /// (see [`trusted_boot`]).
+    pub(crate) trusted_boot: bool,
     pub(crate) targets: Vec<String>,
     pub(crate) concurrency: i32,
     pub(crate) stop_on_failure: bool,
@@ -115,7 +119,27 @@ pub(crate) struct UpgradeGates {
 /// emptyDir volumes are evicted: a reboot interrupts them anyway, and k3s' own metrics-server
 /// uses one, so refusing them would make most nodes undrainable; unmanaged pods are still
 /// refused); it reboots after success when the active system changed.
+///
+/// A trusted-boot upgrade instead runs [`trusted_boot::render`] in the engine's default image,
+/// in the host's PID namespace, with [`trusted_boot::render_preflight`] as its preflight (the
+/// UKI image itself has no shell to run anything in); the node's own `kairos-agent` pulls the
+/// image.
 pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
+    if input.trusted_boot {
+        let opts = input.opts;
+        let mut spec = nodeop_spec(SpecInput {
+            trusted_boot: false,
+            ..input
+        });
+        let image = std::mem::take(&mut spec.image);
+        spec.command = shell(trusted_boot::render(&opts, &image));
+        spec.host_pid = Some(true);
+        spec.preflight = Some(Preflight {
+            image: None,
+            command: shell(trusted_boot::render_preflight()),
+        });
+        return spec;
+    }
     // Every upgrade has a preflight pod in the target image, so the image is pulled on the
     // node before it is cordoned (a pull that fails, fails the node with nothing disrupted);
     // it also skips up-to-date nodes when the upgrade may.
@@ -135,6 +159,7 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
         image_pull_secrets: input.image_pull_secrets,
         command: shell(script::render(&input.opts)),
         host_mount_path: script::HOST_DIR.to_owned(),
+        host_pid: None,
         cordon: Some(true),
         drain_options: Some(DrainOptions {
             enabled: Some(true),

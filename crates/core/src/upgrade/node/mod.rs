@@ -53,7 +53,7 @@ use crate::conditions::{Desired, merge};
 use crate::hash::short_hash;
 use crate::k8s_names;
 use crate::meta::{MissingField, Required};
-use crate::upgrade::fit::misfits;
+use crate::upgrade::fit::{boot_misfit, misfits};
 use crate::upgrade::image::derive_image;
 use crate::upgrade::version::{is_kairos_version, versions_equal};
 use crate::upgrade::{ANNOTATION_TARGET_VERSION, ScriptOptions, SpecInput};
@@ -336,6 +336,7 @@ fn build(
 ) -> Result<NodeOp, (&'static str, String)> {
     let node = kn.metadata.name.as_deref().unwrap_or_default();
     let version = desired.unwrap_or_default();
+    let trusted_boot = kn.spec.trusted_boot.unwrap_or(false);
     let image = match kn
         .spec
         .image
@@ -355,9 +356,18 @@ fn build(
             }
             image.to_owned()
         }
+        None if trusted_boot => {
+            let msg = "spec.trustedBoot needs spec.image: the image a node's report derives is \
+                       its base image, not a UKI container image signed with its keys; nothing is \
+                       done";
+            return Err(("ImageUnknown", msg.to_owned()));
+        }
         None => derive_image(&status.kairos.clone().unwrap_or_default(), version)
             .map_err(|e| ("ImageUnknown", e.to_string()))?,
     };
+    if let Some(msg) = boot_misfit(node, &image, trusted_boot, status.trusted_boot) {
+        return Err(("TrustedBootMismatch", format!("{msg}; nothing is done")));
+    }
     let opts = ScriptOptions {
         upgrade_active: true,
         upgrade_recovery: kn.spec.upgrade_recovery.unwrap_or(false),
@@ -368,6 +378,7 @@ fn build(
         image: &image,
         image_pull_secrets: None,
         opts,
+        trusted_boot,
         targets: vec![node.to_owned()],
         concurrency: 1,
         stop_on_failure: false,
