@@ -652,10 +652,20 @@ pub async fn wait_upgrade(
 /// Adds the nodes `(name, control plane, Kairos version)`, starts the operator and every
 /// node's agent, and waits until each KairosNode reports its version booted active.
 pub async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
+    let nodes: Vec<(String, bool, ReleaseFixture)> = nodes
+        .iter()
+        .map(|(name, cp, version)| (name.clone(), *cp, ReleaseFixture::ubuntu_k3s(version)))
+        .collect();
+    fleet_of_releases(c, &nodes).await
+}
+
+/// Adds the nodes `(name, control plane, release)`, starts the operator and every node's
+/// agent, and waits until each KairosNode reports its release's version booted active.
+pub async fn fleet_of_releases(c: &Cluster, nodes: &[(String, bool, ReleaseFixture)]) -> Operator {
     let opts = OperatorOpts::new();
     let op = start_operator(c, &opts).await;
-    for (name, cp, version) in nodes {
-        let rel = ReleaseFixture::ubuntu_k3s(version);
+    for (name, cp, release) in nodes {
+        let rel = release.clone();
         let spec = if *cp {
             SimNode::control_plane(name, rel)
         } else {
@@ -669,10 +679,10 @@ pub async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
         let kns = api.list(&Default::default()).await.ok()?;
         let ok = nodes
             .iter()
-            .filter(|(name, _, version)| {
-                kns.items
-                    .iter()
-                    .any(|kn| kn.name_any() == *name && reports(kn, version, BootState::Active))
+            .filter(|(name, _, release)| {
+                kns.items.iter().any(|kn| {
+                    kn.name_any() == *name && reports(kn, &release.version, BootState::Active)
+                })
             })
             .count();
         (ok == nodes.len()).then_some(())
