@@ -61,17 +61,6 @@ fn falls_back(_: &NodeHandle) -> RebootChange {
     }
 }
 
-async fn kairos_node(c: &Cluster, name: &str) -> KairosNode {
-    Api::<KairosNode>::all(c.client())
-        .get(name)
-        .await
-        .expect("KairosNode")
-}
-
-async fn node(c: &Cluster, name: &str) -> Node {
-    Api::<Node>::all(c.client()).get(name).await.expect("node")
-}
-
 /// `n1`'s phase and message in the upgrade's status.
 fn n1(st: &NodeOpUpgradeStatus) -> (String, String) {
     let s = st.node_statuses.get("n1").expect("n1 in the status");

@@ -38,17 +38,6 @@ fn upgrade_state(kn: &KairosNode) -> Option<UpgradeState> {
     kn.status.as_ref()?.upgrade.as_ref().map(|u| u.state)
 }
 
-async fn kairos_node(c: &Cluster, name: &str) -> KairosNode {
-    Api::<KairosNode>::all(c.client())
-        .get(name)
-        .await
-        .expect("KairosNode")
-}
-
-async fn node(c: &Cluster, name: &str) -> Node {
-    Api::<Node>::all(c.client()).get(name).await.expect("node")
-}
-
 #[tokio::test]
 async fn upgrade_fleet_six_nodes() {
     let (c, ns) = common::cluster("upgrade-fleet").await;

@@ -700,3 +700,16 @@ pub async fn workers(c: &Cluster, names: &[&str]) {
             .expect("node added");
     }
 }
+
+/// The KairosNode `name`.
+pub async fn kairos_node(c: &Cluster, name: &str) -> KairosNode {
+    Api::<KairosNode>::all(c.client())
+        .get(name)
+        .await
+        .expect("KairosNode")
+}
+
+/// The Node `name`.
+pub async fn node(c: &Cluster, name: &str) -> Node {
+    Api::<Node>::all(c.client()).get(name).await.expect("node")
+}

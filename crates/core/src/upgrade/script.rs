@@ -186,6 +186,16 @@ pub fn render(opts: &ScriptOptions) -> String {
 
 /// The `kairos-agent upgrade` command line for the recovery or the active system.
 pub fn agent_line(opts: &ScriptOptions, recovery: bool) -> String {
+    let mut line = agent_upgrade(opts, recovery, "dir:/");
+    for path in EXCLUDED_PATHS {
+        line.push_str(&format!(" --exclude-path '{path}'"));
+    }
+    line
+}
+
+/// `kairos-agent [--debug] upgrade [--recovery] --source <source>` (`source` as it goes into
+/// the script: quoted by the caller when it needs to be).
+pub(crate) fn agent_upgrade(opts: &ScriptOptions, recovery: bool, source: &str) -> String {
     let mut line = String::from("kairos-agent");
     if opts.debug {
         line.push_str(" --debug");
@@ -194,10 +204,8 @@ pub fn agent_line(opts: &ScriptOptions, recovery: bool) -> String {
     if recovery {
         line.push_str(" --recovery");
     }
-    line.push_str(" --source dir:/");
-    for path in EXCLUDED_PATHS {
-        line.push_str(&format!(" --exclude-path '{path}'"));
-    }
+    line.push_str(" --source ");
+    line.push_str(source);
     line
 }
 

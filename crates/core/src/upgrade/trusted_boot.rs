@@ -53,17 +53,11 @@ fn single_quoted(value: &str) -> String {
 
 /// The host's `kairos-agent upgrade` of the recovery or active system from `image`.
 pub fn agent_line(opts: &ScriptOptions, image: &str, recovery: bool) -> String {
-    let mut line = format!("{NSENTER_HOST} kairos-agent");
-    if opts.debug {
-        line.push_str(" --debug");
-    }
-    line.push_str(" upgrade");
-    if recovery {
-        line.push_str(" --recovery");
-    }
-    line.push_str(" --source ");
-    line.push_str(&single_quoted(&format!("oci:{image}")));
-    line
+    let source = single_quoted(&format!("oci:{image}"));
+    format!(
+        "{NSENTER_HOST} {}",
+        super::script::agent_upgrade(opts, recovery, &source)
+    )
 }
 
 /// The trusted-boot upgrade Job's script for `opts` and the UKI container `image` (see the
