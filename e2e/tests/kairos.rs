@@ -11,13 +11,11 @@ mod ops;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
-use kairos_api::v1alpha1::{BootState, KairosNode, NodeOpUpgrade, NodeOpUpgradeStatus};
+use kairos_api::v1alpha1::{BootState, NodeOpUpgrade, NodeOpUpgradeStatus};
 use kairos_e2e::harness::{
     AutoAction, AutoEvent, BootMode, Cluster, Images, NodeHandle, Policy, RebootChange,
     ReleaseFixture, run_action,
 };
-use kube::api::Api;
 use serde_json::json;
 
 use ops::*;

@@ -10,7 +10,6 @@ mod ops;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
 use kairos_api::v1alpha1::{BootState, KairosNode, NodeOpUpgrade, UpgradeState};
 use kairos_e2e::harness::{BootMode, Cluster, RebootChange, ReleaseFixture, SimNode, wait_for};
 use kube::ResourceExt;
