@@ -241,3 +241,76 @@ async fn kairos_a_kairos_image_for_a_uki_node_is_refused_with_nothing_cordoned()
     let kn = kairos_node(&c, "n1").await;
     assert!(reports(&kn, FROM, BootState::Active), "{:?}", kn.status);
 }
+
+#[tokio::test]
+async fn kairos_trusted_boot_node_upgrade_by_spec_version_completes_verified() {
+    let (c, _ns) = common::cluster("kairos-uki-node").await;
+    let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
+    let to = from.with_version(TO);
+    let op = one_node(&c, from).await;
+    let _kubelet = c
+        .kubelet()
+        .run_auto(kairos_policy(std::slice::from_ref(&to), boots_staged));
+    let api: kube::Api<kairos_api::v1alpha1::KairosNode> = kube::Api::all(c.client());
+    let state = |kn: &kairos_api::v1alpha1::KairosNode| {
+        kn.status
+            .as_ref()
+            .and_then(|s| s.upgrade.as_ref())
+            .map(|u| u.state)
+    };
+    // Without trustedBoot the derived image is the node's base image: refused, nothing started.
+    let patch = |spec: serde_json::Value| kube::api::Patch::Merge(json!({ "spec": spec }));
+    api.patch(
+        "n1",
+        &kube::api::PatchParams::default(),
+        &patch(json!({"version": TO})),
+    )
+    .await
+    .expect("patch");
+    let refused = kairos_e2e::harness::wait_for(Duration::from_secs(20), || async {
+        let kn = api.get("n1").await.ok()?;
+        kn.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == kairos_api::names::conditions::UPGRADING)
+            .filter(|c| c.reason == "TrustedBootMismatch")
+            .map(|c| c.message.clone())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("no TrustedBootMismatch: {e}\n{}", op.logs(&c)));
+    assert!(refused.contains("node n1 boots trusted"), "{refused}");
+    assert!(engine_jobs(&c, &op.opts.namespace).await.is_empty());
+    assert!(!unschedulable(&node(&c, "n1").await), "n1 cordoned");
+
+    // The declared UKI image: upgraded by the host's own agent, verified booted active.
+    api.patch(
+        "n1",
+        &kube::api::PatchParams::default(),
+        &patch(json!({"image": to.upgrade_image(), "trustedBoot": true})),
+    )
+    .await
+    .expect("patch");
+    let kn = kairos_e2e::harness::wait_for(Duration::from_secs(60), || async {
+        let kn = api.get("n1").await.ok()?;
+        matches!(
+            state(&kn),
+            Some(
+                kairos_api::v1alpha1::UpgradeState::Completed
+                    | kairos_api::v1alpha1::UpgradeState::Failed
+                    | kairos_api::v1alpha1::UpgradeState::RolledBack
+            )
+        )
+        .then_some(kn)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("n1 did not finish: {e}\n{}", op.logs(&c)));
+    assert_eq!(
+        state(&kn),
+        Some(kairos_api::v1alpha1::UpgradeState::Completed),
+        "{:#?}",
+        kn.status
+    );
+    assert!(reports(&kn, TO, BootState::Active), "{:?}", kn.status);
+    assert!(!unschedulable(&node(&c, "n1").await), "n1 left cordoned");
+}
