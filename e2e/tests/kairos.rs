@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use kairos_api::v1alpha1::{BootState, NodeOpUpgrade, NodeOpUpgradeStatus};
 use kairos_e2e::harness::{
-    AutoAction, AutoEvent, BootMode, Cluster, Images, NodeHandle, Policy, RebootChange,
-    ReleaseFixture, run_action,
+    AutoAction, AutoEvent, AutoKubelet, BootMode, Cluster, Images, NodeHandle, Policy,
+    RebootChange, ReleaseFixture, run_action,
 };
 use serde_json::json;
 
@@ -44,6 +44,34 @@ fn kairos_policy(
         } => run_action(ev, &images).unwrap_or(AutoAction::Ignore),
         AutoEvent::Pod { .. } => others(ev),
     })
+}
+
+/// A test's cluster: one worker `n1` on `from`, reporting through the operator, and the kubelet
+/// stand-in running Jobs as the node would against a registry holding `to`.
+struct Setup {
+    c: Cluster,
+    ns: String,
+    op: Operator,
+    _kubelet: AutoKubelet,
+}
+
+async fn setup(
+    test: &str,
+    from: ReleaseFixture,
+    to: &ReleaseFixture,
+    reboot: impl Fn(&NodeHandle) -> RebootChange + Send + Sync + 'static,
+) -> Setup {
+    let (c, ns) = common::cluster(test).await;
+    let op = one_node(&c, from).await;
+    let kubelet = c
+        .kubelet()
+        .run_auto(kairos_policy(std::slice::from_ref(to), reboot));
+    Setup {
+        c,
+        ns,
+        op,
+        _kubelet: kubelet,
+    }
 }
 
 /// A reboot that boots what the upgrade staged.
@@ -83,15 +111,16 @@ async fn upgrade(
 
 #[tokio::test]
 async fn kairos_trusted_boot_upgrade_completes_verified() {
-    let (c, ns) = common::cluster("kairos-uki").await;
     let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
     let to = from.with_version(TO);
-    let op = one_node(&c, from).await;
+    let Setup {
+        c,
+        ns,
+        op,
+        _kubelet,
+    } = setup("kairos-uki", from, &to, boots_staged).await;
     let kn = kairos_node(&c, "n1").await;
     assert_eq!(kn.status.and_then(|s| s.trusted_boot), Some(true));
-    let _kubelet = c
-        .kubelet()
-        .run_auto(kairos_policy(std::slice::from_ref(&to), boots_staged));
     let image = to.upgrade_image();
     let st = upgrade(
         &c,
@@ -138,13 +167,14 @@ async fn kairos_trusted_boot_upgrade_completes_verified() {
 
 #[tokio::test]
 async fn kairos_uki_fallback_is_rolled_back_with_the_evidence() {
-    let (c, ns) = common::cluster("kairos-uki-fallback").await;
     let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
     let to = from.with_version(TO);
-    let op = one_node(&c, from).await;
-    let _kubelet = c
-        .kubelet()
-        .run_auto(kairos_policy(std::slice::from_ref(&to), falls_back));
+    let Setup {
+        c,
+        ns,
+        op,
+        _kubelet,
+    } = setup("kairos-uki-fallback", from, &to, falls_back).await;
     let st = upgrade(
         &c,
         &op,
@@ -170,13 +200,14 @@ async fn kairos_uki_fallback_is_rolled_back_with_the_evidence() {
 
 #[tokio::test]
 async fn kairos_grub_upgrade_failure_fallback_is_rolled_back_with_the_evidence() {
-    let (c, ns) = common::cluster("kairos-grub-fallback").await;
     let from = ReleaseFixture::ubuntu_k3s(FROM);
     let to = from.with_version(TO);
-    let op = one_node(&c, from).await;
-    let _kubelet = c
-        .kubelet()
-        .run_auto(kairos_policy(std::slice::from_ref(&to), falls_back));
+    let Setup {
+        c,
+        ns,
+        op,
+        _kubelet,
+    } = setup("kairos-grub-fallback", from, &to, falls_back).await;
     let st = upgrade(&c, &op, &ns, "grub", json!({"image": to.upgrade_image()})).await;
     let (phase, message) = n1(&st);
     assert_eq!(phase, "RolledBack", "{st:#?}");
@@ -194,15 +225,16 @@ async fn kairos_grub_upgrade_failure_fallback_is_rolled_back_with_the_evidence()
 
 #[tokio::test]
 async fn kairos_a_kairos_image_for_a_uki_node_is_refused_with_nothing_cordoned() {
-    let (c, ns) = common::cluster("kairos-uki-mismatch").await;
     let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
-    let op = one_node(&c, from.clone()).await;
-    let rec = Recorder::start(c.client(), &op.opts.namespace);
     // The Kairos image of the same system: it would install on a GRUB node, not on this one.
     let grub = ReleaseFixture::ubuntu_k3s(TO);
-    let _kubelet = c
-        .kubelet()
-        .run_auto(kairos_policy(std::slice::from_ref(&grub), boots_staged));
+    let Setup {
+        c,
+        ns,
+        op,
+        _kubelet,
+    } = setup("kairos-uki-mismatch", from, &grub, boots_staged).await;
+    let rec = Recorder::start(c.client(), &op.opts.namespace);
     let image = grub.upgrade_image();
     let st = upgrade(&c, &op, &ns, "grub-image", json!({"image": image})).await;
     assert_eq!(
@@ -244,13 +276,11 @@ async fn kairos_a_kairos_image_for_a_uki_node_is_refused_with_nothing_cordoned()
 
 #[tokio::test]
 async fn kairos_trusted_boot_node_upgrade_by_spec_version_completes_verified() {
-    let (c, _ns) = common::cluster("kairos-uki-node").await;
     let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
     let to = from.with_version(TO);
-    let op = one_node(&c, from).await;
-    let _kubelet = c
-        .kubelet()
-        .run_auto(kairos_policy(std::slice::from_ref(&to), boots_staged));
+    let Setup {
+        c, op, _kubelet, ..
+    } = setup("kairos-uki-node", from, &to, boots_staged).await;
     let api: kube::Api<kairos_api::v1alpha1::KairosNode> = kube::Api::all(c.client());
     let state = |kn: &kairos_api::v1alpha1::KairosNode| {
         kn.status
