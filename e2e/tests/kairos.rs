@@ -342,5 +342,10 @@ async fn kairos_trusted_boot_node_upgrade_by_spec_version_completes_verified() {
         kn.status
     );
     assert!(reports(&kn, TO, BootState::Active), "{:?}", kn.status);
+    let installed = kn
+        .status
+        .as_ref()
+        .and_then(|s| s.upgrade.as_ref()?.image.clone());
+    assert_eq!(installed, Some(to.upgrade_image()), "{:#?}", kn.status);
     assert!(!unschedulable(&node(&c, "n1").await), "n1 left cordoned");
 }

@@ -63,6 +63,9 @@ pub const LABEL_ROLE: &str = "operator.kairos.io/role";
 pub const LABEL_NODEOP_UPGRADE: &str = "operator.kairos.io/nodeopupgrade";
 /// Label put on the `NodeOp` created for a `KairosNode` spec upgrade (the node's name).
 pub const LABEL_KAIROSNODE: &str = "operator.kairos.io/kairosnode";
+/// Annotation on an upgrade `NodeOp` whose Job does not run in the image it installs (a
+/// trusted-boot upgrade: the host's `kairos-agent` installs the UKI image): that image.
+pub const ANNOTATION_UPGRADE_IMAGE: &str = "operator.kairos.io/upgrade-image";
 /// Node annotation recording which operation cordoned the node: `<ns>/<name>@<uid>`.
 pub const ANNOTATION_CORDONED_BY: &str = "operator.kairos.io/cordoned-by";
 

@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::LocalObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
+use kairos_api::names::{ANNOTATION_UPGRADE_IMAGE, LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, Preflight};
 
 use crate::k8s_names;
@@ -89,6 +89,26 @@ pub fn upgrade_target(nodeop: &NodeOp) -> Option<UpgradeTarget> {
     let version =
         k8s_names::annotation(&nodeop.metadata, ANNOTATION_TARGET_VERSION).map(str::to_owned);
     Some(UpgradeTarget { version })
+}
+
+/// The image an upgrade `NodeOp` installs: its [`ANNOTATION_UPGRADE_IMAGE`] (a trusted-boot
+/// upgrade, whose Job runs in another image), else the Job's image.
+pub fn installed_image(nodeop: &NodeOp) -> String {
+    k8s_names::annotation(&nodeop.metadata, ANNOTATION_UPGRADE_IMAGE)
+        .map_or_else(|| nodeop.spec.image.clone(), str::to_owned)
+}
+
+/// The annotations of an upgrade `NodeOp` installing `image`: `annotations`, plus
+/// [`ANNOTATION_UPGRADE_IMAGE`] for a trusted-boot upgrade (see [`installed_image`]).
+pub(crate) fn with_installed_image(
+    mut annotations: BTreeMap<String, String>,
+    image: &str,
+    trusted_boot: bool,
+) -> BTreeMap<String, String> {
+    if trusted_boot {
+        annotations.insert(ANNOTATION_UPGRADE_IMAGE.to_owned(), image.to_owned());
+    }
+    annotations
 }
 
 /// The parts of an upgrade NodeOp spec that differ between a fleet and a node upgrade.

@@ -452,7 +452,11 @@ fn build_nodeop(
             name: Some(name.to_owned()),
             namespace: Some(ns.to_owned()),
             labels: Some(crate::upgrade::labels(LABEL_NODEOP_UPGRADE, owner)),
-            annotations: Some(annotations),
+            annotations: Some(crate::upgrade::with_installed_image(
+                annotations,
+                &upgrade.spec.image,
+                upgrade.spec.trusted_boot,
+            )),
             owner_references: Some(vec![crate::upgrade::controller_ref(
                 "NodeOpUpgrade",
                 owner,

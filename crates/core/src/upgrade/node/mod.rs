@@ -221,7 +221,7 @@ pub fn plan_node(
                     plan.blocked = Some((reason, msg));
                 }
                 Ok(op) => {
-                    let image = op.spec.image.clone();
+                    let image = crate::upgrade::installed_image(&op);
                     if let Some((old, _)) = own {
                         plan.delete = old.metadata.name.clone();
                         let msg = format!(
@@ -394,7 +394,11 @@ fn build(
             name: Some(name.to_owned()),
             namespace: Some(config.namespace.clone()),
             labels: Some(crate::upgrade::labels(LABEL_KAIROSNODE, node)),
-            annotations: Some([(ANNOTATION_TARGET_VERSION.to_owned(), version.to_owned())].into()),
+            annotations: Some(crate::upgrade::with_installed_image(
+                [(ANNOTATION_TARGET_VERSION.to_owned(), version.to_owned())].into(),
+                &image,
+                trusted_boot,
+            )),
             owner_references: Some(vec![crate::upgrade::controller_ref(
                 "KairosNode",
                 node,

@@ -534,6 +534,9 @@ fn a_trusted_boot_node_is_upgraded_only_from_a_declared_uki_image() {
             .unwrap()
             .contains(&format!("--source 'oci:{uki}'"))
     );
+    // The Job runs in another image; the UKI image is what the status says is installed.
+    assert_eq!(crate::upgrade::installed_image(op), uki);
+    assert_eq!(p.upgrade.image.as_deref(), Some(uki));
     // The same image for a node that does not boot trusted: refused.
     k.status.as_mut().unwrap().trusted_boot = Some(false);
     let p = plan(&k, None, None);
