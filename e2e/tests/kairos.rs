@@ -46,32 +46,21 @@ fn kairos_policy(
     })
 }
 
-/// A test's cluster: one worker `n1` on `from`, reporting through the operator, and the kubelet
-/// stand-in running Jobs as the node would against a registry holding `to`.
-struct Setup {
-    c: Cluster,
-    ns: String,
-    op: Operator,
-    _kubelet: AutoKubelet,
-}
-
+/// A test's cluster (and namespace): one worker `n1` on `from`, reporting through the operator,
+/// and the kubelet stand-in running Jobs as the node would against a registry holding the same
+/// system at [`TO`], which it returns too.
 async fn setup(
     test: &str,
     from: ReleaseFixture,
-    to: &ReleaseFixture,
     reboot: impl Fn(&NodeHandle) -> RebootChange + Send + Sync + 'static,
-) -> Setup {
+) -> (Cluster, String, Operator, ReleaseFixture, AutoKubelet) {
     let (c, ns) = common::cluster(test).await;
+    let to = from.with_version(TO);
     let op = one_node(&c, from).await;
     let kubelet = c
         .kubelet()
-        .run_auto(kairos_policy(std::slice::from_ref(to), reboot));
-    Setup {
-        c,
-        ns,
-        op,
-        _kubelet: kubelet,
-    }
+        .run_auto(kairos_policy(std::slice::from_ref(&to), reboot));
+    (c, ns, op, to, kubelet)
 }
 
 /// A reboot that boots what the upgrade staged.
@@ -111,14 +100,12 @@ async fn upgrade(
 
 #[tokio::test]
 async fn kairos_trusted_boot_upgrade_completes_verified() {
-    let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
-    let to = from.with_version(TO);
-    let Setup {
-        c,
-        ns,
-        op,
-        _kubelet,
-    } = setup("kairos-uki", from, &to, boots_staged).await;
+    let (c, ns, op, to, _kubelet) = setup(
+        "kairos-uki",
+        ReleaseFixture::ubuntu_k3s(FROM).trusted(),
+        boots_staged,
+    )
+    .await;
     let kn = kairos_node(&c, "n1").await;
     assert_eq!(kn.status.and_then(|s| s.trusted_boot), Some(true));
     let image = to.upgrade_image();
@@ -167,14 +154,12 @@ async fn kairos_trusted_boot_upgrade_completes_verified() {
 
 #[tokio::test]
 async fn kairos_uki_fallback_is_rolled_back_with_the_evidence() {
-    let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
-    let to = from.with_version(TO);
-    let Setup {
-        c,
-        ns,
-        op,
-        _kubelet,
-    } = setup("kairos-uki-fallback", from, &to, falls_back).await;
+    let (c, ns, op, to, _kubelet) = setup(
+        "kairos-uki-fallback",
+        ReleaseFixture::ubuntu_k3s(FROM).trusted(),
+        falls_back,
+    )
+    .await;
     let st = upgrade(
         &c,
         &op,
@@ -200,14 +185,12 @@ async fn kairos_uki_fallback_is_rolled_back_with_the_evidence() {
 
 #[tokio::test]
 async fn kairos_grub_upgrade_failure_fallback_is_rolled_back_with_the_evidence() {
-    let from = ReleaseFixture::ubuntu_k3s(FROM);
-    let to = from.with_version(TO);
-    let Setup {
-        c,
-        ns,
-        op,
-        _kubelet,
-    } = setup("kairos-grub-fallback", from, &to, falls_back).await;
+    let (c, ns, op, to, _kubelet) = setup(
+        "kairos-grub-fallback",
+        ReleaseFixture::ubuntu_k3s(FROM),
+        falls_back,
+    )
+    .await;
     let st = upgrade(&c, &op, &ns, "grub", json!({"image": to.upgrade_image()})).await;
     let (phase, message) = n1(&st);
     assert_eq!(phase, "RolledBack", "{st:#?}");
@@ -225,15 +208,14 @@ async fn kairos_grub_upgrade_failure_fallback_is_rolled_back_with_the_evidence()
 
 #[tokio::test]
 async fn kairos_a_kairos_image_for_a_uki_node_is_refused_with_nothing_cordoned() {
-    let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
+    let (c, ns, op, _, _kubelet) = setup(
+        "kairos-uki-mismatch",
+        ReleaseFixture::ubuntu_k3s(FROM).trusted(),
+        boots_staged,
+    )
+    .await;
     // The Kairos image of the same system: it would install on a GRUB node, not on this one.
     let grub = ReleaseFixture::ubuntu_k3s(TO);
-    let Setup {
-        c,
-        ns,
-        op,
-        _kubelet,
-    } = setup("kairos-uki-mismatch", from, &grub, boots_staged).await;
     let rec = Recorder::start(c.client(), &op.opts.namespace);
     let image = grub.upgrade_image();
     let st = upgrade(&c, &op, &ns, "grub-image", json!({"image": image})).await;
@@ -276,11 +258,12 @@ async fn kairos_a_kairos_image_for_a_uki_node_is_refused_with_nothing_cordoned()
 
 #[tokio::test]
 async fn kairos_trusted_boot_node_upgrade_by_spec_version_completes_verified() {
-    let from = ReleaseFixture::ubuntu_k3s(FROM).trusted();
-    let to = from.with_version(TO);
-    let Setup {
-        c, op, _kubelet, ..
-    } = setup("kairos-uki-node", from, &to, boots_staged).await;
+    let (c, _, op, to, _kubelet) = setup(
+        "kairos-uki-node",
+        ReleaseFixture::ubuntu_k3s(FROM).trusted(),
+        boots_staged,
+    )
+    .await;
     let api: kube::Api<kairos_api::v1alpha1::KairosNode> = kube::Api::all(c.client());
     let state = |kn: &kairos_api::v1alpha1::KairosNode| {
         kn.status
