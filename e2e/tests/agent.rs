@@ -62,7 +62,7 @@ fn kairos_labels(n: &Node) -> BTreeMap<String, String> {
 fn boot_state(mode: BootMode) -> BootState {
     match mode {
         BootMode::Active => BootState::Active,
-        BootMode::Passive => BootState::Passive,
+        BootMode::Passive | BootMode::FallbackPassive => BootState::Passive,
         BootMode::Recovery => BootState::Recovery,
         BootMode::LiveCd => BootState::Livecd,
     }
@@ -71,7 +71,7 @@ fn boot_state(mode: BootMode) -> BootState {
 fn boot_label(mode: BootMode) -> &'static str {
     match mode {
         BootMode::Active => "active",
-        BootMode::Passive => "passive",
+        BootMode::Passive | BootMode::FallbackPassive => "passive",
         BootMode::Recovery => "recovery",
         BootMode::LiveCd => "livecd",
     }

@@ -10,7 +10,6 @@ mod ops;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
 use kairos_api::v1alpha1::{BootState, KairosNode, NodeOpUpgrade, UpgradeState};
 use kairos_e2e::harness::{BootMode, Cluster, RebootChange, ReleaseFixture, SimNode, wait_for};
 use kube::ResourceExt;
@@ -36,17 +35,6 @@ async fn fleet(c: &Cluster, count: usize, cp: &[&str]) -> Operator {
 
 fn upgrade_state(kn: &KairosNode) -> Option<UpgradeState> {
     kn.status.as_ref()?.upgrade.as_ref().map(|u| u.state)
-}
-
-async fn kairos_node(c: &Cluster, name: &str) -> KairosNode {
-    Api::<KairosNode>::all(c.client())
-        .get(name)
-        .await
-        .expect("KairosNode")
-}
-
-async fn node(c: &Cluster, name: &str) -> Node {
-    Api::<Node>::all(c.client()).get(name).await.expect("node")
 }
 
 #[tokio::test]

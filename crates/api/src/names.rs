@@ -80,6 +80,9 @@ pub const DEFAULT_CLOUD_CONFIG_PATH: &str = "/oem/90_kairos-operator.yaml";
 pub const CLOUD_CONFIG_PATH_PATTERN: &str = r"^/oem/[A-Za-z0-9_][A-Za-z0-9_.-]*\.yaml$";
 /// What a `kairos-agent run-stage` stage name must match.
 pub const STAGE_PATTERN: &str = r"^[a-z][a-z0-9._-]*$";
+/// Annotation on an upgrade `NodeOp` whose Job does not run in the image it installs (a
+/// trusted-boot upgrade: the host's `kairos-agent` installs the UKI image): that image.
+pub const ANNOTATION_UPGRADE_IMAGE: &str = "operator.kairos.io/upgrade-image";
 /// Node annotation recording which operation cordoned the node: `<ns>/<name>@<uid>`.
 pub const ANNOTATION_CORDONED_BY: &str = "operator.kairos.io/cordoned-by";
 

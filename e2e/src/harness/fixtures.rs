@@ -46,6 +46,11 @@ pub enum BootMode {
     Recovery,
     /// A live medium (`live:CDLABEL`).
     LiveCd,
+    /// The passive system after the boot assessment gave up on an upgraded active system: on
+    /// GRUB the passive entry with `upgrade_failure` on its command line (and kairos-init's
+    /// `/run/cos/upgrade_failure`), on trusted boot systemd-boot's passive entry after the
+    /// active entry's tries ran out.
+    FallbackPassive,
 }
 
 /// The release files a simulated node carries.
@@ -61,6 +66,9 @@ pub struct ReleaseFixture {
     pub version: String,
     /// Kubernetes version without prefix (e.g. `1.33.1`).
     pub k8s_version: String,
+    /// A trusted-boot (UKI) install: `KAIROS_TRUSTED_BOOT="true"`, every boot entry with the
+    /// same UKI command line, immucore's `uki_boot_mode` sentinel.
+    pub trusted_boot: bool,
 }
 
 impl ReleaseFixture {
@@ -71,6 +79,26 @@ impl ReleaseFixture {
             distribution,
             version: version.into(),
             k8s_version: "1.33.1".into(),
+            trusted_boot: false,
+        }
+    }
+
+    /// The same fixture installed with trusted boot (UKI).
+    pub fn trusted(&self) -> Self {
+        Self {
+            trusted_boot: true,
+            ..self.clone()
+        }
+    }
+
+    /// The image an upgrade to this fixture installs from: [`Self::image`], or for trusted
+    /// boot the UKI container image the user built from it and signed with the nodes' keys
+    /// (`auroraboot build-uki -t container`: EFI files, no shell, no `kairos-agent`).
+    pub fn upgrade_image(&self) -> String {
+        if self.trusted_boot {
+            format!("registry.local/edge/kairos-uki:{}", self.image_label())
+        } else {
+            self.image()
         }
     }
 
@@ -238,9 +266,10 @@ impl ReleaseFixture {
              KAIROS_IMAGE_REPO=\"quay.io/kairos/{f}\"\nKAIROS_INIT_VERSION=\"v0.5.0\"\nKAIROS_MODEL=\"generic\"\n\
              KAIROS_NAME=\"{name}\"\nKAIROS_PRETTY_NAME=\"{name} {v}\"\nKAIROS_REGISTRY_AND_ORG=\"quay.io/kairos\"\n\
              KAIROS_RELEASE=\"{v}\"\nKAIROS_SOFTWARE_VERSION=\"{sw}\"\nKAIROS_SOFTWARE_VERSION_PREFIX=\"{prefix}\"\n\
-             KAIROS_TARGETARCH=\"amd64\"\nKAIROS_TRUSTED_BOOT=\"false\"\nKAIROS_VARIANT=\"{variant}\"\n\
+             KAIROS_TARGETARCH=\"amd64\"\nKAIROS_TRUSTED_BOOT=\"{trusted}\"\nKAIROS_VARIANT=\"{variant}\"\n\
              KAIROS_VERSION=\"{v}\"\nKAIROS_VERSION_ID=\"{v}\"\n",
-            label = self.image_label()
+            label = self.image_label(),
+            trusted = self.trusted_boot
         )
     }
 
@@ -290,20 +319,36 @@ pub fn cmdline(release: &ReleaseFixture, mode: BootMode) -> String {
     if !release.is_kairos() {
         return "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=3b4c0a4e-5a0c-4bde-9d8c-2f0b7c7e6c1d ro quiet\n".into();
     }
+    if release.trusted_boot {
+        // Every UKI entry (active.efi, passive.efi, recovery.efi) has the same command line.
+        return "console=ttyS0 console=tty1 net.ifnames=1 rd.immucore.oemlabel=COS_OEM rd.immucore.oemtimeout=2 rd.immucore.uki selinux=0 panic=5 rd.shell=0 systemd.crash_reboot=yes\n".into();
+    }
     let common = "console=tty1 console=ttyS0 panic=5 net.ifnames=1 rd.neednet=0 rd.cos.oemlabel=COS_OEM rd.cos.oemtimeout=10 rd.immucore.sysrootwait=600";
     match mode {
         BootMode::Active => format!("BOOT_IMAGE=/cOS/active.img root=LABEL=COS_ACTIVE cos-img/filename=/cOS/active.img {common}\n"),
         BootMode::Passive => format!("BOOT_IMAGE=/cOS/passive.img root=LABEL=COS_PASSIVE cos-img/filename=/cOS/passive.img {common}\n"),
+        BootMode::FallbackPassive => format!("BOOT_IMAGE=/cOS/passive.img root=LABEL=COS_PASSIVE cos-img/filename=/cOS/passive.img {common} upgrade_failure\n"),
         BootMode::Recovery => format!("BOOT_IMAGE=/cOS/recovery.img root=LABEL=COS_RECOVERY cos-img/filename=/cOS/recovery.img {common}\n"),
         BootMode::LiveCd => "BOOT_IMAGE=/boot/kernel console=tty1 root=live:CDLABEL=COS_LIVE rd.live.dir=/ rd.live.squashimg=rootfs.squashfs rd.cos.disable\n".into(),
     }
+}
+
+/// The files immucore (and kairos-init) write in `/run/cos` for a boot of `release` in `mode`.
+pub fn sentinels(release: &ReleaseFixture, mode: BootMode) -> Vec<&'static str> {
+    let mut files = vec![mode_marker(mode)];
+    if release.trusted_boot {
+        files.push("uki_boot_mode");
+    } else if mode == BootMode::FallbackPassive {
+        files.push("upgrade_failure");
+    }
+    files
 }
 
 /// The `/run/cos/<mode>_mode` marker file name, if any.
 pub fn mode_marker(mode: BootMode) -> &'static str {
     match mode {
         BootMode::Active => "active_mode",
-        BootMode::Passive => "passive_mode",
+        BootMode::Passive | BootMode::FallbackPassive => "passive_mode",
         BootMode::Recovery => "recovery_mode",
         BootMode::LiveCd => "live_mode",
     }

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod install;
 pub mod kubelet;
 pub mod node;
+pub mod node_exec;
 pub mod process;
 pub mod real;
 
@@ -25,5 +26,6 @@ pub use fixtures::{BootMode, Distribution, Flavor, ReleaseFixture, Variant};
 pub use fleet::{OperatorHandle, http_get, metric_value};
 pub use kubelet::{Kubelet, Outcome, job_image};
 pub use node::{NodeHandle, RebootChange, SimNode};
+pub use node_exec::{Images, Run, run_action, run_container};
 pub use process::{Proc, ensure_built, locate};
 pub use real::{RealApiServer, RealBinaries};

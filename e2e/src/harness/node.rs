@@ -13,7 +13,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use super::fixtures::{BootMode, ReleaseFixture, cmdline, mode_marker};
+use super::fixtures::{BootMode, ReleaseFixture, cmdline, sentinels};
 use super::process::{Proc, locate};
 
 /// What to create: a node's name, role, release files and boot mode.
@@ -68,6 +68,8 @@ struct NodeState {
     agent: Option<Proc>,
     agent_args: Vec<OsString>,
     boots: u32,
+    /// What an upgrade wrote for the next boot of the active system, if anything.
+    staged: Option<ReleaseFixture>,
 }
 
 /// A simulated node; cheap to clone.
@@ -126,7 +128,9 @@ fn write_host_root(
         std::fs::remove_dir_all(&run_cos).context("failed to clear run/cos")?;
     }
     if release.is_kairos() {
-        write(root, &format!("run/cos/{}", mode_marker(mode)), "")?;
+        for sentinel in sentinels(release, mode) {
+            write(root, &format!("run/cos/{sentinel}"), "")?;
+        }
         write(
             root,
             "oem/90_custom.yaml",
@@ -171,6 +175,7 @@ impl NodeHandle {
                 agent: None,
                 agent_args: vec![],
                 boots: 1,
+                staged: None,
             })),
         };
         h.create_node_object().await?;
@@ -290,6 +295,18 @@ impl NodeHandle {
         self.st().boots
     }
 
+    /// Records that an upgrade wrote `release` as the new active system: the next reboot into
+    /// the active system boots it (a reboot whose change names a release or another boot mode
+    /// does not, and drops it).
+    pub fn stage(&self, release: ReleaseFixture) {
+        self.st().staged = Some(release);
+    }
+
+    /// What an upgrade staged for the next boot of the active system.
+    pub fn staged(&self) -> Option<ReleaseFixture> {
+        self.st().staged.clone()
+    }
+
     /// Starts `kairos-node-agent` for this node with `args` and env `KUBECONFIG`, `NODE_NAME`
     /// and `KAIROS_HOST_ROOT`. A running agent is stopped first.
     pub async fn spawn_agent(&self, args: &[&str]) -> anyhow::Result<()> {
@@ -366,7 +383,8 @@ impl NodeHandle {
     }
 
     /// Reboots the node: Ready=False, agent stopped, new boot_id (and release files / boot mode
-    /// if given), Ready=True, agent restarted with its previous arguments if it was running.
+    /// if given; else a release an upgrade staged when it boots the active system), Ready=True,
+    /// agent restarted with its previous arguments if it was running.
     pub async fn reboot(&self, change: RebootChange) -> anyhow::Result<()> {
         let had_agent = self.st().agent.is_some();
         self.stop_agent().await;
@@ -377,8 +395,15 @@ impl NodeHandle {
         self.set_status(false, &release, &boot_id).await?;
         let (release, boot_id) = {
             let mut s = self.st();
-            if let Some(r) = change.release {
-                s.release = r;
+            let staged = s.staged.take();
+            match (change.release, change.boot_mode) {
+                (Some(r), _) => s.release = r,
+                (None, None | Some(BootMode::Active)) => {
+                    if let Some(r) = staged {
+                        s.release = r;
+                    }
+                }
+                (None, Some(_)) => {}
             }
             if let Some(m) = change.boot_mode {
                 s.boot_mode = m;

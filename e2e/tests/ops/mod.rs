@@ -644,10 +644,20 @@ pub async fn wait_upgrade(
 /// Adds the nodes `(name, control plane, Kairos version)`, starts the operator and every
 /// node's agent, and waits until each KairosNode reports its version booted active.
 pub async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
+    let nodes: Vec<(String, bool, ReleaseFixture)> = nodes
+        .iter()
+        .map(|(name, cp, version)| (name.clone(), *cp, ReleaseFixture::ubuntu_k3s(version)))
+        .collect();
+    fleet_of_releases(c, &nodes).await
+}
+
+/// Adds the nodes `(name, control plane, release)`, starts the operator and every node's
+/// agent, and waits until each KairosNode reports its release's version booted active.
+pub async fn fleet_of_releases(c: &Cluster, nodes: &[(String, bool, ReleaseFixture)]) -> Operator {
     let opts = OperatorOpts::new();
     let op = start_operator(c, &opts).await;
-    for (name, cp, version) in nodes {
-        let rel = ReleaseFixture::ubuntu_k3s(version);
+    for (name, cp, release) in nodes {
+        let rel = release.clone();
         let spec = if *cp {
             SimNode::control_plane(name, rel)
         } else {
@@ -661,10 +671,10 @@ pub async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
         let kns = api.list(&Default::default()).await.ok()?;
         let ok = nodes
             .iter()
-            .filter(|(name, _, version)| {
-                kns.items
-                    .iter()
-                    .any(|kn| kn.name_any() == *name && reports(kn, version, BootState::Active))
+            .filter(|(name, _, release)| {
+                kns.items.iter().any(|kn| {
+                    kn.name_any() == *name && reports(kn, &release.version, BootState::Active)
+                })
             })
             .count();
         (ok == nodes.len()).then_some(())
@@ -681,4 +691,17 @@ pub async fn workers(c: &Cluster, names: &[&str]) {
             .await
             .expect("node added");
     }
+}
+
+/// The KairosNode `name`.
+pub async fn kairos_node(c: &Cluster, name: &str) -> KairosNode {
+    Api::<KairosNode>::all(c.client())
+        .get(name)
+        .await
+        .expect("KairosNode")
+}
+
+/// The Node `name`.
+pub async fn node(c: &Cluster, name: &str) -> Node {
+    Api::<Node>::all(c.client()).get(name).await.expect("node")
 }

@@ -80,6 +80,13 @@ pub struct KairosNodeSpec {
     /// on the node through a `NodeOp`; removing it removes the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<NodeConfigSpec>,
+    /// `image` is a trusted-boot (UKI) container image (`auroraboot build-uki -t container`),
+    /// installed by the node's own `kairos-agent` (`upgrade --source oci:<image>`). A node that
+    /// boots trusted is upgraded only from such an image, which must then be set in `image` (the
+    /// derived image is the node's base image, not a signed UKI); a node that does not is never
+    /// upgraded from one. A mismatch is not acted on, and the `Upgrading` condition names both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_boot: Option<bool>,
 }
 
 /// The CEL rule refusing a `field` that is not a Kairos version

@@ -61,6 +61,12 @@ pub struct NodeOpSpec {
     #[x_kube(validation = Rule::new("self.startsWith('/') && self != '/'").message("hostMountPath must be an absolute path other than /"))]
     pub host_mount_path: String,
 
+    /// Run the Job's pod in the host's PID namespace, so its command can enter the host's
+    /// namespaces with `nsenter -t 1` (the trusted-boot upgrade runs the host's own
+    /// `kairos-agent` that way). Default false.
+    #[serde(default, rename = "hostPID", skip_serializing_if = "Option::is_none")]
+    pub host_pid: Option<bool>,
+
     /// Cordon the node (mark it unschedulable) before running; it is uncordoned afterwards,
     /// unless it was already cordoned by someone else or the node failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -76,6 +76,15 @@ pub struct NodeOpUpgradeSpec {
     #[serde(default)]
     pub allow_system_change: bool,
 
+    /// `image` is a trusted-boot (UKI) container image, as `auroraboot build-uki -t container`
+    /// builds it (signed EFI files, no shell, no `kairos-agent`). It is installed by each node's
+    /// own `kairos-agent` (`upgrade --source oci:<image>`), which checks the signatures against
+    /// the node's enrolled keys. Every target must boot trusted, and with it unset every target
+    /// must not: an upgrade whose image and nodes disagree fails before anything runs, naming
+    /// both. Default false.
+    #[serde(default)]
+    pub trusted_boot: bool,
+
     /// Run `kairos-agent` with `--debug`.
     #[serde(default)]
     pub debug: bool,

@@ -498,6 +498,7 @@ impl Ctx<'_> {
             resources: None,
             preflight_resources: None,
             reboot_resources: None,
+            host_pid: None,
         };
         let annotations = source.map(|s| {
             std::collections::BTreeMap::from([(

@@ -173,8 +173,9 @@ fn privileged() -> Option<SecurityContext> {
 }
 
 /// The Job that runs the operation on `node`: privileged, host root at `hostMountPath`, the
-/// spec's image, command, pull secrets and `backoffLimit`; a config operation's source (see
-/// [`OpRef::config_source`]) mounted read-only when the Job runs in the NodeOp's namespace. With `rebootOnSuccess` the command
+/// spec's image, command, pull secrets and `backoffLimit`, in the host's PID namespace only
+/// with `hostPID`; a config operation's source (see [`OpRef::config_source`]) mounted read-only
+/// when the Job runs in the NodeOp's namespace. With `rebootOnSuccess` the command
 /// becomes the `args` of a small shell wrapper that, on success, appends the boot ID to the
 /// termination message.
 pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> Job {
@@ -200,7 +201,7 @@ pub fn build_job(op: &OpRef, spec: &NodeOpSpec, node: &str, config: &Config) -> 
         ..Container::default()
     };
     let mut pod = pinned_pod(node, config, container);
-    pod.host_pid = Some(false);
+    pod.host_pid = Some(spec.host_pid.unwrap_or(false));
     pod.image_pull_secrets.clone_from(&spec.image_pull_secrets);
     pod.volumes = Some(vec![volume]);
     // A config operation's source is mounted only when the Job runs in the NodeOp's own

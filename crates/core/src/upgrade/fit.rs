@@ -140,5 +140,35 @@ pub fn misfits(image: &str, kairos: &KairosInfo) -> Vec<String> {
         .collect()
 }
 
+/// Whether a trusted-boot (UKI) image and a node disagree, naming both: `image_trusted_boot`
+/// is what the upgrade declares (`trustedBoot`), `node_trusted_boot` what the node's agent
+/// reports (`status.trustedBoot`). A UKI image cannot upgrade a node that boots GRUB (it holds
+/// no root filesystem), and a Kairos image cannot upgrade a trusted-boot node (its EFI files
+/// must be built and signed with the user's keys). `allowSystemChange` does not lift this:
+/// neither upgrade can work.
+///
+/// # Guarantees
+/// A node that has not reported whether it boots trusted is not judged here (the trusted-boot
+/// Job's preflight checks the node itself). Never panics.
+pub fn boot_misfit(
+    node: &str,
+    image: &str,
+    image_trusted_boot: bool,
+    node_trusted_boot: Option<bool>,
+) -> Option<String> {
+    match (image_trusted_boot, node_trusted_boot?) {
+        (true, false) => Some(format!(
+            "image {image} is declared a trusted-boot (UKI) image (trustedBoot: true) but node \
+             {node} does not boot trusted: a UKI image cannot upgrade it"
+        )),
+        (false, true) => Some(format!(
+            "node {node} boots trusted (UKI) but image {image} is not declared a trusted-boot \
+             image: only a UKI container image signed with the node's keys (auroraboot build-uki \
+             -t container) can upgrade it; set trustedBoot: true if the image is one"
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests;

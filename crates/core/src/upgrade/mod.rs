@@ -37,6 +37,7 @@ pub mod fleet;
 pub mod image;
 pub mod node;
 pub mod script;
+pub mod trusted_boot;
 pub mod verify;
 pub mod version;
 
@@ -47,7 +48,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::LocalObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kairos_api::names::{LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
+use kairos_api::names::{ANNOTATION_UPGRADE_IMAGE, LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE};
 use kairos_api::v1alpha1::{DrainOptions, NodeOp, NodeOpSpec, Preflight};
 
 use crate::k8s_names;
@@ -90,6 +91,26 @@ pub fn upgrade_target(nodeop: &NodeOp) -> Option<UpgradeTarget> {
     Some(UpgradeTarget { version })
 }
 
+/// The image an upgrade `NodeOp` installs: its [`ANNOTATION_UPGRADE_IMAGE`] (a trusted-boot
+/// upgrade, whose Job runs in another image), else the Job's image.
+pub fn installed_image(nodeop: &NodeOp) -> String {
+    k8s_names::annotation(&nodeop.metadata, ANNOTATION_UPGRADE_IMAGE)
+        .map_or_else(|| nodeop.spec.image.clone(), str::to_owned)
+}
+
+/// The annotations of an upgrade `NodeOp` installing `image`: `annotations`, plus
+/// [`ANNOTATION_UPGRADE_IMAGE`] for a trusted-boot upgrade (see [`installed_image`]).
+pub(crate) fn with_installed_image(
+    mut annotations: BTreeMap<String, String>,
+    image: &str,
+    trusted_boot: bool,
+) -> BTreeMap<String, String> {
+    if trusted_boot {
+        annotations.insert(ANNOTATION_UPGRADE_IMAGE.to_owned(), image.to_owned());
+    }
+    annotations
+}
+
 /// The parts of an upgrade NodeOp spec that differ between a fleet and a node upgrade.
 pub(crate) struct SpecInput<'a> {
     pub(crate) image: &'a str,
@@ -97,6 +118,9 @@ pub(crate) struct SpecInput<'a> {
     pub(crate) opts: ScriptOptions,
     /// The recovery system's own image, when it is upgraded from another image than `image`.
     pub(crate) recovery_image: Option<&'a str>,
+    /// `image` is a trusted-boot (UKI) container image: the host's `kairos-agent` installs it
+    /// (see [`trusted_boot`]).
+    pub(crate) trusted_boot: bool,
     pub(crate) targets: Vec<String>,
     pub(crate) concurrency: i32,
     pub(crate) stop_on_failure: bool,
@@ -117,7 +141,27 @@ pub(crate) struct UpgradeGates {
 /// emptyDir volumes are evicted: a reboot interrupts them anyway, and k3s' own metrics-server
 /// uses one, so refusing them would make most nodes undrainable; unmanaged pods are still
 /// refused); it reboots after success when the active system changed.
+///
+/// A trusted-boot upgrade instead runs [`trusted_boot::render`] in the engine's default image,
+/// in the host's PID namespace, with [`trusted_boot::render_preflight`] as its preflight (the
+/// UKI image itself has no shell to run anything in); the node's own `kairos-agent` pulls the
+/// image.
 pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
+    if input.trusted_boot {
+        let opts = input.opts;
+        let mut spec = nodeop_spec(SpecInput {
+            trusted_boot: false,
+            ..input
+        });
+        let image = std::mem::take(&mut spec.image);
+        spec.command = shell(trusted_boot::render(&opts, &image));
+        spec.host_pid = Some(true);
+        spec.preflight = Some(Preflight {
+            image: None,
+            command: shell(trusted_boot::render_preflight()),
+        });
+        return spec;
+    }
     // Every upgrade has a preflight pod in the target image, so the image is pulled on the
     // node before it is cordoned (a pull that fails, fails the node with nothing disrupted);
     // it also skips up-to-date nodes when the upgrade may.
@@ -140,6 +184,7 @@ pub(crate) fn nodeop_spec(input: SpecInput<'_>) -> NodeOpSpec {
             input.recovery_image,
         )),
         host_mount_path: script::HOST_DIR.to_owned(),
+        host_pid: None,
         cordon: Some(true),
         drain_options: Some(drain_before_reboot()),
         reboot_on_success: Some(input.opts.reboots()),

@@ -207,8 +207,19 @@ fn oci_source(image: &str) -> String {
     format!("'oci:{}'", image.replace('\'', r"'\''"))
 }
 
-/// The `kairos-agent upgrade` command line with `source` (already quoted for `sh`).
+/// The `kairos-agent upgrade` command line with `source` (already quoted for `sh`), leaving out
+/// the paths that are not the system's.
 fn agent_line_from(opts: &ScriptOptions, recovery: bool, source: &str) -> String {
+    let mut line = agent_upgrade(opts, recovery, source);
+    for path in EXCLUDED_PATHS {
+        line.push_str(&format!(" --exclude-path '{path}'"));
+    }
+    line
+}
+
+/// `kairos-agent [--debug] upgrade [--recovery] --source <source>` (`source` as it goes into
+/// the script: quoted by the caller when it needs to be).
+pub(crate) fn agent_upgrade(opts: &ScriptOptions, recovery: bool, source: &str) -> String {
     let mut line = String::from("kairos-agent");
     if opts.debug {
         line.push_str(" --debug");
@@ -219,9 +230,6 @@ fn agent_line_from(opts: &ScriptOptions, recovery: bool, source: &str) -> String
     }
     line.push_str(" --source ");
     line.push_str(source);
-    for path in EXCLUDED_PATHS {
-        line.push_str(&format!(" --exclude-path '{path}'"));
-    }
     line
 }
 

@@ -35,7 +35,8 @@ pub enum Verification {
 ///   else stays [`Verification::Pending`].
 /// - After a reboot: a reported boot-assessment fallback (`upgradeFailure`) ->
 ///   [`Verification::RolledBack`] whatever the boot state, with that evidence in the message;
-///   `passive` -> [`Verification::RolledBack`]; `recovery`, `autoreset` or `livecd` ->
+///   `passive` -> [`Verification::RolledBack`] (on a trusted-boot node the message says that
+///   systemd-boot's boot counting fell back); `recovery`, `autoreset` or `livecd` ->
 ///   [`Verification::Failed`]; `active` with another version than the target ->
 ///   [`Verification::Failed`]; `active` with the target (or any version when the target is
 ///   unknown) -> [`Verification::Succeeded`]; an unknown boot state or a missing version ->
@@ -74,6 +75,11 @@ pub fn verify_upgrade(
         ));
     }
     match boot_state {
+        BootState::Passive if reported.trusted_boot == Some(true) => {
+            Verification::RolledBack(format!(
+                "the node rebooted into its passive (fallback) trusted-boot entry running {runs}: systemd-boot's boot counting fell back from the upgraded active entry after its tries failed; the upgrade to {wanted} did not stick"
+            ))
+        }
         BootState::Passive => Verification::RolledBack(format!(
             "the node rebooted into the passive (fallback) system running {runs}: the upgrade to {wanted} did not stick"
         )),

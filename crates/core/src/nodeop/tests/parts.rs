@@ -101,6 +101,20 @@ proptest! {
 }
 
 #[test]
+fn the_job_joins_the_hosts_pid_namespace_only_with_host_pid() {
+    let doc = include_str!("testdata/seed-nodeop.yaml");
+    let seed: kairos_api::v1alpha1::NodeOp = serde_yaml::from_str(doc).unwrap();
+    let mut spec = seed.spec;
+    let host_pid = |spec: &kairos_api::v1alpha1::NodeOpSpec| {
+        let j = build::build_job(&op_ref(), spec, "cp1", &Config::default());
+        j.spec.unwrap().template.spec.unwrap().host_pid
+    };
+    assert_eq!(host_pid(&spec), Some(false));
+    spec.host_pid = Some(true);
+    assert_eq!(host_pid(&spec), Some(true));
+}
+
+#[test]
 fn the_job_matches_the_nodeop() {
     let doc = include_str!("testdata/seed-nodeop.yaml");
     let seed: kairos_api::v1alpha1::NodeOp = serde_yaml::from_str(doc).unwrap();

@@ -154,3 +154,26 @@ fn a_k0s_image_is_told_from_a_k3s_node() {
         ["Kubernetes distribution: image k0s, node k3s"]
     );
 }
+
+#[test]
+fn a_uki_image_and_a_grub_node_disagree_either_way_naming_both() {
+    let uki = "registry.local/edge/uki:v3.6.0";
+    let m = boot_misfit("n1", uki, true, Some(false)).unwrap_or_default();
+    assert!(
+        m.contains("n1") && m.contains(uki) && m.contains("does not boot trusted"),
+        "{m}"
+    );
+    let m = boot_misfit("n1", UBUNTU_K3S, false, Some(true)).unwrap_or_default();
+    assert!(
+        m.contains("n1") && m.contains(UBUNTU_K3S) && m.contains("boots trusted"),
+        "{m}"
+    );
+}
+
+#[test]
+fn matching_or_unreported_boot_kinds_fit() {
+    assert_eq!(boot_misfit("n1", "x:v3.6.0", true, Some(true)), None);
+    assert_eq!(boot_misfit("n1", UBUNTU_K3S, false, Some(false)), None);
+    assert_eq!(boot_misfit("n1", "x:v3.6.0", true, None), None);
+    assert_eq!(boot_misfit("n1", UBUNTU_K3S, false, None), None);
+}

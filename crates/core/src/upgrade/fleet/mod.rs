@@ -35,6 +35,12 @@
 //!   architecture or Kubernetes distribution than a target node reports
 //!   ([`fit`](crate::upgrade::fit)), no NodeOp is created and the upgrade is `Failed`, reason
 //!   `ImageMismatch`, naming the nodes and both sides, unless `allowSystemChange` is set.
+//! - **Trusted boot must match**: a `trustedBoot` upgrade (a UKI container image) of a target
+//!   that reports it does not boot trusted, or an upgrade without it of a target that boots
+//!   trusted, creates no NodeOp (nothing is cordoned); the upgrade is `Failed`, reason
+//!   `TrustedBootMismatch`, naming each such node and the image, whatever `allowSystemChange`
+//!   says ([`boot_misfit`]). A trusted-boot upgrade runs the node's own `kairos-agent`
+//!   ([`trusted_boot`](crate::upgrade::trusted_boot)).
 
 mod model;
 mod status;
@@ -54,7 +60,7 @@ use status::{Counts, Progress};
 
 use crate::k8s_names;
 use crate::meta::{MissingField, Required};
-use crate::upgrade::fit::misfits;
+use crate::upgrade::fit::{boot_misfit, misfits};
 use crate::upgrade::version::{image_matches_release, target_version_from_image};
 use crate::upgrade::{
     ANNOTATION_TARGET_VERSION, ANNOTATION_TARGETS_HASH, ScriptOptions, SpecInput,
@@ -85,6 +91,7 @@ pub fn nodeop_for_upgrade(upgrade: &NodeOpUpgrade, targets: &[String]) -> NodeOp
         image_pull_secrets: s.image_pull_secrets.clone(),
         opts: script_options(upgrade),
         recovery_image: None,
+        trusted_boot: s.trusted_boot,
         targets: targets.to_vec(),
         concurrency: s.concurrency,
         stop_on_failure: s.stop_on_failure,
@@ -290,6 +297,12 @@ pub fn plan_fleet(
         p.phase = OperationPhase::Completed;
         return Ok(p.finish(&old, None, now));
     }
+    if let Some(msg) = boot_misfit_message(upgrade, &candidates, &targets) {
+        p.spec_applied = (false, "TrustedBootMismatch", msg.clone());
+        p.phase = OperationPhase::Failed;
+        p.message = Some(msg);
+        return Ok(p.finish(&old, None, now));
+    }
     if let Some(msg) = misfit_message(upgrade, &candidates, &targets) {
         p.spec_applied = (false, "ImageMismatch", msg.clone());
         p.phase = OperationPhase::Failed;
@@ -303,6 +316,53 @@ pub fn plan_fleet(
     Ok(p.finish(&old, Some(apply), now))
 }
 
+/// The reports of those `candidates` that are `targets`.
+fn target_reports<'a>(
+    candidates: &'a [&'a ObservedNode],
+    targets: &'a [String],
+) -> impl Iterator<Item = (&'a str, &'a kairos_api::v1alpha1::KairosNodeStatus)> {
+    candidates
+        .iter()
+        .filter(|n| targets.binary_search(&n.name).is_ok())
+        .filter_map(|n| Some((n.name.as_str(), n.kairos_node.as_ref()?.status.as_ref()?)))
+}
+
+/// At most [`MAX_MISFITS_LISTED`] of `misfits`, `; `-separated, then how many more there are.
+fn listed(misfits: &[String]) -> String {
+    let shown: Vec<&str> = misfits
+        .iter()
+        .take(MAX_MISFITS_LISTED)
+        .map(String::as_str)
+        .collect();
+    let more = misfits.len().saturating_sub(MAX_MISFITS_LISTED);
+    if more > 0 {
+        format!("{} and {more} more", shown.join("; "))
+    } else {
+        shown.join("; ")
+    }
+}
+
+/// Why the image's boot kind (trusted boot or not, as `trustedBoot` declares) does not fit some
+/// of `targets` as their agents report them, naming each node and the image; `allowSystemChange`
+/// does not lift it (see [`boot_misfit`]).
+fn boot_misfit_message(
+    upgrade: &NodeOpUpgrade,
+    candidates: &[&ObservedNode],
+    targets: &[String],
+) -> Option<String> {
+    let s = &upgrade.spec;
+    let misfits: Vec<String> = target_reports(candidates, targets)
+        .filter_map(|(name, st)| boot_misfit(name, &s.image, s.trusted_boot, st.trusted_boot))
+        .collect();
+    (!misfits.is_empty()).then(|| {
+        format!(
+            "{} target node(s) cannot be upgraded from this image: {}; nothing was started",
+            misfits.len(),
+            listed(&misfits)
+        )
+    })
+}
+
 /// Why the image does not fit some of `targets` as their agents report them (at most
 /// [`MAX_MISFITS_LISTED`] named), or `None` when it fits them all or `allowSystemChange` is set.
 fn misfit_message(
@@ -314,34 +374,20 @@ fn misfit_message(
         return None;
     }
     let image = &upgrade.spec.image;
-    let misfits: Vec<String> = candidates
-        .iter()
-        .filter(|n| targets.binary_search(&n.name).is_ok())
-        .filter_map(|n| {
-            let kairos = n.kairos_node.as_ref()?.status.as_ref()?.kairos.as_ref()?;
-            let m = misfits(image, kairos);
-            (!m.is_empty()).then(|| format!("{} ({})", n.name, m.join(", ")))
+    let misfits: Vec<String> = target_reports(candidates, targets)
+        .filter_map(|(name, st)| {
+            let m = misfits(image, st.kairos.as_ref()?);
+            (!m.is_empty()).then(|| format!("{name} ({})", m.join(", ")))
         })
         .collect();
     if misfits.is_empty() {
         return None;
     }
-    let listed: Vec<&str> = misfits
-        .iter()
-        .take(MAX_MISFITS_LISTED)
-        .map(String::as_str)
-        .collect();
-    let more = misfits.len().saturating_sub(MAX_MISFITS_LISTED);
-    let more = if more > 0 {
-        format!(" and {more} more")
-    } else {
-        String::new()
-    };
     Some(format!(
-        "image {image} does not fit {} target node(s): {}{more}; nothing was started (set \
+        "image {image} does not fit {} target node(s): {}; nothing was started (set \
          allowSystemChange: true to change the system on purpose, or select other nodes)",
         misfits.len(),
-        listed.join("; ")
+        listed(&misfits)
     ))
 }
 
@@ -407,7 +453,11 @@ fn build_nodeop(
             name: Some(name.to_owned()),
             namespace: Some(ns.to_owned()),
             labels: Some(crate::upgrade::labels(LABEL_NODEOP_UPGRADE, owner)),
-            annotations: Some(annotations),
+            annotations: Some(crate::upgrade::with_installed_image(
+                annotations,
+                &upgrade.spec.image,
+                upgrade.spec.trusted_boot,
+            )),
             owner_references: Some(vec![crate::upgrade::controller_ref(
                 "NodeOpUpgrade",
                 owner,

@@ -53,7 +53,7 @@ use crate::conditions::{Desired, merge};
 use crate::hash::short_hash;
 use crate::k8s_names;
 use crate::meta::{MissingField, Required};
-use crate::upgrade::fit::misfits;
+use crate::upgrade::fit::{boot_misfit, misfits};
 use crate::upgrade::image::derive_image;
 use crate::upgrade::version::{is_kairos_version, versions_equal};
 use crate::upgrade::{ANNOTATION_TARGET_VERSION, ScriptOptions, SpecInput};
@@ -221,7 +221,7 @@ pub fn plan_node(
                     plan.blocked = Some((reason, msg));
                 }
                 Ok(op) => {
-                    let image = op.spec.image.clone();
+                    let image = crate::upgrade::installed_image(&op);
                     if let Some((old, _)) = own {
                         plan.delete = old.metadata.name.clone();
                         let msg = format!(
@@ -336,6 +336,7 @@ fn build(
 ) -> Result<NodeOp, (&'static str, String)> {
     let node = kn.metadata.name.as_deref().unwrap_or_default();
     let version = desired.unwrap_or_default();
+    let trusted_boot = kn.spec.trusted_boot.unwrap_or(false);
     let image = match kn
         .spec
         .image
@@ -346,6 +347,12 @@ fn build(
         Some(image) => {
             check_fits(kn, status, "spec.image", image)?;
             image.to_owned()
+        }
+        None if trusted_boot => {
+            let msg = "spec.trustedBoot needs spec.image: the image a node's report derives is \
+                       its base image, not a UKI container image signed with its keys; nothing is \
+                       done";
+            return Err(("ImageUnknown", msg.to_owned()));
         }
         None => derive_image(&status.kairos.clone().unwrap_or_default(), version)
             .map_err(|e| ("ImageUnknown", e.to_string()))?,
@@ -359,6 +366,9 @@ fn build(
     if let Some(recovery) = recovery_image {
         check_fits(kn, status, "spec.recoveryImage", recovery)?;
     }
+    if let Some(msg) = boot_misfit(node, &image, trusted_boot, status.trusted_boot) {
+        return Err(("TrustedBootMismatch", format!("{msg}; nothing is done")));
+    }
     let opts = ScriptOptions {
         upgrade_active: true,
         upgrade_recovery: kn.spec.upgrade_recovery.unwrap_or(false),
@@ -370,6 +380,7 @@ fn build(
         image_pull_secrets: None,
         opts,
         recovery_image,
+        trusted_boot,
         targets: vec![node.to_owned()],
         concurrency: 1,
         stop_on_failure: false,
@@ -385,7 +396,11 @@ fn build(
             name: Some(name.to_owned()),
             namespace: Some(config.namespace.clone()),
             labels: Some(crate::upgrade::labels(LABEL_KAIROSNODE, node)),
-            annotations: Some([(ANNOTATION_TARGET_VERSION.to_owned(), version.to_owned())].into()),
+            annotations: Some(crate::upgrade::with_installed_image(
+                [(ANNOTATION_TARGET_VERSION.to_owned(), version.to_owned())].into(),
+                &image,
+                trusted_boot,
+            )),
             owner_references: Some(vec![crate::upgrade::controller_ref(
                 "KairosNode",
                 node,

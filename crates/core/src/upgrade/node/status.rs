@@ -109,7 +109,7 @@ impl MapCtx<'_> {
         UpgradeStatus {
             state,
             target_version: target,
-            image: Some(op.spec.image.clone()),
+            image: Some(crate::upgrade::installed_image(op)),
             node_op: Some(op_ref),
             started_at: e
                 .and_then(|e| e.started_at.clone())

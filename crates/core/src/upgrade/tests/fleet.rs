@@ -585,3 +585,96 @@ fn the_gates_reach_the_nodeop_and_its_hold_is_mirrored() {
     assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Window"));
     assert!(c.message.contains("2027-01-16T21:00:00Z"), "{}", c.message);
 }
+
+const UKI_360: &str =
+    "registry.local/edge/kairos-uki:24.04-standard-amd64-generic-v3.6.0-k3sv1.33.1-k3s1";
+
+/// [`six`] with every node reporting `trusted` as its `status.trustedBoot`.
+fn six_booting(version: &str, trusted: bool) -> Vec<super::super::fleet::ObservedNode> {
+    let mut nodes = six(version);
+    for n in &mut nodes {
+        let st = n.kairos_node.as_mut().unwrap().status.as_mut().unwrap();
+        st.trusted_boot = Some(trusted);
+    }
+    nodes
+}
+
+#[test]
+fn a_trusted_boot_upgrade_runs_the_hosts_own_agent_from_the_uki_image() {
+    let up = upgrade(json!({"image": UKI_360, "trustedBoot": true}));
+    let p = plan(&up, six_booting("v3.5.0", true), None);
+    let op = p.nodeop_to_apply.as_ref().expect("a NodeOp");
+    let s = &op.spec;
+    // The UKI image has no shell: the Job runs in the engine's default image, in the host's
+    // PID namespace, and the host's kairos-agent pulls the image.
+    assert_eq!(s.image, "");
+    assert_eq!(s.host_pid, Some(true));
+    let script = s.command.last().unwrap();
+    assert!(
+        script.contains(&format!(
+            "nsenter -t 1 -m -u -i -n -p -- kairos-agent upgrade --source 'oci:{UKI_360}'"
+        )),
+        "{script}"
+    );
+    assert!(!script.contains("dir:/"), "{script}");
+    let pre = s.preflight.as_ref().unwrap();
+    assert_eq!(pre.image, None);
+    assert!(pre.command.last().unwrap().contains("uki_boot_mode"));
+    assert_eq!(s.reboot_on_success, Some(true));
+    assert_eq!(
+        op.metadata.annotations.as_ref().unwrap()[ANNOTATION_TARGET_VERSION],
+        "v3.6.0"
+    );
+}
+
+#[test]
+fn a_kairos_image_for_trusted_boot_nodes_and_the_reverse_fail_naming_both() {
+    let cases = [
+        (
+            json!({"image": IMAGE_360}),
+            true,
+            IMAGE_360,
+            "boots trusted (UKI)",
+        ),
+        (
+            json!({"image": UKI_360, "trustedBoot": true}),
+            false,
+            UKI_360,
+            "does not boot trusted",
+        ),
+        // allowSystemChange does not lift it: neither upgrade can work.
+        (
+            json!({"image": IMAGE_360, "allowSystemChange": true}),
+            true,
+            IMAGE_360,
+            "boots trusted (UKI)",
+        ),
+    ];
+    for (spec, trusted, image, says) in cases {
+        let p = plan(&upgrade(spec.clone()), six_booting("v3.5.0", trusted), None);
+        assert!(p.nodeop_to_apply.is_none(), "{spec}: no NodeOp");
+        assert_eq!(p.status.phase, Some(OperationPhase::Failed), "{spec}");
+        let c = find(&p.status.conditions, SPEC_APPLIED).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "TrustedBootMismatch"),
+            "{spec}"
+        );
+        let m = &c.message;
+        assert!(
+            m.contains("node cp1 ") && m.contains(image) && m.contains(says),
+            "{m}"
+        );
+        assert!(
+            m.contains("6 target node(s)") && m.contains("and 1 more"),
+            "{m}"
+        );
+    }
+    // A node that has not said how it boots is left to the node-side check.
+    let p = plan(
+        &upgrade(json!({"image": UKI_360, "trustedBoot": true})),
+        six("v3.5.0"),
+        None,
+    );
+    assert!(p.nodeop_to_apply.is_some());
+}

@@ -8,5 +8,6 @@ mod node_map;
 mod scenario;
 mod script;
 mod script_run;
+mod trusted_boot;
 mod verify;
 mod version;

@@ -540,3 +540,49 @@ fn a_per_node_upgrade_carries_the_operator_wide_gates() {
     let op = p.nodeop_to_apply.as_ref().unwrap();
     assert_eq!(op.spec.gates, cfg.gates);
 }
+
+#[test]
+fn a_trusted_boot_node_is_upgraded_only_from_a_declared_uki_image() {
+    let uki = "registry.local/edge/kairos-uki:v3.6.1";
+    let mut k = n4("v3.6.0", BootState::Active, Some("v3.6.1"));
+    k.status.as_mut().unwrap().trusted_boot = Some(true);
+    // The derived image is the node's base image: refused, naming both.
+    let p = plan(&k, None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    cond_is(&p, conditions::UPGRADING, "False", "TrustedBootMismatch");
+    let msg = &cond(&p, conditions::UPGRADING).message;
+    assert!(
+        msg.contains("node n4 boots trusted") && msg.contains("quay.io/kairos/ubuntu:"),
+        "{msg}"
+    );
+    // trustedBoot without an image: nothing to derive.
+    k.spec.trusted_boot = Some(true);
+    let p = plan(&k, None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    cond_is(&p, conditions::UPGRADING, "False", "ImageUnknown");
+    // The declared UKI image: the host's own agent installs it.
+    k.spec.image = Some(uki.into());
+    let p = plan(&k, None, None);
+    let op = p.nodeop_to_apply.as_ref().expect("a NodeOp");
+    assert_eq!(op.spec.host_pid, Some(true));
+    assert!(
+        op.spec
+            .command
+            .last()
+            .unwrap()
+            .contains(&format!("--source 'oci:{uki}'"))
+    );
+    // The Job runs in another image; the UKI image is what the status says is installed.
+    assert_eq!(crate::upgrade::installed_image(op), uki);
+    assert_eq!(p.upgrade.image.as_deref(), Some(uki));
+    // The same image for a node that does not boot trusted: refused.
+    k.status.as_mut().unwrap().trusted_boot = Some(false);
+    let p = plan(&k, None, None);
+    assert!(p.nodeop_to_apply.is_none());
+    cond_is(&p, conditions::UPGRADING, "False", "TrustedBootMismatch");
+    let msg = &cond(&p, conditions::UPGRADING).message;
+    assert!(
+        msg.contains(uki) && msg.contains("node n4 does not boot trusted"),
+        "{msg}"
+    );
+}

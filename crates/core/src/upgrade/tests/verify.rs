@@ -317,3 +317,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_passive_boot_of_a_trusted_boot_node_is_a_rollback_naming_the_boot_counting() {
+    let reported = KairosNodeStatus {
+        kairos: Some(kairos_api::v1alpha1::KairosInfo {
+            version: Some("v3.5.0".into()),
+            ..Default::default()
+        }),
+        boot_state: Some(BootState::Passive),
+        boot_id: Some("b2".into()),
+        trusted_boot: Some(true),
+        ..KairosNodeStatus::default()
+    };
+    match verify_upgrade(Some("v3.6.0"), &reported, Some("b1")) {
+        Verification::RolledBack(m) => {
+            assert!(
+                m.contains("passive (fallback) trusted-boot entry")
+                    && m.contains("systemd-boot's boot counting")
+                    && m.contains("v3.5.0")
+                    && m.contains("v3.6.0"),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
