@@ -13,6 +13,7 @@ pub mod identity;
 pub mod install;
 pub mod kubelet;
 pub mod node;
+pub mod plugin;
 pub mod process;
 pub mod real;
 
@@ -24,5 +25,6 @@ pub use fixtures::{BootMode, Distribution, Flavor, ReleaseFixture, Variant};
 pub use fleet::{OperatorHandle, http_get, metric_value};
 pub use kubelet::{Kubelet, Outcome, job_image};
 pub use node::{NodeHandle, RebootChange, SimNode};
+pub use plugin::{PluginRun, ensure_plugin_built};
 pub use process::{Proc, ensure_built, locate};
 pub use real::{RealApiServer, RealBinaries};
