@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use kairos_e2e::harness::{ReleaseFixture, SimNode};
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use serde_json::json;
 
 fn seed_file() -> PathBuf {
@@ -108,7 +110,9 @@ async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "PHASE", "NODES", "DONE", "FAILED", "HELD", "AGE"],
+        [
+            "NAME", "PHASE", "NODES", "DONE", "FAILED", "HELD", "UPGRADE", "AGE"
+        ],
         "{out}"
     );
     let row: Vec<&str> = out
@@ -259,4 +263,155 @@ async fn kubectl_explain_and_strict_field_validation() {
         !out.contains("notAField"),
         "pruned when not validated strictly: {out}"
     );
+}
+
+/// kubectl's table of `args`: the header's words and each row cut at the header's column
+/// starts (empty cells are empty strings).
+async fn table(c: &kairos_e2e::harness::Cluster, args: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
+    let (ok, out) = c.kubectl(args).await.expect("kubectl runs");
+    assert!(ok, "{out}");
+    let head = out.lines().next().unwrap_or_default();
+    // Column titles are separated by at least two spaces (`LAST SEEN` is one title).
+    let mut starts = Vec::new();
+    let mut titles = Vec::new();
+    let mut at = 0;
+    for part in head.split("   ") {
+        let trimmed = part.trim();
+        if !trimmed.is_empty() {
+            starts.push(at + part.find(trimmed).unwrap_or_default());
+            titles.push(trimmed.to_owned());
+        }
+        at += part.len() + 3;
+    }
+    let rows = out
+        .lines()
+        .skip(1)
+        .map(|line| {
+            (0..starts.len())
+                .map(|i| {
+                    let end = starts
+                        .get(i + 1)
+                        .copied()
+                        .unwrap_or(line.len())
+                        .min(line.len());
+                    line.get(starts[i].min(end)..end)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned()
+                })
+                .collect()
+        })
+        .collect();
+    (titles, rows)
+}
+
+#[tokio::test]
+async fn kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_columns() {
+    if !kairos_e2e::harness::kubectl_available() {
+        println!(
+            "skipping kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_columns: kubectl is not on PATH"
+        );
+        return;
+    }
+    let (c, ns) = cluster("kubectl-columns").await;
+    let upgrade = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("operator.kairos.io", "v1alpha1", "NodeOpUpgrade"),
+        "nodeopupgrades",
+    );
+    let upgrades: Api<DynamicObject> = Api::namespaced_with(c.client(), &ns, &upgrade);
+    upgrades
+        .create(
+            &PostParams::default(),
+            &dynamic(json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOpUpgrade",
+                "metadata": {"name": "nothing-to-do"},
+                "spec": {"image": "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.1-k3sv1.33.1-k3s1"}})),
+        )
+        .await
+        .unwrap();
+    let status = json!({"status": {"phase": "Completed", "total": 1, "completed": 0, "skipped": 1, "failed": 0}});
+    upgrades
+        .patch_status(
+            "nothing-to-do",
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await
+        .unwrap();
+    let (header, rows) = table(&c, &["get", "nodeopupgrades", "-n", &ns]).await;
+    assert_eq!(
+        header,
+        [
+            "NAME", "PHASE", "NODES", "DONE", "SKIPPED", "FAILED", "HELD", "AGE"
+        ]
+    );
+    assert_eq!(
+        rows[0][..6],
+        ["nothing-to-do", "Completed", "1", "0", "1", "0"]
+    );
+
+    let nodeops: Api<DynamicObject> = Api::namespaced_with(c.client(), &ns, &nodeop_resource());
+    for (name, labels) in [
+        ("by-hand", json!({})),
+        (
+            "to-v3-6-1-abc",
+            json!({"operator.kairos.io/nodeopupgrade": "to-v3-6-1"}),
+        ),
+    ] {
+        let mut op = nodeop(name);
+        op.metadata.labels = serde_json::from_value(labels).unwrap();
+        nodeops.create(&PostParams::default(), &op).await.unwrap();
+    }
+    let (header, rows) = table(&c, &["get", "nodeops", "-n", &ns]).await;
+    let upgrade_col = header
+        .iter()
+        .position(|h| h == "UPGRADE")
+        .expect("an UPGRADE column");
+    let by_name = |name: &str| {
+        rows.iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("no row {name}: {rows:?}"))[upgrade_col]
+            .clone()
+    };
+    assert_eq!(by_name("by-hand"), "");
+    assert_eq!(by_name("to-v3-6-1-abc"), "to-v3-6-1");
+
+    let kns: Api<DynamicObject> = Api::all_with(c.client(), &kairosnode_resource());
+    kns.create(
+        &PostParams::default(),
+        &dynamic(
+            json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode",
+            "metadata": {"name": "kn-wide"}, "spec": {"version": "v3.6.1", "paused": true}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let status = json!({"status": {"kairos": {"version": "v3.5.0"}, "lastSeen": "2026-01-01T00:00:00Z",
+        "upgrade": {"state": "Pending", "nodeOp": "kairos-system/kn-wide-up", "message": "paused: spec.paused holds the upgrade", "attempts": 0}}});
+    kns.patch_status("kn-wide", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let (header, rows) = table(&c, &["get", "kn", "-o", "wide"]).await;
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "VERSION",
+            "DESIRED",
+            "STATE",
+            "BOOT",
+            "TRUSTED",
+            "OS",
+            "AGE",
+            "PAUSED",
+            "OPERATION",
+            "LAST SEEN",
+            "MESSAGE"
+        ]
+    );
+    let row = &rows[0];
+    assert_eq!(row[0], "kn-wide");
+    assert_eq!(row[8], "true");
+    assert_eq!(row[9], "kairos-system/kn-wide-up");
+    assert!(row[10].ends_with('d'), "an age in days: {row:?}");
+    assert_eq!(row[11], "paused: spec.paused holds the upgrade");
 }

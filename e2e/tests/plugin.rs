@@ -203,7 +203,7 @@ async fn plugin_status_shows_versions_boot_states_problems_operations_and_cordon
         &ns,
         "fw",
         json!({}),
-        json!({"phase": "Running", "total": 2, "completed": 0,
+        json!({"phase": "Running", "total": 3, "completed": 1, "skipped": 1,
         "failed": 1, "held": "Window",
         "nodeStatuses": {"n3": {"phase": "Failed", "message": "Job failed: exit code 1"}},
         "conditions": [condition("Held", "True", "Window", "window closed until 22:00 UTC")]}),
@@ -230,7 +230,7 @@ async fn plugin_status_shows_versions_boot_states_problems_operations_and_cordon
         &ns,
         "to-v3-6-1",
         json!({"phase": "Running", "total": 3, "completed": 1,
-        "failed": 0, "nodeOpName": "to-v3-6-1-abc"}),
+        "skipped": 1, "failed": 0, "nodeOpName": "to-v3-6-1-abc"}),
     )
     .await;
 
@@ -252,9 +252,9 @@ n2     <age>       not reporting: no report for an hour
 n3     <age>       upgrade RolledBack: booted the passive system
 
 Operations in flight: 2
-OPERATION       KIND            PHASE     DONE   FAILED   HELD
-ops/fw          NodeOp          Running   0/2    1        Window: window closed until 22:00 UTC
-ops/to-v3-6-1   NodeOpUpgrade   Running   1/3    0
+OPERATION       KIND            PHASE     DONE   SKIPPED   FAILED   HELD
+ops/fw          NodeOp          Running   0/3    1         1        Window: window closed until 22:00 UTC
+ops/to-v3-6-1   NodeOpUpgrade   Running   1/3    1         0
 
 Cordoned by the operator: 2
 NODE   BY           WHY

@@ -98,7 +98,15 @@ pub(crate) fn render_status(fleet: Fleet<'_>, now: Timestamp, colour: bool) -> S
     section(
         &mut out,
         "Operations in flight",
-        &["OPERATION", "KIND", "PHASE", "DONE", "FAILED", "HELD"],
+        &[
+            "OPERATION",
+            "KIND",
+            "PHASE",
+            "DONE",
+            "SKIPPED",
+            "FAILED",
+            "HELD",
+        ],
         &operations,
         colour,
     );
@@ -227,8 +235,9 @@ fn held(reason: Option<&str>, conds: &[Condition]) -> Cell {
     }
 }
 
-/// NodeOpUpgrades and NodeOps not finished, by namespace and name; a NodeOp that a
-/// NodeOpUpgrade owns shows as its upgrade, a per-node upgrade's NodeOp as `node upgrade`.
+/// NodeOpUpgrades and NodeOps not finished, by namespace and name, with the nodes done (not
+/// counting the skipped ones) of all, skipped and failed; a NodeOp that a NodeOpUpgrade owns
+/// shows as its upgrade, a per-node upgrade's NodeOp as `upgrade of <node>`.
 fn operations(fleet: Fleet<'_>) -> Vec<Vec<Cell>> {
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();
     for u in fleet.upgrades {
@@ -244,6 +253,7 @@ fn operations(fleet: Fleet<'_>) -> Vec<Vec<Cell>> {
                 Cell::plain("NodeOpUpgrade"),
                 phase_cell(st.phase),
                 Cell::plain(format!("{}/{}", st.completed, st.total)),
+                Cell::plain(st.skipped.to_string()),
                 failed_cell(st.failed),
                 held(st.held.as_deref(), &st.conditions),
             ],
@@ -266,7 +276,9 @@ fn operations(fleet: Fleet<'_>) -> Vec<Vec<Cell>> {
                 Cell::plain(id),
                 Cell::plain(kind),
                 phase_cell(st.phase),
-                Cell::plain(format!("{}/{}", st.completed, st.total)),
+                // A NodeOp counts its skipped nodes in `completed` too.
+                Cell::plain(format!("{}/{}", st.completed - st.skipped, st.total)),
+                Cell::plain(st.skipped.to_string()),
                 failed_cell(st.failed),
                 held(st.held.as_deref(), &st.conditions),
             ],

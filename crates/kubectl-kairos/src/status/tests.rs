@@ -78,7 +78,7 @@ fn fixtures() -> (Vec<KairosNode>, Vec<Node>, Vec<NodeOp>, Vec<NodeOpUpgrade>) {
             json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
             "metadata": {"name": "fw", "namespace": "ops"},
             "spec": {"command": ["sh"]},
-            "status": {"phase": "Running", "total": 2, "completed": 0, "failed": 1,
+            "status": {"phase": "Running", "total": 3, "completed": 1, "skipped": 1, "failed": 1,
                 "held": "Window",
                 "conditions": [condition("Held", "True", "Window", "window closed until 22:00 UTC")]}}),
         ),
@@ -99,7 +99,7 @@ fn fixtures() -> (Vec<KairosNode>, Vec<Node>, Vec<NodeOp>, Vec<NodeOpUpgrade>) {
         "kind": "NodeOpUpgrade",
         "metadata": {"name": "to-v3-6-1", "namespace": "default"},
         "spec": {"image": "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.1-k3sv1.33.1-k3s1"},
-        "status": {"phase": "Running", "total": 3, "completed": 1, "failed": 0,
+        "status": {"phase": "Running", "total": 3, "completed": 1, "skipped": 1, "failed": 0,
             "nodeOpName": "to-v3-6-1-abc"}}))];
     (kns, nodes, nodeops, upgrades)
 }
@@ -131,10 +131,10 @@ n3     2m          upgrade RolledBack: booted the passive system
 n4     2m          degraded: malformed /etc/kairos-release
 
 Operations in flight: 3
-OPERATION                KIND             PHASE     DONE   FAILED   HELD
-default/to-v3-6-1        NodeOpUpgrade    Running   1/3    0
-kairos-system/kn-cp1-x   upgrade of cp1   Pending   0/0    0
-ops/fw                   NodeOp           Running   0/2    1        Window: window closed until 22:00 UTC
+OPERATION                KIND             PHASE     DONE   SKIPPED   FAILED   HELD
+default/to-v3-6-1        NodeOpUpgrade    Running   1/3    1         0
+kairos-system/kn-cp1-x   upgrade of cp1   Pending   0/0    0         0
+ops/fw                   NodeOp           Running   0/3    1         1        Window: window closed until 22:00 UTC
 
 Cordoned by the operator: 2
 NODE   BY                      WHY

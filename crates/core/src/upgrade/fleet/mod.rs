@@ -230,6 +230,7 @@ pub fn plan_fleet(
                 total: status.total,
                 completed: status.completed,
                 failed: status.failed,
+                skipped: status.skipped,
                 in_progress: status.in_progress,
             });
         }
