@@ -1,5 +1,6 @@
 //! kubectl against the cluster (the simulator in CI): `get nodes`, `apply -f` of the seed's
-//! NodeOp example unchanged, and `get nodeops` with the CRD's printer columns. Skips, saying why,
+//! NodeOp example unchanged, and `get nodeops`, `get nodeopupgrades` and `get kn -o wide` with
+//! the CRDs' printer columns. Skips, saying why,
 //! when kubectl is not installed or the seeds are not beside the repository. Runs processes.
 
 mod common;
@@ -265,44 +266,14 @@ async fn kubectl_explain_and_strict_field_validation() {
     );
 }
 
-/// kubectl's table of `args`: the header's words and each row cut at the header's column
-/// starts (empty cells are empty strings).
-async fn table(c: &kairos_e2e::harness::Cluster, args: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
+/// kubectl's table of `args`: the header's titles and the rows by title.
+async fn table(
+    c: &kairos_e2e::harness::Cluster,
+    args: &[&str],
+) -> (Vec<String>, Vec<std::collections::BTreeMap<String, String>>) {
     let (ok, out) = c.kubectl(args).await.expect("kubectl runs");
     assert!(ok, "{out}");
-    let head = out.lines().next().unwrap_or_default();
-    // Column titles are separated by at least two spaces (`LAST SEEN` is one title).
-    let mut starts = Vec::new();
-    let mut titles = Vec::new();
-    let mut at = 0;
-    for part in head.split("   ") {
-        let trimmed = part.trim();
-        if !trimmed.is_empty() {
-            starts.push(at + part.find(trimmed).unwrap_or_default());
-            titles.push(trimmed.to_owned());
-        }
-        at += part.len() + 3;
-    }
-    let rows = out
-        .lines()
-        .skip(1)
-        .map(|line| {
-            (0..starts.len())
-                .map(|i| {
-                    let end = starts
-                        .get(i + 1)
-                        .copied()
-                        .unwrap_or(line.len())
-                        .min(line.len());
-                    line.get(starts[i].min(end)..end)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_owned()
-                })
-                .collect()
-        })
-        .collect();
-    (titles, rows)
+    (kubectl_header(&out), kubectl_rows(&out))
 }
 
 #[tokio::test]
@@ -344,10 +315,11 @@ async fn kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_col
             "NAME", "PHASE", "NODES", "DONE", "SKIPPED", "FAILED", "HELD", "AGE"
         ]
     );
-    assert_eq!(
-        rows[0][..6],
-        ["nothing-to-do", "Completed", "1", "0", "1", "0"]
-    );
+    let cells: Vec<&str> = ["NAME", "PHASE", "NODES", "DONE", "SKIPPED", "FAILED"]
+        .iter()
+        .map(|t| rows[0][*t].as_str())
+        .collect();
+    assert_eq!(cells, ["nothing-to-do", "Completed", "1", "0", "1", "0"]);
 
     let nodeops: Api<DynamicObject> = Api::namespaced_with(c.client(), &ns, &nodeop_resource());
     for (name, labels) in [
@@ -362,14 +334,11 @@ async fn kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_col
         nodeops.create(&PostParams::default(), &op).await.unwrap();
     }
     let (header, rows) = table(&c, &["get", "nodeops", "-n", &ns]).await;
-    let upgrade_col = header
-        .iter()
-        .position(|h| h == "UPGRADE")
-        .expect("an UPGRADE column");
+    assert!(header.contains(&"UPGRADE".to_owned()), "{header:?}");
     let by_name = |name: &str| {
         rows.iter()
-            .find(|r| r[0] == name)
-            .unwrap_or_else(|| panic!("no row {name}: {rows:?}"))[upgrade_col]
+            .find(|r| r["NAME"] == name)
+            .unwrap_or_else(|| panic!("no row {name}: {rows:?}"))["UPGRADE"]
             .clone()
     };
     assert_eq!(by_name("by-hand"), "");
@@ -409,9 +378,9 @@ async fn kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_col
         ]
     );
     let row = &rows[0];
-    assert_eq!(row[0], "kn-wide");
-    assert_eq!(row[8], "true");
-    assert_eq!(row[9], "kairos-system/kn-wide-up");
-    assert!(row[10].ends_with('d'), "an age in days: {row:?}");
-    assert_eq!(row[11], "paused: spec.paused holds the upgrade");
+    assert_eq!(row["NAME"], "kn-wide");
+    assert_eq!(row["PAUSED"], "true");
+    assert_eq!(row["OPERATION"], "kairos-system/kn-wide-up");
+    assert!(row["LAST SEEN"].ends_with('d'), "an age in days: {row:?}");
+    assert_eq!(row["MESSAGE"], "paused: spec.paused holds the upgrade");
 }

@@ -108,12 +108,6 @@ async fn node(c: &Cluster, name: &str, labels: Value, cordoned_by: Option<&str>)
 
 /// A KairosNode with `spec` and the reported `status` (version, image, boot state, conditions).
 async fn kairos_node(c: &Cluster, name: &str, version: &str, spec: Value, status: Value) {
-    let api = Api::<KairosNode>::all(c.client());
-    let kn: KairosNode = from(json!({"apiVersion": "operator.kairos.io/v1alpha1",
-        "kind": "KairosNode", "metadata": {"name": name}, "spec": spec}));
-    api.create(&PostParams::default(), &kn)
-        .await
-        .expect("kairos node created");
     let mut st = json!({
         "kairos": {"version": version, "imageRepo": "quay.io/kairos/ubuntu",
             "imageLabel": format!("24.04-standard-amd64-generic-{version}-k3sv1.33.1-k3s1")},
@@ -123,51 +117,45 @@ async fn kairos_node(c: &Cluster, name: &str, version: &str, spec: Value, status
     if let (Some(s), Some(extra)) = (st.as_object_mut(), status.as_object()) {
         s.extend(extra.clone());
     }
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": st})),
-    )
-    .await
-    .expect("kairos node status");
+    let kn = json!({"kind": "KairosNode", "metadata": {"name": name}, "spec": spec});
+    create_with_status(Api::<KairosNode>::all(c.client()), kn, st).await;
 }
 
 /// A NodeOp in `ns` with `labels` and `status`.
 async fn nodeop(c: &Cluster, ns: &str, name: &str, labels: Value, status: Value) {
-    let api = Api::<NodeOp>::namespaced(c.client(), ns);
-    let op: NodeOp = from(
-        json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOp",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"command": ["sh", "-c", "true"]}}),
-    );
-    api.create(&PostParams::default(), &op)
-        .await
-        .expect("nodeop created");
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": status})),
-    )
-    .await
-    .expect("nodeop status");
+    let op = json!({"kind": "NodeOp", "metadata": {"name": name, "labels": labels},
+        "spec": {"command": ["sh", "-c", "true"]}});
+    create_with_status(Api::<NodeOp>::namespaced(c.client(), ns), op, status).await;
 }
 
 /// A NodeOpUpgrade in `ns` to v3.6.1 with `status`.
 async fn nodeop_upgrade(c: &Cluster, ns: &str, name: &str, status: Value) {
-    let api = Api::<NodeOpUpgrade>::namespaced(c.client(), ns);
-    let up: NodeOpUpgrade = from(json!({"apiVersion": "operator.kairos.io/v1alpha1",
-        "kind": "NodeOpUpgrade", "metadata": {"name": name},
-        "spec": {"image": "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.1-k3sv1.33.1-k3s1"}}));
-    api.create(&PostParams::default(), &up)
+    let up = json!({"kind": "NodeOpUpgrade", "metadata": {"name": name},
+        "spec": {"image": "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.1-k3sv1.33.1-k3s1"}});
+    create_with_status(Api::<NodeOpUpgrade>::namespaced(c.client(), ns), up, status).await;
+}
+
+/// Creates the `operator.kairos.io/v1alpha1` object `object` (kind, metadata, spec), then
+/// writes its `status`, as the operator would.
+async fn create_with_status<K>(api: Api<K>, mut object: Value, status: Value)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + DeserializeOwned,
+{
+    object["apiVersion"] = json!("operator.kairos.io/v1alpha1");
+    let name = object["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    api.create(&PostParams::default(), &from(object))
         .await
-        .expect("upgrade created");
+        .expect("object created");
     api.patch_status(
-        name,
+        &name,
         &PatchParams::default(),
         &Patch::Merge(json!({"status": status})),
     )
     .await
-    .expect("upgrade status");
+    .expect("status written");
 }
 
 #[tokio::test]

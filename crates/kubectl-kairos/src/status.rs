@@ -10,8 +10,9 @@ use k8s_openapi::jiff::Timestamp;
 use kairos_api::names::{
     ANNOTATION_CORDONED_BY, LABEL_KAIROSNODE, LABEL_NODEOP_UPGRADE, conditions,
 };
-use kairos_api::v1alpha1::{BootState, OperationPhase, UpgradeState};
+use kairos_api::v1alpha1::{OperationPhase, UpgradeState};
 use kairos_api::{KairosNode, NodeOp, NodeOpUpgrade};
+use kairos_core::boot::state_name;
 
 use crate::table::{Cell, Tone, age, render};
 
@@ -47,7 +48,7 @@ pub(crate) fn render_status(fleet: Fleet<'_>, now: Timestamp, colour: bool) -> S
     out.push('\n');
 
     let boots = count(kns.iter().map(|k| {
-        boot_name(
+        state_name(
             k.status
                 .as_ref()
                 .and_then(|s| s.boot_state)
@@ -151,17 +152,6 @@ fn count(values: impl Iterator<Item = String>) -> BTreeMap<String, usize> {
         *counts.entry(v).or_insert(0) += 1;
     }
     counts
-}
-
-fn boot_name(state: BootState) -> &'static str {
-    match state {
-        BootState::Active => "active",
-        BootState::Passive => "passive",
-        BootState::Recovery => "recovery",
-        BootState::Autoreset => "autoreset",
-        BootState::Livecd => "livecd",
-        BootState::Unknown => "unknown",
-    }
 }
 
 /// What is wrong with a node: its agent stopped reporting (`Reporting` not True), it reported

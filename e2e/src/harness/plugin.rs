@@ -6,7 +6,7 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use super::cluster::Cluster;
-use super::process::{build_once, locate};
+use super::process::{BINARY_PACKAGES, build_once, locate};
 
 /// What one run of the plugin printed, and whether it succeeded.
 #[derive(Clone, Debug)]
@@ -21,11 +21,12 @@ pub struct PluginRun {
 
 static BUILT: OnceCell<Result<(), String>> = OnceCell::const_new();
 
-/// Builds `kubectl-kairos` once per test process with the `cargo` that runs the tests, unless
-/// `KAIROS_PLUGIN_BIN` is set or `KAIROS_E2E_NO_BUILD=1`.
+/// Builds `kubectl-kairos` (with the other binaries the tests run, so that one build serves all)
+/// once per test process with the `cargo` that runs the tests, unless `KAIROS_PLUGIN_BIN` is
+/// set or `KAIROS_E2E_NO_BUILD=1`.
 pub async fn ensure_plugin_built() -> anyhow::Result<()> {
     let preset = std::env::var_os("KAIROS_PLUGIN_BIN").is_some();
-    build_once(&BUILT, &["kubectl-kairos"], preset).await
+    build_once(&BUILT, &BINARY_PACKAGES, preset).await
 }
 
 impl Cluster {

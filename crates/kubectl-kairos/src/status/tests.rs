@@ -104,15 +104,24 @@ fn fixtures() -> (Vec<KairosNode>, Vec<Node>, Vec<NodeOp>, Vec<NodeOpUpgrade>) {
     (kns, nodes, nodeops, upgrades)
 }
 
+fn fleet<'a>(
+    kairos_nodes: &'a [KairosNode],
+    nodes: &'a [Node],
+    nodeops: &'a [NodeOp],
+    upgrades: &'a [NodeOpUpgrade],
+) -> Fleet<'a> {
+    Fleet {
+        kairos_nodes,
+        nodes,
+        nodeops,
+        upgrades,
+    }
+}
+
 #[test]
 fn the_fleet_at_a_glance() {
     let (kns, nodes, nodeops, upgrades) = fixtures();
-    let fleet = Fleet {
-        kairos_nodes: &kns,
-        nodes: &nodes,
-        nodeops: &nodeops,
-        upgrades: &upgrades,
-    };
+    let fleet = fleet(&kns, &nodes, &nodeops, &upgrades);
     let want = "\
 Kairos nodes: 4
 
@@ -146,12 +155,7 @@ n4     default/to-v3-6-1-abc   Running: upgrade Job running
 
 #[test]
 fn an_empty_cluster_says_none_everywhere() {
-    let fleet = Fleet {
-        kairos_nodes: &[],
-        nodes: &[],
-        nodeops: &[],
-        upgrades: &[],
-    };
+    let fleet = fleet(&[], &[], &[], &[]);
     assert_eq!(
         render_status(fleet, now(), false),
         "Kairos nodes: 0\n\nVERSION   NODES\n\nBOOT   NODES\n\nNot reporting or degraded: none\n\nOperations in flight: none\n\nCordoned by the operator: none\n"
@@ -161,12 +165,7 @@ fn an_empty_cluster_says_none_everywhere() {
 #[test]
 fn colour_marks_failures_and_holds_only_when_asked() {
     let (kns, nodes, nodeops, upgrades) = fixtures();
-    let fleet = Fleet {
-        kairos_nodes: &kns,
-        nodes: &nodes,
-        nodeops: &nodeops,
-        upgrades: &upgrades,
-    };
+    let fleet = fleet(&kns, &nodes, &nodeops, &upgrades);
     let coloured = render_status(fleet, now(), true);
     assert!(coloured.contains("\x1b[31mnot reporting"), "{coloured}");
     assert!(coloured.contains("\x1b[33mWindow: "), "{coloured}");
