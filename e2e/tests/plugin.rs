@@ -13,7 +13,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_api::{KairosNode, NodeOp, NodeOpUpgrade};
-use kairos_e2e::harness::{Cluster, PluginRun};
+use kairos_e2e::harness::{Cluster, PluginRun, locate};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -250,6 +250,31 @@ n3     ops/fw       Failed: Job failed: exit code 1
 n4     other/gone   its operation no longer exists
 ";
     assert_eq!(out, want, "got:\n{out}");
+
+    // The same through kubectl, which finds `kubectl-kairos` on PATH (the kubeconfig from
+    // KUBECONFIG, as kubectl hands its environment to plugins).
+    if kairos_e2e::harness::kubectl_available() {
+        let bin = locate("kubectl-kairos", "KAIROS_PLUGIN_BIN").expect("plugin built");
+        let dir = bin.parent().expect("a directory");
+        let path = std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .expect("PATH");
+        let via = tokio::process::Command::new("kubectl")
+            .args(["kairos", "status"])
+            .env("PATH", path)
+            .env("KUBECONFIG", c.kubeconfig_path())
+            .output()
+            .await
+            .expect("kubectl runs");
+        let text = String::from_utf8_lossy(&via.stdout);
+        assert!(
+            via.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&via.stderr)
+        );
+        assert_eq!(normalise(&text), want);
+    }
 }
 
 /// Nodes cp1 (control plane), n2, n3 (`tier=edge`) on v3.5.0 and n4 on v3.6.1, all reporting.

@@ -50,7 +50,7 @@ fn fixtures() -> (Vec<KairosNode>, Vec<Node>, Vec<NodeOp>, Vec<NodeOpUpgrade>) {
         kn(
             "n4",
             "v3.5.0",
-            "active",
+            "recovery",
             json!({
             "conditions": [condition("Reporting", "True", "Reported", ""),
                 condition("Degraded", "True", "ReportErrors", "malformed /etc/kairos-release")]}),
@@ -129,9 +129,10 @@ VERSION   NODES
 v3.5.0    3
 v3.6.1    1
 
-BOOT      NODES
-active    3
-passive   1
+BOOT       NODES
+active     2
+passive    1
+recovery   1
 
 Not reporting or degraded: 3
 NODE   LAST SEEN   PROBLEM
