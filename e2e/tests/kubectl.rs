@@ -354,7 +354,10 @@ async fn kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_col
     )
     .await
     .unwrap();
-    let status = json!({"status": {"kairos": {"version": "v3.5.0"}, "lastSeen": "2026-01-01T00:00:00Z",
+    // Ten days ago: kubectl writes `10d` (and would write years after two of them).
+    let ten_days_ago =
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(240);
+    let status = json!({"status": {"kairos": {"version": "v3.5.0"}, "lastSeen": ten_days_ago.to_string(),
         "upgrade": {"state": "Pending", "nodeOp": "kairos-system/kn-wide-up", "message": "paused: spec.paused holds the upgrade", "attempts": 0}}});
     kns.patch_status("kn-wide", &PatchParams::default(), &Patch::Merge(&status))
         .await
@@ -381,6 +384,6 @@ async fn kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_col
     assert_eq!(row["NAME"], "kn-wide");
     assert_eq!(row["PAUSED"], "true");
     assert_eq!(row["OPERATION"], "kairos-system/kn-wide-up");
-    assert!(row["LAST SEEN"].ends_with('d'), "an age in days: {row:?}");
+    assert_eq!(row["LAST SEEN"], "10d", "{row:?}");
     assert_eq!(row["MESSAGE"], "paused: spec.paused holds the upgrade");
 }
