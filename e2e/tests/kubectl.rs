@@ -1,6 +1,7 @@
 //! kubectl against the cluster (the simulator in CI): `get nodes`, `apply -f` of the seed's
-//! NodeOp example unchanged, `get nodeops` with the CRD's printer columns, and `describe` showing
-//! Events recorded through `events.k8s.io` (as the operator records them). Skips, saying why,
+//! NodeOp example unchanged, `get nodeops`, `get nodeopupgrades` and `get kn -o wide` with the
+//! CRDs' printer columns, and `describe` showing Events recorded through `events.k8s.io` (as the
+//! operator records them). Skips, saying why,
 //! when kubectl is not installed or the seeds are not beside the repository. Runs processes.
 
 mod common;
@@ -9,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use kairos_e2e::harness::{ReleaseFixture, SimNode};
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use serde_json::json;
 
 fn seed_file() -> PathBuf {
@@ -109,7 +112,9 @@ async fn kubectl_get_nodes_apply_seed_nodeop_and_printer_columns() {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "PHASE", "NODES", "DONE", "FAILED", "HELD", "AGE"],
+        [
+            "NAME", "PHASE", "NODES", "DONE", "FAILED", "HELD", "UPGRADE", "AGE"
+        ],
         "{out}"
     );
     let row: Vec<&str> = out
@@ -316,4 +321,127 @@ async fn kubectl_describe_shows_events_recorded_through_events_k8s_io() {
         .await
         .expect("kubectl runs");
     assert!(ok && out.contains("RecordedForDescribe"), "{out}");
+}
+
+/// kubectl's table of `args`: the header's titles and the rows by title.
+async fn table(
+    c: &kairos_e2e::harness::Cluster,
+    args: &[&str],
+) -> (Vec<String>, Vec<std::collections::BTreeMap<String, String>>) {
+    let (ok, out) = c.kubectl(args).await.expect("kubectl runs");
+    assert!(ok, "{out}");
+    (kubectl_header(&out), kubectl_rows(&out))
+}
+
+#[tokio::test]
+async fn kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_columns() {
+    if !kairos_e2e::harness::kubectl_available() {
+        println!(
+            "skipping kubectl_get_shows_skipped_nodes_upgrade_nodeops_and_wide_kairosnode_columns: kubectl is not on PATH"
+        );
+        return;
+    }
+    let (c, ns) = cluster("kubectl-columns").await;
+    let upgrade = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("operator.kairos.io", "v1alpha1", "NodeOpUpgrade"),
+        "nodeopupgrades",
+    );
+    let upgrades: Api<DynamicObject> = Api::namespaced_with(c.client(), &ns, &upgrade);
+    upgrades
+        .create(
+            &PostParams::default(),
+            &dynamic(json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOpUpgrade",
+                "metadata": {"name": "nothing-to-do"},
+                "spec": {"image": "quay.io/kairos/ubuntu:24.04-standard-amd64-generic-v3.6.1-k3sv1.33.1-k3s1"}})),
+        )
+        .await
+        .unwrap();
+    let status = json!({"status": {"phase": "Completed", "total": 1, "completed": 0, "skipped": 1, "failed": 0}});
+    upgrades
+        .patch_status(
+            "nothing-to-do",
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await
+        .unwrap();
+    let (header, rows) = table(&c, &["get", "nodeopupgrades", "-n", &ns]).await;
+    assert_eq!(
+        header,
+        [
+            "NAME", "PHASE", "NODES", "DONE", "SKIPPED", "FAILED", "HELD", "AGE"
+        ]
+    );
+    let cells: Vec<&str> = ["NAME", "PHASE", "NODES", "DONE", "SKIPPED", "FAILED"]
+        .iter()
+        .map(|t| rows[0][*t].as_str())
+        .collect();
+    assert_eq!(cells, ["nothing-to-do", "Completed", "1", "0", "1", "0"]);
+
+    let nodeops: Api<DynamicObject> = Api::namespaced_with(c.client(), &ns, &nodeop_resource());
+    for (name, labels) in [
+        ("by-hand", json!({})),
+        (
+            "to-v3-6-1-abc",
+            json!({"operator.kairos.io/nodeopupgrade": "to-v3-6-1"}),
+        ),
+    ] {
+        let mut op = nodeop(name);
+        op.metadata.labels = serde_json::from_value(labels).unwrap();
+        nodeops.create(&PostParams::default(), &op).await.unwrap();
+    }
+    let (header, rows) = table(&c, &["get", "nodeops", "-n", &ns]).await;
+    assert!(header.contains(&"UPGRADE".to_owned()), "{header:?}");
+    let by_name = |name: &str| {
+        rows.iter()
+            .find(|r| r["NAME"] == name)
+            .unwrap_or_else(|| panic!("no row {name}: {rows:?}"))["UPGRADE"]
+            .clone()
+    };
+    assert_eq!(by_name("by-hand"), "");
+    assert_eq!(by_name("to-v3-6-1-abc"), "to-v3-6-1");
+
+    let kns: Api<DynamicObject> = Api::all_with(c.client(), &kairosnode_resource());
+    kns.create(
+        &PostParams::default(),
+        &dynamic(
+            json!({"apiVersion": "operator.kairos.io/v1alpha1", "kind": "KairosNode",
+            "metadata": {"name": "kn-wide"}, "spec": {"version": "v3.6.1", "paused": true}}),
+        ),
+    )
+    .await
+    .unwrap();
+    // Ten days ago: kubectl writes `10d` (and would write years after two of them).
+    let ten_days_ago =
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(240);
+    let status = json!({"status": {"kairos": {"version": "v3.5.0"}, "lastSeen": ten_days_ago.to_string(),
+        "upgrade": {"state": "Pending", "nodeOp": "kairos-system/kn-wide-up", "message": "paused: spec.paused holds the upgrade", "attempts": 0}}});
+    kns.patch_status("kn-wide", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let (header, rows) = table(&c, &["get", "kn", "-o", "wide"]).await;
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "VERSION",
+            "DESIRED",
+            "STATE",
+            "BOOT",
+            "TRUSTED",
+            "OS",
+            "AGE",
+            "PAUSED",
+            "OPERATION",
+            "LAST SEEN",
+            "MESSAGE",
+            "CONFIG"
+        ]
+    );
+    let row = &rows[0];
+    assert_eq!(row["NAME"], "kn-wide");
+    assert_eq!(row["PAUSED"], "true");
+    assert_eq!(row["OPERATION"], "kairos-system/kn-wide-up");
+    assert_eq!(row["LAST SEEN"], "10d", "{row:?}");
+    assert_eq!(row["MESSAGE"], "paused: spec.paused holds the upgrade");
 }

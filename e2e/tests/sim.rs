@@ -245,7 +245,18 @@ async fn sim_table_output_uses_printer_columns() {
         .collect();
     assert_eq!(
         cols,
-        ["Name", "Phase", "Nodes", "Done", "Failed", "Held", "Age"]
+        [
+            "Name",
+            "Phase",
+            "Nodes",
+            "Done",
+            "Failed",
+            "Held",
+            "Upgrade",
+            "Age",
+            "Skipped",
+            "Node Upgrade"
+        ]
     );
 }
 

@@ -135,7 +135,7 @@ async fn upgrade_fleet_six_nodes() {
         None => println!("kubectl not installed: skipping the kubectl view"),
         Some((ok, out)) => {
             assert!(ok, "{out}");
-            let table = columns(&out);
+            let table = common::kubectl_rows(&out);
             for i in 1..=6 {
                 let name = format!("n{i}");
                 let row = table
@@ -149,36 +149,6 @@ async fn upgrade_fleet_six_nodes() {
             }
         }
     }
-}
-
-/// The rows of kubectl's table output, cut at the header's column starts.
-fn columns(out: &str) -> Vec<BTreeMap<String, String>> {
-    let mut lines = out.lines();
-    let header = lines.next().unwrap_or_default();
-    let mut starts: Vec<(usize, &str)> = vec![];
-    let mut prev_space = true;
-    for (i, ch) in header.char_indices() {
-        if !ch.is_whitespace() && prev_space {
-            let word = header[i..].split_whitespace().next().unwrap_or_default();
-            starts.push((i, word));
-        }
-        prev_space = ch.is_whitespace();
-    }
-    lines
-        .map(|l| {
-            starts
-                .iter()
-                .enumerate()
-                .map(|(k, (start, name))| {
-                    let end = starts
-                        .get(k + 1)
-                        .map_or(l.len(), |(e, _)| (*e).min(l.len()));
-                    let cell = l.get((*start).min(l.len())..end).unwrap_or_default();
-                    ((*name).to_owned(), cell.trim().to_owned())
-                })
-                .collect()
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -191,6 +191,8 @@ fn build_binaries() -> Result<()> {
             "kairos-operator",
             "-p",
             "kairos-node-agent",
+            "-p",
+            "kubectl-kairos",
         ],
     )
 }

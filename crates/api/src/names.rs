@@ -25,6 +25,9 @@ pub const UPGRADE_FIELD_MANAGER: &str = "kairos-operator-upgrade";
 pub const CONFIG_FIELD_MANAGER: &str = "kairos-operator-config";
 /// Field manager of the Node labels and annotations the report service applies.
 pub const LABELS_FIELD_MANAGER: &str = "kairos-operator-labels";
+/// Field manager of what `kubectl kairos` writes (NodeOpUpgrades it creates, `spec.version` and
+/// `spec.paused` it sets).
+pub const PLUGIN_FIELD_MANAGER: &str = "kubectl-kairos";
 /// Finalizer the operator puts on a `NodeOp` so it can clean up Jobs and cordons on deletion.
 pub const NODEOP_FINALIZER: &str = "operator.kairos.io/nodeop-cleanup";
 

@@ -17,11 +17,16 @@ fn version(crd: &Value) -> &Value {
 
 /// The columns `kubectl get` shows by default (priority 0), upper-cased as kubectl prints them.
 fn default_columns(crd: &Value) -> Vec<String> {
+    columns_of_priority(crd, 0)
+}
+
+/// The columns of `priority`, upper-cased as kubectl prints them (`-o wide` adds priority 1).
+fn columns_of_priority(crd: &Value, priority: i64) -> Vec<String> {
     version(crd)["additionalPrinterColumns"]
         .as_array()
         .expect("additionalPrinterColumns")
         .iter()
-        .filter(|c| c["priority"].as_i64().unwrap_or(0) == 0)
+        .filter(|c| c["priority"].as_i64().unwrap_or(0) == priority)
         .map(|c| c["name"].as_str().expect("column name").to_uppercase())
         .collect()
 }
@@ -48,9 +53,15 @@ fn assert_columns_point_at_fields(kind: &str) {
             .unwrap_or_else(|| panic!("{kind}: column {column} reads {path}, not in the schema"));
         let column_type = column["type"].as_str().expect("column type");
         let field_type = field["type"].as_str();
-        // An enum of strings is a string column; integers are integer columns.
+        // An enum of strings is a string column; integers are integer columns; a date column
+        // reads a date-time string.
+        let date = column_type == "date"
+            && field_type == Some("string")
+            && field["format"].as_str() == Some("date-time");
         assert!(
-            field_type == Some(column_type) || (field_type.is_none() && column_type == "string"),
+            field_type == Some(column_type)
+                || (field_type.is_none() && column_type == "string")
+                || date,
             "{kind}: column {} is {column_type} but {path} is {field_type:?}",
             column["name"]
         );
@@ -58,21 +69,41 @@ fn assert_columns_point_at_fields(kind: &str) {
 }
 
 #[test]
-fn nodeop_columns_are_phase_nodes_done_failed_held_age() {
+fn nodeop_columns_are_phase_nodes_done_failed_held_upgrade_age() {
     let crd = crd_for_kind("NodeOp");
     assert_eq!(
         default_columns(&crd),
-        ["PHASE", "NODES", "DONE", "FAILED", "HELD", "AGE"]
+        ["PHASE", "NODES", "DONE", "FAILED", "HELD", "UPGRADE", "AGE"]
     );
+    assert_eq!(columns_of_priority(&crd, 1), ["SKIPPED", "NODE UPGRADE"]);
     assert_columns_point_at_fields("NodeOp");
 }
 
+/// The NodeOps of upgrades are told apart by the labels the operator puts on them.
 #[test]
-fn nodeop_upgrade_shows_the_same_columns_as_its_nodeop() {
+fn nodeop_upgrade_columns_read_the_upgrade_labels() {
+    let crd = crd_for_kind("NodeOp");
+    let paths: Vec<&str> = version(&crd)["additionalPrinterColumns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["jsonPath"].as_str())
+        .collect();
+    for label in [
+        kairos_api::names::LABEL_NODEOP_UPGRADE,
+        kairos_api::names::LABEL_KAIROSNODE,
+    ] {
+        let path = format!(".metadata.labels.{}", label.replace('.', "\\."));
+        assert!(paths.contains(&path.as_str()), "{path} not in {paths:?}");
+    }
+}
+
+#[test]
+fn nodeop_upgrade_shows_skipped_nodes_apart_from_done() {
     let upgrade = crd_for_kind("NodeOpUpgrade");
     assert_eq!(
         default_columns(&upgrade),
-        default_columns(&crd_for_kind("NodeOp"))
+        ["PHASE", "NODES", "DONE", "SKIPPED", "FAILED", "HELD", "AGE"]
     );
     assert_columns_point_at_fields("NodeOpUpgrade");
 }
@@ -85,6 +116,10 @@ fn kairos_node_columns_are_version_desired_state_boot_trusted_os_age() {
         [
             "VERSION", "DESIRED", "STATE", "BOOT", "TRUSTED", "OS", "AGE"
         ]
+    );
+    assert_eq!(
+        columns_of_priority(&crd, 1),
+        ["PAUSED", "OPERATION", "LAST SEEN", "MESSAGE", "CONFIG"]
     );
     assert_columns_point_at_fields("KairosNode");
 }

@@ -26,12 +26,24 @@ pub(crate) fn human_age(ts: &str) -> Value {
     json!(out)
 }
 
-/// Value at a simple dotted JSON path such as `.status.phase` (no filters or wildcards).
+/// Value at a simple dotted JSON path such as `.status.phase` (no filters or wildcards); `\.`
+/// is a dot inside a field name, as in `.metadata.labels.example\.com/name`.
 fn at_path<'a>(obj: &'a Value, path: &str) -> &'a Value {
-    path.trim_start_matches('.')
-        .split('.')
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = path.trim_start_matches('.').chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => field.extend(chars.next()),
+            '.' => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+        .iter()
         .filter(|s| !s.is_empty())
-        .fold(obj, |cur, k| &cur[k])
+        .fold(obj, |cur, k| &cur[k.as_str()])
 }
 
 fn node_cells(o: &Value) -> Vec<Value> {

@@ -15,6 +15,7 @@ pub mod install;
 pub mod kubelet;
 pub mod node;
 pub mod node_exec;
+pub mod plugin;
 pub mod process;
 pub mod real;
 
@@ -27,5 +28,6 @@ pub use fleet::{OperatorHandle, http_get, metric_value};
 pub use kubelet::{Kubelet, Outcome, job_image};
 pub use node::{NodeHandle, RebootChange, SimNode};
 pub use node_exec::{Images, Run, run_action, run_container};
+pub use plugin::{PluginRun, ensure_plugin_built};
 pub use process::{Proc, ensure_built, locate};
 pub use real::{RealApiServer, RealBinaries};

@@ -97,7 +97,7 @@ pub fn locate(name: &str, env_var: &str) -> anyhow::Result<PathBuf> {
     let p = target_dir().join("debug").join(name);
     anyhow::ensure!(
         p.exists(),
-        "{name} not found at {} (set {env_var}, or build it: cargo build -p kairos-operator -p kairos-node-agent)",
+        "{name} not found at {} (set {env_var}, or build it: cargo build -p kairos-operator -p kairos-node-agent -p kubectl-kairos)",
         p.display()
     );
     Ok(p)
@@ -105,20 +105,36 @@ pub fn locate(name: &str, env_var: &str) -> anyhow::Result<PathBuf> {
 
 static BUILT: OnceCell<Result<(), String>> = OnceCell::const_new();
 
-/// Builds `kairos-operator` and `kairos-node-agent` once per test process with the `cargo` that
-/// runs the tests, unless `KAIROS_OPERATOR_BIN`/`KAIROS_AGENT_BIN` are set or
-/// `KAIROS_E2E_NO_BUILD=1`.
+/// The packages of the binaries the tests run, built together (as `cargo xtask ci` builds them,
+/// so one build serves both).
+pub(crate) const BINARY_PACKAGES: [&str; 3] =
+    ["kairos-operator", "kairos-node-agent", "kubectl-kairos"];
+
+/// Builds `kairos-operator` and `kairos-node-agent` (and `kubectl-kairos` with them) once per
+/// test process with the `cargo` that runs the tests, unless
+/// `KAIROS_OPERATOR_BIN`/`KAIROS_AGENT_BIN` are set or `KAIROS_E2E_NO_BUILD=1`.
 pub async fn ensure_built() -> anyhow::Result<()> {
-    let r = BUILT
+    let preset = std::env::var_os("KAIROS_OPERATOR_BIN").is_some()
+        && std::env::var_os("KAIROS_AGENT_BIN").is_some();
+    build_once(&BUILT, &BINARY_PACKAGES, preset).await
+}
+
+/// Runs `cargo build -p <packages>..` once per `cell` (per test process), unless `preset` or
+/// `KAIROS_E2E_NO_BUILD=1`; every caller gets the first build's result.
+pub(crate) async fn build_once(
+    cell: &'static OnceCell<Result<(), String>>,
+    packages: &[&str],
+    preset: bool,
+) -> anyhow::Result<()> {
+    let r = cell
         .get_or_init(|| async {
-            let preset = std::env::var_os("KAIROS_OPERATOR_BIN").is_some()
-                && std::env::var_os("KAIROS_AGENT_BIN").is_some();
             if preset || std::env::var("KAIROS_E2E_NO_BUILD").is_ok_and(|v| v == "1") {
                 return Ok(());
             }
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "-p", "kairos-operator", "-p", "kairos-node-agent"])
+                .arg("build")
+                .args(packages.iter().flat_map(|p| ["-p", p]))
                 .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
                 .status()
                 .await
@@ -126,7 +142,10 @@ pub async fn ensure_built() -> anyhow::Result<()> {
             if status.success() {
                 Ok(())
             } else {
-                Err(format!("cargo build of the binaries failed: {status}"))
+                Err(format!(
+                    "cargo build of {} failed: {status}",
+                    packages.join(", ")
+                ))
             }
         })
         .await;

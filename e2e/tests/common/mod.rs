@@ -80,3 +80,55 @@ pub fn pod(name: &str, labels: Value, node: Option<&str>) -> k8s_openapi::api::c
     serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "spec": spec}))
         .expect("pod")
 }
+
+/// The columns of kubectl's table header: each title (titles are at least two spaces apart, so
+/// `LAST SEEN` is one) with the offset where it starts.
+fn kubectl_columns(header: &str) -> Vec<(usize, String)> {
+    let mut columns: Vec<(usize, String)> = Vec::new();
+    let mut gap = 2;
+    for (i, ch) in header.char_indices() {
+        if ch == ' ' {
+            gap += 1;
+            continue;
+        }
+        match columns.last_mut() {
+            Some((_, title)) if gap < 2 => {
+                title.extend(std::iter::repeat_n(' ', gap));
+                title.push(ch);
+            }
+            _ => columns.push((i, ch.to_string())),
+        }
+        gap = 0;
+    }
+    columns
+}
+
+/// The titles of kubectl's table output `out`, in order.
+pub fn kubectl_header(out: &str) -> Vec<String> {
+    kubectl_columns(out.lines().next().unwrap_or_default())
+        .into_iter()
+        .map(|(_, title)| title)
+        .collect()
+}
+
+/// The rows of kubectl's table output `out`, each cut at the header's column starts, by title
+/// (an empty cell is an empty string).
+pub fn kubectl_rows(out: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut lines = out.lines();
+    let columns = kubectl_columns(lines.next().unwrap_or_default());
+    lines
+        .map(|l| {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(k, (start, title))| {
+                    let end = columns
+                        .get(k + 1)
+                        .map_or(l.len(), |(e, _)| (*e).min(l.len()));
+                    let cell = l.get((*start).min(end)..end).unwrap_or_default();
+                    (title.clone(), cell.trim().to_owned())
+                })
+                .collect()
+        })
+        .collect()
+}

@@ -27,8 +27,12 @@ use crate::names::KAIROS_VERSION_PATTERN;
     printcolumn = r#"{"name":"Boot","type":"string","jsonPath":".status.bootState"}"#,
     printcolumn = r#"{"name":"Trusted","type":"boolean","jsonPath":".status.trustedBoot"}"#,
     printcolumn = r#"{"name":"OS","type":"string","jsonPath":".status.os.prettyName"}"#,
-    printcolumn = r#"{"name":"Config","type":"string","jsonPath":".status.config.state","priority":1}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Paused","type":"boolean","jsonPath":".spec.paused","priority":1}"#,
+    printcolumn = r#"{"name":"Operation","type":"string","jsonPath":".status.upgrade.nodeOp","priority":1}"#,
+    printcolumn = r#"{"name":"Last Seen","type":"date","jsonPath":".status.lastSeen","priority":1}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.upgrade.message","priority":1}"#,
+    printcolumn = r#"{"name":"Config","type":"string","jsonPath":".status.config.state","priority":1}"#
 )]
 #[x_kube(validation = Rule::new("!has(self.image) || has(self.version)").message("spec.image needs spec.version: the version is how the upgrade is verified").field_path(".version"))]
 #[x_kube(validation = Rule::new("!has(self.recoveryImage) || (has(self.upgradeRecovery) && self.upgradeRecovery)").message("spec.recoveryImage needs spec.upgradeRecovery: true").field_path(".recoveryImage"))]

@@ -26,7 +26,10 @@ use super::gates::Gates;
     printcolumn = r#"{"name":"Done","type":"integer","jsonPath":".status.completed"}"#,
     printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failed"}"#,
     printcolumn = r#"{"name":"Held","type":"string","jsonPath":".status.held"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Upgrade","type":"string","jsonPath":".metadata.labels.operator\\.kairos\\.io/nodeopupgrade"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Skipped","type":"integer","jsonPath":".status.skipped","priority":1}"#,
+    printcolumn = r#"{"name":"Node Upgrade","type":"string","jsonPath":".metadata.labels.operator\\.kairos\\.io/kairosnode","priority":1}"#
 )]
 #[x_kube(validation = Rule::new("!has(self.drainOptions) || !has(self.drainOptions.enabled) || !self.drainOptions.enabled || (has(self.cordon) && self.cordon)").message("drainOptions.enabled requires cordon: true").field_path(".cordon"))]
 #[serde(rename_all = "camelCase")]
@@ -205,6 +208,10 @@ pub struct NodeOpStatus {
     /// Number of nodes that failed or rolled back.
     #[serde(default)]
     pub failed: i32,
+    /// Number of nodes skipped (a preflight said so, or already at an upgrade's version); they
+    /// count in `completed` too.
+    #[serde(default)]
+    pub skipped: i32,
     /// Number of nodes in flight.
     #[serde(default)]
     pub in_progress: i32,

@@ -26,6 +26,7 @@ use super::nodeop::default_true;
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Nodes","type":"integer","jsonPath":".status.total"}"#,
     printcolumn = r#"{"name":"Done","type":"integer","jsonPath":".status.completed"}"#,
+    printcolumn = r#"{"name":"Skipped","type":"integer","jsonPath":".status.skipped"}"#,
     printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failed"}"#,
     printcolumn = r#"{"name":"Held","type":"string","jsonPath":".status.held"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
@@ -122,9 +123,13 @@ pub struct NodeOpUpgradeStatus {
     /// Number of target nodes.
     #[serde(default)]
     pub total: i32,
-    /// Number of nodes that completed or were skipped.
+    /// Number of nodes upgraded (the skipped ones are counted in `skipped`, not here).
     #[serde(default)]
     pub completed: i32,
+    /// Number of nodes left out: already on the target version, pinned to another version by
+    /// their KairosNode, or otherwise not upgraded on purpose (each one's message says why).
+    #[serde(default)]
+    pub skipped: i32,
     /// Number of nodes that failed or rolled back.
     #[serde(default)]
     pub failed: i32,

@@ -30,6 +30,8 @@ pub struct Counts {
     pub completed: i32,
     /// Failed (or rolled back).
     pub failed: i32,
+    /// Skipped (also counted in `completed`).
+    pub skipped: i32,
     /// Between leaving Pending and a terminal phase.
     pub in_progress: i32,
     /// Stopped before starting.
@@ -47,6 +49,7 @@ pub fn count(nodes: &BTreeMap<String, NodeStatus>) -> Counts {
         total: n(&|_| true),
         completed: n(&|p| matches!(p, NodePhase::Completed | NodePhase::Skipped)),
         failed: n(&NodePhase::is_failure),
+        skipped: n(&|p| p == NodePhase::Skipped),
         in_progress: n(&NodePhase::is_in_flight),
         stopped: n(&|p| p == NodePhase::Stopped),
         pending: n(&|p| p == NodePhase::Pending),
@@ -240,6 +243,7 @@ pub(crate) fn summarize(
         total: k.total,
         completed: k.completed,
         failed: k.failed,
+        skipped: k.skipped,
         in_progress: k.in_progress,
         message: Some(s.message),
         conditions: merge(&old.conditions, &desired, c.op.generation, c.now),

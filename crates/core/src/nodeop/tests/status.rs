@@ -46,6 +46,7 @@ fn nodes_are_counted_by_phase() {
             total: 10,
             completed: 2,
             failed: 2,
+            skipped: 1,
             in_progress: 3,
             stopped: 1,
             pending: 2,

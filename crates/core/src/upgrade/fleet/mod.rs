@@ -238,6 +238,7 @@ pub fn plan_fleet(
                 total: status.total,
                 completed: status.completed,
                 failed: status.failed,
+                skipped: status.skipped,
                 in_progress: status.in_progress,
             });
         }

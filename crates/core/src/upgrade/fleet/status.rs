@@ -77,16 +77,20 @@ impl Progress {
         apply: Option<NodeOp>,
         now: Timestamp,
     ) -> FleetPlan {
-        let skipped = self.skipped.len();
-        let (done, failed, in_flight, total) = match self.counts {
+        let left_out = self.skipped.len();
+        // `upgraded` and `skipped` apart for the status (and `kubectl get`), `done` (both) for
+        // the message.
+        let (upgraded, skipped, failed, in_flight, total) = match self.counts {
             Some(k) => (
-                skipped + to_usize(k.completed),
+                to_usize(k.completed).saturating_sub(to_usize(k.skipped)),
+                left_out + to_usize(k.skipped.min(k.completed)),
                 to_usize(k.failed),
                 to_usize(k.in_progress),
-                skipped + to_usize(k.total),
+                left_out + to_usize(k.total),
             ),
-            None => (skipped, 0, 0, skipped + self.pending_targets),
+            None => (0, left_out, 0, 0, left_out + self.pending_targets),
         };
+        let done = upgraded + skipped;
         // The NodeOp's listed nodes first (in flight, failed), then the skipped ones: at most
         // as many as a NodeOp lists.
         let mut node_statuses = self.running;
@@ -149,7 +153,8 @@ impl Progress {
             node_op_name: self.node_op_name,
             node_statuses,
             total: to_i32(total),
-            completed: to_i32(done),
+            completed: to_i32(upgraded),
+            skipped: to_i32(skipped),
             failed: to_i32(failed),
             message: Some(message),
             conditions: merge(&old.conditions, &desired, self.generation, now),
@@ -190,6 +195,8 @@ pub(crate) struct Counts {
     pub(crate) completed: i32,
     /// Failed or rolled back.
     pub(crate) failed: i32,
+    /// Skipped (also counted in `completed`).
+    pub(crate) skipped: i32,
     /// In flight.
     pub(crate) in_progress: i32,
 }

@@ -128,6 +128,7 @@ pub(super) fn with_status(
         total: k.total,
         completed: k.completed,
         failed: k.failed,
+        skipped: k.skipped,
         in_progress: k.in_progress,
         ..NodeOpStatus::default()
     });

@@ -118,7 +118,10 @@ fn nodes_already_at_the_target_are_skipped_unless_force() {
     assert_eq!(targets(&p), ["cp1", "cp3", "w1", "w3"]);
     assert_eq!(skipped_message(&p, "cp2"), "already runs v3.6.0");
     assert!(p.status.node_statuses["cp2"].control_plane);
-    assert_eq!((p.status.total, p.status.completed), (6, 2));
+    assert_eq!(
+        (p.status.total, p.status.completed, p.status.skipped),
+        (6, 0, 2)
+    );
 
     // Same Kairos version, another Kubernetes version: not certainly up to date.
     let mut other_k8s = nodes.clone();
@@ -265,7 +268,11 @@ fn when_every_node_is_skipped_no_nodeop_is_created_and_it_stays_done() {
     assert!(p.nodeop_to_apply.is_none());
     assert_eq!(p.status.phase, Some(OperationPhase::Completed));
     assert_eq!(p.status.node_op_name, None);
-    assert_eq!((p.status.total, p.status.completed), (6, 6));
+    // Nothing was upgraded: `kubectl get` shows the six apart, as skipped.
+    assert_eq!(
+        (p.status.total, p.status.completed, p.status.skipped),
+        (6, 0, 6)
+    );
 
     // Later a node falls behind: the finished upgrade does not start again.
     let mut done = up.clone();
@@ -316,7 +323,10 @@ fn the_status_mirrors_the_nodeop_and_keeps_the_skipped_nodes() {
     assert_eq!(st.node_statuses["cp2"].phase, NodePhase::Running);
     assert_eq!(skipped_message(&p, "w3"), "already runs v3.6.0");
     assert!(skipped_message(&p, "w4").contains("matched after the upgrade started"));
-    assert_eq!((st.total, st.completed, st.failed), (7, 3, 1));
+    assert_eq!(
+        (st.total, st.completed, st.skipped, st.failed),
+        (7, 1, 2, 1)
+    );
     assert_eq!(
         st.message.as_deref(),
         Some("upgrading to v3.6.0: 3/7 done, 1 in progress, 1 failed")
@@ -325,6 +335,34 @@ fn the_status_mirrors_the_nodeop_and_keeps_the_skipped_nodes() {
     assert_eq!(
         (failed.status.as_str(), failed.reason.as_str()),
         ("True", "NodesFailed")
+    );
+}
+
+#[test]
+fn nodes_its_nodeop_skipped_count_as_skipped_not_done() {
+    let mut up = upgrade(json!({"image": IMAGE_360}));
+    let (first, op) = started(&up, six("v3.5.0"));
+    up.status = Some(first.status);
+    let finished = with_status(
+        op,
+        OperationPhase::Completed,
+        &[
+            ("cp1", entry(NodePhase::Completed)),
+            ("cp2", entry(NodePhase::Skipped)),
+            ("cp3", entry(NodePhase::Skipped)),
+            ("w1", entry(NodePhase::Completed)),
+            ("w2", entry(NodePhase::Skipped)),
+            ("w3", entry(NodePhase::Completed)),
+        ],
+    );
+    let st = plan(&up, six("v3.5.0"), Some(finished)).status;
+    assert_eq!(
+        (st.total, st.completed, st.skipped, st.failed),
+        (6, 3, 3, 0)
+    );
+    assert_eq!(
+        st.message.as_deref(),
+        Some("upgrade to v3.6.0 completed: 6/6 nodes done or skipped")
     );
 }
 
@@ -458,7 +496,10 @@ fn a_new_nodeop_without_status_still_counts_its_targets() {
     let (_, op) = started(&up, nodes.clone());
     let p = plan(&up, nodes, Some(op));
     assert_eq!(p.status.phase, Some(OperationPhase::Pending));
-    assert_eq!((p.status.total, p.status.completed), (6, 1));
+    assert_eq!(
+        (p.status.total, p.status.completed, p.status.skipped),
+        (6, 0, 1)
+    );
     assert_eq!(p.status.node_op_name.as_deref(), Some("up"));
 }
 
