@@ -60,12 +60,10 @@ pub(crate) fn referencing(
 
 /// Reconciles the cloud-config side of one `KairosNode`.
 pub(crate) async fn reconcile(kn: Arc<KairosNode>, state: Arc<State>) -> Result<Action> {
-    let key = super::retry::key(kn.as_ref());
-    let result = reconcile_once(kn, &state).await;
-    if result.is_ok() {
-        state.retries.succeeded(&key);
-    }
-    result
+    state
+        .retries
+        .tracked(super::retry::key(kn.as_ref()), reconcile_once(kn, &state))
+        .await
 }
 
 async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {

@@ -37,12 +37,10 @@ const LOCK_LOST_RETRY: Duration = Duration::from_millis(200);
 
 /// Reconciles one `NodeOp`.
 pub(crate) async fn reconcile(op: Arc<NodeOp>, state: Arc<State>) -> Result<Action> {
-    let key = retry::key(op.as_ref());
-    let result = reconcile_once(op, &state).await;
-    if result.is_ok() {
-        state.retries.succeeded(&key);
-    }
-    result
+    state
+        .retries
+        .tracked(retry::key(op.as_ref()), reconcile_once(op, &state))
+        .await
 }
 
 async fn reconcile_once(op: Arc<NodeOp>, state: &State) -> Result<Action> {

@@ -31,12 +31,13 @@ pub(crate) struct State {
 
 /// Reconciles one `NodeOpUpgrade`.
 pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) -> Result<Action> {
-    let key = super::retry::key(upgrade.as_ref());
-    let result = reconcile_once(upgrade, &state).await;
-    if result.is_ok() {
-        state.retries.succeeded(&key);
-    }
-    result
+    state
+        .retries
+        .tracked(
+            super::retry::key(upgrade.as_ref()),
+            reconcile_once(upgrade, &state),
+        )
+        .await
 }
 
 async fn reconcile_once(upgrade: Arc<NodeOpUpgrade>, state: &State) -> Result<Action> {

@@ -41,6 +41,19 @@ impl Retries {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures.remove(key);
     }
+    /// Awaits one reconcile of the object keyed `key` and forgets its failures when it
+    /// succeeds (so the next failure starts from the first delay again).
+    pub(crate) async fn tracked<T>(
+        &self,
+        key: String,
+        reconcile: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let result = reconcile.await;
+        if result.is_ok() {
+            self.succeeded(&key);
+        }
+        result
+    }
 }
 
 /// What every controller does with a failed reconcile of `obj`: counts it on the metrics, logs
