@@ -72,6 +72,16 @@ pub(crate) enum PlanError {
         "the nodes run different images, so one NodeOpUpgrade cannot upgrade them all: {0}; narrow the selector (-l) or name the nodes"
     )]
     MixedImages(String),
+    /// A trusted-boot node to upgrade without `--image`.
+    #[error(
+        "{0} boots trusted (UKI): it is upgraded only from a UKI image signed with its keys, which its report cannot name; pass --image"
+    )]
+    TrustedBootNeedsImage(String),
+    /// Trusted-boot and other nodes in one fleet upgrade.
+    #[error(
+        "{0} boot trusted (UKI) and {1} do not, so one image cannot upgrade them all; narrow the selector (-l) or name the nodes"
+    )]
+    MixedBoot(String, String),
 }
 
 /// One target node and what happens to it.
@@ -149,6 +159,11 @@ fn reported_version(kn: &KairosNode) -> Option<&str> {
     kn.status.as_ref()?.kairos.as_ref()?.version.as_deref()
 }
 
+/// Whether the node reports a trusted (UKI) boot.
+fn boots_trusted(kn: &KairosNode) -> bool {
+    kn.status.as_ref().and_then(|s| s.trusted_boot) == Some(true)
+}
+
 fn per_node(req: &Request, by_name: &BTreeMap<&str, &KairosNode>) -> Result<Plan, PlanError> {
     if req.concurrency.is_some() {
         return Err(PlanError::ConcurrencyPerNode);
@@ -169,9 +184,19 @@ fn per_node(req: &Request, by_name: &BTreeMap<&str, &KairosNode>) -> Result<Plan
         if kn.spec.paused == Some(true) {
             action.push_str(" (paused: waits for resume)");
         }
+        let trusted = boots_trusted(kn);
         let mut spec = json!({"version": req.to});
-        if let Some(image) = &req.image {
-            spec["image"] = json!(image);
+        match &req.image {
+            Some(image) => {
+                spec["image"] = json!(image);
+                if trusted {
+                    spec["trustedBoot"] = json!(true);
+                }
+            }
+            None if trusted && !current => {
+                return Err(PlanError::TrustedBootNeedsImage(node.clone()));
+            }
+            None => {}
         }
         patches.push((node.clone(), json!({ "spec": spec })));
         rows.push(Row {
@@ -211,6 +236,7 @@ fn fleet(
     targets.sort_unstable();
     let mut rows = Vec::new();
     let mut images: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let (mut trusted, mut untrusted) = (Vec::new(), Vec::new());
     for node in targets {
         let Some(kn) = by_name.get(node) else {
             rows.push(Row {
@@ -231,6 +257,16 @@ fn fleet(
             }
             _ => (format!("upgrade to {}", req.to), true),
         };
+        if upgrades {
+            if boots_trusted(kn) {
+                trusted.push(node);
+            } else {
+                untrusted.push(node);
+            }
+        }
+        if upgrades && boots_trusted(kn) && req.image.is_none() {
+            return Err(PlanError::TrustedBootNeedsImage(node.to_owned()));
+        }
         if upgrades && req.image.is_none() {
             let reported = kn
                 .status
@@ -267,6 +303,12 @@ fn fleet(
             return Err(PlanError::MixedImages(which.join("; ")));
         }
     };
+    if !trusted.is_empty() && !untrusted.is_empty() {
+        return Err(PlanError::MixedBoot(
+            trusted.join(", "),
+            untrusted.join(", "),
+        ));
+    }
     let name = req.name.clone().unwrap_or_else(|| default_name(&req.to));
     let mut upgrade = NodeOpUpgrade::new(
         &name,
@@ -285,7 +327,7 @@ fn fleet(
             image_pull_secrets: None,
             gates: Gates::default(),
             resources: None,
-            trusted_boot: false,
+            trusted_boot: !trusted.is_empty(),
         },
     );
     upgrade.metadata.namespace = Some(req.namespace.clone());

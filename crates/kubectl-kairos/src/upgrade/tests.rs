@@ -190,3 +190,72 @@ fn default_names_are_object_names() {
     assert_eq!(default_name("v3.6.1"), "upgrade-to-v3-6-1");
     assert_eq!(default_name("V3.6.1-RC.1"), "upgrade-to-v3-6-1-rc-1");
 }
+
+/// `cluster()` with `names` reporting a trusted (UKI) boot.
+fn trusted(names: &[&str]) -> (Vec<Node>, Vec<KairosNode>) {
+    let (nodes, mut kns) = cluster();
+    for kn in &mut kns {
+        if names.contains(&kn.metadata.name.as_deref().unwrap_or_default()) {
+            kn.status.get_or_insert_default().trusted_boot = Some(true);
+        }
+    }
+    (nodes, kns)
+}
+
+#[test]
+fn trusted_boot_nodes_need_an_image_and_get_a_trusted_boot_upgrade() {
+    let (nodes, kns) = trusted(&["cp1", "n4"]);
+    let req = Request {
+        selector: Some("kairos.io/managed=true".to_owned()),
+        ..request("v3.6.1")
+    };
+    let e = plan(&req, &nodes, &kns).expect_err("no image for a UKI node");
+    assert!(e.to_string().starts_with("cp1 boots trusted (UKI)"), "{e}");
+    let req = Request {
+        image: Some("registry.local/edge/uki:v3.6.1".to_owned()),
+        ..req
+    };
+    let Plan::Fleet { upgrade, .. } = plan(&req, &nodes, &kns).expect("plans") else {
+        panic!("a fleet upgrade expected");
+    };
+    assert!(upgrade.spec.trusted_boot);
+}
+
+#[test]
+fn trusted_boot_and_other_nodes_are_not_upgraded_together() {
+    let (nodes, kns) = trusted(&["cp1"]);
+    let req = Request {
+        image: Some("registry.local/edge/uki:v3.6.1".to_owned()),
+        ..request("v3.6.1")
+    };
+    let e = plan(&req, &nodes, &kns).expect_err("mixed boot kinds");
+    assert_eq!(
+        e.to_string(),
+        "cp1 boot trusted (UKI) and n4 do not, so one image cannot upgrade them all; narrow the selector (-l) or name the nodes"
+    );
+}
+
+#[test]
+fn a_named_trusted_boot_node_gets_its_image_and_trusted_boot() {
+    let (_, kns) = trusted(&["cp1"]);
+    let req = Request {
+        nodes: vec!["cp1".to_owned()],
+        ..request("v3.6.1")
+    };
+    let e = plan(&req, &[], &kns).expect_err("no image");
+    assert!(
+        matches!(e, PlanError::TrustedBootNeedsImage(ref n) if n == "cp1"),
+        "{e}"
+    );
+    let req = Request {
+        image: Some("registry.local/edge/uki:v3.6.1".to_owned()),
+        ..req
+    };
+    let Plan::PerNode { patches, .. } = plan(&req, &[], &kns).expect("plans") else {
+        panic!("per-node upgrades expected");
+    };
+    assert_eq!(
+        patches[0].1,
+        json!({"spec": {"version": "v3.6.1", "image": "registry.local/edge/uki:v3.6.1", "trustedBoot": true}})
+    );
+}
