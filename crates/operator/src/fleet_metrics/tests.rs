@@ -2,23 +2,33 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kairos_api::v1alpha1::{KairosInfo, KairosNodeStatus, NodeOpStatus, NodeOpUpgradeStatus};
-use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher::Event;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
 use super::*;
 
-fn store<K>(objects: Vec<Value>) -> Store<K>
+fn filled<K>(objects: Vec<K>) -> Store<K>
 where
-    K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone,
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
-    let mut writer = Writer::<K>::default();
+    let (reader, mut writer) = kube::runtime::reflector::store();
     for obj in objects {
-        let obj: K = serde_json::from_value(obj).expect("a valid object");
         writer.apply_watcher_event(&Event::Apply(obj));
     }
-    writer.as_reader()
+    reader
+}
+
+fn store<K>(objects: Vec<Value>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone + 'static,
+{
+    filled(
+        objects
+            .into_iter()
+            .map(|obj| serde_json::from_value(obj).expect("a valid object"))
+            .collect(),
+    )
 }
 
 fn kairos_node(name: &str, status: Value) -> Value {
@@ -41,7 +51,7 @@ fn target(name: &str, status: Option<Value>) -> Value {
 }
 
 fn scrape(metrics: FleetMetrics) -> Vec<String> {
-    let mut registry = Registry::default();
+    let mut registry = Registry::with_prefix("kairos");
     registry.register_collector(Box::new(metrics));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
@@ -73,12 +83,12 @@ fn nodes_are_counted_by_upgrade_and_boot_state_with_defaults_for_the_unreported(
     };
     let lines = scrape(metrics);
     for want in [
-        "nodes_by_upgrade_state{state=\"Idle\"} 2",
-        "nodes_by_upgrade_state{state=\"InProgress\"} 1",
-        "nodes_by_upgrade_state{state=\"RolledBack\"} 1",
-        "nodes_by_boot_state{state=\"active\"} 2",
-        "nodes_by_boot_state{state=\"passive\"} 1",
-        "nodes_by_boot_state{state=\"unknown\"} 1",
+        "kairos_nodes_by_upgrade_state{state=\"Idle\"} 2",
+        "kairos_nodes_by_upgrade_state{state=\"InProgress\"} 1",
+        "kairos_nodes_by_upgrade_state{state=\"RolledBack\"} 1",
+        "kairos_nodes_by_boot_state{state=\"active\"} 2",
+        "kairos_nodes_by_boot_state{state=\"passive\"} 1",
+        "kairos_nodes_by_boot_state{state=\"unknown\"} 1",
     ] {
         assert!(lines.iter().any(|l| l == want), "{want} in {lines:#?}");
     }
@@ -100,15 +110,15 @@ fn nodeop_nodes_leave_completed_ones_out_and_count_new_ones_as_pending() {
     };
     let mut nodeop: Vec<String> = scrape(metrics)
         .into_iter()
-        .filter(|l| l.starts_with("nodeop_nodes"))
+        .filter(|l| l.starts_with("kairos_nodeop_nodes"))
         .collect();
     nodeop.sort();
     assert_eq!(
         nodeop,
         [
-            "nodeop_nodes{state=\"Draining\"} 1",
-            "nodeop_nodes{state=\"Failed\"} 1",
-            "nodeop_nodes{state=\"Pending\"} 1",
+            "kairos_nodeop_nodes{state=\"Draining\"} 1",
+            "kairos_nodeop_nodes{state=\"Failed\"} 1",
+            "kairos_nodeop_nodes{state=\"Pending\"} 1",
         ]
     );
 }
@@ -124,16 +134,16 @@ fn every_custom_kind_has_an_undecodable_gauge_even_at_zero() {
     };
     let mut lines: Vec<String> = scrape(metrics)
         .into_iter()
-        .filter(|l| l.starts_with("undecodable_objects"))
+        .filter(|l| l.starts_with("kairos_undecodable_objects"))
         .collect();
     lines.sort();
     assert_eq!(
         lines,
         [
-            "undecodable_objects{kind=\"KairosNode\"} 0",
-            "undecodable_objects{kind=\"NodeOp\"} 0",
-            "undecodable_objects{kind=\"NodeOpTarget\"} 0",
-            "undecodable_objects{kind=\"NodeOpUpgrade\"} 0",
+            "kairos_undecodable_objects{kind=\"KairosNode\"} 0",
+            "kairos_undecodable_objects{kind=\"NodeOp\"} 0",
+            "kairos_undecodable_objects{kind=\"NodeOpTarget\"} 0",
+            "kairos_undecodable_objects{kind=\"NodeOpUpgrade\"} 0",
         ]
     );
 }
@@ -149,10 +159,12 @@ fn an_empty_fleet_renders_no_node_series_and_every_operation_count_at_zero() {
     };
     let lines = scrape(metrics);
     assert!(
-        lines.iter().all(|l| l.starts_with("undecodable_objects")
-            || (l.starts_with("operations{") && l.ends_with(" 0"))
-            || l.is_empty()
-            || l == "# EOF"),
+        lines
+            .iter()
+            .all(|l| l.starts_with("kairos_undecodable_objects")
+                || (l.starts_with("kairos_operations{") && l.ends_with(" 0"))
+                || l.is_empty()
+                || l == "# EOF"),
         "{lines:#?}"
     );
 }
@@ -193,33 +205,19 @@ fn scrape_fleet(
     nodes: Vec<KairosNode>,
     nodeops: Vec<NodeOp>,
     upgrades: Vec<NodeOpUpgrade>,
-) -> String {
-    fn filled<K>(objects: Vec<K>) -> Store<K>
-    where
-        K: kube::Resource<DynamicType = ()> + Clone + 'static,
-    {
-        let (reader, mut writer) = kube::runtime::reflector::store();
-        for o in objects {
-            writer.apply_watcher_event(&Event::Apply(o));
-        }
-        reader
-    }
-    let mut registry = Registry::with_prefix("kairos");
-    registry.register_collector(Box::new(FleetMetrics {
+) -> Vec<String> {
+    scrape(FleetMetrics {
         kairos_nodes: filled(nodes),
         targets: filled(vec![]),
         nodeops: filled(nodeops),
         upgrades: filled(upgrades),
         undecodable: Undecodable::default(),
-    }));
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    text
+    })
 }
 
 #[test]
 fn nodes_are_counted_by_version_and_reporting_condition() {
-    let text = scrape_fleet(
+    let lines = scrape_fleet(
         vec![
             reported_node("a", Some("v3.6.0"), Some("True")),
             reported_node("b", Some("v3.6.0"), Some("False")),
@@ -237,7 +235,7 @@ fn nodes_are_counted_by_version_and_reporting_condition() {
         "kairos_nodes_by_reporting{state=\"False\"} 1",
         "kairos_nodes_by_reporting{state=\"Unknown\"} 1",
     ] {
-        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        assert!(lines.iter().any(|l| l == line), "{line} in {lines:#?}");
     }
 }
 
@@ -258,7 +256,7 @@ fn operations_are_counted_by_kind_and_phase_with_every_phase_present() {
         phase: Some(OperationPhase::Running),
         ..NodeOpUpgradeStatus::default()
     });
-    let text = scrape_fleet(vec![], vec![failed, new], vec![running]);
+    let lines = scrape_fleet(vec![], vec![failed, new], vec![running]);
     for line in [
         "kairos_operations{kind=\"NodeOp\",phase=\"Failed\"} 1",
         "kairos_operations{kind=\"NodeOp\",phase=\"Pending\"} 1",
@@ -266,6 +264,6 @@ fn operations_are_counted_by_kind_and_phase_with_every_phase_present() {
         "kairos_operations{kind=\"NodeOpUpgrade\",phase=\"Running\"} 1",
         "kairos_operations{kind=\"NodeOpUpgrade\",phase=\"Failed\"} 0",
     ] {
-        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        assert!(lines.iter().any(|l| l == line), "{line} in {lines:#?}");
     }
 }
