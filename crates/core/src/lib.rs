@@ -13,5 +13,6 @@ pub mod node_labels;
 pub mod nodeop;
 pub mod release;
 pub mod report;
+mod shell;
 pub mod upgrade;
 pub mod upgrade_verifier;

@@ -24,6 +24,7 @@
 //! run a script against a fake root in tests or by hand; the Job sets neither.
 
 use super::source::{MOUNT_DIR, MOUNTED_FILE};
+use crate::shell::quote;
 
 /// Where the Job sees the host's root filesystem (the NodeOp's `hostMountPath`).
 pub const HOST_DIR: &str = "/host";
@@ -39,11 +40,6 @@ pub struct WriteScript<'a> {
     pub previous_path: Option<&'a str>,
     /// The stage to run after writing, if any (matches the CRD's stage pattern).
     pub run_stage: Option<&'a str>,
-}
-
-/// `text` quoted for `sh` (single quotes; a single quote inside is closed, escaped, reopened).
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 fn header() -> String {

@@ -176,7 +176,11 @@ pub fn render_with_recovery(opts: &ScriptOptions, recovery_image: Option<&str>) 
     s.push_str(MOUNTS);
     if opts.upgrade_recovery {
         match recovery_image {
-            Some(image) => s.push_str(&agent_line_from(opts, true, &oci_source(image))),
+            Some(image) => s.push_str(&agent_line_from(
+                opts,
+                true,
+                &crate::shell::oci_source(image),
+            )),
             None => s.push_str(&agent_line(opts, true)),
         }
         s.push('\n');
@@ -199,12 +203,6 @@ pub fn render_with_recovery(opts: &ScriptOptions, recovery_image: Option<&str>) 
 /// Job's own image (`--source dir:/`).
 pub fn agent_line(opts: &ScriptOptions, recovery: bool) -> String {
     agent_line_from(opts, recovery, "dir:/")
-}
-
-/// `--source` of an image pulled on the node: `'oci:<image>'`, quoted for `sh` (an image
-/// reference has no single quote; one would be escaped).
-fn oci_source(image: &str) -> String {
-    format!("'oci:{}'", image.replace('\'', r"'\''"))
 }
 
 /// The `kairos-agent upgrade` command line with `source` (already quoted for `sh`), leaving out

@@ -46,14 +46,9 @@ if [ ! -e "$HOST_DIR/run/cos/uki_boot_mode" ] && ! grep -qw 'rd.immucore.uki' "$
 fi
 "#;
 
-/// `value` in single quotes for `sh` (a `'` inside becomes `'\''`).
-fn single_quoted(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
-
 /// The host's `kairos-agent upgrade` of the recovery or active system from `image`.
 pub fn agent_line(opts: &ScriptOptions, image: &str, recovery: bool) -> String {
-    let source = single_quoted(&format!("oci:{image}"));
+    let source = crate::shell::oci_source(image);
     format!(
         "{NSENTER_HOST} {}",
         super::script::agent_upgrade(opts, recovery, &source)
