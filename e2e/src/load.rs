@@ -4,6 +4,7 @@
 //! reads from the node's host root), and `/proc` readings of a process's memory and CPU time.
 //! Does process, file, network and API I/O.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,9 +12,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures::{StreamExt as _, TryStreamExt as _};
 use kairos_core::report::facts;
+use kairos_proto::v1::NodeReport;
 use kairos_proto::v1::report_service_client::ReportServiceClient;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::harness::{BootMode, Cluster, NodeHandle, ReleaseFixture, SimNode};
 
@@ -116,19 +119,18 @@ pub async fn add_nodes(
 }
 
 /// Gives each node an agent pod in `ns` and a bound token for it (what the kubelet mounts into
-/// the agent's pod), `parallel` at a time.
+/// the agent's pod), `parallel` at a time; returns each node's token file.
 pub async fn agent_tokens(
     c: &Cluster,
     ns: &str,
     nodes: &[NodeHandle],
     parallel: usize,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<PathBuf>> {
     futures::stream::iter(nodes.iter().map(|n| async move {
         let id = c
             .agent_identity(n, ns, kairos_api::names::AGENT_TOKEN_AUDIENCE)
             .await?;
-        std::fs::read_to_string(&id.token_file)
-            .with_context(|| format!("failed to read {}", id.token_file.display()))
+        Ok::<_, anyhow::Error>(id.token_file)
     }))
     .buffered(parallel.max(1))
     .try_collect()
@@ -155,9 +157,11 @@ pub struct Counters {
     pub failed: AtomicU64,
 }
 
-/// An in-process fleet of reporters, one per node, each with its own HTTP/2 connection (or one
-/// shared connection) and its node's bound token, sending the report the real agent builds
-/// from the node's host root. The first report of each goes out at once.
+/// An in-process fleet of reporters, one per node, sending the report the real agent builds
+/// from the node's host root with its node's bound token. Each reporter is the agent's own
+/// client ([`kairos_node_agent::client::Reporter`]: the CA and token files, TLS, one connection
+/// per report), unless `shared_connection` puts every report on one HTTP/2 connection. The
+/// first report of each goes out at once.
 #[derive(Debug)]
 pub struct Reporters {
     pace: watch::Sender<Pace>,
@@ -165,28 +169,71 @@ pub struct Reporters {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// How one reporter sends.
+enum Sender {
+    /// The agent's client.
+    Agent(kairos_node_agent::client::Reporter),
+    /// A client on the shared connection, with the token's header.
+    Shared(
+        ReportServiceClient<Channel>,
+        tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    ),
+}
+
+impl Sender {
+    async fn send(&mut self, report: NodeReport) -> bool {
+        match self {
+            Self::Agent(agent) => agent.send(report).await.is_ok(),
+            Self::Shared(client, auth) => {
+                let mut req = tonic::Request::new(report);
+                req.metadata_mut().insert("authorization", auth.clone());
+                client.report(req).await.is_ok()
+            }
+        }
+    }
+}
+
 impl Reporters {
-    /// Starts one reporter per `(node, token)`, pacing with `pace` after the first report.
+    /// Starts one reporter per `(node, token file)` against `endpoint` (trusting the CA bundle
+    /// in `ca_file` when it is `https://`), pacing with `pace` after the first report.
     pub fn start(
         endpoint: &str,
+        ca_file: &Path,
         shared_connection: bool,
-        nodes: &[(NodeHandle, String)],
+        nodes: &[(NodeHandle, PathBuf)],
         pace: Pace,
     ) -> anyhow::Result<Self> {
         let (tx, rx) = watch::channel(pace);
         let counters = Arc::new(Counters::default());
         let shared = if shared_connection {
-            Some(tonic::transport::Endpoint::from_shared(endpoint.to_string())?.connect_lazy())
+            let mut e = Endpoint::from_shared(endpoint.to_string())?;
+            if endpoint.starts_with("https://") {
+                let pem = std::fs::read(ca_file)
+                    .with_context(|| format!("failed to read {}", ca_file.display()))?;
+                e = e.tls_config(
+                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+                )?;
+            }
+            Some(e.connect_lazy())
         } else {
             None
         };
         let mut tasks = Vec::with_capacity(nodes.len());
-        for (node, token) in nodes {
-            let channel = match &shared {
-                Some(c) => c.clone(),
-                None => {
-                    tonic::transport::Endpoint::from_shared(endpoint.to_string())?.connect_lazy()
+        for (node, token_file) in nodes {
+            let sender = match &shared {
+                Some(channel) => {
+                    let token = std::fs::read_to_string(token_file)
+                        .with_context(|| format!("failed to read {}", token_file.display()))?;
+                    let auth = format!("Bearer {}", token.trim())
+                        .parse()
+                        .context("a token that is not a header value")?;
+                    Sender::Shared(ReportServiceClient::new(channel.clone()), auth)
                 }
+                None => Sender::Agent(kairos_node_agent::client::Reporter::new(
+                    endpoint.to_string(),
+                    ca_file.to_owned(),
+                    token_file.clone(),
+                )),
             };
             let host = kairos_node_agent::host::Host::new(node.host_root());
             let report = kairos_proto::convert::node_report(
@@ -194,13 +241,9 @@ impl Reporters {
                 kairos_node_agent::AGENT_VERSION,
                 &facts(&host.snapshot()),
             );
-            let auth: tonic::metadata::MetadataValue<_> = format!("Bearer {token}")
-                .parse()
-                .context("a token that is not a header value")?;
             tasks.push(tokio::spawn(report_loop(
-                ReportServiceClient::new(channel),
+                sender,
                 report,
-                auth,
                 rx.clone(),
                 counters.clone(),
             )));
@@ -237,9 +280,8 @@ impl Reporters {
 }
 
 async fn report_loop(
-    mut client: ReportServiceClient<tonic::transport::Channel>,
-    report: kairos_proto::v1::NodeReport,
-    auth: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    mut sender: Sender,
+    report: NodeReport,
     mut pace: watch::Receiver<Pace>,
     counters: Arc<Counters>,
 ) {
@@ -260,21 +302,14 @@ async fn report_loop(
                 _ = pace.changed() => continue,
             }
         }
-        let mut req = tonic::Request::new(report.clone());
-        req.metadata_mut().insert("authorization", auth.clone());
-        match client.report(req).await {
-            Ok(_) => {
-                counters.delivered.fetch_add(1, Ordering::Relaxed);
-                first = false;
-            }
-            Err(_) => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                // Back off a little after a failure, as the agent does.
-                tokio::time::sleep(
-                    Duration::from_millis(200) + random_below(Duration::from_secs(1)),
-                )
+        if sender.send(report.clone()).await {
+            counters.delivered.fetch_add(1, Ordering::Relaxed);
+            first = false;
+        } else {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            // Back off a little after a failure, as the agent does.
+            tokio::time::sleep(Duration::from_millis(200) + random_below(Duration::from_secs(1)))
                 .await;
-            }
         }
     }
 }

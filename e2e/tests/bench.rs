@@ -19,6 +19,7 @@ async fn bench_small_fleet_and_rollout() {
         lastseen_interval: Duration::from_secs(2),
         settle: Duration::from_secs(2),
         shared_connection: false,
+        insecure: false,
         steady_window: Duration::from_secs(6),
         flood_window: Duration::from_secs(2),
         rollouts: vec![Rollout {
@@ -34,6 +35,10 @@ async fn bench_small_fleet_and_rollout() {
         panic!("one fleet size: {report:?}");
     };
     assert_eq!(f.nodes, 12);
+    assert!(
+        f.tls,
+        "the benchmark measures the channel as deployed: {f:?}"
+    );
     assert!(f.rss_kib > 0 && f.hwm_kib >= f.rss_kib, "{f:?}");
     assert!(f.reports_per_second > 0.0, "{f:?}");
     assert_eq!(f.failed_reports, 0, "{f:?}");

@@ -139,7 +139,7 @@ async fn install_journey_runs_under_the_shipped_rbac_with_least_privilege() {
     // A second replica serves the report channel over TLS, with the CA and serving certificate
     // it creates (the journey's agents talk plaintext).
     let tls = c
-        .start_report_operator_tls(&opts.namespace)
+        .start_report_operator_tls(&opts.namespace, &[], &[("POD_NAME", "kairos-operator-tls")])
         .await
         .expect("a TLS replica becomes ready");
 

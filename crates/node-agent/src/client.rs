@@ -1,8 +1,12 @@
 //! The gRPC client of the report channel: connects to the operator (TLS with the mounted CA
-//! bundle), and sends one report per call with the projected service-account token as
-//! `authorization: Bearer <token>`. Does I/O: network, and reads the token and CA files (both
-//! are re-read, the token on every call and the CA on every reconnect, because the kubelet and
-//! the operator rotate them).
+//! bundle), sends one report with the projected service-account token as
+//! `authorization: Bearer <token>`, and closes the connection. Does I/O: network, and reads the
+//! token and CA files on every report (the kubelet and the operator rotate them).
+//!
+//! Decision: one connection per report. An agent reports at start, on a change and every
+//! heartbeat (minutes): a connection held between reports would cost the operator a TLS session
+//! and HTTP/2 buffers per node for nothing, since nothing is ever pushed to agents; a handshake
+//! every few minutes costs the agent a millisecond.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,25 +92,22 @@ impl SendError {
     }
 }
 
-/// A lazily connected client of the operator's report service.
+/// A client of the operator's report service that connects for each report.
 #[derive(Debug)]
 pub struct Reporter {
     endpoint: String,
     ca_file: PathBuf,
     token_file: PathBuf,
-    client: Option<ReportServiceClient<Channel>>,
 }
 
 impl Reporter {
     /// A client of `endpoint` (`https://...`; `http://...` skips TLS and is only for tests),
     /// trusting the CA bundle in `ca_file` and authenticating with the token in `token_file`.
-    /// Connects on the first [`Reporter::send`].
     pub fn new(endpoint: String, ca_file: PathBuf, token_file: PathBuf) -> Self {
         Self {
             endpoint,
             ca_file,
             token_file,
-            client: None,
         }
     }
 
@@ -115,26 +116,15 @@ impl Reporter {
         self.endpoint.starts_with("http://")
     }
 
-    /// Sends one report. On any failure the connection is dropped, so the next call reconnects
-    /// (re-reading the CA bundle).
+    /// Sends one report on a connection of its own (reading the token and the CA bundle
+    /// afresh), and closes it.
     ///
     /// # Errors
     ///
     /// See [`SendError`].
-    pub async fn send(&mut self, report: NodeReport) -> Result<ReportAck, SendError> {
-        let result = self.try_send(report).await;
-        if result.is_err() {
-            self.client = None;
-        }
-        result
-    }
-
-    async fn try_send(&mut self, report: NodeReport) -> Result<ReportAck, SendError> {
+    pub async fn send(&self, report: NodeReport) -> Result<ReportAck, SendError> {
         let token = read_token(&self.token_file)?;
-        let client = match &mut self.client {
-            Some(c) => c,
-            None => self.client.insert(self.connect().await?),
-        };
+        let mut client = self.connect().await?;
         let mut request = tonic::Request::new(report);
         request.set_timeout(CALL_TIMEOUT);
         let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {

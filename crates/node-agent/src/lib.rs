@@ -129,7 +129,7 @@ fn print_once(cli: &Cli) -> anyhow::Result<()> {
 /// completes.
 pub async fn run_loop(
     cli: &Cli,
-    mut reporter: Reporter,
+    reporter: Reporter,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let host = Host::new(&cli.host_root);

@@ -26,6 +26,8 @@ use tonic::{Request, Response, Status};
 /// One call as the server saw it.
 #[derive(Debug)]
 struct Seen {
+    /// The client's address: one per connection.
+    peer: Option<std::net::SocketAddr>,
     authorization: Option<String>,
     report: NodeReport,
 }
@@ -45,6 +47,7 @@ impl ReportService for Recorder {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let _ = self.calls.send(Seen {
+            peer: request.remote_addr(),
             authorization,
             report: request.into_inner(),
         });
@@ -165,6 +168,26 @@ fn spawn_agent(cli: Cli) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
         .await;
     });
     (stop, handle)
+}
+
+#[tokio::test]
+async fn every_report_goes_on_a_connection_of_its_own() {
+    let mut server = start_server(vec![], None).await;
+    let secrets = tempfile::tempdir().unwrap();
+    std::fs::write(secrets.path().join("token"), "token-one\n").unwrap();
+    let reporter = Reporter::new(
+        format!("http://{}", server.addr),
+        secrets.path().join("ca.crt"),
+        secrets.path().join("token"),
+    );
+    let mut peers = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        reporter.send(NodeReport::default()).await.unwrap();
+        peers.insert(next_call(&mut server).await.peer.expect("a TCP peer"));
+    }
+    // Nothing is pushed to agents, so no connection is held between reports: each report
+    // came from a new client port.
+    assert_eq!(peers.len(), 3, "{peers:?}");
 }
 
 #[tokio::test]
@@ -331,7 +354,7 @@ async fn speaks_tls_with_the_given_ca() {
     other.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let other_ca = other.self_signed(&other_key).unwrap();
     std::fs::write(secrets.path().join("ca.crt"), other_ca.pem()).unwrap();
-    let mut reporter = Reporter::new(
+    let reporter = Reporter::new(
         format!("https://localhost:{}", server.addr.port()),
         secrets.path().join("ca.crt"),
         secrets.path().join("token"),

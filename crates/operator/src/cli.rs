@@ -328,6 +328,7 @@ impl RunArgs {
                 lastseen_interval,
                 heartbeat,
                 api_concurrency: usize::from(report_api_concurrency),
+                connection_max_age: crate::report::CONNECTION_MAX_AGE,
                 leading: leading_rx,
             },
             report_metrics,

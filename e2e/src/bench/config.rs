@@ -18,6 +18,8 @@ pub struct BenchConfig {
     /// Every reporter on one HTTP/2 connection instead of one each (to tell the per-connection
     /// cost apart).
     pub shared_connection: bool,
+    /// The report channel in plain text (`--insecure-grpc`) instead of TLS, to compare.
+    pub insecure: bool,
     /// The steady-state window in which API writes are counted.
     pub steady_window: Duration,
     /// The saturation window (every reporter back to back).

@@ -1,9 +1,11 @@
-//! The benchmark's reporting-fleet scenario for one fleet size: the release operator against a
-//! fresh simulator and `nodes` in-process reporters; measures the time from all reporters
+//! The benchmark's reporting-fleet scenario for one fleet size: the release operator (its report
+//! channel over TLS, as deployed, unless `--insecure`) against a fresh simulator and `nodes`
+//! in-process reporters (the agent's own client); measures the time from all reporters
 //! starting to all KairosNodes correct, the operator's memory, its API writes at steady state
 //! and the report rate it sustains. Does process, network and API I/O.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -26,8 +28,7 @@ const OPERATOR_CLIENT: &str = "kairos-operator";
 pub struct FleetResult {
     /// Reporting nodes.
     pub nodes: usize,
-    /// Whether the report channel ran over TLS (the harness's report operator serves it in
-    /// plain text on loopback, `--insecure-grpc`).
+    /// Whether the report channel ran over TLS (as deployed; `--insecure` compares plain text).
     pub tls: bool,
     /// From all reporters starting to every KairosNode correct.
     pub time_to_correct: Duration,
@@ -63,12 +64,13 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     let server = c.sim().context("the benchmark runs on the simulator")?;
     let ns = "kairos-system";
     let lastseen = format!("{}ms", cfg.lastseen_interval.as_millis());
-    let op = c
-        .start_report_operator(
-            ns,
-            &["--lastseen-interval", &lastseen, "--log-level", "warn"],
-        )
-        .await?;
+    let flags = ["--lastseen-interval", &lastseen, "--log-level", "warn"];
+    let op = if cfg.insecure {
+        c.start_report_operator(ns, &flags).await?
+    } else {
+        c.start_report_operator_tls(ns, &flags, &[]).await?
+    };
+    let ca_file = c.report_ca_file(&op).await?;
     let pid = c.operator_pid(op.index).context("the operator exited")?;
 
     let t = Instant::now();
@@ -91,12 +93,13 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
         kairos_node_correct(kn, &expected)
     });
     let node_watch = Observer::start(Api::<Node>::all(c.client()), |_| true);
-    let fleet: Vec<(NodeHandle, String)> = nodes.into_iter().zip(tokens).collect();
+    let fleet: Vec<(NodeHandle, PathBuf)> = nodes.into_iter().zip(tokens).collect();
 
     // All reporters start at once, as after an operator or cluster restart.
     let t0 = Instant::now();
     let reporters = Reporters::start(
         &op.endpoint(),
+        &ca_file,
         cfg.shared_connection,
         &fleet,
         Pace::Every(cfg.heartbeat),
@@ -151,7 +154,7 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     c.kill_operator(op.index).await;
     Ok(FleetResult {
         nodes: n,
-        tls: op.endpoint().starts_with("https://"),
+        tls: op.tls,
         time_to_correct,
         rss_kib: steady.rss_kib,
         hwm_kib: end.hwm_kib,

@@ -40,6 +40,10 @@ struct Args {
     /// All reporters share one HTTP/2 connection (real agents have one each).
     #[arg(long)]
     shared_connection: bool,
+    /// The report channel in plain text (`--insecure-grpc`) instead of TLS as deployed, to
+    /// compare.
+    #[arg(long)]
+    insecure: bool,
     /// Nodes of each rollout, comma separated (0 skips it).
     #[arg(long, value_delimiter = ',', default_value = "1000")]
     rollout_nodes: Vec<usize>,
@@ -65,6 +69,7 @@ impl Args {
             lastseen_interval: Duration::from_secs(self.lastseen_seconds),
             settle: Duration::from_secs(self.settle_seconds),
             shared_connection: self.shared_connection,
+            insecure: self.insecure,
             steady_window: Duration::from_secs(self.steady_seconds.max(1)),
             flood_window: Duration::from_secs(self.flood_seconds.max(1)),
             rollouts: bench::rollouts(&self.rollout_nodes, &self.concurrency)?,

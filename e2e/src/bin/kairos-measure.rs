@@ -49,6 +49,10 @@ struct Args {
     /// Phase 2 reporters share one HTTP/2 connection (to tell the per-connection cost apart).
     #[arg(long)]
     shared_connection: bool,
+    /// Serve the report channel in plain text (`--insecure-grpc`) instead of TLS as deployed,
+    /// to compare.
+    #[arg(long)]
+    insecure: bool,
     /// Where the binaries are (default: `<target>/release`). Ignored when `KAIROS_OPERATOR_BIN`
     /// and `KAIROS_AGENT_BIN` are set.
     #[arg(long)]
@@ -160,7 +164,8 @@ async fn phase_load(c: &Cluster, op: &OperatorHandle, args: &Args, hz: u64) -> a
     let t = Instant::now();
     let nodes = add_nodes(c, (args.agents..args.agents + extra).map(fixture), 16).await?;
     let tokens = agent_tokens(c, &op.namespace, &nodes, 16).await?;
-    let gen_nodes: Vec<(NodeHandle, String)> = nodes.into_iter().zip(tokens).collect();
+    let gen_nodes: Vec<(NodeHandle, PathBuf)> = nodes.into_iter().zip(tokens).collect();
+    let ca_file = c.report_ca_file(op).await?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let s0 = sample(c.operator_pid(op.index).context("the operator exited")?)?;
     say(format!(
@@ -172,6 +177,7 @@ async fn phase_load(c: &Cluster, op: &OperatorHandle, args: &Args, hz: u64) -> a
     let t = Instant::now();
     let reporters = Reporters::start(
         &op.endpoint(),
+        &ca_file,
         args.shared_connection,
         &gen_nodes,
         Pace::Every(Duration::from_secs(args.load_heartbeat_seconds.max(1))),
@@ -232,7 +238,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         std::env::var("KAIROS_AGENT_BIN").unwrap_or_default()
     ));
     let c = Cluster::start_sim(SimConfig::default()).await?;
-    let op = c.start_report_operator("kairos-system", &[]).await?;
+    let ns = "kairos-system";
+    let op = if args.insecure {
+        c.start_report_operator(ns, &[]).await?
+    } else {
+        c.start_report_operator_tls(ns, &[], &[]).await?
+    };
+    say(format!("report channel: {}", op.endpoint()));
     let nodes = phase_agents(&c, &op, &args, hz).await?;
     phase_load(&c, &op, &args, hz).await?;
     for n in &nodes {

@@ -1,14 +1,16 @@
-//! The report channel end to end: the real `kairos-operator` serving its report channel in plain
-//! text on loopback ([`Cluster::start_report_operator`]), real `kairos-node-agent` processes with
+//! The report channel end to end: the real `kairos-operator` serving its report channel on
+//! loopback, in plain text ([`Cluster::start_report_operator`]) or over TLS as deployed
+//! ([`Cluster::start_report_operator_tls`]), real `kairos-node-agent` processes with
 //! bound tokens ([`Cluster::start_agent`]), and a small HTTP/1.1 GET for the operator's admin
 //! endpoints (`/readyz`, `/metrics`). Does process, network and API I/O.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::ResourceExt as _;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -29,16 +31,21 @@ pub struct OperatorHandle {
     pub index: usize,
     /// The operator's namespace (agent pods and tokens live there).
     pub namespace: String,
-    /// The plain-text gRPC report channel.
+    /// The gRPC report channel.
     pub grpc_addr: SocketAddr,
+    /// Whether the report channel serves TLS with the operator's own CA and certificate (else
+    /// plain text, `--insecure-grpc`).
+    pub tls: bool,
     /// The admin server (`/livez`, `/readyz`, `/metrics`).
     pub admin_addr: SocketAddr,
 }
 
 impl OperatorHandle {
-    /// The agents' `--operator-endpoint` (`http://127.0.0.1:<port>`).
+    /// The agents' `--operator-endpoint`: `https://127.0.0.1:<port>` (a name of the serving
+    /// certificate), or `http://` when the channel is plain text.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.grpc_addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.grpc_addr)
     }
 
     /// The Prometheus text of `/metrics`.
@@ -131,12 +138,41 @@ impl Cluster {
         self.start_report_operator_with_env(ns, extra, &[]).await
     }
 
-    /// Like [`Cluster::start_report_operator`], but the report channel serves TLS with the CA
-    /// and serving certificate the operator creates (and shares through a Secret and a
-    /// ConfigMap in `ns`); it takes part in leader election as a replica of its own.
-    pub async fn start_report_operator_tls(&self, ns: &str) -> anyhow::Result<OperatorHandle> {
-        self.start_ready_operator(ns, &[], &[("POD_NAME", "kairos-operator-tls")])
+    /// Like [`Cluster::start_report_operator_with_env`], but the report channel serves TLS, as
+    /// deployed, with the CA and serving certificate the operator creates (and shares through a
+    /// Secret and a ConfigMap in `ns`; agents get the CA from [`Cluster::report_ca`]).
+    pub async fn start_report_operator_tls(
+        &self,
+        ns: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<OperatorHandle> {
+        self.start_ready_operator(ns, extra, env).await
+    }
+
+    /// The CA bundle the operator in `ns` publishes for its agents (PEM), as the agents'
+    /// ConfigMap volume holds it.
+    pub async fn report_ca(&self, ns: &str) -> anyhow::Result<String> {
+        use kairos_api::names::{CA_CONFIGMAP, CA_CONFIGMAP_KEY};
+        let cm = Api::<ConfigMap>::namespaced(self.client(), ns)
+            .get(CA_CONFIGMAP)
             .await
+            .with_context(|| format!("failed to read the ConfigMap {ns}/{CA_CONFIGMAP}"))?;
+        cm.data
+            .and_then(|mut d| d.remove(CA_CONFIGMAP_KEY))
+            .with_context(|| format!("{ns}/{CA_CONFIGMAP} has no {CA_CONFIGMAP_KEY}"))
+    }
+
+    /// A file with the CA bundle of `op`'s report channel, for the agents' `--ca-file` (read
+    /// afresh; nothing is written for a plain-text channel, whose agents never read it).
+    pub async fn report_ca_file(&self, op: &OperatorHandle) -> anyhow::Result<PathBuf> {
+        let path = self.dir().join(format!("report-ca-{}.crt", op.index));
+        if op.tls {
+            let ca = self.report_ca(&op.namespace).await?;
+            std::fs::write(&path, ca)
+                .with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        Ok(path)
     }
 
     /// Like [`Cluster::start_report_operator`], with `env` besides (`POD_NAME`, say, to keep a
@@ -221,6 +257,7 @@ impl Cluster {
             namespace: ns.to_string(),
             grpc_addr,
             admin_addr,
+            tls: !extra.contains(&"--insecure-grpc"),
         })
     }
 
@@ -273,6 +310,8 @@ impl Cluster {
         self.own_by_agent_daemonset(&op.namespace, &id.pod).await?;
         let endpoint = op.endpoint();
         let token = id.token_file.to_string_lossy().into_owned();
+        let ca_file = self.report_ca_file(op).await?;
+        let ca_file = ca_file.to_string_lossy().into_owned();
         let host_root = node.host_root().to_string_lossy().into_owned();
         let mut args = vec![
             "--node-name",
@@ -283,6 +322,8 @@ impl Cluster {
             &endpoint,
             "--token-file",
             &token,
+            "--ca-file",
+            &ca_file,
         ];
         for (flag, default) in [("--poll-interval", "500ms"), ("--heartbeat", "5s")] {
             if !extra.contains(&flag) {

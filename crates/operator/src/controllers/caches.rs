@@ -27,8 +27,11 @@ use tokio::sync::broadcast;
 use super::decode::{self, Undecodable};
 use crate::backoff::WatchBackoff;
 
-/// How many changes of one kind a controller may lag behind before it misses some.
-const FAN_OUT: usize = 16 * 1024;
+/// How many changes of one kind a controller may lag behind before it misses some. The ring is
+/// allocated whole when the cache starts (32 bytes a slot, one ring per kind), so it is sized
+/// for what a controller can lag, not for the fleet: a watch delivers a relist a page (500
+/// objects) at a time, and a controller's trigger only maps each change to a key.
+const FAN_OUT: usize = 1024;
 
 /// A cached kind: its store and the fan-out of its changes.
 pub(crate) struct Cache<K: Resource<DynamicType = ()> + 'static> {

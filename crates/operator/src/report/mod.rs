@@ -45,6 +45,8 @@ pub const MAX_REPORT_BYTES: usize = 256 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a connection is kept (see [`ReportConfig::connection_max_age`]).
+pub const CONNECTION_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// How the report channel is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +78,11 @@ pub struct ReportConfig {
     pub heartbeat: Duration,
     /// At most this many API requests of the report path at once (see [`throttle`]).
     pub api_concurrency: usize,
+    /// The longest a connection is kept. Agents connect for each report, so an older
+    /// connection is one held idle (an older agent, a stuck one), whose TLS session and HTTP/2
+    /// buffers would cost memory for nothing: it is closed gracefully (GOAWAY; calls in flight
+    /// finish within the request timeout), and its agent reconnects for its next report.
+    pub connection_max_age: Duration,
     /// True while this replica leads: only the leader sweeps for silent agents (every replica
     /// serves reports).
     pub leading: watch::Receiver<bool>,
@@ -163,11 +170,12 @@ pub async fn serve(
         >>()
         .await;
     let router = tonic::transport::Server::builder()
-        // A report is one small write or none: a stuck one is cut, and idle agents' connections
-        // are probed so dead peers do not pile up.
+        // A report is one small write or none: a stuck one is cut, and no connection outlives
+        // a few reports.
         .timeout(REQUEST_TIMEOUT)
-        .http2_keepalive_interval(Some(Duration::from_secs(60)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        // (No `max_connection_age_grace`: with one, tonic skips the graceful close and cuts the
+        // connection at age + grace; a call in flight is bounded by the timeout above anyway.)
+        .max_connection_age(config.connection_max_age)
         .add_service(health_service)
         .add_service(ReportServiceServer::new(report).max_decoding_message_size(MAX_REPORT_BYTES));
 

@@ -31,6 +31,7 @@ fn config(port: u16, tls: TlsMode) -> ReportConfig {
         lastseen_interval: Duration::from_secs(300),
         heartbeat: Duration::from_secs(60),
         api_concurrency: 8,
+        connection_max_age: Duration::from_secs(300),
         leading: tokio::sync::watch::channel(true).1,
     }
 }
@@ -139,6 +140,66 @@ async fn plaintext_mode_needs_no_tls_material() {
         secrets.items.is_empty() && configmaps.items.is_empty(),
         "no Secret or ConfigMap in plaintext mode"
     );
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_held_past_its_age_is_closed() {
+    let (_api, client) = api::start().await;
+    let port = free_port();
+    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        client,
+        ReportConfig {
+            connection_max_age: Duration::from_millis(500),
+            ..config(port, TlsMode::Plaintext)
+        },
+        ReportMetrics::default(),
+        ready_tx,
+        async move {
+            let _ = stop.await;
+        },
+    ));
+    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
+        .await
+        .unwrap()
+        .unwrap();
+    // An HTTP/2 connection that makes one call and then sits idle, as an agent holding its
+    // connection between reports would.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = axum::http::Request::post("/grpc.health.v1.Health/Check")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(&[
+            0, 0, 0, 0, 0,
+        ])))
+        .unwrap();
+    let answer = sender.send_request(request).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    http_body_util::BodyExt::collect(answer.into_body())
+        .await
+        .unwrap();
+    // The server ends the connection once it is older than its age; the client sees it close.
+    tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .expect("the connection was closed")
+        .unwrap()
+        .unwrap();
     stop_tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
