@@ -315,6 +315,10 @@ impl RunArgs {
         tokio::spawn(mirror(leading_rx.clone(), metrics.leader));
         let report = tokio::spawn(report::serve(
             client.clone(),
+            report::store::Watched {
+                kairos_nodes: caches.kairos_nodes.store.clone(),
+                nodes: caches.nodes.store.clone(),
+            },
             ReportConfig {
                 grpc_addr,
                 namespace: namespace.clone(),

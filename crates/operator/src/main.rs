@@ -9,6 +9,7 @@ use clap::Parser;
 /// memory of a burst (thousands of agents reporting at once after a restart) does not stay
 /// resident once it has passed, and it is fast on the musl target the images are built for
 /// (musl's own allocator is slow under many threads).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

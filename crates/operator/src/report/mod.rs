@@ -125,6 +125,7 @@ pub enum Error {
 /// When the address cannot be bound or the server fails.
 pub async fn serve(
     client: kube::Client,
+    watched: store::Watched,
     config: ReportConfig,
     metrics: ReportMetrics,
     ready: watch::Sender<bool>,
@@ -139,7 +140,7 @@ pub async fn serve(
     // Every API request of the report channel holds one of `api_concurrency` slots (cached
     // token answers make none).
     let client = throttle::limited(client, config.api_concurrency);
-    let store = Arc::new(store::KubeStore::new(client.clone()));
+    let store = Arc::new(store::KubeStore::new(client.clone(), watched));
     let cache = Arc::new(service::NodeCache::default());
     let reviewer = auth::TokenReviewAuthenticator::new(
         client.clone(),
@@ -158,7 +159,7 @@ pub async fn serve(
     let report = service::ReportServer::new(
         auth,
         store.clone(),
-        cache.clone(),
+        cache,
         metrics,
         config.lastseen_interval,
         config.heartbeat,
@@ -206,7 +207,6 @@ pub async fn serve(
         })?;
     tokio::spawn(sweep::run(
         store,
-        cache,
         config.silent_after(),
         config.leading.clone(),
         stop_rx.clone(),

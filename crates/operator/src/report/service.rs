@@ -3,10 +3,12 @@
 //! `kairos.io/*` labels) through a [`Store`], writing only what changed. Does I/O (through the
 //! store and the authenticator).
 //!
-//! The in-memory [`NodeCache`] only saves API calls. Correctness comes from the API server:
-//! status writes carry the cached `resourceVersion` as a precondition, so a status that another
-//! writer changed (the sweep, the upgrade controller) is re-read and recomputed, never overwritten
-//! from a stale copy; a KairosNode deleted behind our back is recreated on the next write.
+//! The KairosNode is read from the operator's watch cache (one copy for the whole process), and
+//! [`NodeCache`] remembers which Node labels were applied; both only save API calls.
+//! Correctness comes from the API server: status writes carry the cached `resourceVersion` as
+//! a precondition, so a status that another writer changed (the sweep, the upgrade controller)
+//! or that the cache has not caught up with is re-read and recomputed, never overwritten from a
+//! stale copy; a KairosNode deleted behind our back is recreated on the next write.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_api::v1alpha1::KairosNode;
-use kairos_core::kairos_node::{REPORT_FIELD_MANAGER, report_owned, status_from_report};
+use kairos_core::kairos_node::{report_owned, status_from_report};
 use kairos_core::node_labels::{NodeMetadata, desired_node_metadata};
 use kairos_core::report::AgentReport;
 use kairos_proto::v1::report_service_server::ReportService;
@@ -31,31 +33,25 @@ const LABELS_REFRESH: Duration = Duration::from_secs(3600);
 /// How many times a write is retried after a conflict or a vanished object.
 const WRITE_ATTEMPTS: usize = 3;
 
-/// What the service last knew was stored for one node.
-#[derive(Clone, Debug, Default)]
-struct Known {
-    /// The KairosNode, as the API server last returned it; `None` when it does not exist.
-    kairos_node: Option<KairosNode>,
-    /// The labels and annotations last applied to the Node, and when.
-    metadata: Option<(NodeMetadata, Instant)>,
-}
-
-/// The last known state per node (an optimisation only; see the module docs).
+/// The Node labels and annotations this replica last applied, per node: a hash of them and
+/// when (an optimisation only; see the module docs). The KairosNodes themselves are read from
+/// the operator's watch cache, not kept here.
 #[derive(Debug, Default)]
 pub struct NodeCache {
-    nodes: Mutex<HashMap<String, Known>>,
+    nodes: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
 impl NodeCache {
-    fn get(&self, node: &str) -> Option<Known> {
-        self.lock().get(node).cloned()
+    fn applied(&self, node: &str) -> Option<(u64, Instant)> {
+        self.lock().get(node).copied()
     }
 
-    fn put(&self, node: &str, known: Known) {
-        self.lock().insert(node.to_owned(), known);
+    fn put(&self, node: &str, metadata: u64) {
+        self.lock()
+            .insert(node.to_owned(), (metadata, Instant::now()));
     }
 
-    /// Forgets `node`, so the next report re-reads it from the API server.
+    /// Forgets `node`, so its next report applies its labels again.
     pub fn forget(&self, node: &str) {
         self.lock().remove(node);
     }
@@ -70,11 +66,20 @@ impl NodeCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {
         self.nodes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A hash of `metadata`, to tell whether it is what was applied last.
+fn digest(metadata: &NodeMetadata) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    metadata.labels.hash(&mut h);
+    metadata.annotations.hash(&mut h);
+    h.finish()
 }
 
 /// The `ReportService` implementation, generic over how tokens are checked and where reports go.
@@ -122,48 +127,30 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
     async fn persist(&self, report: &AgentReport) -> Result<bool, StoreError> {
         let name = report.node_name.as_str();
         let mut written = false;
-        let mut known = match self.cache.get(name) {
-            Some(known) => known,
-            None => Known {
-                kairos_node: self.store.get(name).await?.map(slim),
-                metadata: None,
-            },
-        };
         let desired = if report.facts.is_kairos {
             let release = report.facts.kairos.clone().unwrap_or_default();
             desired_node_metadata(&release, report.facts.boot_state)
         } else {
             NodeMetadata::default()
         };
-        let outcome = if report.facts.is_kairos {
-            self.persist_kairos(report, &mut known, &mut written).await
+        if report.facts.is_kairos {
+            self.persist_kairos(report, &mut written).await?;
         } else {
-            self.remove_kairos_node(&mut known, name, &mut written)
-                .await
-        };
-        if let Err(e) = outcome {
-            self.cache.forget(name);
-            return Err(e);
+            self.remove_kairos_node(name, &mut written).await?;
         }
-        let labels_fresh = known
-            .metadata
-            .as_ref()
-            .is_some_and(|(m, at)| *m == desired && at.elapsed() < LABELS_REFRESH);
+        let digest = digest(&desired);
+        let labels_fresh = self
+            .cache
+            .applied(name)
+            .is_some_and(|(d, at)| d == digest && at.elapsed() < LABELS_REFRESH);
         if !labels_fresh {
             if let Err(e) = self.store.apply_node_metadata(name, &desired).await {
-                self.cache.put(
-                    name,
-                    Known {
-                        metadata: None,
-                        ..known
-                    },
-                );
+                self.cache.forget(name);
                 return Err(e);
             }
             written = true;
-            known.metadata = Some((desired, Instant::now()));
+            self.cache.put(name, digest);
         }
-        self.cache.put(name, known);
         Ok(written)
     }
 
@@ -171,12 +158,12 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
     async fn persist_kairos(
         &self,
         report: &AgentReport,
-        known: &mut Known,
         written: &mut bool,
     ) -> Result<(), StoreError> {
         let name = report.node_name.as_str();
+        let mut current = self.store.cached(name).await?;
         for attempt in 1..=WRITE_ATTEMPTS {
-            let kn = match known.kairos_node.take() {
+            let kn = match current.take() {
                 Some(kn) if has_node_owner(&kn) => kn,
                 _ => {
                     let uid = self.store.node_uid(name).await?;
@@ -184,7 +171,7 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
                         what: "find the reported Node",
                     })?;
                     *written = true;
-                    slim(self.store.apply(name, &uid).await?)
+                    self.store.apply(name, &uid).await?
                 }
             };
             let (status, changed) = status_from_report(
@@ -195,7 +182,6 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
                 self.lastseen_interval,
             );
             if !changed {
-                known.kairos_node = Some(kn);
                 return Ok(());
             }
             let rv = kn.metadata.resource_version.as_deref();
@@ -204,16 +190,16 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
                 .apply_status(name, &report_owned(&status), rv)
                 .await
             {
-                Ok(stored) => {
+                Ok(_) => {
                     *written = true;
-                    known.kairos_node = Some(slim(stored));
                     return Ok(());
                 }
                 Err(StoreError::Conflict { .. } | StoreError::NotFound { .. })
                     if attempt < WRITE_ATTEMPTS =>
                 {
+                    // The cache lagged, or another writer (the sweep, another replica) wrote.
                     tracing::debug!(node = name, "KairosNode changed meanwhile, re-reading");
-                    known.kairos_node = self.store.get(name).await?.map(slim);
+                    current = self.store.get(name).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -223,42 +209,27 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
         })
     }
 
-    /// Deletes the KairosNode of a node that stopped being Kairos, if the report service made it.
-    async fn remove_kairos_node(
-        &self,
-        known: &mut Known,
-        name: &str,
-        written: &mut bool,
-    ) -> Result<(), StoreError> {
-        if let Some(kn) = known.kairos_node.take() {
-            match kn.metadata.uid.as_deref() {
-                Some(uid) if created_by_report_service(&kn) => {
-                    self.store.delete(name, uid).await?;
-                    *written = true;
-                    tracing::info!(
-                        node = name,
-                        "deleted the KairosNode: the node is not Kairos"
-                    );
-                }
-                _ => known.kairos_node = Some(kn),
-            }
+    /// Deletes the KairosNode of a node that stopped being Kairos, if the report service made it
+    /// (which only its managed fields, read afresh, tell).
+    async fn remove_kairos_node(&self, name: &str, written: &mut bool) -> Result<(), StoreError> {
+        if self.store.cached(name).await?.is_none() {
+            return Ok(());
+        }
+        let Some(kn) = self.store.get(name).await? else {
+            return Ok(());
+        };
+        if let Some(uid) = kn.metadata.uid.as_deref()
+            && created_by_report_service(&kn)
+        {
+            self.store.delete(name, uid).await?;
+            *written = true;
+            tracing::info!(
+                node = name,
+                "deleted the KairosNode: the node is not Kairos"
+            );
         }
         Ok(())
     }
-}
-
-/// `kn` without what the service never reads, to keep the cache small: the managed-fields
-/// entries are reduced to the report service's own, without their field sets.
-fn slim(mut kn: KairosNode) -> KairosNode {
-    if let Some(entries) = kn.metadata.managed_fields.as_mut() {
-        entries.retain(|m| m.manager.as_deref() == Some(REPORT_FIELD_MANAGER));
-        entries.truncate(1);
-        for m in entries.iter_mut() {
-            m.fields_v1 = None;
-        }
-    }
-    kn.metadata.annotations = None;
-    kn
 }
 
 fn has_node_owner(kn: &KairosNode) -> bool {

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 
+use futures::FutureExt as _;
 use k8s_openapi::api::core::v1::Node;
 use kairos_api::v1alpha1::{KairosNode, KairosNodeStatus};
 use kairos_core::kairos_node::REPORT_FIELD_MANAGER;
@@ -16,6 +17,7 @@ use kairos_core::node_labels::NodeMetadata;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
 };
+use kube::runtime::reflector::{self, ObjectRef};
 use serde_json::json;
 
 use crate::controllers::decoded;
@@ -53,12 +55,20 @@ pub enum StoreError {
 
 /// The writes and reads the report service and the sweep need.
 pub trait Store: Send + Sync + 'static {
-    /// The KairosNode `name`, if it exists.
+    /// The KairosNode `name`, if it exists, read afresh from the API server (with its managed
+    /// fields).
     fn get(
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<KairosNode>, StoreError>> + Send;
-    /// Every KairosNode.
+    /// The KairosNode `name` as the operator's watch last saw it, without managed fields: it
+    /// may lag behind the API server, so a write based on it carries its `resourceVersion`.
+    /// Read afresh while the watch has not listed yet.
+    fn cached(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<KairosNode>, StoreError>> + Send;
+    /// Every KairosNode (from the watch once it has listed, else listed afresh).
     fn list(&self) -> impl Future<Output = Result<Vec<KairosNode>, StoreError>> + Send;
     /// The UID of the Node `name`, if it exists.
     fn node_uid(
@@ -100,25 +110,60 @@ pub fn created_by_report_service(kn: &KairosNode) -> bool {
         .any(|m| m.manager.as_deref() == Some(REPORT_FIELD_MANAGER))
 }
 
-/// [`Store`] on the API server.
+/// The operator's watch caches the report path reads instead of asking the API server: one
+/// copy of each object for the whole process (the controllers read the same ones).
+#[derive(Clone)]
+pub struct Watched {
+    /// Every KairosNode (managed fields left out).
+    pub kairos_nodes: reflector::Store<KairosNode>,
+    /// Every Node (slimmed to what the operator reads; the UID is kept).
+    pub nodes: reflector::Store<Node>,
+}
+
+impl Watched {
+    /// Caches that never list (their writers are gone), so every read asks the API server.
+    #[cfg(test)]
+    pub(crate) fn unlisted() -> Self {
+        Self {
+            kairos_nodes: reflector::store().0,
+            nodes: reflector::store().0,
+        }
+    }
+}
+
+/// [`Store`] on the API server, reading through the watch caches.
 #[derive(Clone)]
 pub struct KubeStore {
     kairos_nodes: Api<KairosNode>,
     /// The same KairosNodes undecoded, for a list that one unreadable object must not fail.
     raw_kairos_nodes: Api<DynamicObject>,
     nodes: Api<Node>,
+    watched: Watched,
 }
 
 impl KubeStore {
-    /// A store using `client`.
-    pub fn new(client: kube::Client) -> Self {
+    /// A store using `client`, reading through `watched`.
+    pub fn new(client: kube::Client, watched: Watched) -> Self {
         let kind = ApiResource::erase::<KairosNode>(&());
         Self {
             kairos_nodes: Api::all(client.clone()),
             raw_kairos_nodes: Api::all_with(client.clone(), &kind),
             nodes: Api::all(client),
+            watched,
         }
     }
+}
+
+/// `store`, once its watch has listed (without waiting).
+fn listed<K>(store: &reflector::Store<K>) -> Option<&reflector::Store<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .wait_until_ready()
+        .now_or_never()
+        .and_then(Result::ok)
+        .map(|()| store)
 }
 
 fn classify(what: &'static str) -> impl FnOnce(kube::Error) -> StoreError {
@@ -137,7 +182,19 @@ impl Store for KubeStore {
             .map_err(classify("get the KairosNode"))
     }
 
+    async fn cached(&self, name: &str) -> Result<Option<KairosNode>, StoreError> {
+        match listed(&self.watched.kairos_nodes) {
+            Some(store) => Ok(store
+                .get(&ObjectRef::new(name))
+                .map(|kn| kn.as_ref().clone())),
+            None => self.get(name).await,
+        }
+    }
+
     async fn list(&self) -> Result<Vec<KairosNode>, StoreError> {
+        if let Some(store) = listed(&self.watched.kairos_nodes) {
+            return Ok(store.state().iter().map(|kn| kn.as_ref().clone()).collect());
+        }
         // In pages, so a large fleet does not make one huge response; decoded one by one, so
         // one KairosNode that does not decode is left out (and said once per list), not the
         // whole list.
@@ -165,6 +222,11 @@ impl Store for KubeStore {
     }
 
     async fn node_uid(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let seen = listed(&self.watched.nodes).and_then(|s| s.get(&ObjectRef::new(name)));
+        if let Some(uid) = seen.and_then(|n| n.metadata.uid.clone()) {
+            return Ok(Some(uid));
+        }
+        // Not listed yet, or a Node too new for the watch: ask.
         let node = self
             .nodes
             .get_metadata_opt(name)

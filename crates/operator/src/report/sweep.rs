@@ -3,8 +3,8 @@
 //! threshold. The decision is `kairos_core::kairos_node::stale_reporting`; this module only
 //! reads and writes. Does I/O (through the [`Store`]).
 //!
-//! Only the leader sweeps (one list of every KairosNode a minute for the whole operator, not one
-//! per replica), and each write carries the listed `resourceVersion` as a precondition, so a
+//! Only the leader sweeps (reading every KairosNode from the watch cache once a minute), and
+//! each write carries the listed `resourceVersion` as a precondition, so a
 //! sweep never overwrites a report that arrived in between (it skips that node instead).
 
 use std::sync::Arc;
@@ -13,7 +13,6 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_core::kairos_node::{report_owned, stale_reporting, with_condition};
 
-use super::service::NodeCache;
 use super::store::{Store, StoreError};
 
 /// How often the sweep runs.
@@ -25,7 +24,6 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// When the KairosNodes cannot be listed, or a write fails for another reason than a conflict.
 pub async fn sweep_once<S: Store>(
     store: &S,
-    cache: &NodeCache,
     threshold: SignedDuration,
     now: Timestamp,
 ) -> Result<usize, StoreError> {
@@ -48,8 +46,6 @@ pub async fn sweep_once<S: Store>(
             Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
-        // Either way the cached copy is stale now.
-        cache.forget(name);
     }
     Ok(marked)
 }
@@ -58,7 +54,6 @@ pub async fn sweep_once<S: Store>(
 /// turns true.
 pub async fn run<S: Store>(
     store: Arc<S>,
-    cache: Arc<NodeCache>,
     threshold: SignedDuration,
     leading: tokio::sync::watch::Receiver<bool>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -71,7 +66,7 @@ pub async fn run<S: Store>(
         if !*leading.borrow() {
             continue;
         }
-        if let Err(e) = sweep_once(store.as_ref(), &cache, threshold, Timestamp::now()).await {
+        if let Err(e) = sweep_once(store.as_ref(), threshold, Timestamp::now()).await {
             crate::permissions::warn_unless_forbidden!(&e, error = %e, "failed to sweep for silent node agents");
         }
     }

@@ -323,13 +323,13 @@ async fn the_sweep_marks_silent_nodes_and_a_new_report_revives_them() {
         .await
         .unwrap();
     let threshold = SignedDuration::from_mins(8);
-    let marked = super::sweep::sweep_once(h.store.as_ref(), &h.cache, threshold, Timestamp::now())
+    let marked = super::sweep::sweep_once(h.store.as_ref(), threshold, Timestamp::now())
         .await
         .unwrap();
     assert_eq!(marked, 0);
 
     let later = Timestamp::now() + SignedDuration::from_mins(9);
-    let marked = super::sweep::sweep_once(h.store.as_ref(), &h.cache, threshold, later)
+    let marked = super::sweep::sweep_once(h.store.as_ref(), threshold, later)
         .await
         .unwrap();
     assert_eq!(marked, 2);
@@ -341,7 +341,7 @@ async fn the_sweep_marks_silent_nodes_and_a_new_report_revives_them() {
     );
     // Marked once: the next sweep writes nothing.
     assert_eq!(
-        super::sweep::sweep_once(h.store.as_ref(), &h.cache, threshold, later)
+        super::sweep::sweep_once(h.store.as_ref(), threshold, later)
             .await
             .unwrap(),
         0
@@ -371,12 +371,12 @@ async fn another_replicas_sweep_is_seen_through_the_resource_version() {
     h.send(Some("tok-n1"), kairos("n1", "v3.6.0", "b1"))
         .await
         .unwrap();
-    // Another replica (its own, empty cache) marks the node silent nine minutes later; this
-    // replica's cache still holds the status from before.
+    // Another replica marks the node silent nine minutes later; this replica's watch has not
+    // seen that write yet and still shows the status from before.
     let later = Timestamp::now() + SignedDuration::from_mins(9);
-    let other_cache = NodeCache::default();
+    h.store.freeze_watch();
     let threshold = SignedDuration::from_mins(8);
-    let marked = super::sweep::sweep_once(h.store.as_ref(), &other_cache, threshold, later).await;
+    let marked = super::sweep::sweep_once(h.store.as_ref(), threshold, later).await;
     assert_eq!(marked.unwrap(), 1);
     assert_eq!(h.cache.len(), 1);
 
@@ -392,6 +392,44 @@ async fn another_replicas_sweep_is_seen_through_the_resource_version() {
     let reporting = find(&status.conditions, REPORTING).unwrap();
     assert_eq!(reporting.status, "True");
     assert!(reporting.last_transition_time.0 >= later - SignedDuration::from_secs(1));
+}
+
+#[tokio::test]
+async fn reports_read_the_watch_cache_and_a_lagging_one_costs_a_reread_not_a_write() {
+    let mut h = start(MemStore::with_nodes(&["n1"])).await;
+    h.send(Some("tok-n1"), kairos("n1", "v3.6.0", "b1"))
+        .await
+        .unwrap();
+    let writes = h.store.writes().len();
+    // At steady state every report is judged against the watch cache: no read of its own.
+    for _ in 0..5 {
+        let ack = h
+            .send(Some("tok-n1"), kairos("n1", "v3.6.0", "b1"))
+            .await
+            .unwrap();
+        assert!(!ack.changed);
+    }
+    assert_eq!(*h.store.fresh_reads.lock().unwrap(), 0);
+    assert_eq!(h.store.writes().len(), writes);
+
+    // A reboot is written; the watch has not seen that write when the next report comes, so
+    // the report looks new against the cache: its write, made with the cached version, is
+    // refused, the node is read afresh, and nothing more is written.
+    h.store.freeze_watch();
+    let ack = h
+        .send(Some("tok-n1"), kairos("n1", "v3.6.0", "b2"))
+        .await
+        .unwrap();
+    assert!(ack.changed);
+    let writes = h.store.writes().len();
+    let ack = h
+        .send(Some("tok-n1"), kairos("n1", "v3.6.0", "b2"))
+        .await
+        .unwrap();
+    assert!(!ack.changed, "{:?}", h.store.writes());
+    assert_eq!(h.store.writes().len(), writes);
+    assert_eq!(*h.store.fresh_reads.lock().unwrap(), 1);
+    assert_eq!(h.store.status("n1").unwrap().boot_id.as_deref(), Some("b2"));
 }
 
 /// Measures how many TokenReviews the API server sees per report at steady state.

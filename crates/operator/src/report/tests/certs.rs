@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::api::{self, NS, recording};
 use crate::report::certs::CertStore;
-use crate::report::store::{KubeStore, Store};
+use crate::report::store::{KubeStore, Store, Watched};
 use crate::report::tls;
 
 const SECRETS: &str = "/api/v1/namespaces/kairos-system/secrets";
@@ -131,7 +131,7 @@ async fn kube_store_applies_with_its_own_field_managers() {
         .unwrap();
     let rv = kn.metadata.resource_version.unwrap();
     let (client, sent) = recording(client);
-    let store = KubeStore::new(client);
+    let store = KubeStore::new(client, Watched::unlisted());
     store
         .apply_status("n1", &KairosNodeStatus::default(), Some(&rv))
         .await
@@ -190,7 +190,7 @@ async fn kube_store_lists_every_page() {
         .await
         .unwrap();
     let (client, sent) = recording(client);
-    let store = KubeStore::new(client);
+    let store = KubeStore::new(client, Watched::unlisted());
     let names: Vec<String> = store
         .list()
         .await

@@ -20,7 +20,12 @@ pub(crate) struct MemStore {
     pub(crate) metadata: Mutex<BTreeMap<String, NodeMetadata>>,
     /// Every write, as `"<verb> <name>"`.
     pub(crate) writes: Mutex<Vec<String>>,
+    /// How many times a KairosNode was read afresh (not from the watch cache).
+    pub(crate) fresh_reads: Mutex<usize>,
     version: Mutex<u64>,
+    /// What the watch cache shows when it lags: the KairosNodes as of [`MemStore::freeze_watch`]
+    /// (`None`: the watch is current).
+    watch: Mutex<Option<BTreeMap<String, KairosNode>>>,
 }
 
 impl MemStore {
@@ -35,6 +40,13 @@ impl MemStore {
                 .insert((*n).to_owned(), format!("uid-{n}"));
         }
         Arc::new(store)
+    }
+
+    /// From now on the watch cache shows the KairosNodes as they are now, as a watch that lags
+    /// behind the writes would.
+    pub(crate) fn freeze_watch(&self) {
+        let now = self.kairos_nodes.lock().unwrap().clone();
+        *self.watch.lock().unwrap() = Some(now);
     }
 
     fn bump(&self) -> String {
@@ -67,7 +79,21 @@ impl MemStore {
 
 impl Store for MemStore {
     async fn get(&self, name: &str) -> Result<Option<KairosNode>, StoreError> {
+        *self.fresh_reads.lock().unwrap() += 1;
         Ok(self.kairos_nodes.lock().unwrap().get(name).cloned())
+    }
+
+    async fn cached(&self, name: &str) -> Result<Option<KairosNode>, StoreError> {
+        let watch = self.watch.lock().unwrap();
+        let seen = match watch.as_ref() {
+            Some(frozen) => frozen.get(name).cloned(),
+            None => self.kairos_nodes.lock().unwrap().get(name).cloned(),
+        };
+        // The watch cache holds no managed fields.
+        Ok(seen.map(|mut kn| {
+            kn.metadata.managed_fields = None;
+            kn
+        }))
     }
 
     async fn list(&self) -> Result<Vec<KairosNode>, StoreError> {

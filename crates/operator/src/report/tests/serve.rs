@@ -14,6 +14,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use super::api::{self, NS};
 use super::certs::published;
+use crate::report::store::Watched;
 use crate::report::{ReportConfig, ReportMetrics, TlsMode, serve};
 
 fn free_port() -> u16 {
@@ -56,6 +57,7 @@ async fn managed_tls_serves_health_and_reports_then_shuts_down() {
     let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         client.clone(),
+        Watched::unlisted(),
         config(port, TlsMode::Managed),
         ReportMetrics::default(),
         ready_tx,
@@ -110,6 +112,7 @@ async fn plaintext_mode_needs_no_tls_material() {
     let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         client.clone(),
+        Watched::unlisted(),
         config(port, TlsMode::Plaintext),
         ReportMetrics::default(),
         ready_tx,
@@ -156,6 +159,7 @@ async fn a_connection_held_past_its_age_is_closed() {
     let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         client,
+        Watched::unlisted(),
         ReportConfig {
             connection_max_age: Duration::from_millis(500),
             ..config(port, TlsMode::Plaintext)
