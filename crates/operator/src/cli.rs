@@ -333,6 +333,7 @@ impl RunArgs {
                 heartbeat,
                 api_concurrency: usize::from(report_api_concurrency),
                 connection_max_age: crate::report::CONNECTION_MAX_AGE,
+                max_connections: crate::report::admission::MAX_OPEN,
                 leading: leading_rx,
             },
             report_metrics,

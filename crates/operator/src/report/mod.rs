@@ -3,12 +3,14 @@
 //! KairosNodes and Node labels, and the periodic sweep of silent agents. Does I/O.
 //!
 //! Entry point: [`serve`]. Module map:
+//! - [`admission`]: the listening socket and how many connections are open at once;
 //! - [`tls`]: what to rotate when (pure) and certificate generation;
 //! - [`certs`]: the Secret/ConfigMap and the hot-swapped serving certificate (I/O);
 //! - [`auth`]: [`auth::Authenticator`], TokenReview, the token cache;
 //! - [`service`]: the tonic service; [`store`]: where reports go ([`store::Store`]);
 //! - [`sweep`]: `Reporting=False` for silent agents; [`metrics`]: `kairos_reports_total`.
 
+pub mod admission;
 pub mod auth;
 pub mod certs;
 pub mod metrics;
@@ -26,11 +28,8 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_proto::v1::report_service_server::ReportServiceServer;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-use tokio_stream::wrappers::ReceiverStream;
 
 pub use metrics::ReportMetrics;
 
@@ -43,8 +42,6 @@ pub const TOKEN_CACHE_CAPACITY: usize = 16_384;
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
 /// How long one `Report` call may take (the API writes included).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a connection is kept (see [`ReportConfig::connection_max_age`]).
 pub const CONNECTION_MAX_AGE: Duration = Duration::from_secs(30);
 
@@ -83,6 +80,8 @@ pub struct ReportConfig {
     /// buffers would cost memory for nothing: it is closed gracefully (GOAWAY; calls in flight
     /// finish within the request timeout), and its agent reconnects for its next report.
     pub connection_max_age: Duration,
+    /// How many connections are open at once at most (see [`admission`]).
+    pub max_connections: usize,
     /// True while this replica leads: only the leader sweeps for silent agents (every replica
     /// serves reports).
     pub leading: watch::Receiver<bool>,
@@ -199,12 +198,10 @@ pub async fn serve(
             None
         }
     };
-    let listener = TcpListener::bind(config.grpc_addr)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.grpc_addr,
-            source,
-        })?;
+    let listener = admission::bind(config.grpc_addr).map_err(|source| Error::Bind {
+        addr: config.grpc_addr,
+        source,
+    })?;
     tokio::spawn(sweep::run(
         store,
         config.silent_after(),
@@ -215,13 +212,17 @@ pub async fn serve(
     ready.send_replace(true);
     let served = match acceptor {
         Some(acceptor) => {
-            let incoming = tls_incoming(listener, acceptor, stop_rx.clone());
+            let handshake = move |tcp| acceptor.clone().accept(tcp);
+            let incoming =
+                admission::incoming(listener, config.max_connections, handshake, stop_rx.clone());
             router
                 .serve_with_incoming_shutdown(incoming, stopped_owned(stop_rx))
                 .await
         }
         None => {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let handshake = |tcp| std::future::ready(Ok(tcp));
+            let incoming =
+                admission::incoming(listener, config.max_connections, handshake, stop_rx.clone());
             router
                 .serve_with_incoming_shutdown(incoming, stopped_owned(stop_rx))
                 .await
@@ -264,43 +265,6 @@ async fn load_initial(
             () = stopped(&mut stop) => return false,
         }
     }
-}
-
-/// Accepted connections after their TLS handshake. Handshakes run concurrently, each bounded
-/// by [`HANDSHAKE_TIMEOUT`], so a slow client cannot hold up the others.
-fn tls_incoming(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    mut stop: watch::Receiver<bool>,
-) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "failed to accept a connection");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-                () = stopped(&mut stop) => return,
-            };
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
-                    }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    ReceiverStream::new(rx)
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ fn config(port: u16, tls: TlsMode) -> ReportConfig {
         heartbeat: Duration::from_secs(60),
         api_concurrency: 8,
         connection_max_age: Duration::from_secs(300),
+        max_connections: 16,
         leading: tokio::sync::watch::channel(true).1,
     }
 }
