@@ -99,6 +99,8 @@ async fn bench_small_fleet_and_rollout() {
         "rss_peak_mib",
         "reports_per_s",
         "writes_per_node_h",
+        "failed_reports",
+        "lease_gap_s",
     ] {
         assert!(
             fleet.get(field).is_some_and(|v| !v.is_null()),

@@ -14,6 +14,7 @@ use kairos_api::v1alpha1::KairosNode;
 use kube::ResourceExt as _;
 use kube::api::Api;
 
+use super::lease::LeaseGaps;
 use super::observe::{Observer, Tally};
 use super::{BenchConfig, say};
 use crate::harness::{Cluster, NodeHandle};
@@ -55,6 +56,9 @@ pub struct FleetResult {
     pub node_changes: Tally,
     /// Reports that failed in the whole run.
     pub failed_reports: u64,
+    /// The longest time between two renewals of the leader's Lease from the reporters'
+    /// start until every KairosNode was correct (renewals are due every 5 s).
+    pub lease_gap: Duration,
 }
 
 /// Runs the scenario for `n` nodes.
@@ -95,7 +99,9 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     let node_watch = Observer::start(Api::<Node>::all(c.client()), |_| true);
     let fleet: Vec<(NodeHandle, PathBuf)> = nodes.into_iter().zip(tokens).collect();
 
+    let lease = LeaseGaps::start(Api::namespaced(c.client(), ns), "kairos-operator");
     // All reporters start at once, as after an operator or cluster restart.
+    lease.reset();
     let t0 = Instant::now();
     let reporters = Reporters::start(
         &op.endpoint(),
@@ -115,6 +121,7 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
         );
     }
     let time_to_correct = t0.elapsed();
+    let lease_gap = lease.longest();
     say(format!(
         "  {n} nodes: every KairosNode correct {time_to_correct:.1?} after the reporters started"
     ));
@@ -172,6 +179,7 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
         kairos_node_changes,
         node_changes,
         failed_reports,
+        lease_gap,
     })
 }
 

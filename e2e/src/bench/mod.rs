@@ -6,6 +6,7 @@
 pub mod changes;
 pub mod config;
 pub mod fleet;
+pub mod lease;
 pub mod observe;
 pub mod rollout;
 
@@ -45,7 +46,8 @@ pub async fn run(cfg: &BenchConfig) -> anyhow::Result<BenchReport> {
 }
 
 /// The report as a JSON document for machines: `fleets` (per size: `nodes`, `tls`, `correct_s`,
-/// `rss_steady_mib`, `rss_peak_mib`, `reports_per_s`, `writes_per_node_h`) and `rollouts` (per
+/// `rss_steady_mib`, `rss_peak_mib`, `reports_per_s`, `writes_per_node_h`,
+/// `failed_reports`, `lease_gap_s`) and `rollouts` (per
 /// rollout: `nodes`, `concurrency`, `wall_s`, `ideal_s`, `ratio`, `jobs`, `failed_nodes`,
 /// `left_cordoned`, `max_status_bytes`, and `targets`, `jobs_run`, `phase`). A rate that could
 /// not be measured is `null`.
@@ -63,6 +65,8 @@ pub fn json(r: &BenchReport) -> Value {
                 "rss_peak_mib": mib(f.hwm_kib),
                 "reports_per_s": f.reports_per_second,
                 "writes_per_node_h": f.writes_per_node_hour,
+                "failed_reports": f.failed_reports,
+                "lease_gap_s": f.lease_gap.as_secs_f64(),
             })
         })
         .collect();
@@ -99,16 +103,16 @@ pub fn table(cfg: &BenchConfig, r: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| nodes | report TLS | all KairosNodes correct | operator RSS (steady) | operator peak RSS | reports/s (flood) | operator CPU per 1,000 reports | writes/node/h | of which lastSeen-only | other KairosNode changes | Node changes | Lease writes/h | failed reports |"
+        "| nodes | report TLS | all KairosNodes correct | operator RSS (steady) | operator peak RSS | reports/s (flood) | operator CPU per 1,000 reports | writes/node/h | of which lastSeen-only | other KairosNode changes | Node changes | Lease writes/h | longest Lease renewal gap (burst) | failed reports |"
     );
     let _ = writeln!(
         s,
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for f in &r.fleets {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} s | {} | {} | {:.0} | {:.0} ms | {:.2} | {:.2} | {} | {} | {:.0} | {} |",
+            "| {} | {} | {:.1} s | {} | {} | {:.0} | {:.0} ms | {:.2} | {:.2} | {} | {} | {:.0} | {:.1} s | {} |",
             f.nodes,
             if f.tls { "yes" } else { "no" },
             f.time_to_correct.as_secs_f64(),
@@ -121,6 +125,7 @@ pub fn table(cfg: &BenchConfig, r: &BenchReport) -> String {
             f.kairos_node_changes.other,
             f.node_changes.last_seen_only + f.node_changes.other,
             f.lease_writes_per_hour,
+            f.lease_gap.as_secs_f64(),
             f.failed_reports,
         );
     }

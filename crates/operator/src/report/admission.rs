@@ -23,8 +23,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
-/// How many connections are open at most (handshaking or serving).
-pub const MAX_OPEN: usize = 256;
+/// How many connections are open at most (handshaking or serving): twice the report path's
+/// default API concurrency keeps every API slot busy while the next reports shake hands, and
+/// bounds a burst's memory to a few MiB.
+pub const MAX_OPEN: usize = 64;
 /// The accept queue's length asked of the kernel (which caps it at `net.core.somaxconn`).
 const BACKLOG: u32 = 4096;
 /// How long a handshake may take.
