@@ -5,14 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of the C library's allocator: it returns freed memory to the system, so the
-/// memory of a burst (thousands of agents reporting at once after a restart) does not stay
-/// resident once it has passed, and it is fast on the musl target the images are built for
-/// (musl's own allocator is slow under many threads).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     match kairos_operator::Cli::parse().run().await {
