@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kairos_api::NodeOp;
-use kairos_api::names::LABEL_KAIROSNODE_CONFIG;
-use kairos_api::v1alpha1::{ConfigState, KairosNode};
+use kairos_api::names::{LABEL_KAIROSNODE_CONFIG, LABEL_NODEOP_CONFIG, NODEOPCONFIG_FINALIZER};
+use kairos_api::v1alpha1::{ConfigState, KairosNode, NodePhase, OperationPhase};
+use kairos_api::{NodeOp, NodeOpConfig};
 use kairos_e2e::harness::{AutoAction, Cluster, NodeHandle, Policy, RebootChange, wait_for};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use ops::*;
@@ -64,9 +64,10 @@ fn config_policy(c: &Cluster, nodes: &[&str], sources: Sources) -> Policy {
         Duration::from_millis(100),
         move |job, node, _| {
             let handle = handles.get(node)?;
-            // The operator's config NodeOps are named `kncfg-<node>-...`.
+            // The operator's config NodeOps are named `kncfg-<node>-...` (a KairosNode's) and
+            // `nocfg-<name>-...` (a NodeOpConfig's).
             let op = job.labels().get(kairos_api::names::LABEL_NODEOP)?;
-            if !op.starts_with("kncfg-") {
+            if !op.starts_with("kncfg-") && !op.starts_with("nocfg-") {
                 return None;
             }
             let c = job
@@ -465,4 +466,268 @@ async fn config_removal_deletes_only_the_managed_file_without_reboot() {
         1,
         "no reboot to remove"
     );
+}
+
+/// Creates NodeOpConfig `name` in `ns` with `spec`.
+async fn create_fleet_config(c: &Cluster, ns: &str, name: &str, spec: serde_json::Value) {
+    let cfg: NodeOpConfig = serde_json::from_value(json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOpConfig",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .expect("valid NodeOpConfig");
+    Api::<NodeOpConfig>::namespaced(c.client(), ns)
+        .create(&PostParams::default(), &cfg)
+        .await
+        .expect("NodeOpConfig created");
+}
+
+/// Waits until NodeOpConfig `ns/name` passes `done`, and returns it (panics with the
+/// operator's logs after `secs`).
+async fn wait_fleet_config(
+    c: &Cluster,
+    op: &Operator,
+    ns: &str,
+    name: &str,
+    secs: u64,
+    done: impl Fn(&NodeOpConfig) -> bool,
+) -> NodeOpConfig {
+    let api: Api<NodeOpConfig> = Api::namespaced(c.client(), ns);
+    let r = wait_for(Duration::from_secs(secs), || async {
+        let cfg = api.get(name).await.ok()?;
+        done(&cfg).then_some(cfg)
+    })
+    .await;
+    match r {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            let cfg = api.get(name).await.ok();
+            let logs = op.logs(c);
+            let tail = &logs[logs.len().saturating_sub(6000)..];
+            panic!(
+                "NodeOpConfig {name}: {e}\n{:#?}\n{tail}",
+                cfg.and_then(|c| c.status)
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn config_fleet_over_six_nodes_goes_control_plane_first_with_its_concurrency() {
+    let (c, _ns) = common::cluster("config-fleet").await;
+    let cp = ["cp1", "cp2", "cp3"];
+    let workers = ["w1", "w2", "w3"];
+    let names: Vec<&str> = cp.iter().chain(&workers).copied().chain(["w4"]).collect();
+    let nodes: Vec<(String, bool, &str)> = names
+        .iter()
+        .map(|n| ((*n).to_owned(), n.starts_with("cp"), "v3.5.0"))
+        .collect();
+    let op = fleet_of(&c, &nodes).await;
+    let sys = op.opts.namespace.clone();
+    let sources = Sources::default();
+    let _kubelet = c
+        .kubelet()
+        .run_auto(config_policy(&c, &names, sources.clone()));
+    let before: BTreeMap<&str, BTreeMap<String, String>> =
+        names.iter().map(|n| (*n, oem(&c, n))).collect();
+
+    // w4 declares the same file itself: the fleet leaves it to the per-node declaration.
+    const OWN: &str = "#cloud-config\nhostname: w4-own\n";
+    put_source(&c, &sys, true, "w4-own", OWN, &sources).await;
+    patch_spec(
+        &c,
+        "w4",
+        json!({"config": {"secretRef": {"name": "w4-own", "key": "cloud-config.yaml"}}}),
+    )
+    .await;
+    wait_kn(&c, &op, "w4", 40, "w4's own config applied", |kn| {
+        applied_with(kn, &sha(OWN))
+    })
+    .await;
+
+    let rec = Recorder::start(c.client(), &sys);
+    put_source(&c, &sys, true, "fleet-config", DOC, &sources).await;
+    create_fleet_config(
+        &c,
+        &sys,
+        "edge",
+        json!({
+            "nodeSelector": {"matchLabels": {"kairos.io/managed": "true"}},
+            "config": {"secretRef": {"name": "fleet-config", "key": "cloud-config.yaml"}},
+            "concurrency": 2,
+            "stopOnFailure": true,
+        }),
+    )
+    .await;
+    let done = wait_fleet_config(&c, &op, &sys, "edge", 150, |cfg| {
+        cfg.status
+            .as_ref()
+            .is_some_and(|s| s.phase == Some(OperationPhase::Completed) && s.applied == 6)
+    })
+    .await;
+    let st = done.status.clone().expect("status");
+    assert_eq!(
+        (st.total, st.applied, st.skipped, st.failed, st.drifted),
+        (7, 6, 1, 0, 0),
+        "{st:#?}"
+    );
+    assert_eq!(st.desired_hash.as_deref(), Some(sha(DOC).as_str()));
+    let w4 = st.node_statuses.get("w4").expect("w4 listed");
+    assert_eq!(w4.phase, NodePhase::Skipped, "{w4:?}");
+    assert!(
+        w4.message
+            .as_deref()
+            .is_some_and(|m| m.contains("per-node declaration wins")),
+        "{w4:?}"
+    );
+    assert!(
+        done.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == NODEOPCONFIG_FINALIZER),
+        "{:?}",
+        done.metadata.finalizers
+    );
+    let applied = done
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "ConfigApplied"))
+        .map(|c| (c.status.clone(), c.reason.clone()));
+    assert_eq!(applied, Some(("True".to_owned(), "Applied".to_owned())));
+
+    // One NodeOp for the six nodes, at the NodeOpConfig's pace.
+    let fleet_ops = Api::<NodeOp>::namespaced(c.client(), &sys)
+        .list(&ListParams::default().labels(LABEL_NODEOP_CONFIG))
+        .await
+        .expect("nodeops")
+        .items;
+    assert_eq!(fleet_ops.len(), 1, "{fleet_ops:#?}");
+    let fleet_op = &fleet_ops[0];
+    assert_eq!(
+        st.node_op_name.as_deref(),
+        Some(fleet_op.name_any().as_str())
+    );
+    assert_eq!(fleet_op.spec.concurrency, 2);
+    let mut targets = fleet_op.spec.target_nodes.clone().unwrap_or_default();
+    targets.sort();
+    assert_eq!(targets, ["cp1", "cp2", "cp3", "w1", "w2", "w3"]);
+
+    // Control plane first, one at a time; then the workers, never more than 2 at a time.
+    // (The recorder also lists w4's finished Job of its own declaration.)
+    let t = rec.timeline();
+    let order: Vec<&str> = t
+        .job_sequence
+        .iter()
+        .filter(|(_, job)| job.starts_with("nocfg-"))
+        .map(|(node, _)| node.as_str())
+        .collect();
+    assert_eq!(order.len(), 6, "one Job per node: {t:#?}");
+    let mut first = order[..3].to_vec();
+    first.sort_unstable();
+    assert_eq!(first, cp, "{t:#?}");
+    assert_eq!(t.max_in_flight, 2, "{t:#?}");
+    assert!(t.max_control_plane_in_flight <= 1, "{t:#?}");
+    let times = fleet_op
+        .status
+        .as_ref()
+        .map(|s| s.node_statuses.clone())
+        .unwrap_or_default();
+    let cp_done = cp
+        .iter()
+        .map(|n| times[*n].finished_at.clone().expect("finishedAt").0)
+        .max()
+        .expect("cp");
+    for w in workers {
+        let started = times[w].started_at.clone().expect("startedAt").0;
+        assert!(
+            started >= cp_done,
+            "worker {w} started before the control plane finished: {times:#?}"
+        );
+    }
+
+    // Every node carries the document and reports its hash; nothing else under /oem changed;
+    // w4 keeps its own.
+    let kns: Api<KairosNode> = Api::all(c.client());
+    for n in cp.iter().chain(&workers) {
+        let mut expected = before[n].clone();
+        expected.insert("90_kairos-operator.yaml".to_owned(), DOC.to_owned());
+        assert_eq!(oem(&c, n), expected, "{n}");
+        let kn = kns.get(n).await.expect("kn");
+        let reported = kn.status.as_ref().map(|s| s.cloud_config_files.clone());
+        assert_eq!(
+            reported.and_then(|f| f.get(PATH).cloned()).as_deref(),
+            Some(sha(DOC).as_str()),
+            "{n}"
+        );
+        assert_eq!(c.node(n).expect("sim node").boots(), 2, "{n} rebooted once");
+    }
+    let mut own = before["w4"].clone();
+    own.insert("90_kairos-operator.yaml".to_owned(), OWN.to_owned());
+    assert_eq!(oem(&c, "w4"), own);
+
+    // Deleting the NodeOpConfig removes the file from the six nodes, then lets the object go.
+    Api::<NodeOpConfig>::namespaced(c.client(), &sys)
+        .delete("edge", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    let gone = wait_for(Duration::from_secs(60), || async {
+        let api = Api::<NodeOpConfig>::namespaced(c.client(), &sys);
+        api.get_opt("edge").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    if let Err(e) = gone {
+        let left = Api::<NodeOpConfig>::namespaced(c.client(), &sys)
+            .get_opt("edge")
+            .await
+            .ok()
+            .flatten();
+        panic!(
+            "the NodeOpConfig did not go: {e}\n{:#?}\n{}",
+            left.and_then(|l| l.status),
+            op.logs(&c)
+        );
+    }
+    for n in cp.iter().chain(&workers) {
+        assert_eq!(
+            oem(&c, n),
+            before[n],
+            "{n}: the managed file was not removed"
+        );
+    }
+    assert_eq!(oem(&c, "w4"), own, "w4's own file stays");
+}
+
+#[tokio::test]
+async fn config_fleet_outside_the_operator_namespace_is_refused_and_creates_nothing() {
+    let (c, ns) = common::cluster("config-fleet-ns").await;
+    let (op, sources, _kubelet) = one_node(&c).await;
+    let sys = op.opts.namespace.clone();
+    put_source(&c, &sys, true, "fleet-config", DOC, &sources).await;
+    create_fleet_config(
+        &c,
+        &ns,
+        "elsewhere",
+        json!({"config": {"secretRef": {"name": "fleet-config", "key": "cloud-config.yaml"}}}),
+    )
+    .await;
+    let cfg = wait_fleet_config(&c, &op, &ns, "elsewhere", 20, |cfg| {
+        cfg.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "SpecApplied" && c.reason == "WrongNamespace")
+        })
+    })
+    .await;
+    let st = cfg.status.expect("status");
+    assert_eq!(st.phase, Some(OperationPhase::Failed), "{st:#?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for namespace in [&ns, &sys] {
+        let ops = Api::<NodeOp>::namespaced(c.client(), namespace)
+            .list(&ListParams::default().labels(LABEL_NODEOP_CONFIG))
+            .await
+            .expect("nodeops")
+            .items;
+        assert!(ops.is_empty(), "{ops:#?}");
+    }
+    assert!(engine_jobs(&c, &sys).await.is_empty(), "no Job");
 }
