@@ -181,22 +181,35 @@ async fn wait_kn(
     what: &str,
     done: impl Fn(&KairosNode) -> bool,
 ) -> KairosNode {
-    let api: Api<KairosNode> = Api::all(c.client());
+    wait_object(c, op, Api::all(c.client()), node, secs, what, done).await
+}
+
+/// Waits until the object `name` of `api` passes `done`, and returns it (panics with the
+/// object and the operator's logs after `secs`).
+async fn wait_object<K>(
+    c: &Cluster,
+    op: &Operator,
+    api: Api<K>,
+    name: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&K) -> bool,
+) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let r = wait_for(Duration::from_secs(secs), || async {
-        let kn = api.get(node).await.ok()?;
-        done(&kn).then_some(kn)
+        let obj = api.get(name).await.ok()?;
+        done(&obj).then_some(obj)
     })
     .await;
     match r {
-        Ok(kn) => kn,
+        Ok(obj) => obj,
         Err(e) => {
-            let kn = api.get(node).await.ok();
+            let obj = api.get(name).await.ok();
             let logs = op.logs(c);
             let tail = &logs[logs.len().saturating_sub(6000)..];
-            panic!(
-                "{node}: {what}: {e}\n{:#?}\n{tail}",
-                kn.and_then(|k| k.status)
-            )
+            panic!("{name}: {what}: {e}\n{obj:#?}\n{tail}")
         }
     }
 }
@@ -481,36 +494,6 @@ async fn create_fleet_config(c: &Cluster, ns: &str, name: &str, spec: serde_json
         .expect("NodeOpConfig created");
 }
 
-/// Waits until NodeOpConfig `ns/name` passes `done`, and returns it (panics with the
-/// operator's logs after `secs`).
-async fn wait_fleet_config(
-    c: &Cluster,
-    op: &Operator,
-    ns: &str,
-    name: &str,
-    secs: u64,
-    done: impl Fn(&NodeOpConfig) -> bool,
-) -> NodeOpConfig {
-    let api: Api<NodeOpConfig> = Api::namespaced(c.client(), ns);
-    let r = wait_for(Duration::from_secs(secs), || async {
-        let cfg = api.get(name).await.ok()?;
-        done(&cfg).then_some(cfg)
-    })
-    .await;
-    match r {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            let cfg = api.get(name).await.ok();
-            let logs = op.logs(c);
-            let tail = &logs[logs.len().saturating_sub(6000)..];
-            panic!(
-                "NodeOpConfig {name}: {e}\n{:#?}\n{tail}",
-                cfg.and_then(|c| c.status)
-            )
-        }
-    }
-}
-
 #[tokio::test]
 async fn config_fleet_over_six_nodes_goes_control_plane_first_with_its_concurrency() {
     let (c, _ns) = common::cluster("config-fleet").await;
@@ -558,7 +541,8 @@ async fn config_fleet_over_six_nodes_goes_control_plane_first_with_its_concurren
         }),
     )
     .await;
-    let done = wait_fleet_config(&c, &op, &sys, "edge", 150, |cfg| {
+    let configs: Api<NodeOpConfig> = Api::namespaced(c.client(), &sys);
+    let done = wait_object(&c, &op, configs, "edge", 150, "applied", |cfg| {
         cfg.status
             .as_ref()
             .is_some_and(|s| s.phase == Some(OperationPhase::Completed) && s.applied == 6)
@@ -710,7 +694,8 @@ async fn config_fleet_outside_the_operator_namespace_is_refused_and_creates_noth
         json!({"config": {"secretRef": {"name": "fleet-config", "key": "cloud-config.yaml"}}}),
     )
     .await;
-    let cfg = wait_fleet_config(&c, &op, &ns, "elsewhere", 20, |cfg| {
+    let configs: Api<NodeOpConfig> = Api::namespaced(c.client(), &ns);
+    let cfg = wait_object(&c, &op, configs, "elsewhere", 20, "refused", |cfg| {
         cfg.status.as_ref().is_some_and(|s| {
             s.conditions
                 .iter()
@@ -730,4 +715,119 @@ async fn config_fleet_outside_the_operator_namespace_is_refused_and_creates_noth
         assert!(ops.is_empty(), "{ops:#?}");
     }
     assert!(engine_jobs(&c, &sys).await.is_empty(), "no Job");
+}
+
+/// The NodeOpConfigs' NodeOps in `ns` (the writes and the removal).
+async fn fleet_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
+    Api::<NodeOp>::namespaced(c.client(), ns)
+        .list(&ListParams::default().labels(LABEL_NODEOP_CONFIG))
+        .await
+        .expect("nodeops")
+        .items
+}
+
+#[tokio::test]
+async fn config_fleet_edit_rolls_the_nodes_again_and_a_hand_edit_counts_as_drift() {
+    let (c, _ns) = common::cluster("config-fleet-edit").await;
+    let nodes = [
+        ("n1".to_owned(), false, "v3.5.0"),
+        ("n2".to_owned(), false, "v3.5.0"),
+    ];
+    let op = fleet_of(&c, &nodes).await;
+    let sys = op.opts.namespace.clone();
+    let sources = Sources::default();
+    let _kubelet = c
+        .kubelet()
+        .run_auto(config_policy(&c, &["n1", "n2"], sources.clone()));
+    put_source(&c, &sys, false, "fleet-plain", DOC, &sources).await;
+    create_fleet_config(
+        &c,
+        &sys,
+        "plain",
+        json!({"config": {
+            "configMapRef": {"name": "fleet-plain", "key": "cloud-config.yaml"},
+            "reboot": false,
+        }}),
+    )
+    .await;
+    let configs: Api<NodeOpConfig> = Api::namespaced(c.client(), &sys);
+    let carries = |doc: &'static str| {
+        move |cfg: &NodeOpConfig| {
+            cfg.status.as_ref().is_some_and(|s| {
+                s.phase == Some(OperationPhase::Completed)
+                    && s.applied == 2
+                    && s.desired_hash.as_deref() == Some(sha(doc).as_str())
+            })
+        }
+    };
+    wait_object(
+        &c,
+        &op,
+        configs.clone(),
+        "plain",
+        60,
+        "applied",
+        carries(DOC),
+    )
+    .await;
+    let file = |n: &str| {
+        c.node(n)
+            .expect("sim node")
+            .host_root()
+            .join(PATH.trim_start_matches('/'))
+    };
+    for n in ["n1", "n2"] {
+        assert_eq!(std::fs::read_to_string(file(n)).expect("file"), DOC);
+        assert_eq!(c.node(n).expect("sim node").boots(), 1, "no reboot asked");
+    }
+
+    // Editing the ConfigMap writes the new document to both nodes with a new NodeOp; the
+    // finished one of the earlier document goes.
+    let first = fleet_nodeops(&c, &sys).await;
+    assert_eq!(first.len(), 1, "{first:#?}");
+    put_source(&c, &sys, false, "fleet-plain", EDITED, &sources).await;
+    wait_object(
+        &c,
+        &op,
+        configs.clone(),
+        "plain",
+        60,
+        "edited",
+        carries(EDITED),
+    )
+    .await;
+    for n in ["n1", "n2"] {
+        assert_eq!(std::fs::read_to_string(file(n)).expect("file"), EDITED);
+    }
+    let replaced = wait_for(Duration::from_secs(20), || async {
+        let ops = fleet_nodeops(&c, &sys).await;
+        (ops.len() == 1 && ops[0].name_any() != first[0].name_any()).then_some(ops)
+    })
+    .await;
+    assert!(replaced.is_ok(), "{:#?}", fleet_nodeops(&c, &sys).await);
+
+    // A hand edit on n1 counts as drift once the verify timeout passed, and is not overwritten.
+    let by_hand = "#cloud-config\nhostname: by-hand\n";
+    std::fs::write(file("n1"), by_hand).expect("hand edit");
+    let drifted = wait_object(&c, &op, configs, "plain", 60, "drift counted", |cfg| {
+        cfg.status.as_ref().is_some_and(|s| s.drifted == 1)
+    })
+    .await;
+    let st = drifted.status.expect("status");
+    assert_eq!((st.applied, st.drifted), (1, 1), "{st:#?}");
+    let n1 = st.node_statuses.get("n1").expect("n1 listed");
+    assert!(
+        n1.message
+            .as_deref()
+            .is_some_and(|m| m.contains(&sha(by_hand)) && m.contains("changed on the node")),
+        "{n1:?}"
+    );
+    let condition = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ConfigApplied")
+        .map(|c| (c.status.clone(), c.reason.clone()));
+    assert_eq!(condition, Some(("False".to_owned(), "Drifted".to_owned())));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(std::fs::read_to_string(file("n1")).expect("file"), by_hand);
 }

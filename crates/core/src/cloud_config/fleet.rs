@@ -80,8 +80,7 @@ pub fn write_nodeop_name(
 
 /// Name of the NodeOp of NodeOpConfig `name` removing `path` after its deletion.
 pub fn remove_nodeop_name(name: &str, path: &str) -> String {
-    let tag = format!("rm-{}", short_hash(&[path, "remove"], 8));
-    k8s_names::object_name(&["nocfg", name], &tag)
+    k8s_names::object_name(&["nocfg", name], &super::remove_tag(path))
 }
 
 /// Plans one reconcile of a NodeOpConfig (see the module docs).
@@ -230,6 +229,31 @@ impl Planner<'_> {
         None
     }
 
+    /// A plan that counts no node: `reason` and `msg`, the NodeOp `node_op` followed.
+    fn only(
+        &self,
+        reason: &'static str,
+        msg: impl Into<String>,
+        node_op: Option<String>,
+        finalizer: Finalizer,
+    ) -> FleetConfigPlan {
+        let headline = Headline::new(reason, msg);
+        self.finish(Tally::default(), headline, None, node_op, finalizer)
+    }
+
+    /// [`Self::only`] of a refused spec whose document hashes to `desired`.
+    fn only_with_hash(
+        &self,
+        reason: &'static str,
+        msg: impl Into<String>,
+        desired: String,
+        finalizer: Finalizer,
+    ) -> FleetConfigPlan {
+        let mut plan = self.only(reason, msg, None, finalizer);
+        plan.status.desired_hash = Some(desired);
+        plan
+    }
+
     fn finish(
         &self,
         tally: Tally,
@@ -270,13 +294,7 @@ impl Planner<'_> {
             } else {
                 Finalizer::Keep
             };
-            return self.finish(
-                Tally::default(),
-                Headline::new("WrongNamespace", msg),
-                None,
-                None,
-                fin,
-            );
+            return self.only("WrongNamespace", msg, None, fin);
         }
         if self.cfg.metadata.deletion_timestamp.is_some() {
             return self.removal(has);
@@ -288,23 +306,11 @@ impl Planner<'_> {
             (Some(SourceRead::Content(bytes)), Some(_)) => bytes,
             (Some(SourceRead::Missing(msg)), _) => {
                 let msg = format!("{msg}: nothing is written");
-                return self.finish(
-                    Tally::default(),
-                    Headline::new("SourceMissing", msg),
-                    None,
-                    None,
-                    fin,
-                );
+                return self.only("SourceMissing", msg, None, fin);
             }
             _ => {
                 let msg = "spec.config names no Secret or ConfigMap: nothing is written";
-                return self.finish(
-                    Tally::default(),
-                    Headline::new("SourceMissing", msg),
-                    None,
-                    None,
-                    fin,
-                );
+                return self.only("SourceMissing", msg, None, fin);
             }
         };
         let desired = sha256_hex(content);
@@ -315,13 +321,7 @@ impl Planner<'_> {
                 s.name,
                 s.key
             );
-            return self.finish(
-                Tally::default(),
-                Headline::new("InvalidConfig", msg),
-                Some(desired),
-                None,
-                fin,
-            );
+            return self.only_with_hash("InvalidConfig", msg, desired, fin);
         }
         self.rollout(&desired, source.as_ref(), fin)
     }
@@ -354,13 +354,7 @@ impl Planner<'_> {
                 Ok(false) => continue,
                 Err(msg) => {
                     let msg = format!("{msg}: nothing is written");
-                    return self.finish(
-                        Tally::default(),
-                        Headline::new("InvalidSelector", msg),
-                        Some(desired.to_owned()),
-                        None,
-                        fin,
-                    );
+                    return self.only_with_hash("InvalidSelector", msg, desired.to_owned(), fin);
                 }
             }
             if let Some(why) = self.not_ours(node) {
@@ -594,13 +588,7 @@ impl Planner<'_> {
         let keep = Finalizer::Keep;
         if !has {
             let msg = format!("deleted; {path} is left to no one");
-            return self.finish(
-                Tally::default(),
-                Headline::new("Removed", msg),
-                None,
-                None,
-                keep,
-            );
+            return self.only("Removed", msg, None, keep);
         }
         let owned = self.owned();
         let rm_name = remove_nodeop_name(self.name, path);
@@ -612,13 +600,7 @@ impl Planner<'_> {
                 "deleted: waiting for NodeOp {} to end before removing {path}",
                 qualified(op)
             );
-            return self.finish(
-                Tally::default(),
-                Headline::new("Removing", msg),
-                None,
-                op.metadata.name.clone(),
-                keep,
-            );
+            return self.only("Removing", msg, op.metadata.name.clone(), keep);
         }
         if let Some(op) = rm.first() {
             return self.removal_progress(op);
@@ -628,13 +610,7 @@ impl Planner<'_> {
             let msg = format!(
                 "deleted: no node carries {path} from this NodeOpConfig, nothing to remove"
             );
-            return self.finish(
-                Tally::default(),
-                Headline::new("Removed", msg),
-                None,
-                None,
-                Finalizer::Remove,
-            );
+            return self.only("Removed", msg, None, Finalizer::Remove);
         }
         let count = targets.len();
         let op = self.nodeop(&rm_name, render_remove(path), false, None, targets);
@@ -642,13 +618,7 @@ impl Planner<'_> {
             "deleted: NodeOp {} removes {path} from {count} node(s) (it takes effect at their next boot)",
             qualified(&op)
         );
-        let mut plan = self.finish(
-            Tally::default(),
-            Headline::new("Removing", msg),
-            None,
-            Some(rm_name),
-            keep,
-        );
+        let mut plan = self.only("Removing", msg, Some(rm_name), keep);
         plan.nodeop_to_apply = Some(op);
         plan
     }
@@ -688,13 +658,7 @@ impl Planner<'_> {
         let name = op.metadata.name.clone();
         if in_flight(op) {
             let msg = format!("deleted: NodeOp {opname} removes {path}");
-            return self.finish(
-                Tally::default(),
-                Headline::new("Removing", msg),
-                None,
-                name,
-                Finalizer::Keep,
-            );
+            return self.only("Removing", msg, name, Finalizer::Keep);
         }
         let failed: BTreeMap<&str, String> = targets_of(op)
             .iter()
@@ -714,13 +678,7 @@ impl Planner<'_> {
                 "deleted: NodeOp {opname} removed {path} from {} node(s)",
                 targets_of(op).len()
             );
-            return self.finish(
-                Tally::default(),
-                Headline::new("Removed", msg),
-                None,
-                name,
-                Finalizer::Remove,
-            );
+            return self.only("Removed", msg, name, Finalizer::Remove);
         }
         let listed: Vec<String> = failed
             .iter()
@@ -734,12 +692,6 @@ impl Planner<'_> {
             failed.len(),
             listed.join("; ")
         );
-        self.finish(
-            Tally::default(),
-            Headline::new("RemovalFailed", msg),
-            None,
-            name,
-            Finalizer::Keep,
-        )
+        self.only("RemovalFailed", msg, name, Finalizer::Keep)
     }
 }

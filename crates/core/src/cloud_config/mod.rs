@@ -38,7 +38,7 @@ pub mod source;
 pub mod validate;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -139,10 +139,14 @@ pub(crate) fn source_annotations(
     })
 }
 
+/// The tag of the names of the NodeOps removing the managed file `path`.
+pub(crate) fn remove_tag(path: &str) -> String {
+    format!("rm-{}", short_hash(&[path, "remove"], 8))
+}
+
 /// Name of the NodeOp removing the managed file `path` from `node`.
 pub fn remove_nodeop_name(node: &str, path: &str) -> String {
-    let tag = format!("rm-{}", short_hash(&[path, "remove"], 8));
-    k8s_names::object_name(&["kncfg", node], &tag)
+    k8s_names::object_name(&["kncfg", node], &remove_tag(path))
 }
 
 /// Plans one reconcile of a KairosNode's declared cloud-config (see the module docs).

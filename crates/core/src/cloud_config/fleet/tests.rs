@@ -4,7 +4,6 @@
 //! finalizer, the status and the Events.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, ObjectMeta, OwnerReference, Time,
@@ -14,7 +13,7 @@ use kairos_api::names::{
     ANNOTATION_CONFIG_SOURCE, CONTROL_PLANE_LABELS, LABEL_NODEOP_CONFIG, NODEOPCONFIG_FINALIZER,
 };
 use kairos_api::v1alpha1::{
-    ConfigKeyRef, Gates, KairosNode, KairosNodeSpec, KairosNodeStatus, NodeConfigSpec, NodeOp,
+    ConfigKeyRef, KairosNode, KairosNodeSpec, KairosNodeStatus, NodeConfigSpec, NodeOp,
     NodeOpConfig, NodeOpConfigSpec, NodeOpStatus, NodePhase, NodeStatus, OperationPhase,
 };
 
@@ -26,24 +25,11 @@ use crate::cloud_config::SourceRead;
 use crate::cloud_config::source::ConfigSource;
 use crate::report::sha256_hex;
 use crate::upgrade::fleet::ObservedNode;
-use crate::upgrade::node::NodeConfig;
 
 const DOC: &str = "#cloud-config\nhostname: edge\n";
 const EDITED: &str = "#cloud-config\nhostname: edited\n";
 const PATH: &str = "/oem/90_kairos-operator.yaml";
-const NS: &str = "kairos-system";
-
-fn now() -> Timestamp {
-    Timestamp::from_second(1_800_000_000).unwrap()
-}
-
-fn settings() -> NodeConfig {
-    NodeConfig {
-        namespace: NS.into(),
-        verify_timeout: Duration::from_secs(600),
-        gates: Gates::default(),
-    }
-}
+use crate::cloud_config::tests::{NS, now, settings};
 
 fn config_spec() -> NodeConfigSpec {
     NodeConfigSpec {
