@@ -244,28 +244,31 @@ fn oem(c: &Cluster, node: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Config NodeOps in the operator's namespace.
-async fn config_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
+/// The NodeOps in `ns` carrying the label `label` (per-node config NodeOps carry
+/// [`LABEL_KAIROSNODE_CONFIG`], a NodeOpConfig's [`LABEL_NODEOP_CONFIG`]).
+async fn labelled_nodeops(c: &Cluster, ns: &str, label: &str) -> Vec<NodeOp> {
     Api::<NodeOp>::namespaced(c.client(), ns)
-        .list(&ListParams::default().labels(LABEL_KAIROSNODE_CONFIG))
+        .list(&ListParams::default().labels(label))
         .await
         .expect("nodeops")
         .items
 }
 
+/// Config NodeOps of KairosNodes in the operator's namespace.
+async fn config_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
+    labelled_nodeops(c, ns, LABEL_KAIROSNODE_CONFIG).await
+}
+
+/// The NodeOpConfigs' NodeOps in `ns` (the writes and the removal).
+async fn fleet_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
+    labelled_nodeops(c, ns, LABEL_NODEOP_CONFIG).await
+}
+
 #[tokio::test]
 async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
     let (c, _ns) = common::cluster("config-secret").await;
-    let nodes = [
-        ("n1".to_owned(), true, "v3.5.0"),
-        ("n2".to_owned(), false, "v3.5.0"),
-    ];
-    let op = fleet_of(&c, &nodes).await;
+    let (op, sources, _kubelet) = config_fleet(&c, &[("n1", true), ("n2", false)]).await;
     let sys = op.opts.namespace.clone();
-    let sources = Sources::default();
-    let _kubelet = c
-        .kubelet()
-        .run_auto(config_policy(&c, &["n1", "n2"], sources.clone()));
     let before_n2 = oem(&c, "n2");
     let before_n1 = oem(&c, "n1");
     put_source(&c, &sys, true, "edge-config", DOC, &sources).await;
@@ -367,11 +370,25 @@ async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
 
 /// A worker `n1` reporting to a started operator, and the config kubelet stand-in.
 async fn one_node(c: &Cluster) -> (Operator, Sources, kairos_e2e::harness::AutoKubelet) {
-    let op = fleet_of(c, &[("n1".to_owned(), false, "v3.5.0")]).await;
+    config_fleet(c, &[("n1", false)]).await
+}
+
+/// The nodes `(name, control plane)` on v3.5.0 reporting to a started operator, and the config
+/// kubelet stand-in for all of them.
+async fn config_fleet(
+    c: &Cluster,
+    nodes: &[(&str, bool)],
+) -> (Operator, Sources, kairos_e2e::harness::AutoKubelet) {
+    let fleet: Vec<(String, bool, &str)> = nodes
+        .iter()
+        .map(|(n, cp)| ((*n).to_owned(), *cp, "v3.5.0"))
+        .collect();
+    let op = fleet_of(c, &fleet).await;
+    let names: Vec<&str> = nodes.iter().map(|(n, _)| *n).collect();
     let sources = Sources::default();
     let kubelet = c
         .kubelet()
-        .run_auto(config_policy(c, &["n1"], sources.clone()));
+        .run_auto(config_policy(c, &names, sources.clone()));
     (op, sources, kubelet)
 }
 
@@ -500,16 +517,9 @@ async fn config_fleet_over_six_nodes_goes_control_plane_first_with_its_concurren
     let cp = ["cp1", "cp2", "cp3"];
     let workers = ["w1", "w2", "w3"];
     let names: Vec<&str> = cp.iter().chain(&workers).copied().chain(["w4"]).collect();
-    let nodes: Vec<(String, bool, &str)> = names
-        .iter()
-        .map(|n| ((*n).to_owned(), n.starts_with("cp"), "v3.5.0"))
-        .collect();
-    let op = fleet_of(&c, &nodes).await;
+    let nodes: Vec<(&str, bool)> = names.iter().map(|n| (*n, n.starts_with("cp"))).collect();
+    let (op, sources, _kubelet) = config_fleet(&c, &nodes).await;
     let sys = op.opts.namespace.clone();
-    let sources = Sources::default();
-    let _kubelet = c
-        .kubelet()
-        .run_auto(config_policy(&c, &names, sources.clone()));
     let before: BTreeMap<&str, BTreeMap<String, String>> =
         names.iter().map(|n| (*n, oem(&c, n))).collect();
 
@@ -580,11 +590,7 @@ async fn config_fleet_over_six_nodes_goes_control_plane_first_with_its_concurren
     assert_eq!(applied, Some(("True".to_owned(), "Applied".to_owned())));
 
     // One NodeOp for the six nodes, at the NodeOpConfig's pace.
-    let fleet_ops = Api::<NodeOp>::namespaced(c.client(), &sys)
-        .list(&ListParams::default().labels(LABEL_NODEOP_CONFIG))
-        .await
-        .expect("nodeops")
-        .items;
+    let fleet_ops = fleet_nodeops(&c, &sys).await;
     assert_eq!(fleet_ops.len(), 1, "{fleet_ops:#?}");
     let fleet_op = &fleet_ops[0];
     assert_eq!(
@@ -707,38 +713,17 @@ async fn config_fleet_outside_the_operator_namespace_is_refused_and_creates_noth
     assert_eq!(st.phase, Some(OperationPhase::Failed), "{st:#?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     for namespace in [&ns, &sys] {
-        let ops = Api::<NodeOp>::namespaced(c.client(), namespace)
-            .list(&ListParams::default().labels(LABEL_NODEOP_CONFIG))
-            .await
-            .expect("nodeops")
-            .items;
+        let ops = fleet_nodeops(&c, namespace).await;
         assert!(ops.is_empty(), "{ops:#?}");
     }
     assert!(engine_jobs(&c, &sys).await.is_empty(), "no Job");
 }
 
-/// The NodeOpConfigs' NodeOps in `ns` (the writes and the removal).
-async fn fleet_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
-    Api::<NodeOp>::namespaced(c.client(), ns)
-        .list(&ListParams::default().labels(LABEL_NODEOP_CONFIG))
-        .await
-        .expect("nodeops")
-        .items
-}
-
 #[tokio::test]
 async fn config_fleet_edit_rolls_the_nodes_again_and_a_hand_edit_counts_as_drift() {
     let (c, _ns) = common::cluster("config-fleet-edit").await;
-    let nodes = [
-        ("n1".to_owned(), false, "v3.5.0"),
-        ("n2".to_owned(), false, "v3.5.0"),
-    ];
-    let op = fleet_of(&c, &nodes).await;
+    let (op, sources, _kubelet) = config_fleet(&c, &[("n1", false), ("n2", false)]).await;
     let sys = op.opts.namespace.clone();
-    let sources = Sources::default();
-    let _kubelet = c
-        .kubelet()
-        .run_auto(config_policy(&c, &["n1", "n2"], sources.clone()));
     put_source(&c, &sys, false, "fleet-plain", DOC, &sources).await;
     create_fleet_config(
         &c,

@@ -44,7 +44,6 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kairos_api::names::{LABEL_NODEOP_CONFIG, NODEOPCONFIG_FINALIZER};
 use kairos_api::v1alpha1::{NodeOp, NodeOpConfig, NodePhase, NodeStatus, OperationPhase};
@@ -54,7 +53,7 @@ use status::{Headline, NodeState, Tally};
 
 use super::script::{WriteScript, render_remove, render_write};
 use super::source::ConfigSource;
-use super::{ConfigOp, SourceRead, content_tag, qualified, source_annotations, validate};
+use super::{ConfigOp, Owner, SourceRead, config_nodeop, content_tag, qualified, validate};
 use crate::hash::short_hash;
 use crate::k8s_names;
 use crate::meta::{MissingField, Required};
@@ -564,22 +563,13 @@ impl Planner<'_> {
             gates: &self.settings.gates,
         }
         .spec();
-        NodeOp {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                namespace: Some(self.ns.to_owned()),
-                labels: Some(crate::upgrade::labels(LABEL_NODEOP_CONFIG, self.name)),
-                annotations: source_annotations(source),
-                owner_references: Some(vec![crate::upgrade::controller_ref(
-                    "NodeOpConfig",
-                    self.name,
-                    self.uid,
-                )]),
-                ..ObjectMeta::default()
-            },
-            spec,
-            status: None,
-        }
+        let owner = Owner {
+            label: LABEL_NODEOP_CONFIG,
+            kind: "NodeOpConfig",
+            name: self.name,
+            uid: self.uid,
+        };
+        config_nodeop(name, self.ns, &owner, source, spec)
     }
 
     /// The deletion: remove the managed file from the nodes this object wrote it to.

@@ -130,13 +130,44 @@ impl ConfigOp<'_> {
     }
 }
 
-/// The annotations naming `source` on a config NodeOp (none for a removal).
-pub(crate) fn source_annotations(
+/// Who a config NodeOp belongs to: the label naming it and its controller.
+pub(crate) struct Owner<'a> {
+    /// The label (`kairosnode-config` or `nodeopconfig`) whose value is `name`.
+    pub(crate) label: &'static str,
+    /// The controller's kind.
+    pub(crate) kind: &'static str,
+    /// The controller's name.
+    pub(crate) name: &'a str,
+    /// The controller's uid.
+    pub(crate) uid: &'a str,
+}
+
+/// The config NodeOp `namespace/name` of `owner` running `spec`, naming `source` (none for a
+/// removal) in its annotation.
+pub(crate) fn config_nodeop(
+    name: &str,
+    namespace: &str,
+    owner: &Owner<'_>,
     source: Option<&ConfigSource>,
-) -> Option<std::collections::BTreeMap<String, String>> {
-    source.map(|s| {
+    spec: NodeOpSpec,
+) -> NodeOp {
+    let annotations = source.map(|s| {
         std::collections::BTreeMap::from([(ANNOTATION_CONFIG_SOURCE.to_owned(), s.annotation())])
-    })
+    });
+    NodeOp {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(crate::upgrade::labels(owner.label, owner.name)),
+            annotations,
+            owner_references: Some(vec![crate::upgrade::controller_ref(
+                owner.kind, owner.name, owner.uid,
+            )]),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    }
 }
 
 /// The tag of the names of the NodeOps removing the managed file `path`.
@@ -552,23 +583,13 @@ impl Ctx<'_> {
             gates: &self.settings.gates,
         }
         .spec();
-        let annotations = source_annotations(source);
-        NodeOp {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                namespace: Some(self.settings.namespace.clone()),
-                labels: Some(crate::upgrade::labels(LABEL_KAIROSNODE_CONFIG, self.node)),
-                annotations,
-                owner_references: Some(vec![crate::upgrade::controller_ref(
-                    "KairosNode",
-                    self.node,
-                    self.uid,
-                )]),
-                ..ObjectMeta::default()
-            },
-            spec,
-            status: None,
-        }
+        let owner = Owner {
+            label: LABEL_KAIROSNODE_CONFIG,
+            kind: "KairosNode",
+            name: self.node,
+            uid: self.uid,
+        };
+        config_nodeop(name, &self.settings.namespace, &owner, source, spec)
     }
 }
 
