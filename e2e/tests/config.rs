@@ -589,6 +589,26 @@ async fn config_fleet_over_six_nodes_goes_control_plane_first_with_its_concurren
         .map(|c| (c.status.clone(), c.reason.clone()));
     assert_eq!(applied, Some(("True".to_owned(), "Applied".to_owned())));
 
+    // `kubectl get noc` shows the counts.
+    if let Some((ok, out)) = c.kubectl(&["get", "noc", "-n", &sys]).await {
+        assert!(ok, "{out}");
+        let words = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let header = words(out.lines().next().unwrap_or_default());
+        let row = words(out.lines().nth(1).unwrap_or_default());
+        assert_eq!(
+            header,
+            [
+                "NAME", "PHASE", "NODES", "APPLIED", "SKIPPED", "FAILED", "DRIFTED", "AGE"
+            ],
+            "{out}"
+        );
+        assert_eq!(
+            row[..7],
+            ["edge", "Completed", "7", "6", "1", "0", "0"],
+            "{out}"
+        );
+    }
+
     // One NodeOp for the six nodes, at the NodeOpConfig's pace.
     let fleet_ops = fleet_nodeops(&c, &sys).await;
     assert_eq!(fleet_ops.len(), 1, "{fleet_ops:#?}");
