@@ -628,3 +628,66 @@ fn nodeop_names_are_stable() {
     );
     assert_eq!(remove_nodeop_name("edge", PATH), "nocfg-edge-rm-03cdb0cf");
 }
+
+/// What a generated node is: control plane, selected, declares the path itself, and which
+/// document it reports (0: none, 1: the desired one, 2: another).
+type Shape = (bool, bool, bool, u8);
+
+proptest::proptest! {
+    /// Whatever the fleet, before any NodeOp: the NodeOp's targets are exactly the selected
+    /// nodes that neither declare the path nor report the document, and the counts add up.
+    #[test]
+    fn the_first_nodeop_targets_exactly_the_selected_nodes_that_differ(
+        shapes in proptest::collection::vec(
+            (proptest::bool::ANY, proptest::bool::ANY, proptest::bool::ANY, 0u8..3),
+            0..12,
+        )
+    ) {
+        let nodes: Vec<ObservedNode> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, (cp, selected, own, reports)): (usize, &Shape)| {
+                let file = match reports {
+                    1 => Some(DOC),
+                    2 => Some(EDITED),
+                    _ => None,
+                };
+                let mut n = node(&format!("n{i:02}"), *cp, file, own.then(config_spec));
+                if !selected {
+                    n.labels.remove("tier");
+                }
+                n
+            })
+            .collect();
+        let p = plan(&noc("edge", NS, 100), &observed(DOC, nodes.clone()));
+        let selected = |(_, s, _, _): &&Shape| *s;
+        let want: Vec<String> = shapes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| selected(s) && !s.2 && s.3 != 1)
+            .map(|(i, _)| format!("n{i:02}"))
+            .collect();
+        let targets = p
+            .nodeop_to_apply
+            .as_ref()
+            .map(|op| op.spec.target_nodes.clone().unwrap_or_default())
+            .unwrap_or_default();
+        proptest::prop_assert_eq!(&targets, &want);
+        let st = &p.status;
+        let total = shapes.iter().filter(selected).count();
+        let skipped = shapes.iter().filter(selected).filter(|s| s.2).count();
+        let applied = shapes.iter().filter(selected).filter(|s| !s.2 && s.3 == 1).count();
+        proptest::prop_assert_eq!(
+            (st.total, st.skipped, st.applied),
+            (total as i32, skipped as i32, applied as i32)
+        );
+        proptest::prop_assert_eq!(total, applied + skipped + want.len());
+        proptest::prop_assert_eq!(st.node_statuses.len(), skipped + want.len());
+        let phase = if want.is_empty() {
+            OperationPhase::Completed
+        } else {
+            OperationPhase::Running
+        };
+        proptest::prop_assert_eq!(st.phase, Some(phase));
+    }
+}
