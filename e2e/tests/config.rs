@@ -705,6 +705,38 @@ async fn config_fleet_over_six_nodes_goes_control_plane_first_with_its_concurren
         );
     }
     assert_eq!(oem(&c, "w4"), own, "w4's own file stays");
+
+    // Events on the NodeOpConfig said what happened (published from a queue after the status).
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(c.client(), &sys);
+    let reasons = wait_for(Duration::from_secs(10), || async {
+        let reasons: Vec<String> = events
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().is_some_and(|r| {
+                    r.kind.as_deref() == Some("NodeOpConfig") && r.name.as_deref() == Some("edge")
+                })
+            })
+            .filter_map(|e| e.reason)
+            .collect();
+        reasons.iter().any(|r| r == "Removed").then_some(reasons)
+    })
+    .await
+    .expect("a Removed Event on the NodeOpConfig");
+    for r in ["Applying", "Applied", "Removing", "Removed"] {
+        assert!(
+            reasons.iter().any(|x| x == r),
+            "no {r}: {reasons:?}\n{}",
+            op.logs(&c)
+                .lines()
+                .filter(|l| l.contains("nodeopconfig"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 }
 
 #[tokio::test]

@@ -143,9 +143,11 @@ async fn reconcile_once(cfg: Arc<NodeOpConfig>, state: &State) -> Result<Action>
     let plan = fleet::plan_fleet_config(&cfg, &observed, ctx.now(), &state.config)
         .map_err(Error::MissingMetadata)?;
 
-    // Apply: the finalizer before any NodeOp, so none is left behind by a deletion.
+    // Apply: the finalizer before any NodeOp, so none is left behind by a deletion. Each write
+    // of the object returns its new resourceVersion, the precondition of the next one.
+    let mut current = cfg.as_ref().clone();
     if plan.finalizer == Finalizer::Add {
-        set_finalizers(&configs, &cfg, true).await?;
+        current.metadata.resource_version = set_finalizers(&configs, &current, true).await?;
     }
     for done in &plan.delete_nodeops {
         super::kairos_node::apply_nodeop_plan(&nodeops, Some(done), None, OPERATOR_FIELD_MANAGER)
@@ -159,14 +161,14 @@ async fn reconcile_once(cfg: Arc<NodeOpConfig>, state: &State) -> Result<Action>
 
     // Report.
     if cfg.status.as_ref() != Some(&plan.status) {
-        let mut updated = cfg.as_ref().clone();
+        let mut updated = current.clone();
         updated.status = Some(plan.status.clone());
         updated.metadata.managed_fields = None;
         match configs
             .replace_status(&name, &PostParams::default(), &updated)
             .await
         {
-            Ok(_) => {}
+            Ok(written) => current.metadata.resource_version = written.resource_version(),
             // Gone already (its finalizer was let go by an earlier reconcile).
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Action::await_change()),
             Err(source) => return Err(Error::Report { name, source }),
@@ -174,7 +176,7 @@ async fn reconcile_once(cfg: Arc<NodeOpConfig>, state: &State) -> Result<Action>
     }
     events(ctx, &cfg, &plan.events);
     if plan.finalizer == Finalizer::Remove {
-        set_finalizers(&configs, &cfg, false).await?;
+        set_finalizers(&configs, &current, false).await?;
     }
     let busy = matches!(
         plan.status.phase,
@@ -188,8 +190,12 @@ async fn reconcile_once(cfg: Arc<NodeOpConfig>, state: &State) -> Result<Action>
 }
 
 /// Adds (`add`) or removes the removal finalizer, with `cfg`'s resourceVersion as a
-/// precondition (a conflict retries at once).
-async fn set_finalizers(api: &Api<NodeOpConfig>, cfg: &NodeOpConfig, add: bool) -> Result<()> {
+/// precondition; returns the new resourceVersion.
+async fn set_finalizers(
+    api: &Api<NodeOpConfig>,
+    cfg: &NodeOpConfig,
+    add: bool,
+) -> Result<Option<String>> {
     let mut list: Vec<String> = cfg
         .finalizers()
         .iter()
@@ -211,8 +217,8 @@ async fn set_finalizers(api: &Api<NodeOpConfig>, cfg: &NodeOpConfig, add: bool) 
         )
         .await
     {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 && !add => Ok(()),
+        Ok(patched) => Ok(patched.resource_version()),
+        Err(kube::Error::Api(e)) if e.code == 404 && !add => Ok(None),
         Err(source) => Err(Error::Apply {
             what: format!(
                 "{} the finalizer of NodeOpConfig {}",
