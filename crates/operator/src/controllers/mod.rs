@@ -250,11 +250,10 @@ fn fleet_config_controller(
     });
     let (by_secret, by_config_map) = (caches.clone(), caches.clone());
     let (by_kn, by_node) = (caches.clone(), caches.clone());
-    // Node and KairosNode changes come often and wake every NodeOpConfig: a short debounce
-    // makes a burst of them one reconcile.
-    let debounced = kube::runtime::controller::Config::default().debounce(Duration::from_secs(1));
+    // Node and KairosNode changes wake every NodeOpConfig; triggers that come while one is
+    // queued or running make one more reconcile, not one each. No debounce: with a steady
+    // stream of changes a debounce would postpone the reconcile for as long as it lasts.
     Controller::for_stream(caches.configs.changes(), caches.configs.store.clone())
-        .with_config(debounced)
         .owns_stream(caches.nodeops.changes())
         .watches_stream(caches.secrets.changes(), move |s: Secret| {
             nodeop_config::referencing(&by_secret, SourceKind::Secret, &s.name_any())
