@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kairos_api::NodeOp;
-use kairos_api::names::LABEL_KAIROSNODE_CONFIG;
-use kairos_api::v1alpha1::{ConfigState, KairosNode};
+use kairos_api::names::{LABEL_KAIROSNODE_CONFIG, LABEL_NODEOP_CONFIG, NODEOPCONFIG_FINALIZER};
+use kairos_api::v1alpha1::{ConfigState, KairosNode, NodePhase, OperationPhase};
+use kairos_api::{NodeOp, NodeOpConfig};
 use kairos_e2e::harness::{AutoAction, Cluster, NodeHandle, Policy, RebootChange, wait_for};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use ops::*;
@@ -64,9 +64,10 @@ fn config_policy(c: &Cluster, nodes: &[&str], sources: Sources) -> Policy {
         Duration::from_millis(100),
         move |job, node, _| {
             let handle = handles.get(node)?;
-            // The operator's config NodeOps are named `kncfg-<node>-...`.
+            // The operator's config NodeOps are named `kncfg-<node>-...` (a KairosNode's) and
+            // `nocfg-<name>-...` (a NodeOpConfig's).
             let op = job.labels().get(kairos_api::names::LABEL_NODEOP)?;
-            if !op.starts_with("kncfg-") {
+            if !op.starts_with("kncfg-") && !op.starts_with("nocfg-") {
                 return None;
             }
             let c = job
@@ -180,22 +181,35 @@ async fn wait_kn(
     what: &str,
     done: impl Fn(&KairosNode) -> bool,
 ) -> KairosNode {
-    let api: Api<KairosNode> = Api::all(c.client());
+    wait_object(c, op, Api::all(c.client()), node, secs, what, done).await
+}
+
+/// Waits until the object `name` of `api` passes `done`, and returns it (panics with the
+/// object and the operator's logs after `secs`).
+async fn wait_object<K>(
+    c: &Cluster,
+    op: &Operator,
+    api: Api<K>,
+    name: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&K) -> bool,
+) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let r = wait_for(Duration::from_secs(secs), || async {
-        let kn = api.get(node).await.ok()?;
-        done(&kn).then_some(kn)
+        let obj = api.get(name).await.ok()?;
+        done(&obj).then_some(obj)
     })
     .await;
     match r {
-        Ok(kn) => kn,
+        Ok(obj) => obj,
         Err(e) => {
-            let kn = api.get(node).await.ok();
+            let obj = api.get(name).await.ok();
             let logs = op.logs(c);
             let tail = &logs[logs.len().saturating_sub(6000)..];
-            panic!(
-                "{node}: {what}: {e}\n{:#?}\n{tail}",
-                kn.and_then(|k| k.status)
-            )
+            panic!("{name}: {what}: {e}\n{obj:#?}\n{tail}")
         }
     }
 }
@@ -230,28 +244,31 @@ fn oem(c: &Cluster, node: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Config NodeOps in the operator's namespace.
-async fn config_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
+/// The NodeOps in `ns` carrying the label `label` (per-node config NodeOps carry
+/// [`LABEL_KAIROSNODE_CONFIG`], a NodeOpConfig's [`LABEL_NODEOP_CONFIG`]).
+async fn labelled_nodeops(c: &Cluster, ns: &str, label: &str) -> Vec<NodeOp> {
     Api::<NodeOp>::namespaced(c.client(), ns)
-        .list(&ListParams::default().labels(LABEL_KAIROSNODE_CONFIG))
+        .list(&ListParams::default().labels(label))
         .await
         .expect("nodeops")
         .items
 }
 
+/// Config NodeOps of KairosNodes in the operator's namespace.
+async fn config_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
+    labelled_nodeops(c, ns, LABEL_KAIROSNODE_CONFIG).await
+}
+
+/// The NodeOpConfigs' NodeOps in `ns` (the writes and the removal).
+async fn fleet_nodeops(c: &Cluster, ns: &str) -> Vec<NodeOp> {
+    labelled_nodeops(c, ns, LABEL_NODEOP_CONFIG).await
+}
+
 #[tokio::test]
 async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
     let (c, _ns) = common::cluster("config-secret").await;
-    let nodes = [
-        ("n1".to_owned(), true, "v3.5.0"),
-        ("n2".to_owned(), false, "v3.5.0"),
-    ];
-    let op = fleet_of(&c, &nodes).await;
+    let (op, sources, _kubelet) = config_fleet(&c, &[("n1", true), ("n2", false)]).await;
     let sys = op.opts.namespace.clone();
-    let sources = Sources::default();
-    let _kubelet = c
-        .kubelet()
-        .run_auto(config_policy(&c, &["n1", "n2"], sources.clone()));
     let before_n2 = oem(&c, "n2");
     let before_n1 = oem(&c, "n1");
     put_source(&c, &sys, true, "edge-config", DOC, &sources).await;
@@ -353,11 +370,25 @@ async fn config_secret_is_written_applied_rolled_on_edit_and_drift_is_shown() {
 
 /// A worker `n1` reporting to a started operator, and the config kubelet stand-in.
 async fn one_node(c: &Cluster) -> (Operator, Sources, kairos_e2e::harness::AutoKubelet) {
-    let op = fleet_of(c, &[("n1".to_owned(), false, "v3.5.0")]).await;
+    config_fleet(c, &[("n1", false)]).await
+}
+
+/// The nodes `(name, control plane)` on v3.5.0 reporting to a started operator, and the config
+/// kubelet stand-in for all of them.
+async fn config_fleet(
+    c: &Cluster,
+    nodes: &[(&str, bool)],
+) -> (Operator, Sources, kairos_e2e::harness::AutoKubelet) {
+    let fleet: Vec<(String, bool, &str)> = nodes
+        .iter()
+        .map(|(n, cp)| ((*n).to_owned(), *cp, "v3.5.0"))
+        .collect();
+    let op = fleet_of(c, &fleet).await;
+    let names: Vec<&str> = nodes.iter().map(|(n, _)| *n).collect();
     let sources = Sources::default();
     let kubelet = c
         .kubelet()
-        .run_auto(config_policy(c, &["n1"], sources.clone()));
+        .run_auto(config_policy(c, &names, sources.clone()));
     (op, sources, kubelet)
 }
 
@@ -465,4 +496,375 @@ async fn config_removal_deletes_only_the_managed_file_without_reboot() {
         1,
         "no reboot to remove"
     );
+}
+
+/// Creates NodeOpConfig `name` in `ns` with `spec`.
+async fn create_fleet_config(c: &Cluster, ns: &str, name: &str, spec: serde_json::Value) {
+    let cfg: NodeOpConfig = serde_json::from_value(json!({
+        "apiVersion": "operator.kairos.io/v1alpha1", "kind": "NodeOpConfig",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .expect("valid NodeOpConfig");
+    Api::<NodeOpConfig>::namespaced(c.client(), ns)
+        .create(&PostParams::default(), &cfg)
+        .await
+        .expect("NodeOpConfig created");
+}
+
+#[tokio::test]
+async fn config_fleet_over_six_nodes_goes_control_plane_first_with_its_concurrency() {
+    let (c, _ns) = common::cluster("config-fleet").await;
+    let cp = ["cp1", "cp2", "cp3"];
+    let workers = ["w1", "w2", "w3"];
+    let names: Vec<&str> = cp.iter().chain(&workers).copied().chain(["w4"]).collect();
+    let nodes: Vec<(&str, bool)> = names.iter().map(|n| (*n, n.starts_with("cp"))).collect();
+    let (op, sources, _kubelet) = config_fleet(&c, &nodes).await;
+    let sys = op.opts.namespace.clone();
+    let before: BTreeMap<&str, BTreeMap<String, String>> =
+        names.iter().map(|n| (*n, oem(&c, n))).collect();
+
+    // w4 declares the same file itself: the fleet leaves it to the per-node declaration.
+    const OWN: &str = "#cloud-config\nhostname: w4-own\n";
+    put_source(&c, &sys, true, "w4-own", OWN, &sources).await;
+    patch_spec(
+        &c,
+        "w4",
+        json!({"config": {"secretRef": {"name": "w4-own", "key": "cloud-config.yaml"}}}),
+    )
+    .await;
+    wait_kn(&c, &op, "w4", 40, "w4's own config applied", |kn| {
+        applied_with(kn, &sha(OWN))
+    })
+    .await;
+
+    let rec = Recorder::start(c.client(), &sys);
+    put_source(&c, &sys, true, "fleet-config", DOC, &sources).await;
+    create_fleet_config(
+        &c,
+        &sys,
+        "edge",
+        json!({
+            "nodeSelector": {"matchLabels": {"kairos.io/managed": "true"}},
+            "config": {"secretRef": {"name": "fleet-config", "key": "cloud-config.yaml"}},
+            "concurrency": 2,
+            "stopOnFailure": true,
+        }),
+    )
+    .await;
+    let configs: Api<NodeOpConfig> = Api::namespaced(c.client(), &sys);
+    let done = wait_object(&c, &op, configs, "edge", 150, "applied", |cfg| {
+        cfg.status
+            .as_ref()
+            .is_some_and(|s| s.phase == Some(OperationPhase::Completed) && s.applied == 6)
+    })
+    .await;
+    let st = done.status.clone().expect("status");
+    assert_eq!(
+        (st.total, st.applied, st.skipped, st.failed, st.drifted),
+        (7, 6, 1, 0, 0),
+        "{st:#?}"
+    );
+    assert_eq!(st.desired_hash.as_deref(), Some(sha(DOC).as_str()));
+    let w4 = st.node_statuses.get("w4").expect("w4 listed");
+    assert_eq!(w4.phase, NodePhase::Skipped, "{w4:?}");
+    assert!(
+        w4.message
+            .as_deref()
+            .is_some_and(|m| m.contains("per-node declaration wins")),
+        "{w4:?}"
+    );
+    assert!(
+        done.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == NODEOPCONFIG_FINALIZER),
+        "{:?}",
+        done.metadata.finalizers
+    );
+    let applied = done
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "ConfigApplied"))
+        .map(|c| (c.status.clone(), c.reason.clone()));
+    assert_eq!(applied, Some(("True".to_owned(), "Applied".to_owned())));
+
+    // `kubectl get noc` shows the counts.
+    if let Some((ok, out)) = c.kubectl(&["get", "noc", "-n", &sys]).await {
+        assert!(ok, "{out}");
+        let words = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let header = words(out.lines().next().unwrap_or_default());
+        let row = words(out.lines().nth(1).unwrap_or_default());
+        assert_eq!(
+            header,
+            [
+                "NAME", "PHASE", "NODES", "APPLIED", "SKIPPED", "FAILED", "DRIFTED", "AGE"
+            ],
+            "{out}"
+        );
+        assert_eq!(
+            row[..7],
+            ["edge", "Completed", "7", "6", "1", "0", "0"],
+            "{out}"
+        );
+    }
+
+    // One NodeOp for the six nodes, at the NodeOpConfig's pace.
+    let fleet_ops = fleet_nodeops(&c, &sys).await;
+    assert_eq!(fleet_ops.len(), 1, "{fleet_ops:#?}");
+    let fleet_op = &fleet_ops[0];
+    assert_eq!(
+        st.node_op_name.as_deref(),
+        Some(fleet_op.name_any().as_str())
+    );
+    assert_eq!(fleet_op.spec.concurrency, 2);
+    let mut targets = fleet_op.spec.target_nodes.clone().unwrap_or_default();
+    targets.sort();
+    assert_eq!(targets, ["cp1", "cp2", "cp3", "w1", "w2", "w3"]);
+
+    // Control plane first, one at a time; then the workers, never more than 2 at a time.
+    // (The recorder also lists w4's finished Job of its own declaration.)
+    let t = rec.timeline();
+    let order: Vec<&str> = t
+        .job_sequence
+        .iter()
+        .filter(|(_, job)| job.starts_with("nocfg-"))
+        .map(|(node, _)| node.as_str())
+        .collect();
+    assert_eq!(order.len(), 6, "one Job per node: {t:#?}");
+    let mut first = order[..3].to_vec();
+    first.sort_unstable();
+    assert_eq!(first, cp, "{t:#?}");
+    assert_eq!(t.max_in_flight, 2, "{t:#?}");
+    assert!(t.max_control_plane_in_flight <= 1, "{t:#?}");
+    let times = fleet_op
+        .status
+        .as_ref()
+        .map(|s| s.node_statuses.clone())
+        .unwrap_or_default();
+    let cp_done = cp
+        .iter()
+        .map(|n| times[*n].finished_at.clone().expect("finishedAt").0)
+        .max()
+        .expect("cp");
+    for w in workers {
+        let started = times[w].started_at.clone().expect("startedAt").0;
+        assert!(
+            started >= cp_done,
+            "worker {w} started before the control plane finished: {times:#?}"
+        );
+    }
+
+    // Every node carries the document and reports its hash; nothing else under /oem changed;
+    // w4 keeps its own.
+    let kns: Api<KairosNode> = Api::all(c.client());
+    for n in cp.iter().chain(&workers) {
+        let mut expected = before[n].clone();
+        expected.insert("90_kairos-operator.yaml".to_owned(), DOC.to_owned());
+        assert_eq!(oem(&c, n), expected, "{n}");
+        let kn = kns.get(n).await.expect("kn");
+        let reported = kn.status.as_ref().map(|s| s.cloud_config_files.clone());
+        assert_eq!(
+            reported.and_then(|f| f.get(PATH).cloned()).as_deref(),
+            Some(sha(DOC).as_str()),
+            "{n}"
+        );
+        assert_eq!(c.node(n).expect("sim node").boots(), 2, "{n} rebooted once");
+    }
+    let mut own = before["w4"].clone();
+    own.insert("90_kairos-operator.yaml".to_owned(), OWN.to_owned());
+    assert_eq!(oem(&c, "w4"), own);
+
+    // Deleting the NodeOpConfig removes the file from the six nodes, then lets the object go.
+    Api::<NodeOpConfig>::namespaced(c.client(), &sys)
+        .delete("edge", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    let gone = wait_for(Duration::from_secs(60), || async {
+        let api = Api::<NodeOpConfig>::namespaced(c.client(), &sys);
+        api.get_opt("edge").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    if let Err(e) = gone {
+        let left = Api::<NodeOpConfig>::namespaced(c.client(), &sys)
+            .get_opt("edge")
+            .await
+            .ok()
+            .flatten();
+        panic!(
+            "the NodeOpConfig did not go: {e}\n{:#?}\n{}",
+            left.and_then(|l| l.status),
+            op.logs(&c)
+        );
+    }
+    for n in cp.iter().chain(&workers) {
+        assert_eq!(
+            oem(&c, n),
+            before[n],
+            "{n}: the managed file was not removed"
+        );
+    }
+    assert_eq!(oem(&c, "w4"), own, "w4's own file stays");
+
+    // Events on the NodeOpConfig said what happened (published from a queue after the status).
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(c.client(), &sys);
+    let reasons = wait_for(Duration::from_secs(10), || async {
+        let reasons: Vec<String> = events
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().is_some_and(|r| {
+                    r.kind.as_deref() == Some("NodeOpConfig") && r.name.as_deref() == Some("edge")
+                })
+            })
+            .filter_map(|e| e.reason)
+            .collect();
+        reasons.iter().any(|r| r == "Removed").then_some(reasons)
+    })
+    .await
+    .expect("a Removed Event on the NodeOpConfig");
+    for r in ["Applying", "Applied", "Removing", "Removed"] {
+        assert!(
+            reasons.iter().any(|x| x == r),
+            "no {r}: {reasons:?}\n{}",
+            op.logs(&c)
+                .lines()
+                .filter(|l| l.contains("nodeopconfig"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn config_fleet_outside_the_operator_namespace_is_refused_and_creates_nothing() {
+    let (c, ns) = common::cluster("config-fleet-ns").await;
+    let (op, sources, _kubelet) = one_node(&c).await;
+    let sys = op.opts.namespace.clone();
+    put_source(&c, &sys, true, "fleet-config", DOC, &sources).await;
+    create_fleet_config(
+        &c,
+        &ns,
+        "elsewhere",
+        json!({"config": {"secretRef": {"name": "fleet-config", "key": "cloud-config.yaml"}}}),
+    )
+    .await;
+    let configs: Api<NodeOpConfig> = Api::namespaced(c.client(), &ns);
+    let cfg = wait_object(&c, &op, configs, "elsewhere", 20, "refused", |cfg| {
+        cfg.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "SpecApplied" && c.reason == "WrongNamespace")
+        })
+    })
+    .await;
+    let st = cfg.status.expect("status");
+    assert_eq!(st.phase, Some(OperationPhase::Failed), "{st:#?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for namespace in [&ns, &sys] {
+        let ops = fleet_nodeops(&c, namespace).await;
+        assert!(ops.is_empty(), "{ops:#?}");
+    }
+    assert!(engine_jobs(&c, &sys).await.is_empty(), "no Job");
+}
+
+#[tokio::test]
+async fn config_fleet_edit_rolls_the_nodes_again_and_a_hand_edit_counts_as_drift() {
+    let (c, _ns) = common::cluster("config-fleet-edit").await;
+    let (op, sources, _kubelet) = config_fleet(&c, &[("n1", false), ("n2", false)]).await;
+    let sys = op.opts.namespace.clone();
+    put_source(&c, &sys, false, "fleet-plain", DOC, &sources).await;
+    create_fleet_config(
+        &c,
+        &sys,
+        "plain",
+        json!({"config": {
+            "configMapRef": {"name": "fleet-plain", "key": "cloud-config.yaml"},
+            "reboot": false,
+        }}),
+    )
+    .await;
+    let configs: Api<NodeOpConfig> = Api::namespaced(c.client(), &sys);
+    let carries = |doc: &'static str| {
+        move |cfg: &NodeOpConfig| {
+            cfg.status.as_ref().is_some_and(|s| {
+                s.phase == Some(OperationPhase::Completed)
+                    && s.applied == 2
+                    && s.desired_hash.as_deref() == Some(sha(doc).as_str())
+            })
+        }
+    };
+    wait_object(
+        &c,
+        &op,
+        configs.clone(),
+        "plain",
+        60,
+        "applied",
+        carries(DOC),
+    )
+    .await;
+    let file = |n: &str| {
+        c.node(n)
+            .expect("sim node")
+            .host_root()
+            .join(PATH.trim_start_matches('/'))
+    };
+    for n in ["n1", "n2"] {
+        assert_eq!(std::fs::read_to_string(file(n)).expect("file"), DOC);
+        assert_eq!(c.node(n).expect("sim node").boots(), 1, "no reboot asked");
+    }
+
+    // Editing the ConfigMap writes the new document to both nodes with a new NodeOp; the
+    // finished one of the earlier document goes.
+    let first = fleet_nodeops(&c, &sys).await;
+    assert_eq!(first.len(), 1, "{first:#?}");
+    put_source(&c, &sys, false, "fleet-plain", EDITED, &sources).await;
+    wait_object(
+        &c,
+        &op,
+        configs.clone(),
+        "plain",
+        60,
+        "edited",
+        carries(EDITED),
+    )
+    .await;
+    for n in ["n1", "n2"] {
+        assert_eq!(std::fs::read_to_string(file(n)).expect("file"), EDITED);
+    }
+    let replaced = wait_for(Duration::from_secs(20), || async {
+        let ops = fleet_nodeops(&c, &sys).await;
+        (ops.len() == 1 && ops[0].name_any() != first[0].name_any()).then_some(ops)
+    })
+    .await;
+    assert!(replaced.is_ok(), "{:#?}", fleet_nodeops(&c, &sys).await);
+
+    // A hand edit on n1 counts as drift once the verify timeout passed, and is not overwritten.
+    let by_hand = "#cloud-config\nhostname: by-hand\n";
+    std::fs::write(file("n1"), by_hand).expect("hand edit");
+    let drifted = wait_object(&c, &op, configs, "plain", 60, "drift counted", |cfg| {
+        cfg.status.as_ref().is_some_and(|s| s.drifted == 1)
+    })
+    .await;
+    let st = drifted.status.expect("status");
+    assert_eq!((st.applied, st.drifted), (1, 1), "{st:#?}");
+    let n1 = st.node_statuses.get("n1").expect("n1 listed");
+    assert!(
+        n1.message
+            .as_deref()
+            .is_some_and(|m| m.contains(&sha(by_hand)) && m.contains("changed on the node")),
+        "{n1:?}"
+    );
+    let condition = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ConfigApplied")
+        .map(|c| (c.status.clone(), c.reason.clone()));
+    assert_eq!(condition, Some(("False".to_owned(), "Drifted".to_owned())));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(std::fs::read_to_string(file("n1")).expect("file"), by_hand);
 }

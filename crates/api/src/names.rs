@@ -30,6 +30,9 @@ pub const LABELS_FIELD_MANAGER: &str = "kairos-operator-labels";
 pub const PLUGIN_FIELD_MANAGER: &str = "kubectl-kairos";
 /// Finalizer the operator puts on a `NodeOp` so it can clean up Jobs and cordons on deletion.
 pub const NODEOP_FINALIZER: &str = "operator.kairos.io/nodeop-cleanup";
+/// Finalizer the operator puts on a `NodeOpConfig` so it can remove the managed file from the
+/// nodes it wrote it to before the object goes.
+pub const NODEOPCONFIG_FINALIZER: &str = "operator.kairos.io/config-removal";
 
 /// Audience of the projected service-account token an agent presents.
 pub const AGENT_TOKEN_AUDIENCE: &str = "kairos-operator";
@@ -72,10 +75,13 @@ pub const LABEL_KAIROSNODE: &str = "operator.kairos.io/kairosnode";
 /// Label put on the `NodeOp` writing or removing a `KairosNode`'s declared cloud-config (the
 /// node's name).
 pub const LABEL_KAIROSNODE_CONFIG: &str = "operator.kairos.io/kairosnode-config";
+/// Label put on the `NodeOp`s a `NodeOpConfig` owns, writing its document or removing its file
+/// (the NodeOpConfig's name).
+pub const LABEL_NODEOP_CONFIG: &str = "operator.kairos.io/nodeopconfig";
 /// Annotation on a cloud-config `NodeOp`: where its Job reads the document from,
 /// `secret/<name>/<key>` or `configmap/<name>/<key>` (mounted read-only into the Job's pod; the
 /// engine honours it only on NodeOps in its Jobs' namespace carrying
-/// [`LABEL_KAIROSNODE_CONFIG`]).
+/// [`LABEL_KAIROSNODE_CONFIG`] or [`LABEL_NODEOP_CONFIG`]).
 pub const ANNOTATION_CONFIG_SOURCE: &str = "operator.kairos.io/config-source";
 /// The default file a `KairosNode`'s declared cloud-config becomes on the node.
 pub const DEFAULT_CLOUD_CONFIG_PATH: &str = "/oem/90_kairos-operator.yaml";
@@ -117,6 +123,7 @@ pub mod conditions {
     /// starts; the reason says which, the message until when or why.
     pub const HELD: &str = "Held";
     /// KairosNode: the node reports the declared cloud-config file (`spec.config`); False says
-    /// why not (pending, applying, drifted, failed, refused).
+    /// why not (pending, applying, drifted, failed, refused). NodeOpConfig: every node it
+    /// applies to reports the document.
     pub const CONFIG_APPLIED: &str = "ConfigApplied";
 }

@@ -109,6 +109,23 @@ fn nodeop_upgrade_shows_skipped_nodes_apart_from_done() {
 }
 
 #[test]
+fn nodeop_config_shows_applied_skipped_failed_and_drifted_nodes() {
+    let crd = crd_for_kind("NodeOpConfig");
+    assert_eq!(
+        default_columns(&crd),
+        [
+            "PHASE", "NODES", "APPLIED", "SKIPPED", "FAILED", "DRIFTED", "AGE"
+        ]
+    );
+    assert_eq!(columns_of_priority(&crd, 1), ["PATH", "OPERATION"]);
+    assert_columns_point_at_fields("NodeOpConfig");
+    let short_names = crd["spec"]["names"]["shortNames"]
+        .as_array()
+        .expect("shortNames");
+    assert!(short_names.contains(&Value::from("noc")), "{short_names:?}");
+}
+
+#[test]
 fn kairos_node_columns_are_version_desired_state_boot_trusted_os_age() {
     let crd = crd_for_kind("KairosNode");
     assert_eq!(
@@ -136,14 +153,14 @@ fn kairos_node_is_cluster_scoped_with_short_name_kn() {
 
 #[test]
 fn operations_are_namespaced() {
-    for kind in ["NodeOp", "NodeOpUpgrade"] {
+    for kind in ["NodeOp", "NodeOpUpgrade", "NodeOpConfig"] {
         assert_eq!(crd_for_kind(kind)["spec"]["scope"], "Namespaced", "{kind}");
     }
 }
 
 #[test]
 fn every_kind_has_a_status_subresource_and_is_served_and_stored() {
-    for kind in ["NodeOp", "NodeOpUpgrade", "KairosNode"] {
+    for kind in ["NodeOp", "NodeOpUpgrade", "NodeOpConfig", "KairosNode"] {
         let crd = crd_for_kind(kind);
         assert_eq!(crd["spec"]["group"], "operator.kairos.io", "{kind}");
         let v = version(&crd);

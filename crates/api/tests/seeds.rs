@@ -258,6 +258,19 @@ fn nodeop_upgrade() -> Value {
     })
 }
 
+/// A valid NodeOpConfig relying on the defaults (path, reboot, concurrency).
+fn nodeop_config() -> Value {
+    json!({
+        "apiVersion": "operator.kairos.io/v1alpha1",
+        "kind": "NodeOpConfig",
+        "metadata": { "name": "edge", "namespace": "kairos-system" },
+        "spec": {
+            "nodeSelector": { "matchLabels": { "tier": "edge" } },
+            "config": { "secretRef": { "name": "edge-config", "key": "cloud-config.yaml" } }
+        }
+    })
+}
+
 /// A valid KairosNode asking for a version from an explicit image.
 fn kairos_node() -> Value {
     json!({
@@ -299,7 +312,7 @@ fn spec(object: &mut Value) -> &mut serde_json::Map<String, Value> {
 #[test]
 fn valid_bases_and_defaults_are_accepted() {
     let schemas = Schemas::load();
-    for object in [nodeop(), nodeop_upgrade(), kairos_node()] {
+    for object in [nodeop(), nodeop_upgrade(), nodeop_config(), kairos_node()] {
         assert_eq!(schemas.validate(&object), Ok(()), "{object}");
     }
     // An empty KairosNode spec only observes; a NodeOp needs nothing but a command.
@@ -483,6 +496,40 @@ fn kairos_node_config_that_makes_no_sense_is_refused_naming_the_field() {
             );
         },
         "recoveryImage",
+    );
+}
+
+#[test]
+fn nodeop_config_refuses_what_a_kairos_node_config_refuses_and_a_negative_concurrency() {
+    let schemas = Schemas::load();
+    let mut full = nodeop_config();
+    spec(&mut full).insert("concurrency".into(), json!(2));
+    spec(&mut full).insert("stopOnFailure".into(), json!(true));
+    full["spec"]["config"] = json!({"configMapRef": {"name": "c", "key": "k"},
+        "path": "/oem/91_site.yaml", "reboot": false, "runStage": "network"});
+    assert_eq!(schemas.validate(&full), Ok(()), "{full}");
+    let secret = json!({"name": "s", "key": "k"});
+    assert_refused(
+        nodeop_config(),
+        |o| o["spec"]["config"] = json!({"secretRef": secret, "configMapRef": secret}),
+        "configMapRef",
+    );
+    assert_refused(
+        nodeop_config(),
+        |o| o["spec"]["config"]["path"] = json!("/etc/shadow"),
+        "path",
+    );
+    assert_refused(
+        nodeop_config(),
+        |o| o["spec"]["concurrency"] = json!(-1),
+        "spec.concurrency",
+    );
+    assert_refused(
+        nodeop_config(),
+        |o| {
+            spec(o).remove("config");
+        },
+        "config",
     );
 }
 

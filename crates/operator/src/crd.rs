@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kairos_api::{KairosNode, NodeOp, NodeOpUpgrade};
+use kairos_api::{KairosNode, NodeOp, NodeOpConfig, NodeOpUpgrade};
 use kube::api::{Api, ListParams};
 
 /// Returns once every kind of the project can be listed; logs what is missing meanwhile.
@@ -41,6 +41,13 @@ async fn missing(client: &kube::Client) -> anyhow::Result<Vec<&'static str>> {
         (
             "nodeops.operator.kairos.io",
             Api::<NodeOp>::all(client.clone())
+                .list_metadata(&lp)
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "nodeopconfigs.operator.kairos.io",
+            Api::<NodeOpConfig>::all(client.clone())
                 .list_metadata(&lp)
                 .await
                 .map(|_| ()),

@@ -206,11 +206,16 @@ impl Collector for FleetMetrics {
             |(kind, phase)| OperationLabels { kind, phase },
         )?;
         let undecodable = Family::<KindLabel, Gauge>::default();
-        let mut counts: BTreeMap<&'static str, usize> =
-            ["KairosNode", "NodeOp", "NodeOpTarget", "NodeOpUpgrade"]
-                .into_iter()
-                .map(|kind| (kind, 0))
-                .collect();
+        let mut counts: BTreeMap<&'static str, usize> = [
+            "KairosNode",
+            "NodeOp",
+            "NodeOpConfig",
+            "NodeOpTarget",
+            "NodeOpUpgrade",
+        ]
+        .into_iter()
+        .map(|kind| (kind, 0))
+        .collect();
         counts.extend(self.undecodable.counts());
         for (kind, count) in counts {
             let count = i64::try_from(count).unwrap_or(i64::MAX);

@@ -1,5 +1,5 @@
-//! The Kairos operator: controllers for `NodeOp`, `NodeOpUpgrade` and `KairosNode`, the gRPC
-//! report service the node agents talk to, and the admin HTTP server.
+//! The Kairos operator: controllers for `NodeOp`, `NodeOpUpgrade`, `NodeOpConfig` and
+//! `KairosNode`, the gRPC report service the node agents talk to, and the admin HTTP server.
 
 mod admin;
 mod alerts;

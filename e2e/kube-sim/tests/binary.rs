@@ -64,6 +64,8 @@ async fn sim_kube_sim_binary_serves_a_kubeconfig() {
         [
             "kairosnodes",
             "kairosnodes/status",
+            "nodeopconfigs",
+            "nodeopconfigs/status",
             "nodeops",
             "nodeops/status",
             "nodeoptargets",

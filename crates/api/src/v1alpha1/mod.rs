@@ -12,6 +12,8 @@ mod node_config;
 #[allow(unreachable_pub)]
 mod nodeop;
 #[allow(unreachable_pub)]
+mod nodeop_config;
+#[allow(unreachable_pub)]
 mod nodeop_target;
 #[allow(unreachable_pub)]
 mod nodeop_upgrade;
@@ -24,5 +26,6 @@ pub use kairos_node::{
 };
 pub use node_config::{ConfigKeyRef, ConfigState, ConfigStatus, NodeConfigSpec};
 pub use nodeop::{DrainOptions, NodeOp, NodeOpSpec, NodeOpStatus, Preflight};
+pub use nodeop_config::{NodeOpConfig, NodeOpConfigSpec, NodeOpConfigStatus};
 pub use nodeop_target::{NodeOpTarget, NodeOpTargetSpec};
 pub use nodeop_upgrade::{NodeOpUpgrade, NodeOpUpgradeSpec, NodeOpUpgradeStatus};

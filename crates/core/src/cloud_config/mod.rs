@@ -31,13 +31,14 @@
 //!   the spec asks for a reboot (`reboot`, default true). The engine's rules hold as for any
 //!   NodeOp: one operation per node, control plane first, `--max-disrupted-nodes`.
 
+pub mod fleet;
 mod model;
 pub mod script;
 pub mod source;
 pub mod validate;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -64,22 +65,119 @@ pub const CONFIG_BACKOFF_LIMIT: i32 = 1;
 /// `jobTimeoutSeconds` of a config NodeOp.
 pub const CONFIG_JOB_TIMEOUT_SECONDS: i64 = 10 * 60;
 
-/// Name of the NodeOp writing the document of SHA-256 `sha256` to `spec.path` on `node`.
-pub fn write_nodeop_name(node: &str, spec: &NodeConfigSpec, sha256: &str) -> String {
+/// A short hash of what writing `spec` does: the document (SHA-256 `sha256`), the path, the
+/// reboot and the stage. The names of the NodeOps that write a configuration carry it.
+pub(crate) fn content_tag(spec: &NodeConfigSpec, sha256: &str) -> String {
     let reboot = if spec.reboots() {
         "reboot"
     } else {
         "no-reboot"
     };
     let stage = spec.run_stage.as_deref().unwrap_or_default();
-    let tag = short_hash(&[sha256, &spec.path, reboot, stage], 8);
-    k8s_names::object_name(&["kncfg", node], &tag)
+    short_hash(&[sha256, &spec.path, reboot, stage], 8)
+}
+
+/// Name of the NodeOp writing the document of SHA-256 `sha256` to `spec.path` on `node`.
+pub fn write_nodeop_name(node: &str, spec: &NodeConfigSpec, sha256: &str) -> String {
+    k8s_names::object_name(&["kncfg", node], &content_tag(spec, sha256))
+}
+
+/// What a cloud-config NodeOp runs, on which nodes, at which pace.
+pub(crate) struct ConfigOp<'a> {
+    /// The target nodes.
+    pub(crate) targets: Vec<String>,
+    /// The write or remove script.
+    pub(crate) script: String,
+    /// Cordon, drain and reboot around the script.
+    pub(crate) reboots: bool,
+    /// At most this many nodes at once (0: all).
+    pub(crate) concurrency: i32,
+    /// Start no new node after a failure.
+    pub(crate) stop_on_failure: bool,
+    /// The gates of the operation.
+    pub(crate) gates: &'a kairos_api::v1alpha1::Gates,
+}
+
+impl ConfigOp<'_> {
+    /// The NodeOp spec: the operator's default image, the host root at [`script::HOST_DIR`],
+    /// cordon and drain only with a reboot, a failed node uncordoned (writing one file leaves
+    /// it as it was).
+    pub(crate) fn spec(self) -> NodeOpSpec {
+        let reboots = self.reboots;
+        NodeOpSpec {
+            node_selector: None,
+            target_nodes: Some(self.targets),
+            image: String::new(),
+            image_pull_secrets: None,
+            command: vec!["/bin/sh".to_owned(), "-c".to_owned(), self.script],
+            host_mount_path: script::HOST_DIR.to_owned(),
+            cordon: Some(reboots),
+            drain_options: reboots.then(crate::upgrade::drain_before_reboot),
+            reboot_on_success: Some(reboots),
+            backoff_limit: Some(CONFIG_BACKOFF_LIMIT),
+            job_timeout_seconds: Some(CONFIG_JOB_TIMEOUT_SECONDS),
+            concurrency: self.concurrency,
+            stop_on_failure: Some(self.stop_on_failure),
+            uncordon_on_failure: Some(true),
+            paused: None,
+            preflight: None,
+            gates: self.gates.clone(),
+            resources: None,
+            preflight_resources: None,
+            reboot_resources: None,
+            host_pid: None,
+        }
+    }
+}
+
+/// Who a config NodeOp belongs to: the label naming it and its controller.
+pub(crate) struct Owner<'a> {
+    /// The label (`kairosnode-config` or `nodeopconfig`) whose value is `name`.
+    pub(crate) label: &'static str,
+    /// The controller's kind.
+    pub(crate) kind: &'static str,
+    /// The controller's name.
+    pub(crate) name: &'a str,
+    /// The controller's uid.
+    pub(crate) uid: &'a str,
+}
+
+/// The config NodeOp `namespace/name` of `owner` running `spec`, naming `source` (none for a
+/// removal) in its annotation.
+pub(crate) fn config_nodeop(
+    name: &str,
+    namespace: &str,
+    owner: &Owner<'_>,
+    source: Option<&ConfigSource>,
+    spec: NodeOpSpec,
+) -> NodeOp {
+    let annotations = source.map(|s| {
+        std::collections::BTreeMap::from([(ANNOTATION_CONFIG_SOURCE.to_owned(), s.annotation())])
+    });
+    NodeOp {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(crate::upgrade::labels(owner.label, owner.name)),
+            annotations,
+            owner_references: Some(vec![crate::upgrade::controller_ref(
+                owner.kind, owner.name, owner.uid,
+            )]),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    }
+}
+
+/// The tag of the names of the NodeOps removing the managed file `path`.
+pub(crate) fn remove_tag(path: &str) -> String {
+    format!("rm-{}", short_hash(&[path, "remove"], 8))
 }
 
 /// Name of the NodeOp removing the managed file `path` from `node`.
 pub fn remove_nodeop_name(node: &str, path: &str) -> String {
-    let tag = format!("rm-{}", short_hash(&[path, "remove"], 8));
-    k8s_names::object_name(&["kncfg", node], &tag)
+    k8s_names::object_name(&["kncfg", node], &remove_tag(path))
 }
 
 /// Plans one reconcile of a KairosNode's declared cloud-config (see the module docs).
@@ -476,52 +574,22 @@ impl Ctx<'_> {
         reboots: bool,
         source: Option<&ConfigSource>,
     ) -> NodeOp {
-        let spec = NodeOpSpec {
-            node_selector: None,
-            target_nodes: Some(vec![self.node.to_owned()]),
-            image: String::new(),
-            image_pull_secrets: None,
-            command: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
-            host_mount_path: script::HOST_DIR.to_owned(),
-            cordon: Some(reboots),
-            drain_options: reboots.then(crate::upgrade::drain_before_reboot),
-            reboot_on_success: Some(reboots),
-            backoff_limit: Some(CONFIG_BACKOFF_LIMIT),
-            job_timeout_seconds: Some(CONFIG_JOB_TIMEOUT_SECONDS),
+        let spec = ConfigOp {
+            targets: vec![self.node.to_owned()],
+            script,
+            reboots,
             concurrency: 1,
-            stop_on_failure: Some(false),
-            // Writing one file leaves the node as it was when it fails.
-            uncordon_on_failure: Some(true),
-            paused: None,
-            preflight: None,
-            gates: self.settings.gates.clone(),
-            resources: None,
-            preflight_resources: None,
-            reboot_resources: None,
-            host_pid: None,
-        };
-        let annotations = source.map(|s| {
-            std::collections::BTreeMap::from([(
-                ANNOTATION_CONFIG_SOURCE.to_owned(),
-                s.annotation(),
-            )])
-        });
-        NodeOp {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                namespace: Some(self.settings.namespace.clone()),
-                labels: Some(crate::upgrade::labels(LABEL_KAIROSNODE_CONFIG, self.node)),
-                annotations,
-                owner_references: Some(vec![crate::upgrade::controller_ref(
-                    "KairosNode",
-                    self.node,
-                    self.uid,
-                )]),
-                ..ObjectMeta::default()
-            },
-            spec,
-            status: None,
+            stop_on_failure: false,
+            gates: &self.settings.gates,
         }
+        .spec();
+        let owner = Owner {
+            label: LABEL_KAIROSNODE_CONFIG,
+            kind: "KairosNode",
+            name: self.node,
+            uid: self.uid,
+        };
+        config_nodeop(name, &self.settings.namespace, &owner, source, spec)
     }
 }
 
@@ -549,7 +617,7 @@ fn node_message(op: &NodeOp, node: &str) -> String {
         .unwrap_or_else(|| "not started yet".to_owned())
 }
 
-fn qualified(op: &NodeOp) -> String {
+pub(crate) fn qualified(op: &NodeOp) -> String {
     format!(
         "{}/{}",
         op.metadata.namespace.as_deref().unwrap_or_default(),

@@ -8,7 +8,7 @@
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, KeyToPath, SecretVolumeSource, Volume, VolumeMount,
 };
-use kairos_api::names::{ANNOTATION_CONFIG_SOURCE, LABEL_KAIROSNODE_CONFIG};
+use kairos_api::names::{ANNOTATION_CONFIG_SOURCE, LABEL_KAIROSNODE_CONFIG, LABEL_NODEOP_CONFIG};
 use kairos_api::v1alpha1::{NodeConfigSpec, NodeOp};
 
 use crate::k8s_names;
@@ -96,10 +96,16 @@ impl ConfigSource {
         })
     }
 
-    /// The source a cloud-config `NodeOp` names: it must carry [`LABEL_KAIROSNODE_CONFIG`] and
-    /// a valid [`ANNOTATION_CONFIG_SOURCE`].
+    /// The source a cloud-config `NodeOp` names: it must carry [`LABEL_KAIROSNODE_CONFIG`] (a
+    /// KairosNode's) or [`LABEL_NODEOP_CONFIG`] (a NodeOpConfig's) and a valid
+    /// [`ANNOTATION_CONFIG_SOURCE`].
     pub fn of_nodeop(op: &NodeOp) -> Option<Self> {
-        op.metadata.labels.as_ref()?.get(LABEL_KAIROSNODE_CONFIG)?;
+        let labels = op.metadata.labels.as_ref()?;
+        if !labels.contains_key(LABEL_KAIROSNODE_CONFIG)
+            && !labels.contains_key(LABEL_NODEOP_CONFIG)
+        {
+            return None;
+        }
         Self::parse(k8s_names::annotation(
             &op.metadata,
             ANNOTATION_CONFIG_SOURCE,

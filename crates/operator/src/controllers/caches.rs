@@ -16,7 +16,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use kairos_api::names::{LABEL_NODE_LOCK, LABEL_NODEOP_UID};
-use kairos_api::{KairosNode, NodeOp, NodeOpTarget, NodeOpUpgrade};
+use kairos_api::{KairosNode, NodeOp, NodeOpConfig, NodeOpTarget, NodeOpUpgrade};
 use kube::Resource;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, Store};
@@ -153,6 +153,8 @@ pub(crate) struct Caches {
     pub(crate) nodeops: Cache<NodeOp>,
     /// Every NodeOpUpgrade.
     pub(crate) upgrades: Cache<NodeOpUpgrade>,
+    /// Every NodeOpConfig.
+    pub(crate) configs: Cache<NodeOpConfig>,
     /// Every NodeOpTarget (the per-node records of the operations).
     pub(crate) targets: Cache<NodeOpTarget>,
     /// The engine's Jobs (in the Jobs' namespace, labelled with their NodeOp's UID).
@@ -209,14 +211,16 @@ impl Caches {
             all(),
             strip_managed_fields,
         );
+        let (configs, t11) = custom_cache(client, &undecodable);
         let run = async move {
-            futures::future::join_all([t1, t2, t3, t4, t5, t6, t7, t8, t9, t10]).await;
+            futures::future::join_all([t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11]).await;
         };
         let caches = Self {
             nodes,
             kairos_nodes,
             nodeops,
             upgrades,
+            configs,
             targets,
             jobs,
             engine_pods,
@@ -242,6 +246,7 @@ impl Caches {
             kairos_nodes: empty(),
             nodeops: empty(),
             upgrades: empty(),
+            configs: empty(),
             targets: empty(),
             jobs: empty(),
             engine_pods: empty(),
@@ -282,6 +287,7 @@ impl Caches {
         self.kairos_nodes.store.wait_until_ready().await?;
         self.nodeops.store.wait_until_ready().await?;
         self.upgrades.store.wait_until_ready().await?;
+        self.configs.store.wait_until_ready().await?;
         self.targets.store.wait_until_ready().await?;
         self.jobs.store.wait_until_ready().await?;
         self.engine_pods.store.wait_until_ready().await?;

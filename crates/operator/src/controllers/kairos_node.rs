@@ -197,7 +197,7 @@ pub(super) async fn apply_status(
 
 /// Deletes the finished NodeOp `delete` (gone already is fine), then server-side applies `op`
 /// (without status) as `manager`: the apply step of the per-node planners.
-pub(super) async fn apply_nodeop_plan(
+pub(crate) async fn apply_nodeop_plan(
     nodeops: &Api<NodeOp>,
     delete: Option<&str>,
     op: Option<&NodeOp>,

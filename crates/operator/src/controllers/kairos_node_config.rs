@@ -150,7 +150,11 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
 }
 
 /// The document `source` names, from the caches of the operator's namespace.
-fn read_source(caches: &Caches, namespace: &str, source: Option<ConfigSource>) -> SourceRead {
+pub(crate) fn read_source(
+    caches: &Caches,
+    namespace: &str,
+    source: Option<ConfigSource>,
+) -> SourceRead {
     let Some(source) = source else {
         return SourceRead::Missing("spec.config names no Secret or ConfigMap".to_owned());
     };

@@ -7,6 +7,7 @@ mod decode;
 pub(crate) mod kairos_node;
 pub(crate) mod kairos_node_config;
 pub(crate) mod nodeop;
+pub(crate) mod nodeop_config;
 pub(crate) mod nodeop_upgrade;
 pub(crate) mod retry;
 pub(crate) mod scope;
@@ -130,12 +131,14 @@ pub(crate) async fn run(
         .for_each(log_result)
     };
     let config_controller = config_controller(&ctx, &caches, shutdown());
+    let fleet_config_controller = fleet_config_controller(&ctx, &caches, shutdown());
     let controllers = async {
         futures::join!(
             nodeop_controller,
             upgrade_controller,
             kairos_node_controller,
-            config_controller
+            config_controller,
+            fleet_config_controller
         );
     };
     // A controller told to stop before its first LIST completed never stops (kube-runtime's
@@ -228,6 +231,47 @@ fn config_controller(
         state,
     )
     .for_each(log_result)
+}
+
+/// The NodeOpConfig controller: woken by NodeOpConfigs, the NodeOps they own, the Secrets and
+/// ConfigMaps (of the operator's namespace) they reference, and the Nodes and KairosNodes
+/// (their labels and reported file hashes decide which nodes differ).
+fn fleet_config_controller(
+    ctx: &Arc<Context>,
+    caches: &Caches,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    use kairos_core::cloud_config::source::SourceKind;
+    let state = Arc::new(nodeop_config::State {
+        ctx: ctx.clone(),
+        caches: caches.clone(),
+        config: per_node_config(ctx),
+        retries: retry::Retries::default(),
+    });
+    let (by_secret, by_config_map) = (caches.clone(), caches.clone());
+    let (by_kn, by_node) = (caches.clone(), caches.clone());
+    // Node and KairosNode changes wake every NodeOpConfig; triggers that come while one is
+    // queued or running make one more reconcile, not one each. No debounce: with a steady
+    // stream of changes a debounce would postpone the reconcile for as long as it lasts.
+    Controller::for_stream(caches.configs.changes(), caches.configs.store.clone())
+        .owns_stream(caches.nodeops.changes())
+        .watches_stream(caches.secrets.changes(), move |s: Secret| {
+            nodeop_config::referencing(&by_secret, SourceKind::Secret, &s.name_any())
+        })
+        .watches_stream(caches.config_maps.changes(), move |c: ConfigMap| {
+            nodeop_config::referencing(&by_config_map, SourceKind::ConfigMap, &c.name_any())
+        })
+        .watches_stream(caches.kairos_nodes.changes(), move |_: KairosNode| {
+            nodeop_config::every(&by_kn)
+        })
+        .watches_stream(caches.nodes.changes(), move |_: Node| {
+            nodeop_config::every(&by_node)
+        })
+        .reconcile_all_on(futures::stream::once(std::future::ready(())))
+        .trigger_backoff(WatchBackoff::default())
+        .graceful_shutdown_on(shutdown)
+        .run(nodeop_config::reconcile, nodeop_config::error_policy, state)
+        .for_each(log_result)
 }
 
 /// The `NodeOp` engine's controller: woken by its `NodeOp`s, their target records, Jobs and

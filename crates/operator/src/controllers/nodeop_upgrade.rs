@@ -29,6 +29,30 @@ pub(crate) struct State {
     pub(crate) retries: super::retry::Retries,
 }
 
+/// Every cached Node with its labels and KairosNode, as the fleet planners read them.
+pub(crate) fn observed_nodes(caches: &Caches) -> Vec<ObservedNode> {
+    let kairos_nodes: std::collections::HashMap<String, Arc<KairosNode>> = caches
+        .kairos_nodes
+        .store
+        .state()
+        .into_iter()
+        .map(|kn| (kn.name_any(), kn))
+        .collect();
+    caches
+        .nodes
+        .store
+        .state()
+        .iter()
+        .map(|n| ObservedNode {
+            name: n.name_any(),
+            labels: n.labels().clone(),
+            kairos_node: kairos_nodes
+                .get(&n.name_any())
+                .map(|kn| kn.as_ref().clone()),
+        })
+        .collect()
+}
+
 /// Reconciles one `NodeOpUpgrade`.
 pub(crate) async fn reconcile(upgrade: Arc<NodeOpUpgrade>, state: Arc<State>) -> Result<Action> {
     state
@@ -50,28 +74,7 @@ async fn reconcile_once(upgrade: Arc<NodeOpUpgrade>, state: &State) -> Result<Ac
     let nodeops: Api<NodeOp> = Api::namespaced(ctx.client.clone(), &ns);
 
     // Observe.
-    let kairos_nodes: std::collections::HashMap<String, Arc<KairosNode>> = state
-        .caches
-        .kairos_nodes
-        .store
-        .state()
-        .into_iter()
-        .map(|kn| (kn.name_any(), kn))
-        .collect();
-    let nodes = state
-        .caches
-        .nodes
-        .store
-        .state()
-        .iter()
-        .map(|n| ObservedNode {
-            name: n.name_any(),
-            labels: n.labels().clone(),
-            kairos_node: kairos_nodes
-                .get(&n.name_any())
-                .map(|kn| kn.as_ref().clone()),
-        })
-        .collect();
+    let nodes = observed_nodes(&state.caches);
     let name = fleet::nodeop_name(&upgrade.name_any());
     let nodeop = nodeops
         .get_opt(&name)

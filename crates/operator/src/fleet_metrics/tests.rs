@@ -142,6 +142,7 @@ fn every_custom_kind_has_an_undecodable_gauge_even_at_zero() {
         [
             "kairos_undecodable_objects{kind=\"KairosNode\"} 0",
             "kairos_undecodable_objects{kind=\"NodeOp\"} 0",
+            "kairos_undecodable_objects{kind=\"NodeOpConfig\"} 0",
             "kairos_undecodable_objects{kind=\"NodeOpTarget\"} 0",
             "kairos_undecodable_objects{kind=\"NodeOpUpgrade\"} 0",
         ]

@@ -2,13 +2,11 @@
 //! hashes, previous `status.config`), the source and the node's config NodeOp, when planned,
 //! then the NodeOp applied or deleted, `status.config` and `ConfigApplied`.
 
-use std::time::Duration;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kairos_api::names::{ANNOTATION_CONFIG_SOURCE, LABEL_KAIROSNODE_CONFIG};
 use kairos_api::v1alpha1::{
-    ConfigKeyRef, ConfigState, ConfigStatus, Gates, KairosNode, KairosNodeSpec, KairosNodeStatus,
+    ConfigKeyRef, ConfigState, ConfigStatus, KairosNode, KairosNodeSpec, KairosNodeStatus,
     NodeConfigSpec, NodeOp, NodeOpStatus, NodePhase, NodeStatus, OperationPhase,
 };
 
@@ -17,23 +15,10 @@ use crate::cloud_config::{
 };
 use crate::nodeop::{Config, OpRef, build};
 use crate::report::sha256_hex;
-use crate::upgrade::node::NodeConfig;
 
 const DOC: &str = "#cloud-config\nhostname: n1\n";
 const PATH: &str = "/oem/90_kairos-operator.yaml";
-const NS: &str = "kairos-system";
-
-fn now() -> Timestamp {
-    Timestamp::from_second(1_800_000_000).unwrap()
-}
-
-fn settings() -> NodeConfig {
-    NodeConfig {
-        namespace: NS.into(),
-        verify_timeout: Duration::from_secs(600),
-        gates: Gates::default(),
-    }
-}
+use super::{NS, now, settings};
 
 fn spec(reboot: Option<bool>) -> NodeConfigSpec {
     NodeConfigSpec {

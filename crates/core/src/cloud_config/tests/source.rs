@@ -1,7 +1,7 @@
 //! The source's annotation round trip, what the engine accepts, and the Job's volume.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kairos_api::names::{ANNOTATION_CONFIG_SOURCE, LABEL_KAIROSNODE_CONFIG};
+use kairos_api::names::{ANNOTATION_CONFIG_SOURCE, LABEL_KAIROSNODE_CONFIG, LABEL_NODEOP_CONFIG};
 use kairos_api::v1alpha1::{ConfigKeyRef, NodeConfigSpec, NodeOp};
 
 use crate::cloud_config::source::{ConfigSource, MOUNT_DIR, MOUNTED_FILE, SourceKind};
@@ -61,6 +61,11 @@ fn only_a_labelled_nodeop_names_a_source() {
         (s.kind, s.name.as_str(), s.key.as_str()),
         (SourceKind::Secret, "a", "b")
     );
+    // A NodeOpConfig's NodeOp names its source the same way.
+    op.metadata.labels = Some([(LABEL_NODEOP_CONFIG.into(), "edge".into())].into());
+    assert_eq!(ConfigSource::of_nodeop(&op), Some(s));
+    op.metadata.labels = Some([("app".into(), "x".into())].into());
+    assert_eq!(ConfigSource::of_nodeop(&op), None);
 }
 
 #[test]
