@@ -38,6 +38,50 @@ fn config(port: u16, tls: TlsMode) -> ReportConfig {
     }
 }
 
+/// A running [`serve`]: ready once it returns; [`Serving::stop`] shuts it down and checks it
+/// ended cleanly and not ready.
+struct Serving {
+    server: tokio::task::JoinHandle<Result<(), crate::report::Error>>,
+    ready: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Serving {
+    async fn start(client: kube::Client, config: ReportConfig) -> Self {
+        let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            client,
+            Watched::unlisted(),
+            config,
+            ReportMetrics::default(),
+            ready_tx,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
+            .await
+            .unwrap()
+            .unwrap();
+        Self {
+            server,
+            ready,
+            stop,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(!*self.ready.borrow(), "not ready once shut down");
+    }
+}
+
 async fn channel(port: u16, ca: Option<&str>) -> Channel {
     let scheme = if ca.is_some() { "https" } else { "http" };
     let mut endpoint = Endpoint::try_from(format!("{scheme}://127.0.0.1:{port}")).unwrap();
@@ -54,22 +98,7 @@ async fn channel(port: u16, ca: Option<&str>) -> Channel {
 async fn managed_tls_serves_health_and_reports_then_shuts_down() {
     let (_api, client) = api::start().await;
     let port = free_port();
-    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
-    let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        client.clone(),
-        Watched::unlisted(),
-        config(port, TlsMode::Managed),
-        ReportMetrics::default(),
-        ready_tx,
-        async move {
-            let _ = stop.await;
-        },
-    ));
-    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
-        .await
-        .unwrap()
-        .unwrap();
+    let serving = Serving::start(client.clone(), config(port, TlsMode::Managed)).await;
 
     // The agents' view: the CA bundle from the ConfigMap.
     let ca = published(&client).await;
@@ -96,35 +125,14 @@ async fn managed_tls_serves_health_and_reports_then_shuts_down() {
         .unwrap_err();
     assert_ne!(err.code(), tonic::Code::Unimplemented);
 
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(!*ready.borrow(), "not ready once shut down");
+    serving.stop().await;
 }
 
 #[tokio::test]
 async fn plaintext_mode_needs_no_tls_material() {
     let (_api, client) = api::start().await;
     let port = free_port();
-    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
-    let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        client.clone(),
-        Watched::unlisted(),
-        config(port, TlsMode::Plaintext),
-        ReportMetrics::default(),
-        ready_tx,
-        async move {
-            let _ = stop.await;
-        },
-    ));
-    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
-        .await
-        .unwrap()
-        .unwrap();
+    let serving = Serving::start(client.clone(), config(port, TlsMode::Plaintext)).await;
     let health = HealthClient::new(channel(port, None).await)
         .check(HealthCheckRequest {
             service: String::new(),
@@ -144,37 +152,21 @@ async fn plaintext_mode_needs_no_tls_material() {
         secrets.items.is_empty() && configmaps.items.is_empty(),
         "no Secret or ConfigMap in plaintext mode"
     );
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    serving.stop().await;
 }
 
 #[tokio::test]
 async fn a_connection_held_past_its_age_is_closed() {
     let (_api, client) = api::start().await;
     let port = free_port();
-    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
-    let (stop_tx, stop) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
+    let serving = Serving::start(
         client,
-        Watched::unlisted(),
         ReportConfig {
             connection_max_age: Duration::from_millis(500),
             ..config(port, TlsMode::Plaintext)
         },
-        ReportMetrics::default(),
-        ready_tx,
-        async move {
-            let _ = stop.await;
-        },
-    ));
-    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
-        .await
-        .unwrap()
-        .unwrap();
+    )
+    .await;
     // An HTTP/2 connection that makes one call and then sits idle, as an agent holding its
     // connection between reports would.
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -205,10 +197,5 @@ async fn a_connection_held_past_its_age_is_closed() {
         .expect("the connection was closed")
         .unwrap()
         .unwrap();
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    serving.stop().await;
 }
