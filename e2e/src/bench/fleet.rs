@@ -48,6 +48,9 @@ pub struct FleetResult {
     pub lease_writes_per_hour: f64,
     /// Of which, updates that changed only `status.lastSeen` of a KairosNode, per node per hour.
     pub last_seen_per_node_hour: f64,
+    /// The operator's requests (every verb but watch) from the reporters' start until every
+    /// KairosNode was correct, by `verb resource[/subresource]`.
+    pub burst_requests: BTreeMap<String, u64>,
     /// Operator writes by `verb resource[/subresource]` in the steady window.
     pub writes_by_kind: BTreeMap<String, u64>,
     /// KairosNode updates in the steady window, by what they changed.
@@ -102,6 +105,7 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     let lease = LeaseGaps::start(Api::namespaced(c.client(), ns), "kairos-operator");
     // All reporters start at once, as after an operator or cluster restart.
     lease.reset();
+    let _ = server.sim().requests().take();
     let t0 = Instant::now();
     let reporters = Reporters::start(
         &op.endpoint(),
@@ -122,6 +126,12 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     }
     let time_to_correct = t0.elapsed();
     let lease_gap = lease.longest();
+    let burst_requests = operator_requests(&server.sim().requests().take(), |k| {
+        k.client == OPERATOR_CLIENT && k.verb != "watch"
+    });
+    say(format!(
+        "  {n} nodes: the operator's requests until then: {burst_requests:?}"
+    ));
     say(format!(
         "  {n} nodes: every KairosNode correct {time_to_correct:.1?} after the reporters started"
     ));
@@ -180,6 +190,7 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
         node_changes,
         failed_reports,
         lease_gap,
+        burst_requests,
     })
 }
 
@@ -216,8 +227,17 @@ fn count_operator_writes(
 /// The operator's writes, counted by `verb resource[/subresource]` (and the status code when
 /// it is not a success).
 fn operator_writes(requests: &BTreeMap<RequestKey, u64>) -> BTreeMap<String, u64> {
+    operator_requests(requests, is_operator_write)
+}
+
+/// The operator's requests that match `which`, by `verb resource[/subresource]` (and the code
+/// when it failed).
+fn operator_requests(
+    requests: &BTreeMap<RequestKey, u64>,
+    which: impl Fn(&RequestKey) -> bool,
+) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for (k, count) in requests.iter().filter(|(k, _)| is_operator_write(k)) {
+    for (k, count) in requests.iter().filter(|(k, _)| which(k)) {
         let mut what = if k.subresource.is_empty() {
             format!("{} {}", k.verb, k.resource)
         } else {

@@ -132,8 +132,9 @@ pub fn table(cfg: &BenchConfig, r: &BenchReport) -> String {
     for f in &r.fleets {
         let _ = writeln!(
             s,
-            "\n{} nodes, operator writes in the steady window: {:?}",
-            f.nodes, f.writes_by_kind
+            "\n{} nodes, operator writes in the steady window: {:?}\n\
+             {} nodes, operator requests until every KairosNode was correct: {:?}",
+            f.nodes, f.writes_by_kind, f.nodes, f.burst_requests
         );
     }
     if !r.rollouts.is_empty() {
