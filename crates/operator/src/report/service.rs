@@ -171,7 +171,7 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
                         what: "find the reported Node",
                     })?;
                     *written = true;
-                    self.store.apply(name, &uid).await?
+                    Arc::new(self.store.apply(name, &uid).await?)
                 }
             };
             let (status, changed) = status_from_report(
@@ -199,7 +199,7 @@ impl<A: Authenticator, S: Store> ReportServer<A, S> {
                 {
                     // The cache lagged, or another writer (the sweep, another replica) wrote.
                     tracing::debug!(node = name, "KairosNode changed meanwhile, re-reading");
-                    current = self.store.get(name).await?;
+                    current = self.store.get(name).await?.map(Arc::new);
                 }
                 Err(e) => return Err(e),
             }

@@ -8,6 +8,7 @@
 //! each writer's apply remove the fields the other applied.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::FutureExt as _;
 use k8s_openapi::api::core::v1::Node;
@@ -67,9 +68,9 @@ pub trait Store: Send + Sync + 'static {
     fn cached(
         &self,
         name: &str,
-    ) -> impl Future<Output = Result<Option<KairosNode>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Arc<KairosNode>>, StoreError>> + Send;
     /// Every KairosNode (from the watch once it has listed, else listed afresh).
-    fn list(&self) -> impl Future<Output = Result<Vec<KairosNode>, StoreError>> + Send;
+    fn list(&self) -> impl Future<Output = Result<Vec<Arc<KairosNode>>, StoreError>> + Send;
     /// The UID of the Node `name`, if it exists.
     fn node_uid(
         &self,
@@ -182,18 +183,16 @@ impl Store for KubeStore {
             .map_err(classify("get the KairosNode"))
     }
 
-    async fn cached(&self, name: &str) -> Result<Option<KairosNode>, StoreError> {
+    async fn cached(&self, name: &str) -> Result<Option<Arc<KairosNode>>, StoreError> {
         match listed(&self.watched.kairos_nodes) {
-            Some(store) => Ok(store
-                .get(&ObjectRef::new(name))
-                .map(|kn| kn.as_ref().clone())),
-            None => self.get(name).await,
+            Some(store) => Ok(store.get(&ObjectRef::new(name))),
+            None => Ok(self.get(name).await?.map(Arc::new)),
         }
     }
 
-    async fn list(&self) -> Result<Vec<KairosNode>, StoreError> {
+    async fn list(&self) -> Result<Vec<Arc<KairosNode>>, StoreError> {
         if let Some(store) = listed(&self.watched.kairos_nodes) {
-            return Ok(store.state().iter().map(|kn| kn.as_ref().clone()).collect());
+            return Ok(store.state());
         }
         // In pages, so a large fleet does not make one huge response; decoded one by one, so
         // one KairosNode that does not decode is left out (and said once per list), not the
@@ -206,7 +205,7 @@ impl Store for KubeStore {
             for raw in page.items {
                 let name = raw.metadata.name.clone().unwrap_or_default();
                 match decoded::<KairosNode>(&raw) {
-                    Ok(kn) => items.push(kn),
+                    Ok(kn) => items.push(Arc::new(kn)),
                     Err(e) => tracing::warn!(
                         kairos_node = %name,
                         error = %e,

@@ -196,7 +196,7 @@ async fn kube_store_lists_every_page() {
         .await
         .unwrap()
         .into_iter()
-        .filter_map(|kn| kn.metadata.name)
+        .filter_map(|kn| kn.metadata.name.clone())
         .collect();
     assert_eq!(names, expected);
     let sent = sent.lock().unwrap();

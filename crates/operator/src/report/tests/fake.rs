@@ -83,7 +83,7 @@ impl Store for MemStore {
         Ok(self.kairos_nodes.lock().unwrap().get(name).cloned())
     }
 
-    async fn cached(&self, name: &str) -> Result<Option<KairosNode>, StoreError> {
+    async fn cached(&self, name: &str) -> Result<Option<Arc<KairosNode>>, StoreError> {
         let watch = self.watch.lock().unwrap();
         let seen = match watch.as_ref() {
             Some(frozen) => frozen.get(name).cloned(),
@@ -92,17 +92,18 @@ impl Store for MemStore {
         // The watch cache holds no managed fields.
         Ok(seen.map(|mut kn| {
             kn.metadata.managed_fields = None;
-            kn
+            Arc::new(kn)
         }))
     }
 
-    async fn list(&self) -> Result<Vec<KairosNode>, StoreError> {
+    async fn list(&self) -> Result<Vec<Arc<KairosNode>>, StoreError> {
         Ok(self
             .kairos_nodes
             .lock()
             .unwrap()
             .values()
             .cloned()
+            .map(Arc::new)
             .collect())
     }
 
