@@ -102,9 +102,9 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     let node_watch = Observer::start(Api::<Node>::all(c.client()), |_| true);
     let fleet: Vec<(NodeHandle, PathBuf)> = nodes.into_iter().zip(tokens).collect();
 
+    // Started just before the reporters: its gaps are the burst's.
     let lease = LeaseGaps::start(Api::namespaced(c.client(), ns), "kairos-operator");
     // All reporters start at once, as after an operator or cluster restart.
-    lease.reset();
     let _ = server.sim().requests().take();
     let t0 = Instant::now();
     let reporters = Reporters::start(

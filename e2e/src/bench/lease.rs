@@ -66,12 +66,7 @@ impl LeaseGaps {
         Self { gaps, task }
     }
 
-    /// Forgets the gaps seen so far (the next one counts from the last renewal).
-    pub fn reset(&self) {
-        self.lock().longest = Duration::ZERO;
-    }
-
-    /// The longest time between two renewals since the last reset, the time since the last
+    /// The longest time between two renewals since the watch started, the time since the last
     /// renewal included.
     pub fn longest(&self) -> Duration {
         let g = self.lock();
