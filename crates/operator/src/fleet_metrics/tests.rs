@@ -50,6 +50,17 @@ fn target(name: &str, status: Option<Value>) -> Value {
     t
 }
 
+/// Metrics over empty caches.
+fn empty() -> FleetMetrics {
+    FleetMetrics {
+        kairos_nodes: store(vec![]),
+        targets: store(vec![]),
+        nodeops: store(vec![]),
+        upgrades: store(vec![]),
+        undecodable: Undecodable::default(),
+    }
+}
+
 fn scrape(metrics: FleetMetrics) -> Vec<String> {
     let mut registry = Registry::with_prefix("kairos");
     registry.register_collector(Box::new(metrics));
@@ -76,10 +87,7 @@ fn nodes_are_counted_by_upgrade_and_boot_state_with_defaults_for_the_unreported(
             ),
             kairos_node("d", json!({})),
         ]),
-        targets: store(vec![]),
-        nodeops: store(vec![]),
-        upgrades: store(vec![]),
-        undecodable: Undecodable::default(),
+        ..empty()
     };
     let lines = scrape(metrics);
     for want in [
@@ -97,16 +105,13 @@ fn nodes_are_counted_by_upgrade_and_boot_state_with_defaults_for_the_unreported(
 #[test]
 fn nodeop_nodes_leave_completed_ones_out_and_count_new_ones_as_pending() {
     let metrics = FleetMetrics {
-        kairos_nodes: store(vec![]),
         targets: store(vec![
             target("n1", Some(json!({"phase": "Completed"}))),
             target("n2", Some(json!({"phase": "Draining"}))),
             target("n3", None),
             target("n4", Some(json!({"phase": "Failed"}))),
         ]),
-        nodeops: store(vec![]),
-        upgrades: store(vec![]),
-        undecodable: Undecodable::default(),
+        ..empty()
     };
     let mut nodeop: Vec<String> = scrape(metrics)
         .into_iter()
@@ -125,13 +130,7 @@ fn nodeop_nodes_leave_completed_ones_out_and_count_new_ones_as_pending() {
 
 #[test]
 fn every_custom_kind_has_an_undecodable_gauge_even_at_zero() {
-    let metrics = FleetMetrics {
-        kairos_nodes: store(vec![]),
-        targets: store(vec![]),
-        nodeops: store(vec![]),
-        upgrades: store(vec![]),
-        undecodable: Undecodable::default(),
-    };
+    let metrics = empty();
     let mut lines: Vec<String> = scrape(metrics)
         .into_iter()
         .filter(|l| l.starts_with("kairos_undecodable_objects"))
@@ -151,13 +150,7 @@ fn every_custom_kind_has_an_undecodable_gauge_even_at_zero() {
 
 #[test]
 fn an_empty_fleet_renders_no_node_series_and_every_operation_count_at_zero() {
-    let metrics = FleetMetrics {
-        kairos_nodes: store(vec![]),
-        targets: store(vec![]),
-        nodeops: store(vec![]),
-        upgrades: store(vec![]),
-        undecodable: Undecodable::default(),
-    };
+    let metrics = empty();
     let lines = scrape(metrics);
     assert!(
         lines
@@ -209,10 +202,9 @@ fn scrape_fleet(
 ) -> Vec<String> {
     scrape(FleetMetrics {
         kairos_nodes: filled(nodes),
-        targets: filled(vec![]),
         nodeops: filled(nodeops),
         upgrades: filled(upgrades),
-        undecodable: Undecodable::default(),
+        ..empty()
     })
 }
 
