@@ -114,48 +114,36 @@ fn name(t: &Target) -> &str {
 /// GET on a collection.
 pub(crate) fn list(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Response> {
     let (labels, fields) = selectors_of(t, call)?;
-    let st = sim.lock();
-    let mut items: Vec<Value> = st
-        .list_matching(&t.rt.store_key(), t.namespace.as_deref(), |o| {
-            selectors::labels_match(&labels, &o["metadata"]["labels"])
-                && selectors::fields_match(&fields, o)
-        })
-        .into_iter()
-        .map(|o| with_version(t, o))
-        .collect();
-    let rv = st.rv.to_string();
-    drop(st);
-    if let Some(c) = call.query.get("continue").filter(|c| !c.is_empty()) {
-        let start = B64
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
-        items.retain(|o| {
-            let (n, m) = (
-                o["metadata"]["namespace"].as_str().unwrap_or_default(),
-                o["metadata"]["name"].as_str().unwrap_or_default(),
-            );
-            format!("{n}/{m}") >= start
-        });
-    }
-    let mut meta = json!({"resourceVersion": rv});
-    if let Some(limit) = call
+    let from = match call.query.get("continue").filter(|c| !c.is_empty()) {
+        Some(c) => Some(continue_key(c)?),
+        None => None,
+    };
+    let limit = call
         .query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
-        .filter(|l| *l > 0)
-        && items.len() > limit
-    {
-        let next = &items[limit]["metadata"];
-        let token = format!(
-            "{}/{}",
-            next["namespace"].as_str().unwrap_or_default(),
-            next["name"].as_str().unwrap_or_default()
-        );
-        meta["continue"] = json!(B64.encode(token));
-        meta["remainingItemCount"] = json!(items.len() - limit);
-        items.truncate(limit);
+        .filter(|l| *l > 0);
+    let st = sim.lock();
+    let page = st.page(
+        &t.rt.store_key(),
+        t.namespace.as_deref(),
+        from,
+        limit,
+        |o| {
+            selectors::labels_match(&labels, &o["metadata"]["labels"])
+                && selectors::fields_match(&fields, o)
+        },
+    );
+    let rv = st.rv.to_string();
+    drop(st);
+    let items: Vec<Value> = page.items.into_iter().map(|o| with_version(t, o)).collect();
+    let mut meta = json!({"resourceVersion": rv});
+    if let Some((ns, name)) = &page.next {
+        meta["continue"] = json!(B64.encode(format!("{ns}/{name}")));
+        // Like the real server, counted only for a list without selectors.
+        if labels.is_empty() && fields.is_empty() {
+            meta["remainingItemCount"] = json!(page.remaining);
+        }
     }
     if wants_table(call) {
         let include = call
@@ -180,6 +168,19 @@ pub(crate) fn list(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respons
         200,
         json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(), "metadata": meta, "items": items}),
     ))
+}
+
+/// The key (namespace, name) a `continue` token of [`list`] starts from: names and namespaces
+/// hold no `/`, so the first one splits them.
+fn continue_key(token: &str) -> ApiResult<(String, String)> {
+    B64.decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|k| {
+            k.split_once('/')
+                .map(|(ns, name)| (ns.to_owned(), name.to_owned()))
+        })
+        .ok_or_else(|| ApiError::bad_request("invalid continue token"))
 }
 
 /// GET on one object (or its status).

@@ -27,6 +27,7 @@ mod audit;
 mod authn;
 mod binding;
 mod bootstrap;
+mod cel;
 mod config;
 mod discovery;
 mod disruption;

@@ -55,10 +55,8 @@ fn custom_checks(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Api
         schema::apply_defaults(s, obj);
         schema::prune(s, obj, true);
         let mut errs = schema::validate(s, obj);
-        if errs.is_empty()
-            && let Err(cel) = kube::core::cel::Validator::new().validate(s, obj, old)
-        {
-            errs.extend(cel.into_vec().iter().map(|e| e.to_string()));
+        if errs.is_empty() {
+            errs = rt.cel.check(obj, old);
         }
         if !errs.is_empty() {
             let name = obj["metadata"]["name"].as_str().unwrap_or_default();

@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use super::cel::CelRules;
+
 /// A printer column of a custom resource (`additionalPrinterColumns`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PrinterColumn {
@@ -45,6 +47,8 @@ pub(crate) struct ResourceType {
     pub printer_columns: Vec<PrinterColumn>,
     /// CRD `openAPIV3Schema` (None for built-ins).
     pub schema: Option<Value>,
+    /// The schema's CEL rules, compiled when the CRD was registered.
+    pub cel: CelRules,
     /// Only `create` is allowed (token and access reviews).
     pub create_only: bool,
 }
@@ -285,6 +289,7 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             },
             printer_columns: vec![],
             schema: None,
+            cel: CelRules::default(),
             create_only: matches!(
                 b.plural,
                 "tokenreviews" | "selfsubjectaccessreviews" | "subjectaccessreviews"
@@ -345,6 +350,7 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
             categories: strings(&names["categories"]),
             printer_columns: cols,
             schema: Some(v["schema"]["openAPIV3Schema"].clone()),
+            cel: CelRules::compile(&v["schema"]["openAPIV3Schema"]),
             create_only: false,
         });
     }

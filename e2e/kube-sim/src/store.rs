@@ -187,6 +187,46 @@ impl State {
         }
     }
 
+    /// One page of the objects of a type (optionally in one namespace) for which `keep` holds:
+    /// at most `limit` of them from the key `from` on (keys order by namespace, then name),
+    /// and the key where the next page starts with how many objects remain from it. Only the
+    /// page is copied, so paging through a large collection stays linear, as on a real server.
+    pub(crate) fn page(
+        &self,
+        store_key: &str,
+        ns: Option<&str>,
+        from: Option<(String, String)>,
+        limit: Option<usize>,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Page {
+        let Some(m) = self.objects.get(store_key) else {
+            return Page::default();
+        };
+        let start = match (from, ns) {
+            (Some(k), Some(ns)) if k.0.as_str() < ns => (ns.to_owned(), String::new()),
+            (Some(k), _) => k,
+            (None, Some(ns)) => (ns.to_owned(), String::new()),
+            (None, None) => (String::new(), String::new()),
+        };
+        let mut matching = m
+            .range(start..)
+            .take_while(|((n, _), _)| ns.is_none_or(|ns| n == ns))
+            .filter(|(_, v)| keep(v));
+        let limit = limit.unwrap_or(usize::MAX);
+        let items = matching
+            .by_ref()
+            .take(limit)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let next = matching.next().map(|(k, _)| k.clone());
+        let remaining = next.as_ref().map_or(0, |_| 1 + matching.count());
+        Page {
+            items,
+            next,
+            remaining,
+        }
+    }
+
     /// Stores `obj` (whose `resourceVersion` is already set) and records the change.
     pub(crate) fn put(&mut self, store_key: &str, obj: Value, old: Option<Value>) {
         let (ns, name) = key_of(&obj);
@@ -280,6 +320,17 @@ pub(crate) fn rv_of(obj: &Value) -> u64 {
         .as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// One page of a list (see [`State::page`]).
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    /// The objects of the page.
+    pub(crate) items: Vec<Value>,
+    /// The key (namespace, name) of the first object of the next page, if any.
+    pub(crate) next: Option<(String, String)>,
+    /// How many objects the next pages hold.
+    pub(crate) remaining: usize,
 }
 
 #[cfg(test)]

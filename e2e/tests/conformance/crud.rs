@@ -103,6 +103,60 @@ async fn conformance_stale_update_conflicts() {
 }
 
 #[tokio::test]
+async fn conformance_paged_lists_hold_every_object_once_and_count_what_remains() {
+    let (c, ns) = cluster("conf-pages").await;
+    let api = cms(&c.client(), &ns);
+    for i in 0..7 {
+        let tier = if i % 2 == 0 { "web" } else { "db" };
+        api.create(
+            &PostParams::default(),
+            &cm(&format!("p{i}"), json!({"tier": tier})),
+        )
+        .await
+        .unwrap();
+    }
+    // Pages of 2, followed to the end: each object once, in the order of a full list.
+    let pages = |lp: ListParams| {
+        let api = api.clone();
+        async move {
+            let (mut names, mut counts, mut token) = (Vec::new(), Vec::new(), None::<String>);
+            loop {
+                let mut page_lp = lp.clone().limit(2);
+                if let Some(t) = &token {
+                    page_lp = page_lp.continue_token(t);
+                }
+                let page = api.list(&page_lp).await.unwrap();
+                assert!(page.items.len() <= 2, "a page holds at most its limit");
+                names.extend(page.items.iter().map(|o| o.name_any()));
+                counts.push(page.metadata.remaining_item_count);
+                match page.metadata.continue_.filter(|t| !t.is_empty()) {
+                    Some(t) => token = Some(t),
+                    None => return (names, counts),
+                }
+            }
+        }
+    };
+    let full: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|o| o.name_any())
+        .collect();
+    let (names, counts) = pages(ListParams::default()).await;
+    assert_eq!(names, full);
+    // Without a selector each page but the last says how many objects follow it.
+    let total = i64::try_from(full.len()).unwrap();
+    assert_eq!(counts[0], Some(total - 2), "{counts:?}");
+    assert_eq!(counts.last(), Some(&None), "{counts:?}");
+    // With one, the count is unknown and left out; the pages still hold each match once.
+    let (web, counts) = pages(ListParams::default().labels("tier=web")).await;
+    assert_eq!(web, ["p0", "p2", "p4", "p6"]);
+    assert!(counts.iter().all(Option::is_none), "{counts:?}");
+}
+
+#[tokio::test]
 async fn conformance_label_and_field_selectors() {
     let (c, ns) = cluster("conf-selectors").await;
     let api = cms(&c.client(), &ns);

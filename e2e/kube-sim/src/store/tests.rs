@@ -143,3 +143,35 @@ fn a_missing_or_malformed_resource_version_reads_as_zero() {
     assert_eq!(rv_of(&json!({"metadata": {"resourceVersion": "x1"}})), 0);
     assert_eq!(rv_of(&json!({"metadata": {"resourceVersion": 42}})), 0);
 }
+
+#[test]
+fn pages_follow_key_order_and_copy_only_their_objects() {
+    let mut st = State::new(1, 100);
+    for (ns, name, rv) in [
+        ("a", "x", 2),
+        ("a-b", "y", 3),
+        ("a", "z", 4),
+        ("b", "w", 5),
+        ("a", "y", 6),
+    ] {
+        st.put(PODS, obj(ns, name, rv), None);
+    }
+    let first = st.page(PODS, None, None, Some(2), |_| true);
+    assert_eq!(names(&first.items), ["a/x", "a/y"]);
+    assert_eq!(first.next, Some(("a".into(), "z".into())));
+    assert_eq!(first.remaining, 3);
+    let second = st.page(PODS, None, first.next, Some(2), |_| true);
+    assert_eq!(names(&second.items), ["a/z", "a-b/y"]);
+    let last = st.page(PODS, None, second.next, Some(2), |_| true);
+    assert_eq!(names(&last.items), ["b/w"]);
+    assert_eq!((last.next, last.remaining), (None, 0));
+
+    // One namespace, with a filter: the count and the next key are of matching objects only.
+    let kept = st.page(PODS, Some("a"), None, Some(1), |o| rv_of(o) != 6);
+    assert_eq!(names(&kept.items), ["a/x"]);
+    assert_eq!(kept.next, Some(("a".into(), "z".into())));
+    assert_eq!(kept.remaining, 1);
+    let all = st.page(PODS, Some("a"), None, None, |_| true);
+    assert_eq!(names(&all.items), ["a/x", "a/y", "a/z"]);
+    assert_eq!(all.next, None);
+}
