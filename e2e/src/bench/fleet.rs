@@ -100,6 +100,13 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
         kairos_node_correct(kn, &expected)
     });
     let node_watch = Observer::start(Api::<Node>::all(c.client()), |_| true);
+    // The benchmark's own lists of the fleet are not part of the burst.
+    for w in [&kn_watch, &node_watch] {
+        anyhow::ensure!(
+            w.wait_listed(Duration::from_secs(60)).await,
+            "the benchmark's watch did not list within 60 s"
+        );
+    }
     let fleet: Vec<(NodeHandle, PathBuf)> = nodes.into_iter().zip(tokens).collect();
 
     // Started just before the reporters: its gaps are the burst's.

@@ -42,6 +42,7 @@ struct State {
 pub struct Observer {
     state: Arc<Mutex<State>>,
     correct: watch::Receiver<usize>,
+    listed: watch::Receiver<bool>,
     task: JoinHandle<()>,
 }
 
@@ -59,6 +60,7 @@ impl Observer {
     {
         let state = Arc::new(Mutex::new(State::default()));
         let (tx, correct) = watch::channel(0);
+        let (listed_tx, listed) = watch::channel(false);
         let st = state.clone();
         let task = tokio::spawn(async move {
             let mut events = watcher(api, watcher::Config::default())
@@ -68,7 +70,11 @@ impl Observer {
                 let (obj, deleted) = match ev {
                     Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
                     Ok(watcher::Event::Delete(o)) => (o, true),
-                    Ok(_) => continue,
+                    Ok(watcher::Event::InitDone) => {
+                        listed_tx.send_replace(true);
+                        continue;
+                    }
+                    Ok(watcher::Event::Init) => continue,
                     Err(e) => {
                         tracing::debug!(error = %e, "benchmark watch error (retrying)");
                         continue;
@@ -103,8 +109,18 @@ impl Observer {
         Self {
             state,
             correct,
+            listed,
             task,
         }
+    }
+
+    /// Waits until the watch has listed every object once (so that its list is not part of
+    /// what is measured next); false on timeout.
+    pub async fn wait_listed(&self, timeout: Duration) -> bool {
+        let mut rx = self.listed.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|l| *l))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// How many objects are correct now.
