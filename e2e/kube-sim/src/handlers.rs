@@ -348,7 +348,7 @@ pub(crate) fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respon
             let mut merged = apply::apply(
                 None,
                 &applied,
-                &Lists::new(t.rt.schema.as_ref()),
+                &Lists::new(t.rt.schema.as_deref()),
                 manager,
                 force,
                 "",
@@ -366,7 +366,7 @@ pub(crate) fn patch(sim: &Arc<Sim>, t: &Target, call: &Call) -> ApiResult<Respon
             let merged = apply::apply(
                 Some(&live),
                 &applied,
-                &Lists::new(t.rt.schema.as_ref()),
+                &Lists::new(t.rt.schema.as_deref()),
                 manager,
                 force,
                 sub,

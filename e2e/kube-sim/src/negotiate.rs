@@ -10,7 +10,7 @@ use super::request::{Call, Target};
 /// instead of being pruned silently.
 pub(crate) fn strict_check(t: &Target, call: &Call, obj: &Value) -> ApiResult<()> {
     let strict = call.query.get("fieldValidation").map(String::as_str) == Some("Strict");
-    let unknown = match t.rt.schema.as_ref().filter(|_| strict) {
+    let unknown = match t.rt.schema.as_deref().filter(|_| strict) {
         Some(schema) => super::schema::unknown_fields(schema, obj),
         None => vec![],
     };

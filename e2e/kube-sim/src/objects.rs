@@ -166,9 +166,14 @@ pub(crate) fn create(
         crd_status(&mut obj);
     }
     match managed {
-        Managed::Update(m) => {
-            apply::record_update(None, &mut obj, &Lists::new(rt.schema.as_ref()), m, "", &now)
-        }
+        Managed::Update(m) => apply::record_update(
+            None,
+            &mut obj,
+            &Lists::new(rt.schema.as_deref()),
+            m,
+            "",
+            &now,
+        ),
         Managed::Applied => {}
     }
     st.check_size(&obj)?;
@@ -333,7 +338,7 @@ pub(crate) fn update(
         apply::record_update(
             Some(&old),
             &mut next,
-            &Lists::new(rt.schema.as_ref()),
+            &Lists::new(rt.schema.as_deref()),
             m,
             sub,
             &now,

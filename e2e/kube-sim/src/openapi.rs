@@ -110,7 +110,7 @@ pub(crate) fn group_version(reg: &Registry, group: &str, version: &str) -> Optio
             json!({"post": operation(t, false)}),
         );
         let mut s = match &t.schema {
-            Some(s) => s.clone(),
+            Some(s) => Value::clone(s),
             None if t.is_custom() => json!({"type": "object"}),
             // Built-in kinds: an open schema (the simulator knows their fields, not their docs).
             None => {

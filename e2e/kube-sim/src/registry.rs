@@ -1,6 +1,8 @@
 //! The resource types the simulator serves: the built-in kinds and those registered from CRDs.
 //! No I/O.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::cel::CelRules;
@@ -46,7 +48,7 @@ pub(crate) struct ResourceType {
     /// CRD printer columns (empty for built-ins).
     pub printer_columns: Vec<PrinterColumn>,
     /// CRD `openAPIV3Schema` (None for built-ins).
-    pub schema: Option<Value>,
+    pub schema: Option<Arc<Value>>,
     /// The schema's CEL rules, compiled when the CRD was registered.
     pub cel: CelRules,
     /// Only `create` is allowed (token and access reviews).
@@ -349,7 +351,7 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
             short_names: strings(&names["shortNames"]),
             categories: strings(&names["categories"]),
             printer_columns: cols,
-            schema: Some(v["schema"]["openAPIV3Schema"].clone()),
+            schema: Some(Arc::new(v["schema"]["openAPIV3Schema"].clone())),
             cel: CelRules::compile(&v["schema"]["openAPIV3Schema"]),
             create_only: false,
         });

@@ -30,8 +30,10 @@ fn custom_target() -> Target {
         .into_iter()
         .find(|rt| rt.plural == "configmaps")
         .expect("configmaps");
-    rt.schema = Some(json!({"type": "object", "properties": {
-        "spec": {"type": "object", "properties": {"image": {"type": "string"}}}}}));
+    rt.schema = Some(std::sync::Arc::new(
+        json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"image": {"type": "string"}}}}}),
+    ));
     Target {
         rt,
         namespace: Some("ns".into()),
