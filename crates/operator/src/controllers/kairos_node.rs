@@ -141,12 +141,14 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
     )
     .await?;
 
-    // Report: only the fields this controller owns, and only when they changed.
+    // Report: only the fields this controller owns, only when they changed, and nothing before
+    // a new node's first report (which wakes this controller again).
     let current = kn.status.clone().unwrap_or_default();
     let mut desired = current.clone();
     plan.apply_to(&mut desired);
-    if desired.upgrade != current.upgrade
-        || !conditions::same(&desired.conditions, &current.conditions)
+    if !node::awaits_first_report(&kn)
+        && (desired.upgrade != current.upgrade
+            || !conditions::same(&desired.conditions, &current.conditions))
     {
         let mine: Vec<_> = desired
             .conditions

@@ -69,6 +69,23 @@ pub fn reported_by_agent(kn: &KairosNode) -> bool {
         .any(|m| m.manager.as_deref() == Some(crate::kairos_node::REPORT_FIELD_MANAGER))
 }
 
+/// Whether the upgrade side has nothing to say about `kn` yet: no version is asked, no upgrade
+/// is recorded, and no report has arrived. The report service creates a KairosNode and then
+/// writes its first report; answering in between would cost every new node a status write
+/// that the report makes stale at once.
+pub fn awaits_first_report(kn: &KairosNode) -> bool {
+    let asks = kn
+        .spec
+        .version
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty());
+    let status = kn.status.as_ref();
+    let recorded = status.is_some_and(|s| s.upgrade.is_some());
+    let reported =
+        status.is_some_and(|s| s.last_seen.is_some() || s.boot_id.is_some() || s.kairos.is_some());
+    !asks && !recorded && !reported
+}
+
 /// Name of the NodeOp upgrading `node` to `version`: `kn-<node>-<version>` when that is a valid
 /// name (a DNS-1123 subdomain) of at most 63 characters, so names derived from it stay short;
 /// otherwise a name made by [`k8s_names::object_name`] from that text and a hash of `node` and

@@ -102,6 +102,23 @@ fn without_a_requested_version_nothing_happens() {
 }
 
 #[test]
+fn nothing_is_said_of_a_new_kairos_node_before_its_first_report() {
+    use crate::upgrade::node::awaits_first_report;
+    let mut fresh = n4("v3.6.0", BootState::Active, None);
+    fresh.status = None;
+    assert!(awaits_first_report(&fresh));
+    // Once something is asked, recorded or reported, it is answered.
+    assert!(!awaits_first_report(&pinned(fresh.clone(), "v3.6.1")));
+    let mut recorded = fresh.clone();
+    recorded.status = Some(kairos_api::v1alpha1::KairosNodeStatus {
+        upgrade: Some(UpgradeStatus::default()),
+        ..Default::default()
+    });
+    assert!(!awaits_first_report(&recorded));
+    assert!(!awaits_first_report(&n4("v3.6.0", BootState::Active, None)));
+}
+
+#[test]
 fn a_node_at_the_requested_version_is_up_to_date() {
     let p = plan(&n4("v3.6.1", BootState::Active, Some("3.6.1")), None, None);
     assert!(p.nodeop_to_apply.is_none());
