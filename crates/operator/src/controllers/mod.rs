@@ -120,9 +120,15 @@ pub(crate) async fn run(
             caches.kairos_nodes.store.clone(),
         )
         .watches_stream(caches.nodeops.changes(), targets)
-        // A Node that changes or goes wakes its KairosNode (one whose Node is gone is deleted).
-        .watches_stream(caches.nodes.changes(), |n: Node| {
-            Some(ObjectRef::<KairosNode>::new(&n.name_any()))
+        // A Node that goes wakes its KairosNode, which is then deleted. The planner reads only
+        // whether the Node exists, so its other changes (labels, kubelet status) wake nothing:
+        // the cache is updated before a change is fanned out, so a Node still in it is there.
+        .watches_stream(caches.nodes.changes(), {
+            let nodes = caches.nodes.store.clone();
+            move |n: Node| {
+                let gone = nodes.get(&ObjectRef::from_obj(&n)).is_none();
+                gone.then(|| ObjectRef::<KairosNode>::new(&n.name_any()))
+            }
         })
         .reconcile_all_on(futures::stream::once(std::future::ready(())))
         .trigger_backoff(WatchBackoff::default())
