@@ -61,6 +61,16 @@ pub(crate) fn from_core(obj: &Value) -> Value {
     o
 }
 
+/// A stored object as the API of `rt` shows it, copied only when that differs from how it is
+/// stored.
+pub(crate) fn presented<'a>(rt: &ResourceType, obj: &'a Value) -> std::borrow::Cow<'a, Value> {
+    if !is_new_api(rt) && obj["apiVersion"].as_str() == Some(rt.api_version().as_str()) {
+        std::borrow::Cow::Borrowed(obj)
+    } else {
+        std::borrow::Cow::Owned(present(rt, obj.clone()))
+    }
+}
+
 /// A stored object as the API of `rt` shows it.
 pub(crate) fn present(rt: &ResourceType, mut obj: Value) -> Value {
     if is_new_api(rt) {

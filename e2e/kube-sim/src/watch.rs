@@ -55,8 +55,7 @@ impl Filter {
         if self.q.metadata_only {
             return line(&json!({"type": ty, "object": super::negotiate::partial(o)}));
         }
-        let o = super::events::present(&self.rt, o.clone());
-        line(&json!({"type": ty, "object": o}))
+        event_line(ty, &super::events::presented(&self.rt, o))
     }
 
     /// The event this watcher sees for a change, if any.
@@ -92,6 +91,18 @@ impl Filter {
             &json!({"type": "BOOKMARK", "object": {"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta}}),
         )
     }
+}
+
+/// One watch event, written straight from the stored object (no copy of it is built).
+fn event_line(ty: &str, o: &Value) -> Bytes {
+    let mut buf = Vec::with_capacity(1024);
+    buf.extend_from_slice(b"{\"type\":");
+    // Writing a string or a `Value` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut buf, ty);
+    buf.extend_from_slice(b",\"object\":");
+    let _ = serde_json::to_writer(&mut buf, o);
+    buf.extend_from_slice(b"}\n");
+    Bytes::from(buf)
 }
 
 fn line(v: &Value) -> Bytes {
