@@ -99,14 +99,8 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
     let kn_watch = Observer::start(Api::<KairosNode>::all(c.client()), move |kn| {
         kairos_node_correct(kn, &expected)
     });
-    let node_watch = Observer::start(Api::<Node>::all(c.client()), |_| true);
-    // The benchmark's own lists of the fleet are not part of the burst.
-    for w in [&kn_watch, &node_watch] {
-        anyhow::ensure!(
-            w.wait_listed(Duration::from_secs(60)).await,
-            "the benchmark's watch did not list within 60 s"
-        );
-    }
+    // The benchmark's own list of the fleet is not part of the burst.
+    wait_listed(&kn_watch).await?;
     let fleet: Vec<(NodeHandle, PathBuf)> = nodes.into_iter().zip(tokens).collect();
 
     // Started just before the reporters: its gaps are the burst's.
@@ -143,7 +137,10 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
         "  {n} nodes: every KairosNode correct {time_to_correct:.1?} after the reporters started"
     ));
 
-    // Steady state: heartbeats only. Let the first-report writes settle, then count.
+    // Steady state: heartbeats only. The Nodes are watched from now on (their watch is not
+    // part of the burst); let the first-report writes settle, then count.
+    let node_watch = Observer::start(Api::<Node>::all(c.client()), |_| true);
+    wait_listed(&node_watch).await?;
     tokio::time::sleep(cfg.settle).await;
     let _ = server.sim().requests().take();
     let _ = kn_watch.take_tally();
@@ -199,6 +196,15 @@ pub async fn run(cfg: &BenchConfig, n: usize) -> anyhow::Result<FleetResult> {
         lease_gap,
         burst_requests,
     })
+}
+
+/// Waits until the benchmark's watch `w` has listed what it watches.
+async fn wait_listed(w: &Observer) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        w.wait_listed(Duration::from_secs(60)).await,
+        "the benchmark's watch did not list within 60 s"
+    );
+    Ok(())
 }
 
 /// Whether a KairosNode shows its node's real version and current boot.
