@@ -61,6 +61,14 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Measure the release agent's and operator's memory and CPU at idle and with reporting
+    /// nodes (`-- --agents 3 --nodes 3 --idle-seconds 60` for a 3-node cluster; `-- --help`
+    /// for the options). Like the benchmark, on binaries linked statically as the images are.
+    Measure {
+        /// Options of `kairos-measure`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run NodeOps, fleet and per-node upgrades over a dozen simulated nodes while killing the
     /// operator, restarting agents and the API simulator and dropping watches at random; then
     /// check the invariants, print the table of faults and violations, and fail on a violation.
@@ -84,7 +92,8 @@ fn main() -> Result<()> {
             let root = root();
             circles::check(&root, &crate_dirs(&root))
         }
-        Task::Bench { args } => bench(&args),
+        Task::Bench { args } => measure("kairos-bench", &args),
+        Task::Measure { args } => measure("kairos-measure", &args),
         Task::Soak { minutes, seed } => soak(minutes, seed),
     }
 }
@@ -213,10 +222,11 @@ fn e2e(filter: Option<&str>) -> Result<()> {
     run("cargo", &args)
 }
 
-/// Builds everything in release mode (the simulator and the load generator run in process) and
-/// runs `kairos-bench` against the release binaries.
-fn bench(args: &[String]) -> Result<()> {
-    command::build_release(&["kairos-operator", "kairos-node-agent"])?;
+/// Builds the operator and the agent as the images link them (statically) and runs `tool`
+/// (`kairos-bench` or `kairos-measure`, in release mode: the simulator and the load generator
+/// run in its process) against them, unless `args` name a `--bin-dir` of their own.
+fn measure(tool: &str, args: &[String]) -> Result<()> {
+    let bin_dir = command::build_release_static(&["kairos-operator", "kairos-node-agent"])?;
     let mut cmd = vec![
         "run",
         "--release",
@@ -225,10 +235,16 @@ fn bench(args: &[String]) -> Result<()> {
         "-p",
         "kairos-e2e",
         "--bin",
-        "kairos-bench",
+        tool,
         "--",
     ];
-    let args = absolute_json_path(args, &std::env::current_dir()?);
+    let mut args = absolute_json_path(args, &std::env::current_dir()?);
+    if !args
+        .iter()
+        .any(|a| a == "--bin-dir" || a.starts_with("--bin-dir="))
+    {
+        args.push(format!("--bin-dir={}", bin_dir.display()));
+    }
     cmd.extend(args.iter().map(String::as_str));
     run("cargo", &cmd)
 }
