@@ -656,6 +656,7 @@ pub async fn fleet_of(c: &Cluster, nodes: &[(String, bool, &str)]) -> Operator {
 pub async fn fleet_of_releases(c: &Cluster, nodes: &[(String, bool, ReleaseFixture)]) -> Operator {
     let opts = OperatorOpts::new();
     let op = start_operator(c, &opts).await;
+    let mut handles = Vec::new();
     for (name, cp, release) in nodes {
         let rel = release.clone();
         let spec = if *cp {
@@ -665,22 +666,44 @@ pub async fn fleet_of_releases(c: &Cluster, nodes: &[(String, bool, ReleaseFixtu
         };
         let h = c.add_node(spec).await.expect("node added");
         start_agent(c, &op, &h).await;
+        handles.push(h);
     }
     let api: Api<KairosNode> = Api::all(c.client());
+    let reported = |kns: &[KairosNode], (name, _, release): &(String, bool, ReleaseFixture)| {
+        kns.iter()
+            .any(|kn| kn.name_any() == *name && reports(kn, &release.version, BootState::Active))
+    };
     let r = wait_for(Duration::from_secs(30), || async {
         let kns = api.list(&Default::default()).await.ok()?;
-        let ok = nodes
-            .iter()
-            .filter(|(name, _, release)| {
-                kns.items.iter().any(|kn| {
-                    kn.name_any() == *name && reports(kn, &release.version, BootState::Active)
-                })
-            })
-            .count();
-        (ok == nodes.len()).then_some(())
+        nodes.iter().all(|n| reported(&kns.items, n)).then_some(())
     })
     .await;
-    r.unwrap_or_else(|e| panic!("agents did not report: {e}\n{}", op.logs(c)));
+    if let Err(e) = r {
+        // Say which nodes did not report, with their agents' logs and their KairosNodes.
+        let kns = api
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        let missing: Vec<String> = nodes
+            .iter()
+            .zip(&handles)
+            .filter(|(n, _)| !reported(&kns, n))
+            .map(|((name, _, _), h)| {
+                let kn = kns.iter().find(|kn| kn.name_any() == *name);
+                format!(
+                    "{name}: KairosNode status {:?}\nagent logs:\n{}",
+                    kn.map(|kn| &kn.status),
+                    h.agent_logs()
+                )
+            })
+            .collect();
+        panic!(
+            "agents did not report: {e}\n{}\noperator logs:\n{}",
+            missing.join("\n"),
+            op.logs(c)
+        );
+    }
     op
 }
 
