@@ -103,6 +103,15 @@ pub(crate) fn builtin_defaults(rt: &ResourceType, obj: &mut Value) -> ApiResult<
             obj["status"] = json!({"phase": "Active"});
         }
         ("batch", "jobs") => job_defaults(rt, obj, &name)?,
+        ("policy", "poddisruptionbudgets") => {
+            let errs = super::selectors::label_selector_object_errors(
+                &obj["spec"]["selector"],
+                "spec.selector",
+            );
+            if !errs.is_empty() {
+                return Err(ApiError::invalid_fields(&rt.group, &rt.kind, &name, &errs));
+            }
+        }
         _ => {}
     }
     Ok(())

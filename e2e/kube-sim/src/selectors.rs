@@ -137,10 +137,41 @@ pub(crate) fn label_selector_object_matches(sel: &Value, labels: &Value) -> bool
             "In" => LabelReq::In(k, vals),
             "NotIn" => LabelReq::NotIn(k, vals),
             "Exists" => LabelReq::Exists(k),
-            _ => LabelReq::NotExists(k),
+            "DoesNotExist" => LabelReq::NotExists(k),
+            // Refused when stored (see `label_selector_object_errors`): matches nothing.
+            _ => return false,
         });
     }
     labels_match(&reqs, labels)
+}
+
+/// The field errors of a `metav1.LabelSelector` object at `path`, worded as the API server's
+/// `ValidateLabelSelector` words them: an unknown operator, `In`/`NotIn` without values,
+/// `Exists`/`DoesNotExist` with values.
+pub(crate) fn label_selector_object_errors(sel: &Value, path: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    for (i, e) in sel["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{path}.matchExpressions[{i}]");
+        let has_values = e["values"].as_array().is_some_and(|v| !v.is_empty());
+        match e["operator"].as_str().unwrap_or_default() {
+            "In" | "NotIn" if !has_values => errs.push(format!(
+                "{at}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+            )),
+            "Exists" | "DoesNotExist" if has_values => errs.push(format!(
+                "{at}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => errs.push(format!(
+                "{at}.operator: Invalid value: \"{other}\": not a valid selector operator"
+            )),
+        }
+    }
+    errs
 }
 
 /// One field selector requirement: path, whether negated, value.

@@ -106,6 +106,49 @@ async fn conformance_eviction_respects_pod_disruption_budget() {
 }
 
 #[tokio::test]
+async fn conformance_a_pod_disruption_budget_with_a_bad_selector_is_refused() {
+    let (c, ns) = cluster("conf-pdb-sel").await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client(), &ns);
+    let pdb = |name: &str, expr: Value| -> PodDisruptionBudget {
+        serde_json::from_value(json!({"metadata": {"name": name},
+            "spec": {"minAvailable": 1, "selector": {"matchExpressions": [expr]}}}))
+        .unwrap()
+    };
+    let refused = |expr: Value| {
+        let pdbs = pdbs.clone();
+        async move {
+            match pdbs.create(&PostParams::default(), &pdb("bad", expr)).await {
+                Err(kube::Error::Api(s)) => (s.code, s.message),
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    };
+    let (code, msg) = refused(json!({"key": "app", "operator": "Equals", "values": ["x"]})).await;
+    assert_eq!(code, 422, "{msg}");
+    assert!(
+        msg.contains("spec.selector.matchExpressions[0].operator")
+            && msg.contains("not a valid selector operator"),
+        "{msg}"
+    );
+    let (code, msg) = refused(json!({"key": "app", "operator": "In"})).await;
+    assert_eq!(code, 422, "{msg}");
+    assert!(
+        msg.contains("spec.selector.matchExpressions[0].values"),
+        "{msg}"
+    );
+    assert!(
+        pdbs.get_opt("bad").await.unwrap().is_none(),
+        "nothing stored"
+    );
+    pdbs.create(
+        &PostParams::default(),
+        &pdb("good", json!({"key": "canary", "operator": "DoesNotExist"})),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn conformance_deletion_timestamp_bumps_generation() {
     let (c, ns) = cluster("conf-delgen").await;
     let api: Api<DynamicObject> = Api::namespaced_with(c.client(), &ns, &nodeop_resource());

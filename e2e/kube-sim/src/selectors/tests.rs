@@ -258,3 +258,27 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_selector_object_with_a_bad_expression_is_refused_and_matches_nothing() {
+    let sel = json!({"matchExpressions": [
+        {"key": "a", "operator": "Equals", "values": ["x"]},
+        {"key": "b", "operator": "In"},
+        {"key": "c", "operator": "Exists", "values": ["y"]},
+        {"key": "d", "operator": "DoesNotExist"},
+    ]});
+    assert_eq!(
+        label_selector_object_errors(&sel, "spec.selector"),
+        [
+            "spec.selector.matchExpressions[0].operator: Invalid value: \"Equals\": not a valid selector operator",
+            "spec.selector.matchExpressions[1].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+            "spec.selector.matchExpressions[2].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+        ]
+    );
+    let unknown =
+        json!({"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["x"]}]});
+    assert!(!label_selector_object_matches(&unknown, &json!({})));
+    assert!(!label_selector_object_matches(&unknown, &json!({"a": "x"})));
+    let fine = json!({"matchExpressions": [{"key": "d", "operator": "DoesNotExist"}]});
+    assert!(label_selector_object_errors(&fine, "spec.selector").is_empty());
+}
