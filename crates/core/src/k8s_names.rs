@@ -1,5 +1,5 @@
 //! Kubernetes names, labels and annotations: the validity rules of object names (DNS-1123
-//! labels and subdomains) and label values, the one sanitiser of label values, the one
+//! labels and subdomains), label keys and label values, the one sanitiser of label values, the one
 //! generator of object names, label selector matching, and reading an annotation. Pure: no I/O.
 
 use std::collections::BTreeMap;
@@ -29,6 +29,16 @@ pub fn is_label_value(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b.first().is_none_or(u8::is_ascii_alphanumeric)
         && b.last().is_none_or(u8::is_ascii_alphanumeric)
+}
+
+/// Whether `key` is a valid label key (a qualified name): a name of at most 63 characters of
+/// `[A-Za-z0-9._-]` beginning and ending with a letter or digit, optionally after a DNS-1123
+/// subdomain prefix and `/` (`app`, `kairos.io/version`).
+pub fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = key
+        .split_once('/')
+        .map_or((None, key), |(p, n)| (Some(p), n));
+    !name.is_empty() && is_label_value(name) && prefix.is_none_or(is_dns_subdomain)
 }
 
 /// Whether `name` is a DNS-1123 label: at most 63 lower-case letters, digits and `-`,

@@ -566,7 +566,20 @@ fn node_upgrade_gates(f: NodeUpgradeGateArgs) -> anyhow::Result<kairos_api::v1al
                                 "--node-upgrade-blocking-pods: {pair:?} is not key=value"
                             )
                         })?;
-                    Ok((k.trim().to_owned(), v.trim().to_owned()))
+                    let (k, v) = (k.trim(), v.trim());
+                    anyhow::ensure!(
+                        kairos_core::k8s_names::is_label_key(k),
+                        "--node-upgrade-blocking-pods: {k:?} is not a label key (at most 63 \
+                         letters, digits, '-', '_' or '.', beginning and ending with a letter or \
+                         digit, optionally after a DNS subdomain and '/')"
+                    );
+                    anyhow::ensure!(
+                        kairos_core::k8s_names::is_label_value(v),
+                        "--node-upgrade-blocking-pods: {v:?} is not a label value (at most 63 \
+                         letters, digits, '-', '_' or '.', beginning and ending with a letter or \
+                         digit)"
+                    );
+                    Ok((k.to_owned(), v.to_owned()))
                 })
                 .collect::<anyhow::Result<_>>()?;
             anyhow::Ok(
@@ -883,6 +896,26 @@ mod tests {
         );
         let e = blocking_labels(" =x").expect_err("empty key").to_string();
         assert_eq!(e, "--node-upgrade-blocking-pods: \" =x\" is not key=value");
+    }
+
+    #[test]
+    fn a_blocking_pod_label_must_be_a_valid_label() {
+        let labels = blocking_labels("app.kubernetes.io/name=velero").expect("valid");
+        assert_eq!(labels["app.kubernetes.io/name"], "velero");
+        let e = blocking_labels("app name=x")
+            .expect_err("bad key")
+            .to_string();
+        assert!(
+            e.starts_with("--node-upgrade-blocking-pods: \"app name\" is not a label key"),
+            "{e}"
+        );
+        let e = blocking_labels("app=a b")
+            .expect_err("bad value")
+            .to_string();
+        assert!(
+            e.starts_with("--node-upgrade-blocking-pods: \"a b\" is not a label value"),
+            "{e}"
+        );
     }
 
     #[test]

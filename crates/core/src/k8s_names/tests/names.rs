@@ -30,6 +30,48 @@ fn k8s_dns_subdomain(s: &str) -> bool {
     s.len() <= 253 && re.is_match(s)
 }
 
+/// apimachinery's `IsQualifiedName`: an optional DNS-1123 subdomain prefix and `/`, then a
+/// name of at most 63 characters, alphanumeric at both ends with `-`, `_` and `.` between.
+fn k8s_label_key(s: &str) -> bool {
+    let re = Regex::new(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$").expect("a pattern");
+    let (prefix, name) = match s.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    name.len() <= 63 && re.is_match(name) && prefix.is_none_or(k8s_dns_subdomain)
+}
+
+#[test]
+fn label_keys_follow_the_api_server() {
+    for s in [
+        "app",
+        "kairos.io/version",
+        "node-role.kubernetes.io/control-plane",
+        "App_1.x",
+        "",
+        "/app",
+        "kairos.io/",
+        "Kairos.io/app",
+        "a/b/c",
+        "-app",
+        "app name",
+        "é",
+        &"a".repeat(63),
+        &"a".repeat(64),
+        &format!("{}/a", ["a"; 127].join(".")),
+        &format!("{}/a", ["a"; 128].join(".")),
+    ] {
+        assert_eq!(is_label_key(s), k8s_label_key(s), "label key {s:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn label_key_validity_follows_the_api_server(key in "[a-zA-Z0-9./_ -]{0,80}") {
+        prop_assert_eq!(is_label_key(&key), k8s_label_key(&key), "{:?}", key);
+    }
+}
+
 #[test]
 fn validity_follows_the_api_server() {
     let cases = [
