@@ -126,23 +126,33 @@ pub(crate) fn label_selector_object_matches(sel: &Value, labels: &Value) -> bool
         }
     }
     for e in sel["matchExpressions"].as_array().into_iter().flatten() {
-        let k = e["key"].as_str().unwrap_or_default().to_string();
-        let vals: Vec<String> = e["values"]
+        // Refused when stored (see `label_selector_object_errors`): matches nothing.
+        let Some(req) = expression(e) else {
+            return false;
+        };
+        reqs.push(req);
+    }
+    labels_match(&reqs, labels)
+}
+
+/// The requirement of one `matchExpressions` entry; `None` for an unknown operator.
+fn expression(e: &Value) -> Option<LabelReq> {
+    let k = e["key"].as_str().unwrap_or_default().to_string();
+    let vals = || {
+        e["values"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|v| v.as_str().map(String::from))
-            .collect();
-        reqs.push(match e["operator"].as_str().unwrap_or_default() {
-            "In" => LabelReq::In(k, vals),
-            "NotIn" => LabelReq::NotIn(k, vals),
-            "Exists" => LabelReq::Exists(k),
-            "DoesNotExist" => LabelReq::NotExists(k),
-            // Refused when stored (see `label_selector_object_errors`): matches nothing.
-            _ => return false,
-        });
-    }
-    labels_match(&reqs, labels)
+            .collect()
+    };
+    Some(match e["operator"].as_str().unwrap_or_default() {
+        "In" => LabelReq::In(k, vals()),
+        "NotIn" => LabelReq::NotIn(k, vals()),
+        "Exists" => LabelReq::Exists(k),
+        "DoesNotExist" => LabelReq::NotExists(k),
+        _ => return None,
+    })
 }
 
 /// The field errors of a `metav1.LabelSelector` object at `path`, worded as the API server's
@@ -158,17 +168,20 @@ pub(crate) fn label_selector_object_errors(sel: &Value, path: &str) -> Vec<Strin
     {
         let at = format!("{path}.matchExpressions[{i}]");
         let has_values = e["values"].as_array().is_some_and(|v| !v.is_empty());
-        match e["operator"].as_str().unwrap_or_default() {
-            "In" | "NotIn" if !has_values => errs.push(format!(
+        match expression(e) {
+            None => errs.push(format!(
+                "{at}.operator: Invalid value: \"{}\": not a valid selector operator",
+                e["operator"].as_str().unwrap_or_default()
+            )),
+            Some(LabelReq::In(..) | LabelReq::NotIn(..)) if !has_values => errs.push(format!(
                 "{at}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
             )),
-            "Exists" | "DoesNotExist" if has_values => errs.push(format!(
-                "{at}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
-            )),
-            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            other => errs.push(format!(
-                "{at}.operator: Invalid value: \"{other}\": not a valid selector operator"
-            )),
+            Some(LabelReq::Exists(_) | LabelReq::NotExists(_)) if has_values => {
+                errs.push(format!(
+                    "{at}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+                ));
+            }
+            Some(_) => {}
         }
     }
     errs

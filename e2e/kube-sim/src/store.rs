@@ -172,19 +172,7 @@ impl State {
         ns: Option<&str>,
         keep: impl Fn(&Value) -> bool,
     ) -> Vec<Value> {
-        let Some(m) = self.objects.get(store_key) else {
-            return Vec::new();
-        };
-        let pick = |(_, v): (&(String, String), &Value)| keep(v).then(|| v.clone());
-        match ns {
-            // Keys sort by namespace first: one namespace is one range.
-            Some(ns) => m
-                .range((ns.to_owned(), String::new())..)
-                .take_while(|((n, _), _)| n == ns)
-                .filter_map(pick)
-                .collect(),
-            None => m.iter().filter_map(pick).collect(),
-        }
+        self.page(store_key, ns, None, None, keep).items
     }
 
     /// One page of the objects of a type (optionally in one namespace) for which `keep` holds:
@@ -202,6 +190,7 @@ impl State {
         let Some(m) = self.objects.get(store_key) else {
             return Page::default();
         };
+        // Keys sort by namespace first: one namespace is one range.
         let start = match (from, ns) {
             (Some(k), Some(ns)) if k.0.as_str() < ns => (ns.to_owned(), String::new()),
             (Some(k), _) => k,

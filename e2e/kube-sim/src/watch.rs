@@ -53,7 +53,7 @@ impl Filter {
 
     fn event(&self, ty: &str, o: &Value) -> Bytes {
         if self.q.metadata_only {
-            return line(&json!({"type": ty, "object": super::negotiate::partial(o)}));
+            return event_line(ty, &super::negotiate::partial(o));
         }
         event_line(ty, &super::events::presented(&self.rt, o))
     }
