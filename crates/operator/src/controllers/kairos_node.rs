@@ -78,11 +78,7 @@ async fn reconcile_once(kn: Arc<KairosNode>, state: &State) -> Result<Action> {
     let node_missing = node_missing(state, &name).await?;
     // Whether an agent reports for it shows in the managed fields, which the cache drops: read
     // them only when the KairosNode asks for something.
-    let asks = kn
-        .spec
-        .version
-        .as_deref()
-        .is_some_and(|v| !v.trim().is_empty());
+    let asks = node::requested_version(&kn).is_some();
     let no_agent_report = if asks && !node_missing {
         let fresh_kn = Api::<KairosNode>::all(ctx.client.clone())
             .get_opt(&name)

@@ -69,16 +69,21 @@ pub fn reported_by_agent(kn: &KairosNode) -> bool {
         .any(|m| m.manager.as_deref() == Some(crate::kairos_node::REPORT_FIELD_MANAGER))
 }
 
+/// The version `kn` asks for: `spec.version` trimmed, `None` when absent or blank.
+pub fn requested_version(kn: &KairosNode) -> Option<&str> {
+    kn.spec
+        .version
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
 /// Whether the upgrade side has nothing to say about `kn` yet: no version is asked, no upgrade
 /// is recorded, and no report has arrived. The report service creates a KairosNode and then
 /// writes its first report; answering in between would cost every new node a status write
 /// that the report makes stale at once.
 pub fn awaits_first_report(kn: &KairosNode) -> bool {
-    let asks = kn
-        .spec
-        .version
-        .as_deref()
-        .is_some_and(|v| !v.trim().is_empty());
+    let asks = requested_version(kn).is_some();
     let status = kn.status.as_ref();
     let recorded = status.is_some_and(|s| s.upgrade.is_some());
     let reported =
@@ -114,12 +119,7 @@ pub fn plan_node(
     let uid = required.uid()?;
     let status = kn.status.clone().unwrap_or_default();
     let prev = status.upgrade.clone();
-    let desired = kn
-        .spec
-        .version
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
+    let desired = requested_version(kn);
     let current = status.kairos.as_ref().and_then(|k| k.version.as_deref());
     let force = kn.spec.force.unwrap_or(false);
     let ctx = MapCtx {
